@@ -1,0 +1,61 @@
+# plateseg — two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+
+.PHONY: run test lint fmt typecheck bench synth serve clean system-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Runtime install: the library, the handlers and their pinned dependencies.
+$(VENV)/.runtime: $(BIN)/python requirements.txt pyproject.toml
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+# Development install: tests, linters, CDK.
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# System packages the test suite needs (PostgreSQL server binaries, Node.js for CDK).
+system-deps:
+	@bash .ci/system-deps.sh
+
+run: $(VENV)/.runtime
+	$(BIN)/plateseg demo-data DEMO-001
+	$(BIN)/plateseg run DEMO-001
+	$(BIN)/plateseg results DEMO-001 --check-truth
+
+test: $(VENV)/.dev system-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/segment.py
+	$(BIN)/python bench/engine.py
+
+synth: $(VENV)/.dev
+	$(BIN)/python app.py
+
+serve: $(VENV)/.runtime
+	$(BIN)/plateseg serve
+
+clean:
+	rm -rf $(VENV) .plateseg cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,252 @@
+"""The seams between the parts of plateseg, as pydantic models.
+
+These are the shapes that cross a process or service boundary: the execution input,
+the manifest item Lookup writes, the batch the Distributed Map hands to Segment, the
+per-image summary Segment returns and the results Aggregate reports. They are
+documented in ``DESIGN.md``; change them everywhere at once or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from plateseg.errors import ExecutionInputError, ExperimentIdError, RecipeError
+
+__all__ = [
+    "EXPERIMENT_ID_PATTERN",
+    "AggregateRequest",
+    "AggregateResult",
+    "Batch",
+    "BatchInput",
+    "ExecutionInput",
+    "ImageSummary",
+    "LookupRequest",
+    "LookupResult",
+    "ManifestItem",
+    "Recipe",
+    "SegmentResult",
+    "format_validation_error",
+    "validate_experiment_id",
+]
+
+#: A safe experiment id: one path segment, no wildcards, no ``..``, at most 128 chars.
+EXPERIMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+_RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
+
+
+def validate_experiment_id(value: str) -> str:
+    """Return ``value`` if it is a safe experiment id, else raise.
+
+    Raises
+    ------
+    ExperimentIdError
+        Naming the id and the rule it breaks.
+    """
+    if not isinstance(value, str) or not EXPERIMENT_ID_PATTERN.fullmatch(value) or ".." in value:
+        shown = value if isinstance(value, str) and len(value) <= 60 else f"{str(value)[:60]}…"
+        raise ExperimentIdError(
+            f"invalid experiment id {shown!r}: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, and no '..'"
+        )
+    return value
+
+
+def format_validation_error(exc: ValidationError, what: str) -> str:
+    """One readable line per problem, each naming the field path."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "(root)"
+        lines.append(f"{what}.{loc}: {err['msg']}")
+    return "; ".join(lines)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Recipe(_Model):
+    """How to segment: which segmenter, its parameters, and which channel plays which role.
+
+    Attributes
+    ----------
+    version : int
+        Recipe schema version (1).
+    segmenter : str
+        Registered segmenter name, e.g. ``"classical"``.
+    params : dict
+        Segmenter parameters; validated by the segmenter's own parameter model.
+    channels : dict of str to str
+        Role → channel name in the manifest, e.g. ``{"nuclei": "w1", "cells": "w2"}`` (ImageXpress wavelength tokens).
+    """
+
+    version: Literal[1] = 1
+    segmenter: str = "classical"
+    params: dict[str, Any] = Field(default_factory=dict)
+    channels: dict[str, str] = Field(default_factory=lambda: {"nuclei": "w1", "cells": "w2"})
+
+    @field_validator("channels")
+    @classmethod
+    def _needs_nuclei(cls, value: dict[str, str]) -> dict[str, str]:
+        if "nuclei" not in value:
+            raise ValueError("a recipe needs a 'nuclei' channel role")
+        return value
+
+
+class ExecutionInput(_Model):
+    """What starts a run: ``{"experiment_id", "run_id"?, "recipe"?}``."""
+
+    experiment_id: str
+    run_id: str | None = None
+    recipe: Recipe = Field(default_factory=Recipe)
+
+    @field_validator("experiment_id")
+    @classmethod
+    def _safe_experiment(cls, value: str) -> str:
+        try:
+            return validate_experiment_id(value)
+        except ExperimentIdError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("run_id")
+    @classmethod
+    def _safe_run(cls, value: str | None) -> str | None:
+        if value is not None and not _RUN_ID_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"invalid run id {value[:60]!r}: use 1-80 letters, digits, '.', '_', ':' or '-'"
+            )
+        return value
+
+    @classmethod
+    def parse(cls, data: Any) -> ExecutionInput:
+        """Validate raw input, raising :class:`ExecutionInputError` naming each bad field."""
+        if not isinstance(data, dict):
+            raise ExecutionInputError(
+                f"execution input must be a JSON object, got {type(data).__name__}"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            if any(str(e["loc"][0]) == "recipe" for e in exc.errors() if e["loc"]):
+                raise RecipeError(format_validation_error(exc, "input")) from None
+            raise ExecutionInputError(format_validation_error(exc, "input")) from None
+
+
+class ManifestItem(_Model):
+    """One field of view with all its channels: one element of ``manifest.json``.
+
+    Attributes
+    ----------
+    plate : str
+    well : str
+        Upper-case row letter(s) + zero-padded column, e.g. ``"B03"``.
+    field : int
+        Field (site) number within the well, from 1.
+    channels : dict of str to str
+        Channel name → store key of that channel's image.
+    """
+
+    plate: str
+    well: str
+    field: int = Field(ge=0)
+    channels: dict[str, str]
+
+    @property
+    def image_id(self) -> str:
+        """Stable id of this field of view within an experiment: ``P1_B03_1``."""
+        return f"{self.plate}_{self.well}_{self.field}"
+
+
+class LookupRequest(_Model):
+    """Event of the Lookup Lambda: the raw execution input plus context."""
+
+    input: dict[str, Any]
+    execution_name: str
+    bucket: str
+
+
+class LookupResult(_Model):
+    """Output of Lookup, stored at ``$.lookup`` of the state."""
+
+    run_id: str
+    experiment_id: str
+    bucket: str
+    manifest_key: str
+    result_prefix: str
+    item_count: int
+    recipe: dict[str, Any]
+    message: str
+
+
+class BatchInput(_Model):
+    """The ``BatchInput`` the ItemBatcher attaches to every batch."""
+
+    run_id: str
+    experiment_id: str
+    bucket: str
+    recipe: dict[str, Any]
+
+
+class Batch(BaseModel):
+    """Event of the Segment Lambda: ``{"BatchInput": {...}, "Items": [...]}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    batch_input: BatchInput = Field(alias="BatchInput")
+    items: list[ManifestItem] = Field(alias="Items")
+
+
+class ImageSummary(_Model):
+    """Small per-image result Segment returns (never per-object rows).
+
+    ``status == "error"`` marks a per-image error record: ``error`` is the error class
+    name and ``cause`` says what was wrong with which file; the metrics are empty.
+    """
+
+    image_id: str
+    plate: str
+    well: str
+    field: int
+    status: Literal["ok", "error"]
+    object_count: int = 0
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    mask_key: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class SegmentResult(_Model):
+    """Output of the Segment Lambda for one batch."""
+
+    run_id: str
+    parquet_key: str | None
+    images: list[ImageSummary]
+
+
+class AggregateRequest(_Model):
+    """Event of the Aggregate Lambda."""
+
+    run_id: str
+    experiment_id: str
+    bucket: str
+    recipe: dict[str, Any]
+    execution_id: str
+    map_run_arn: str
+    result_writer: dict[str, str]
+    started_at: str | None = None
+
+
+class AggregateResult(_Model):
+    """Output of Aggregate: the execution's final output."""
+
+    run_id: str
+    experiment_id: str
+    status: Literal["SUCCEEDED", "SUCCEEDED_WITH_FAILURES"]
+    images_ok: int
+    images_failed: int
+    batches_failed: int
+    wells: int
+    objects: int
