@@ -30,7 +30,7 @@ system-deps:
 run: $(VENV)/.runtime
 	$(BIN)/plateseg demo-data DEMO-001
 	$(BIN)/plateseg run DEMO-001
-	$(BIN)/plateseg results DEMO-001 --check-truth
+	$(BIN)/plateseg results DEMO-001 --compare-truth
 
 test: $(VENV)/.dev system-deps
 	$(BIN)/ruff check .

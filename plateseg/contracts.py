@@ -9,7 +9,7 @@ documented in ``DESIGN.md``; change them everywhere at once or not at all.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -29,11 +29,14 @@ __all__ = [
     "Recipe",
     "SegmentResult",
     "format_validation_error",
+    "parse_event",
     "validate_experiment_id",
 ]
 
 #: A safe experiment id: one path segment, no wildcards, no ``..``, at most 128 chars.
 EXPERIMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+M = TypeVar("M", bound=BaseModel)
 
 _RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
 
@@ -62,6 +65,26 @@ def format_validation_error(exc: ValidationError, what: str) -> str:
         loc = ".".join(str(part) for part in err["loc"]) or "(root)"
         lines.append(f"{what}.{loc}: {err['msg']}")
     return "; ".join(lines)
+
+
+def parse_event(model: type[M], event: Any, what: str) -> M:
+    """Validate a Lambda event into ``model``; a mismatch is an :class:`ExecutionInputError`.
+
+    Parameters
+    ----------
+    model : type
+        The pydantic model of the event.
+    event : Any
+        The raw event.
+    what : str
+        Name used in messages, e.g. ``"segment event"``.
+    """
+    if not isinstance(event, dict):
+        raise ExecutionInputError(f"{what} must be a JSON object, got {type(event).__name__}")
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        raise ExecutionInputError(format_validation_error(exc, what)) from None
 
 
 class _Model(BaseModel):

@@ -1,0 +1,181 @@
+"""``plateseg run`` and ``plateseg results``: run an experiment locally, read its results."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from dataclasses import asdict
+from enum import Enum
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from plateseg.cli.output import console, load_json_argument, plate_grid
+from plateseg.errors import InputError, PlatesegError
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class _ProgressListener:
+    """Turns engine events into a progress bar over the Map Run's items."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Any) -> None:
+        with self._lock:
+            if event.type == "MapRunStarted":
+                total = int(event.details.get("total", 0))
+                self._task = self._progress.add_task("segmenting", total=total, failed=0)
+            elif event.type == "MapRunProgress" and self._task is not None:
+                done = int(event.details.get("succeeded", 0)) + int(event.details.get("failed", 0))
+                self._progress.update(
+                    self._task, completed=done, failed=int(event.details.get("failed", 0))
+                )
+            elif event.type == "StateEntered":
+                name = event.details.get("name", "")
+                if name in ("Lookup", "Aggregate"):
+                    self._progress.console.print(f"[dim]{name.lower()}…[/]")
+
+
+def run(
+    experiment_id: str = typer.Argument(..., help="Experiment to segment."),
+    recipe: str = typer.Option("", help="Recipe as JSON or @FILE (default: classical)."),
+    run_id: str = typer.Option("", help="Run id (idempotency key); default: a new one."),
+    workers: int = typer.Option(0, min=0, help="Worker processes (0 = one per core)."),
+    time_scale: float = typer.Option(1.0, min=0.0, help="Scale retry waits (0 = no waiting)."),
+) -> None:
+    """Run the segmentation state machine on this machine and print a per-well summary."""
+    from plateseg.runner import run_local
+    from plateseg.settings import get_settings
+
+    settings = get_settings().model_copy(update={"workers": workers, "time_scale": time_scale})
+    parsed_recipe = load_json_argument(recipe, "--recipe") if recipe else None
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("fields  [red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    with progress:
+        outcome = run_local(
+            experiment_id,
+            recipe=parsed_recipe,
+            run_id=run_id or None,
+            settings=settings,
+            listener=_ProgressListener(progress),
+        )
+    result = outcome.result
+    console.print(
+        f"run [bold]{result.run_id}[/] {result.status}: {result.images_ok} fields segmented, "
+        f"{result.images_failed} failed, {result.objects} nuclei in {result.wells} wells"
+    )
+    _print_well_grid(experiment_id, result.run_id)
+
+
+def _print_well_grid(experiment_id: str, run_id: str | None) -> None:
+    from plateseg.db.engine import get_engine
+    from plateseg.results import well_table
+
+    rows = well_table(get_engine(), experiment_id, run_id=run_id)
+    for plate in sorted({row.plate for row in rows}):
+        counts = {row.well: row.n_objects for row in rows if row.plate == plate}
+        console.print(plate_grid(f"{experiment_id} {plate}: nuclei per well", counts))
+
+
+def results(
+    experiment_id: str = typer.Argument(..., help="Experiment whose results to show."),
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format"),
+    run_id: str = typer.Option("", help="Run to show (default: the latest)."),
+    compare_truth: bool = typer.Option(
+        False, "--compare-truth", help="Demo data only: compare counts with the ground truth."
+    ),
+) -> None:
+    """Print the per-well summary of an experiment's latest (or a given) run."""
+    from plateseg.contracts import validate_experiment_id
+    from plateseg.db.engine import get_engine
+    from plateseg.results import well_table
+
+    validate_experiment_id(experiment_id)
+    rows = well_table(get_engine(), experiment_id, run_id=run_id or None)
+    records = [asdict(row) if hasattr(row, "__dataclass_fields__") else dict(row) for row in rows]
+    if output_format is OutputFormat.json:
+        print(json.dumps(records, indent=2, default=str))
+    elif output_format is OutputFormat.csv:
+        buffer = io.StringIO()
+        if records:
+            writer = csv.DictWriter(buffer, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+        print(buffer.getvalue(), end="")
+    else:
+        _print_table(experiment_id, records)
+    if compare_truth:
+        _compare_truth(experiment_id, {(r["plate"], r["well"]): r["n_objects"] for r in records})
+
+
+def _print_table(experiment_id: str, records: list[dict[str, Any]]) -> None:
+    table = Table(title=f"{experiment_id}: per-well summary")
+    if not records:
+        console.print(table)
+        return
+    for key in records[0]:
+        table.add_column(key, justify="left" if key in ("plate", "well") else "right")
+    for record in records:
+        table.add_row(*(_cell(value) for value in record.values()))
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _compare_truth(experiment_id: str, counts: dict[tuple[str, str], int]) -> None:
+    from plateseg.store import get_json, open_store
+
+    store = open_store()
+    key = f"truth/{experiment_id}/counts.json"
+    if not store.exists(key):
+        raise InputError(f"no ground truth for {experiment_id!r} at {store.uri(key)}")
+    truth = get_json(store, key)
+    wells: dict[str, int] = truth["wells"]
+    worst = 0.0
+    bad = []
+    for well_id, expected in sorted(wells.items()):
+        plate, well = well_id.split("_", 1)
+        found = counts.get((plate, well), 0)
+        if expected == 0:
+            continue
+        error = abs(found - expected) / expected
+        worst = max(worst, error)
+        if error > 0.05:
+            bad.append(f"{well_id}: {found} found, {expected} true ({error:.1%})")
+    non_empty = sum(1 for n in wells.values() if n)
+    console.print(
+        f"ground truth: {non_empty} non-empty wells, worst count error {worst:.1%} "
+        f"(limit 5%), {len(bad)} wells over the limit"
+    )
+    if bad:
+        raise PlatesegError("counts differ from ground truth by more than 5%:\n  " + "\n  ".join(bad))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("results")(results)
