@@ -103,7 +103,8 @@ class Recipe(_Model):
     params : dict
         Segmenter parameters; validated by the segmenter's own parameter model.
     channels : dict of str to str
-        Role → channel name in the manifest, e.g. ``{"nuclei": "w1", "cells": "w2"}`` (ImageXpress wavelength tokens).
+        Role → channel name in the manifest, e.g. ``{"nuclei": "w1", "cells": "w2"}``
+        (ImageXpress wavelength tokens).
     """
 
     version: Literal[1] = 1

@@ -7,8 +7,10 @@ local engine. Its ``${Name}`` placeholders are filled by CDK on AWS and by
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ __all__ = [
     "LOCAL_ACCOUNT",
     "LOCAL_FUNCTIONS",
     "LOCAL_REGION",
+    "MapTunables",
+    "apply_tunables",
     "load_definition",
     "local_substitutions",
     "placeholders",
@@ -91,3 +95,57 @@ def load_definition(
     except json.JSONDecodeError as exc:
         raise DefinitionError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from exc
     return parsed
+
+
+@dataclass(frozen=True)
+class MapTunables:
+    """Numeric tunables of the Distributed Map; ``None`` keeps the file's value.
+
+    Attributes
+    ----------
+    items_per_batch : int, optional
+        ``ItemBatcher.MaxItemsPerBatch`` (1-1000).
+    max_concurrency : int, optional
+        ``MaxConcurrency`` (0 = unlimited).
+    tolerated_failure_percentage : float, optional
+        ``ToleratedFailurePercentage`` (0-100).
+    """
+
+    items_per_batch: int | None = None
+    max_concurrency: int | None = None
+    tolerated_failure_percentage: float | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.items_per_batch is not None and not 1 <= self.items_per_batch <= 1000:
+            problems.append(f"items per batch must be 1-1000, got {self.items_per_batch}")
+        if self.max_concurrency is not None and not 0 <= self.max_concurrency <= 10000:
+            problems.append(f"max concurrency must be 0-10000, got {self.max_concurrency}")
+        pct = self.tolerated_failure_percentage
+        if pct is not None and not 0 <= pct <= 100:
+            problems.append(f"tolerated failure percentage must be 0-100, got {pct}")
+        if problems:
+            from plateseg.errors import InputError
+
+            raise InputError("; ".join(problems))
+
+
+def apply_tunables(
+    definition: dict[str, Any], tunables: MapTunables, state: str = "Segment"
+) -> dict[str, Any]:
+    """Return a copy of ``definition`` with the Map state's tunables set.
+
+    The same values CDK sets from ``cdk.json`` on AWS; the file keeps the local defaults.
+    """
+    result = copy.deepcopy(definition)
+    try:
+        map_state = result["States"][state]
+    except KeyError:
+        raise DefinitionError(f"States.{state}: no such state to tune") from None
+    if tunables.items_per_batch is not None:
+        map_state.setdefault("ItemBatcher", {})["MaxItemsPerBatch"] = tunables.items_per_batch
+    if tunables.max_concurrency is not None:
+        map_state["MaxConcurrency"] = tunables.max_concurrency
+    if tunables.tolerated_failure_percentage is not None:
+        map_state["ToleratedFailurePercentage"] = tunables.tolerated_failure_percentage
+    return result

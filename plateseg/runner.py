@@ -20,7 +20,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from plateseg.contracts import AggregateResult, ExecutionInput, Recipe
-from plateseg.definition import LOCAL_FUNCTIONS, load_definition, local_substitutions
+from plateseg.definition import (
+    LOCAL_FUNCTIONS,
+    MapTunables,
+    apply_tunables,
+    load_definition,
+    local_substitutions,
+)
 from plateseg.engine import Clock, Event, LocalEngine
 from plateseg.errors import ExecutionFailed, StoreError
 from plateseg.settings import Settings, get_settings, use_settings
@@ -89,6 +95,7 @@ def run_local(
     recipe: Recipe | dict[str, Any] | None = None,
     run_id: str | None = None,
     settings: Settings | None = None,
+    tunables: MapTunables | None = None,
     listener: Callable[[Event], None] | None = None,
 ) -> LocalRun:
     """Segment one experiment end to end on this machine.
@@ -103,6 +110,8 @@ def run_local(
         Idempotency key: re-running with the same id rewrites the same run.
     settings : Settings, optional
         Overrides the settings in force.
+    tunables : MapTunables, optional
+        Batch size, concurrency and failure tolerance instead of the file's defaults.
     listener : callable, optional
         Receives every engine :class:`Event` (progress bars use ``MapRun*`` events).
 
@@ -122,6 +131,8 @@ def run_local(
     execution_input = ExecutionInput.parse(payload)  # fail fast, before any process starts
 
     definition = load_definition(values=local_substitutions(settings))
+    if tunables is not None:
+        definition = apply_tunables(definition, tunables)
     name = run_id or execution_name(experiment_id)
     with LocalEngine(
         functions=dict(LOCAL_FUNCTIONS),

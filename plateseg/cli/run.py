@@ -7,7 +7,7 @@ import io
 import json
 import threading
 from dataclasses import asdict
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import typer
@@ -18,7 +18,7 @@ from plateseg.cli.output import console, load_json_argument, plate_grid
 from plateseg.errors import InputError, PlatesegError
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -54,8 +54,13 @@ def run(
     run_id: str = typer.Option("", help="Run id (idempotency key); default: a new one."),
     workers: int = typer.Option(0, min=0, help="Worker processes (0 = one per core)."),
     time_scale: float = typer.Option(1.0, min=0.0, help="Scale retry waits (0 = no waiting)."),
+    batch_size: int = typer.Option(0, min=0, help="Fields per batch (0 = the definition's)."),
+    concurrency: int = typer.Option(
+        -1, min=-1, help="Max concurrent batches (-1 = the definition's, 0 = unlimited)."
+    ),
 ) -> None:
     """Run the segmentation state machine on this machine and print a per-well summary."""
+    from plateseg.definition import MapTunables
     from plateseg.runner import run_local
     from plateseg.settings import get_settings
 
@@ -76,6 +81,10 @@ def run(
             recipe=parsed_recipe,
             run_id=run_id or None,
             settings=settings,
+            tunables=MapTunables(
+                items_per_batch=batch_size or None,
+                max_concurrency=None if concurrency < 0 else concurrency,
+            ),
             listener=_ProgressListener(progress),
         )
     result = outcome.result
@@ -173,7 +182,8 @@ def _compare_truth(experiment_id: str, counts: dict[tuple[str, str], int]) -> No
         f"(limit 5%), {len(bad)} wells over the limit"
     )
     if bad:
-        raise PlatesegError("counts differ from ground truth by more than 5%:\n  " + "\n  ".join(bad))
+        listing = "\n  ".join(bad)
+        raise PlatesegError(f"counts differ from ground truth by more than 5%:\n  {listing}")
 
 
 def register(app: typer.Typer) -> None:

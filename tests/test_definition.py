@@ -1,0 +1,74 @@
+"""The one ASL definition: its placeholders, tunables and retry contract."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from plateseg.definition import (
+    DEFINITION_PATH,
+    load_definition,
+    local_substitutions,
+    placeholders,
+    substitute,
+)
+from plateseg.errors import DefinitionError, transient_error_names
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(DEFINITION_PATH.read_text())
+    return parsed
+
+
+def test_local_runner_supplies_exactly_the_placeholders_of_the_file() -> None:
+    assert placeholders(DEFINITION_PATH.read_text()) == set(local_substitutions())
+
+
+def test_loaded_definition_has_no_placeholders_left() -> None:
+    text = json.dumps(load_definition())
+    assert "${" not in text
+
+
+def test_a_missing_substitution_is_a_definition_error() -> None:
+    with pytest.raises(DefinitionError, match="BucketName"):
+        substitute("${BucketName}", {})
+
+
+def test_every_transient_error_is_retried_by_every_lambda_task(raw: dict[str, Any]) -> None:
+    tasks = [raw["States"]["Lookup"], raw["States"]["Aggregate"]]
+    tasks.append(raw["States"]["Segment"]["ItemProcessor"]["States"]["SegmentBatch"])
+    for task in tasks:
+        retried = {name for retrier in task["Retry"] for name in retrier["ErrorEquals"]}
+        assert transient_error_names() <= retried, task.get("Resource")
+
+
+def test_segment_is_a_distributed_map_with_batching_and_result_writer(raw: dict[str, Any]) -> None:
+    segment = raw["States"]["Segment"]
+    assert segment["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert segment["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+    assert segment["ItemReader"]["ReaderConfig"]["InputType"] == "JSON"
+    batcher = segment["ItemBatcher"]
+    assert isinstance(batcher["MaxItemsPerBatch"], int)
+    assert isinstance(batcher["MaxInputBytesPerBatch"], int)
+    assert set(batcher["BatchInput"]) == {"run_id.$", "experiment_id.$", "bucket", "recipe.$"}
+    assert isinstance(segment["MaxConcurrency"], int)
+    assert isinstance(segment["ToleratedFailurePercentage"], int)
+    assert segment["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+
+
+def test_retries_back_off_exponentially_with_jitter(raw: dict[str, Any]) -> None:
+    task = raw["States"]["Segment"]["ItemProcessor"]["States"]["SegmentBatch"]
+    (retrier,) = task["Retry"]
+    assert retrier["BackoffRate"] > 1
+    assert retrier["JitterStrategy"] == "FULL"
+    assert retrier["MaxAttempts"] >= 2
+
+
+def test_no_images_ends_in_a_fail_state_with_the_lookup_message(raw: dict[str, Any]) -> None:
+    choice = raw["States"]["HasImages"]
+    assert choice["Default"] == "NoImages"
+    fail = raw["States"]["NoImages"]
+    assert fail == {"Type": "Fail", "Error": "NoImagesFound", "CausePath": "$.lookup.message"}
