@@ -1,0 +1,23 @@
+"""A local interpreter of Amazon States Language (JSONPath), built to run
+``statemachines/segmentation.asl.json`` as AWS Step Functions would.
+
+>>> from plateseg.engine import LocalEngine, Clock
+>>> definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": True}}}
+>>> with LocalEngine(functions={}, clock=Clock(time_scale=0)) as engine:
+...     engine.run(definition, {}).output
+1
+
+Modules, one concern each: ``definition`` (parse + validate), ``paths`` (JSONPath),
+``templates`` (payload templates), ``intrinsics``, ``choice``, ``retry``, ``states``
+(one state, one attempt), ``execution`` (the run loop), ``map_state`` and ``item_io``
+(Map, ItemReader, ResultWriter), ``invoker`` (Lambda), ``clock``, ``events``.
+"""
+
+from __future__ import annotations
+
+from plateseg.engine.clock import Clock
+from plateseg.engine.definition import parse_definition, validate
+from plateseg.engine.events import Event
+from plateseg.engine.local_engine import ExecutionResult, LocalEngine
+
+__all__ = ["Clock", "Event", "ExecutionResult", "LocalEngine", "parse_definition", "validate"]

@@ -1,0 +1,115 @@
+"""What one running execution knows: its identity, its seams and its ``$$`` context.
+
+A :class:`Runtime` is shared by every state of one execution (and by the branches and
+inline iterations inside it); a Distributed Map child execution gets its own, made by
+:meth:`Runtime.child_execution`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from plateseg.engine.clock import Clock
+from plateseg.engine.events import History
+from plateseg.engine.invoker import Invoker
+from plateseg.errors import StatesError
+
+__all__ = ["Aborted", "ExecutionInfo", "Runtime", "iso"]
+
+
+class Aborted(StatesError):
+    """Raised in a branch or iteration whose siblings already failed."""
+
+    def __init__(self) -> None:
+        super().__init__("States.Aborted", "stopped because a sibling branch or iteration failed")
+
+
+def iso(moment: datetime) -> str:
+    """AWS's timestamp form: ``2024-05-01T12:00:00.123Z``."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class ExecutionInfo:
+    """Identity of one execution (``$$.Execution`` and ``$$.StateMachine``)."""
+
+    arn: str
+    name: str
+    input: Any
+    start_time: datetime
+    state_machine_arn: str
+    state_machine_name: str
+    role_arn: str
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Seams and identity available to every state of an execution.
+
+    Attributes
+    ----------
+    invoker : Invoker
+        Runs Lambda functions.
+    buckets : callable
+        Bucket name → :class:`plateseg.store.Store`.
+    clock : Clock
+    history : History
+    execution : ExecutionInfo
+    region, account : str
+    cancel : threading.Event
+        Set when a sibling branch/iteration failed; checked between states.
+    map_runs : list of dict
+        Summary of each Map Run (shared across the whole top-level execution).
+    """
+
+    invoker: Invoker
+    buckets: Callable[[str], Any]
+    clock: Clock
+    history: History
+    execution: ExecutionInfo
+    region: str
+    account: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    map_runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def sibling(self) -> Runtime:
+        """Same execution, fresh cancellation flag (for a group of branches/iterations)."""
+        return replace(self, cancel=threading.Event())
+
+    def child_execution(self, execution: ExecutionInfo) -> Runtime:
+        """A Distributed Map child execution: own identity, history not recorded."""
+        return replace(
+            self,
+            execution=execution,
+            history=self.history.child(record=False),
+            cancel=threading.Event(),
+        )
+
+    def context_object(
+        self,
+        state_name: str,
+        entered: datetime,
+        retry_count: int = 0,
+        item: tuple[int, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The ``$$`` context object for a state."""
+        info = self.execution
+        context: dict[str, Any] = {
+            "Execution": {
+                "Id": info.arn,
+                "Input": info.input,
+                "Name": info.name,
+                "RoleArn": info.role_arn,
+                "StartTime": iso(info.start_time),
+                "RedriveCount": 0,
+            },
+            "StateMachine": {"Id": info.state_machine_arn, "Name": info.state_machine_name},
+            "State": {"Name": state_name, "EnteredTime": iso(entered), "RetryCount": retry_count},
+        }
+        if item is not None:
+            context["Map"] = {"Item": {"Index": item[0], "Value": item[1]}}
+        return context

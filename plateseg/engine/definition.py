@@ -1,0 +1,404 @@
+"""Parse an ASL definition (JSONPath query language) into frozen dataclasses.
+
+:func:`parse_definition` checks the whole structure first and raises one
+:class:`~plateseg.errors.DefinitionError` listing every problem, each naming the state
+and a JSON pointer (``/States/Segment/ItemBatcher/MaxItemsPerBatch: …``). Fields the
+engine does not run are reported as unsupported rather than ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from plateseg.engine.choice import parse_rule
+from plateseg.engine.model import (
+    ChoiceState,
+    FailState,
+    MapState,
+    ParallelState,
+    PassState,
+    State,
+    StateMachine,
+    SucceedState,
+    TaskState,
+    WaitState,
+)
+from plateseg.engine.paths import path_problem
+from plateseg.engine.retry import parse_catchers, parse_retriers
+from plateseg.engine.templates import template_problems
+from plateseg.errors import DefinitionError
+
+__all__ = [
+    "LAMBDA_ARN",
+    "ChoiceState",
+    "FailState",
+    "MapState",
+    "ParallelState",
+    "PassState",
+    "State",
+    "StateMachine",
+    "SucceedState",
+    "TaskState",
+    "WaitState",
+    "parse_definition",
+    "validate",
+]
+
+#: ``arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]``
+LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:([^:]+)(?::[^:]+)?$")
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+S3_GET, S3_LIST, S3_PUT = (
+    f"arn:aws:states:::s3:{a}" for a in ("getObject", "listObjectsV2", "putObject")
+)
+
+
+_COMMON = {"Type", "Comment", "QueryLanguage"}
+_FLOW = {"Next", "End"}
+_IO = {"InputPath", "OutputPath"}
+_ALLOWED: dict[str, set[str]] = {
+    "Task": _COMMON
+    | _FLOW
+    | _IO
+    | {
+        "Resource",
+        "Parameters",
+        "ResultSelector",
+        "ResultPath",
+        "Retry",
+        "Catch",
+        "TimeoutSeconds",
+        "TimeoutSecondsPath",
+        "HeartbeatSeconds",
+        "HeartbeatSecondsPath",
+    },
+    "Pass": _COMMON | _FLOW | _IO | {"Parameters", "Result", "ResultPath"},
+    "Choice": _COMMON | _IO | {"Choices", "Default"},
+    "Wait": _COMMON | _FLOW | _IO | {"Seconds", "SecondsPath", "Timestamp", "TimestampPath"},
+    "Succeed": _COMMON | _IO,
+    "Fail": _COMMON | {"Error", "ErrorPath", "Cause", "CausePath"},
+    "Parallel": _COMMON
+    | _FLOW
+    | _IO
+    | {"Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"},
+    "Map": _COMMON
+    | _FLOW
+    | _IO
+    | {
+        "ItemProcessor",
+        "Iterator",
+        "ItemsPath",
+        "ItemSelector",
+        "Parameters",
+        "ItemReader",
+        "ItemBatcher",
+        "ResultWriter",
+        "MaxConcurrency",
+        "MaxConcurrencyPath",
+        "ToleratedFailurePercentage",
+        "ToleratedFailurePercentagePath",
+        "ToleratedFailureCount",
+        "ToleratedFailureCountPath",
+        "Label",
+        "ResultSelector",
+        "ResultPath",
+        "Retry",
+        "Catch",
+    },
+}
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.problems.append(f"{where}: {message}")
+
+    def path(
+        self,
+        raw: dict[str, Any],
+        key: str,
+        at: str,
+        *,
+        reference: bool = False,
+        nullable: bool = True,
+        default: str | None = "$",
+    ) -> str | None:
+        if key not in raw:
+            return default
+        value = raw[key]
+        if value is None and nullable:
+            return None
+        problem = path_problem(value, reference=reference, context=not reference)
+        if problem:
+            self.add(f"{at}/{key}", problem)
+            return default
+        return str(value)
+
+    def template(self, raw: dict[str, Any], key: str, at: str) -> tuple[Any, bool]:
+        if key not in raw:
+            return None, False
+        self.problems.extend(template_problems(raw[key], f"{at}/{key}"))
+        return raw[key], True
+
+    def machine(self, raw: Any, at: str) -> StateMachine:
+        if not isinstance(raw, dict):
+            self.add(at or "/", "a state machine must be a JSON object")
+            return StateMachine(start_at="")
+        language = raw.get("QueryLanguage", "JSONPath")
+        if language != "JSONPath":
+            self.add(f"{at}/QueryLanguage", f"only JSONPath is supported, got {language!r}")
+        allowed = {
+            "StartAt",
+            "States",
+            "Comment",
+            "Version",
+            "TimeoutSeconds",
+            "QueryLanguage",
+            "ProcessorConfig",
+        }
+        for key in raw:
+            if key not in allowed:
+                self.add(f"{at}/{key}", "unsupported field")
+        start = raw.get("StartAt")
+        states_raw = raw.get("States")
+        if not isinstance(start, str):
+            self.add(f"{at}/StartAt", "missing or not a string")
+            start = ""
+        if not isinstance(states_raw, dict) or not states_raw:
+            self.add(f"{at}/States", "missing or empty")
+            return StateMachine(start_at=start)
+        states = {
+            name: self.state(name, body, f"{at}/States/{name}") for name, body in states_raw.items()
+        }
+        if start and start not in states:
+            self.add(f"{at}/StartAt", f"names a missing state {start!r}")
+        self.transitions(states, start)
+        return StateMachine(
+            start_at=start, states=states, timeout_seconds=raw.get("TimeoutSeconds")
+        )
+
+    def transitions(self, states: dict[str, State], start: str) -> None:
+        def targets(state: State) -> list[tuple[str, str]]:
+            out = [(state.next, f"{state.pointer}/Next")] if state.next else []
+            out += [(c.next, f"{state.pointer}/Catch") for c in state.catch]
+            if isinstance(state, ChoiceState):
+                out += [(r.next, f"{state.pointer}/Choices") for r in state.choices if r.next]
+                if state.default:
+                    out.append((state.default, f"{state.pointer}/Default"))
+            return [(str(name), where) for name, where in out]
+
+        for state in states.values():
+            for name, where in targets(state):
+                if name not in states:
+                    self.add(where, f"state {state.name!r} transitions to missing state {name!r}")
+        seen, todo = set(), [start] if start in states else []
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(t for t, _ in targets(states[name]) if t in states)
+        if seen:
+            for name, state in states.items():
+                if name not in seen:
+                    self.add(state.pointer, f"state {name!r} is not reachable from StartAt")
+
+    def state(self, name: str, raw: Any, at: str) -> State:
+        if not isinstance(raw, dict):
+            self.add(at, f"state {name!r} must be an object")
+            return State(name=name, type="Invalid", pointer=at)
+        kind = raw.get("Type")
+        if kind not in _ALLOWED:
+            self.add(f"{at}/Type", f"state {name!r} has unknown or unsupported Type {kind!r}")
+            return State(name=name, type=str(kind), pointer=at)
+        for key in raw:
+            if key not in _ALLOWED[kind]:
+                self.add(f"{at}/{key}", f"unsupported field for a {kind} state {name!r}")
+        if raw.get("QueryLanguage", "JSONPath") != "JSONPath":
+            self.add(f"{at}/QueryLanguage", "only JSONPath is supported")
+        common: dict[str, Any] = {"name": name, "type": kind, "pointer": at}
+        if kind not in ("Choice", "Succeed", "Fail"):
+            has_next, end = "Next" in raw, raw.get("End") is True
+            if has_next == end:
+                self.add(at, f"state {name!r} needs exactly one of Next or End: true")
+            if has_next and not isinstance(raw["Next"], str):
+                self.add(f"{at}/Next", "must be a state name")
+            common.update(next=raw.get("Next") if has_next else None, end=end)
+        if kind != "Fail":
+            common["input_path"] = self.path(raw, "InputPath", at)
+            common["output_path"] = self.path(raw, "OutputPath", at)
+        if kind in ("Task", "Pass", "Parallel", "Map"):
+            common["result_path"] = self.path(raw, "ResultPath", at, reference=True)
+            params, has = self.template(raw, "Parameters", at)
+            common.update(parameters=params, has_parameters=has)
+        if kind in ("Task", "Parallel", "Map"):
+            common["result_selector"], _ = self.template(raw, "ResultSelector", at)
+            common["retry"] = parse_retriers(raw.get("Retry"), f"{at}/Retry", self.problems)
+            common["catch"] = parse_catchers(raw.get("Catch"), f"{at}/Catch", self.problems)
+        builder = getattr(self, f"state_{kind.lower()}", None)
+        if builder is None:
+            classes = {"Succeed": SucceedState}
+            return classes.get(kind, State)(**common)
+        result: State = builder(raw, at, common)
+        return result
+
+    def state_task(self, raw: dict[str, Any], at: str, common: dict[str, Any]) -> State:
+        resource = raw.get("Resource")
+        if not isinstance(resource, str) or not (
+            LAMBDA_ARN.match(resource) or resource == LAMBDA_INVOKE
+        ):
+            self.add(
+                f"{at}/Resource",
+                f"unsupported resource {resource!r} (the local engine "
+                f"runs Lambda function ARNs and {LAMBDA_INVOKE})",
+            )
+        if resource == LAMBDA_INVOKE:
+            params = raw.get("Parameters")
+            if not isinstance(params, dict) or not (
+                {"FunctionName", "FunctionName.$"} & set(params)
+            ):
+                self.add(f"{at}/Parameters", f"{LAMBDA_INVOKE} needs Parameters.FunctionName")
+        timeout = raw.get("TimeoutSeconds")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0
+        ):
+            self.add(f"{at}/TimeoutSeconds", "must be a positive integer")
+            timeout = None
+        return TaskState(
+            resource=str(resource),
+            timeout_seconds=timeout,
+            timeout_seconds_path=self.path(raw, "TimeoutSecondsPath", at, default=None),
+            **common,
+        )
+
+    def state_pass(self, raw: dict[str, Any], at: str, common: dict[str, Any]) -> State:
+        return PassState(result=raw.get("Result"), has_result="Result" in raw, **common)
+
+    def state_choice(self, raw: dict[str, Any], at: str, common: dict[str, Any]) -> State:
+        choices = raw.get("Choices")
+        if not isinstance(choices, list) or not choices:
+            self.add(f"{at}/Choices", "must be a non-empty array")
+            choices = []
+        rules = tuple(
+            parse_rule(c, f"{at}/Choices/{i}", self.problems, True) for i, c in enumerate(choices)
+        )
+        default = raw.get("Default")
+        if default is not None and not isinstance(default, str):
+            self.add(f"{at}/Default", "must be a state name")
+            default = None
+        return ChoiceState(choices=rules, default=default, **common)
+
+    def state_wait(self, raw: dict[str, Any], at: str, common: dict[str, Any]) -> State:
+        present = [k for k in ("Seconds", "SecondsPath", "Timestamp", "TimestampPath") if k in raw]
+        if len(present) != 1:
+            self.add(
+                at,
+                f"a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, "
+                f"TimestampPath; found {present or 'none'}",
+            )
+        seconds = raw.get("Seconds")
+        if "Seconds" in raw and (
+            isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0
+        ):
+            self.add(f"{at}/Seconds", "must be a non-negative number")
+        return WaitState(
+            seconds=seconds,
+            timestamp=raw.get("Timestamp"),
+            seconds_path=self.path(raw, "SecondsPath", at, default=None),
+            timestamp_path=self.path(raw, "TimestampPath", at, default=None),
+            **common,
+        )
+
+    def state_fail(self, raw: dict[str, Any], at: str, common: dict[str, Any]) -> State:
+        for key in ("Error", "Cause"):
+            if key in raw and f"{key}Path" in raw:
+                self.add(at, f"a Fail state may have {key} or {key}Path, not both")
+        paths: dict[str, str | None] = {}
+        for key in ("ErrorPath", "CausePath"):
+            value = raw.get(key)
+            if isinstance(value, str) and value.startswith("States."):
+                problems = template_problems({f"{key}.$": value}, at)
+                self.problems.extend(problems)
+                paths[key] = value
+            else:
+                paths[key] = self.path(raw, key, at, default=None)
+        return FailState(
+            error=raw.get("Error"),
+            cause=raw.get("Cause"),
+            error_path=paths["ErrorPath"],
+            cause_path=paths["CausePath"],
+            **common,
+        )
+
+    def state_parallel(self, raw: dict[str, Any], at: str, common: dict[str, Any]) -> State:
+        branches = raw.get("Branches")
+        if not isinstance(branches, list) or not branches:
+            self.add(f"{at}/Branches", "must be a non-empty array of state machines")
+            branches = []
+        parsed = tuple(self.machine(b, f"{at}/Branches/{i}") for i, b in enumerate(branches))
+        return ParallelState(branches=parsed, **common)
+
+    def state_map(self, raw: dict[str, Any], at: str, common: dict[str, Any]) -> State:
+        from plateseg.engine.map_config import check_map_config
+
+        key = "ItemProcessor" if "ItemProcessor" in raw else "Iterator"
+        body = raw.get(key)
+        processor = self.machine(body, f"{at}/{key}")
+        config = body.get("ProcessorConfig", {}) if isinstance(body, dict) else {}
+        mode = config.get("Mode", "INLINE") if isinstance(config, dict) else "INLINE"
+        if mode not in ("INLINE", "DISTRIBUTED"):
+            self.add(f"{at}/{key}/ProcessorConfig/Mode", f"must be INLINE or DISTRIBUTED: {mode!r}")
+        if "ItemSelector" in raw and "Parameters" in raw:
+            self.add(at, "a Map state may have ItemSelector or Parameters, not both")
+        selector, has_selector = self.template(raw, "ItemSelector", at)
+        if not has_selector and common["has_parameters"]:
+            selector, has_selector = common["parameters"], True
+        common.update(parameters=None, has_parameters=False)
+        check_map_config(raw, at, mode, self.problems)
+        concurrency = raw.get("MaxConcurrency", 0)
+        return MapState(
+            processor=processor,
+            mode=mode,
+            items_path=self.path(raw, "ItemsPath", at) or "$",
+            item_selector=selector,
+            has_item_selector=has_selector,
+            max_concurrency=concurrency if isinstance(concurrency, int) else 0,
+            max_concurrency_path=self.path(raw, "MaxConcurrencyPath", at, default=None),
+            item_reader=raw.get("ItemReader"),
+            item_batcher=raw.get("ItemBatcher"),
+            result_writer=raw.get("ResultWriter"),
+            tolerated_percentage=raw.get("ToleratedFailurePercentage"),
+            tolerated_percentage_path=self.path(
+                raw, "ToleratedFailurePercentagePath", at, default=None
+            ),
+            tolerated_count=raw.get("ToleratedFailureCount"),
+            tolerated_count_path=self.path(raw, "ToleratedFailureCountPath", at, default=None),
+            label=raw.get("Label"),
+            **common,
+        )
+
+
+def parse_definition(definition: Any) -> StateMachine:
+    """Parse and validate a definition.
+
+    Parameters
+    ----------
+    definition : dict
+        The ASL document, already parsed from JSON.
+
+    Raises
+    ------
+    DefinitionError
+        Listing every problem, each with its JSON pointer.
+    """
+    parser = _Parser()
+    machine = parser.machine(definition, "")
+    if parser.problems:
+        raise DefinitionError(parser.problems)
+    return machine
+
+
+def validate(definition: Any) -> None:
+    """Raise :class:`DefinitionError` if ``definition`` is invalid or unsupported."""
+    parse_definition(definition)

@@ -1,0 +1,84 @@
+"""The run loop: move from state to state, applying Retry and Catch.
+
+:func:`run_machine` runs a (sub-)state machine to its end and returns its output, or
+raises the :class:`~plateseg.errors.StatesError` that ended it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plateseg.engine.context import Aborted, Runtime
+from plateseg.engine.definition import State, StateMachine
+from plateseg.engine.paths import check_payload_size, write_result
+from plateseg.engine.retry import find_catcher, find_retrier, retry_delay
+from plateseg.engine.states import StepOutcome, run_once
+from plateseg.errors import StatesError
+
+__all__ = ["run_machine", "run_with_retry"]
+
+
+def run_with_retry(state: State, raw_input: Any, rt: Runtime) -> StepOutcome:
+    """Run ``state``, retrying per its ``Retry`` field; each retrier has its own budget."""
+    entered = rt.clock.now()
+    attempts = [0] * len(state.retry)
+    retry_count = 0
+    while True:
+        try:
+            return run_once(state, raw_input, rt, entered, retry_count)
+        except StatesError as err:
+            if isinstance(err, Aborted):
+                raise
+            index = find_retrier(state.retry, err)
+            if index is None:
+                raise
+            retrier = state.retry[index]
+            if attempts[index] >= retrier.max_attempts:
+                raise
+            attempts[index] += 1
+            retry_count += 1
+            delay = retry_delay(retrier, attempts[index], rt.clock.uniform)
+            rt.history.emit(
+                "StateRetry",
+                name=state.name,
+                error=err.name,
+                attempt=retry_count,
+                delay_seconds=delay,
+            )
+            rt.clock.sleep(delay)
+
+
+def run_machine(machine: StateMachine, machine_input: Any, rt: Runtime) -> Any:
+    """Run ``machine`` from ``StartAt`` on ``machine_input``; return its final output.
+
+    Raises
+    ------
+    StatesError
+        The uncaught error that ended the machine (a Fail state's included).
+    """
+    name = machine.start_at
+    data = machine_input
+    while True:
+        if rt.cancel.is_set():
+            raise Aborted()
+        state = machine.states[name]
+        rt.history.emit("StateEntered", name=name, type=state.type, input=data)
+        try:
+            check_payload_size(data, f"input of state '{name}'")
+            output, next_name = run_with_retry(state, data, rt)
+        except StatesError as err:
+            catcher = None if isinstance(err, Aborted) else find_catcher(state.catch, err)
+            if catcher is None:
+                raise
+            error_output = {"Error": err.name, "Cause": err.cause}
+            output = (
+                data
+                if catcher.result_path is None
+                else write_result(data, catcher.result_path, error_output)
+            )
+            next_name = catcher.next
+            rt.history.emit("StateCaught", name=name, error=err.name, next=next_name)
+        rt.history.emit("StateExited", name=name, output=output)
+        if next_name is None:
+            return output
+        data, name = output, next_name

@@ -1,0 +1,217 @@
+"""Distributed Map I/O: ItemReader (S3 getObject / listObjectsV2) and ResultWriter.
+
+The stores come from the engine's ``buckets`` seam, so a local folder answers for a
+bucket. ResultWriter writes AWS's layout::
+
+    <Prefix>/<MapRunId>/manifest.json
+    <Prefix>/<MapRunId>/SUCCEEDED_0.json   (JSON array of child-execution records)
+    <Prefix>/<MapRunId>/FAILED_0.json
+
+splitting a status's records over several files past :data:`RESULT_FILE_LIMIT` bytes
+(AWS splits at 5 GB).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from plateseg.engine.paths import read_path
+from plateseg.engine.templates import evaluate_template
+from plateseg.errors import PlatesegError, StatesError
+
+__all__ = ["RESULT_FILE_LIMIT", "read_items", "write_results"]
+
+#: Largest result file written before starting the next one (bytes of JSON).
+RESULT_FILE_LIMIT = 64 * 1024 * 1024
+
+Buckets = Callable[[str], Any]
+
+
+def _reader_failed(message: str) -> StatesError:
+    return StatesError("States.ItemReaderFailed", message)
+
+
+def _max_items(config: Mapping[str, Any], data: Any, context: Any) -> int | None:
+    if "MaxItemsPath" in config:
+        value = read_path(data, config["MaxItemsPath"], context=context, field="MaxItemsPath")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise StatesError(
+                "States.Runtime", f"MaxItemsPath must select a positive integer, got {value!r}"
+            )
+        return value
+    value = config.get("MaxItems")
+    return int(value) if value else None
+
+
+def _parse_object(body: bytes, config: Mapping[str, Any], where: str) -> list[Any]:
+    kind = config.get("InputType")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _reader_failed(f"{where} is not UTF-8 text: {exc}") from None
+    if kind == "JSON":
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _reader_failed(f"{where} is not JSON: {exc.msg} at line {exc.lineno}") from None
+        if not isinstance(items, list):
+            raise _reader_failed(f"{where} must hold a JSON array, got {type(items).__name__}")
+        return items
+    if kind == "JSONL":
+        out = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise _reader_failed(f"{where}:{number}: not JSON: {exc.msg}") from None
+        return out
+    delimiter = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}.get(
+        config.get("CSVDelimiter", "COMMA"), ","
+    )
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    if config.get("CSVHeaderLocation") == "GIVEN":
+        headers = [str(h) for h in config.get("CSVHeaders", [])]
+    else:
+        if not rows:
+            return []
+        headers, rows = rows[0], rows[1:]
+    return [dict(zip(headers, row, strict=False)) for row in rows if row]
+
+
+def read_items(reader: Mapping[str, Any], data: Any, context: Any, buckets: Buckets) -> list[Any]:
+    """Read a Distributed Map's items as its ItemReader says.
+
+    Parameters
+    ----------
+    reader : mapping
+        The ``ItemReader`` field.
+    data : Any
+        The Map state's effective input (``Parameters`` paths read from it).
+    context : dict
+        The ``$$`` context object.
+    buckets : callable
+        Bucket name → store.
+
+    Raises
+    ------
+    StatesError
+        ``States.ItemReaderFailed`` when the object is missing or malformed.
+    """
+    params = evaluate_template(reader.get("Parameters", {}), data, context)
+    config = reader.get("ReaderConfig", {})
+    limit = _max_items(config, data, context)
+    bucket = params.get("Bucket")
+    if not isinstance(bucket, str):
+        raise _reader_failed(f"ItemReader Parameters.Bucket must be a string, got {bucket!r}")
+    try:
+        store = buckets(bucket)
+        if reader["Resource"].endswith(":listObjectsV2"):
+            items: list[Any] = []
+            for info in store.list(str(params.get("Prefix", ""))):
+                items.append(
+                    {
+                        "Etag": info.etag,
+                        "Key": info.key,
+                        "LastModified": int(info.last_modified.timestamp()),
+                        "Size": info.size,
+                        "StorageClass": "STANDARD",
+                    }
+                )
+                if limit is not None and len(items) >= limit:
+                    break
+            return items
+        key = params.get("Key")
+        if not isinstance(key, str):
+            raise _reader_failed(f"ItemReader Parameters.Key must be a string, got {key!r}")
+        body = store.get_bytes(key)
+    except PlatesegError as exc:
+        if isinstance(exc, StatesError):
+            raise
+        raise _reader_failed(f"cannot read items from bucket {bucket!r}: {exc}") from exc
+    items = _parse_object(body, config, f"s3://{bucket}/{key}")
+    return items[:limit] if limit is not None else items
+
+
+def _chunks(records: list[dict[str, Any]], limit: int) -> list[bytes]:
+    files: list[bytes] = []
+    current: list[bytes] = []
+    size = 2
+    for record in records:
+        encoded = json.dumps(record, separators=(",", ":")).encode()
+        if current and size + len(encoded) + 1 > limit:
+            files.append(b"[" + b",".join(current) + b"]")
+            current, size = [], 2
+        current.append(encoded)
+        size += len(encoded) + 1
+    if current:
+        files.append(b"[" + b",".join(current) + b"]")
+    return files
+
+
+def write_results(
+    writer: Mapping[str, Any],
+    data: Any,
+    context: Any,
+    buckets: Buckets,
+    map_run_arn: str,
+    map_run_id: str,
+    records: Mapping[str, list[dict[str, Any]]],
+    file_limit: int = RESULT_FILE_LIMIT,
+) -> dict[str, Any]:
+    """Write the manifest and result files; return the Map's result.
+
+    Parameters
+    ----------
+    records : mapping
+        ``{"SUCCEEDED": [...], "FAILED": [...]}`` child-execution records in item order.
+
+    Returns
+    -------
+    dict
+        ``{"MapRunArn": ..., "ResultWriterDetails": {"Bucket": ..., "Key": ...}}``.
+
+    Raises
+    ------
+    StatesError
+        ``States.ResultWriterFailed`` when the store refuses a write.
+    """
+    params = evaluate_template(writer.get("Parameters", {}), data, context)
+    bucket = params.get("Bucket")
+    prefix = params.get("Prefix", "")
+    if not isinstance(bucket, str) or not isinstance(prefix, str):
+        raise StatesError(
+            "States.ResultWriterFailed",
+            f"ResultWriter Bucket and Prefix must be strings, got {params!r}",
+        )
+    base = f"{prefix.strip('/')}/{map_run_id}" if prefix.strip("/") else map_run_id
+    manifest_key = f"{base}/manifest.json"
+    result_files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+    try:
+        store = buckets(bucket)
+        store.delete_prefix(f"{base}/")
+        for status in ("SUCCEEDED", "FAILED"):
+            for index, body in enumerate(_chunks(list(records.get(status, [])), file_limit)):
+                key = f"{base}/{status}_{index}.json"
+                store.put_bytes(key, body, content_type="application/json")
+                result_files[status].append({"Key": key, "Size": len(body)})
+        manifest = {
+            "DestinationBucket": bucket,
+            "MapRunArn": map_run_arn,
+            "ResultFiles": result_files,
+        }
+        store.put_bytes(
+            manifest_key, json.dumps(manifest).encode(), content_type="application/json"
+        )
+    except PlatesegError as exc:
+        raise StatesError(
+            "States.ResultWriterFailed", f"cannot write Map Run results to bucket {bucket!r}: {exc}"
+        ) from exc
+    return {
+        "MapRunArn": map_run_arn,
+        "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key},
+    }

@@ -1,0 +1,161 @@
+"""Structural checks of a Map state's configuration (reader, batcher, writer, limits).
+
+Called by :mod:`plateseg.engine.definition`; each problem names its JSON pointer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plateseg.engine.paths import path_problem
+from plateseg.engine.templates import template_problems
+
+__all__ = ["check_map_config"]
+
+_S3 = "arn:aws:states:::s3:"
+_READER_FIELDS = {"Resource", "ReaderConfig", "Parameters"}
+_READER_CONFIG = {
+    "InputType",
+    "MaxItems",
+    "MaxItemsPath",
+    "CSVHeaderLocation",
+    "CSVHeaders",
+    "CSVDelimiter",
+}
+_BATCHER_FIELDS = {
+    "MaxItemsPerBatch",
+    "MaxItemsPerBatchPath",
+    "MaxInputBytesPerBatch",
+    "MaxInputBytesPerBatchPath",
+    "BatchInput",
+}
+_WRITER_FIELDS = {"Resource", "Parameters"}
+_DISTRIBUTED_ONLY = (
+    "ItemReader",
+    "ItemBatcher",
+    "ResultWriter",
+    "ToleratedFailurePercentage",
+    "ToleratedFailurePercentagePath",
+    "ToleratedFailureCount",
+    "ToleratedFailureCountPath",
+    "Label",
+)
+
+
+def _unknown(raw: dict[str, Any], allowed: set[str], at: str, problems: list[str]) -> None:
+    problems.extend(f"{at}/{key}: unsupported field" for key in raw if key not in allowed)
+
+
+def _int_field(
+    raw: dict[str, Any], key: str, at: str, low: int, high: int, problems: list[str]
+) -> None:
+    if key in raw:
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            problems.append(f"{at}/{key}: must be an integer from {low} to {high}, got {value!r}")
+    path_key = f"{key}Path"
+    if path_key in raw:
+        if key in raw:
+            problems.append(f"{at}: {key} and {path_key} are mutually exclusive")
+        problem = path_problem(raw[path_key])
+        if problem:
+            problems.append(f"{at}/{path_key}: {problem}")
+
+
+def _check_reader(reader: Any, at: str, problems: list[str]) -> None:
+    if not isinstance(reader, dict):
+        problems.append(f"{at}: ItemReader must be an object")
+        return
+    _unknown(reader, _READER_FIELDS, at, problems)
+    resource = reader.get("Resource")
+    if resource not in (f"{_S3}getObject", f"{_S3}listObjectsV2"):
+        problems.append(
+            f"{at}/Resource: unsupported ItemReader resource {resource!r} "
+            f"(supported: {_S3}getObject, {_S3}listObjectsV2)"
+        )
+    params = reader.get("Parameters")
+    if not isinstance(params, dict) or not ({"Bucket", "Bucket.$"} & set(params)):
+        problems.append(f"{at}/Parameters: needs Bucket")
+    else:
+        problems.extend(template_problems(params, f"{at}/Parameters"))
+        if resource == f"{_S3}getObject" and not ({"Key", "Key.$"} & set(params)):
+            problems.append(f"{at}/Parameters: s3:getObject needs Key")
+    config = reader.get("ReaderConfig", {})
+    if not isinstance(config, dict):
+        problems.append(f"{at}/ReaderConfig: must be an object")
+        return
+    _unknown(config, _READER_CONFIG, f"{at}/ReaderConfig", problems)
+    kind = config.get("InputType")
+    if resource == f"{_S3}getObject" and kind not in ("JSON", "JSONL", "CSV"):
+        problems.append(f"{at}/ReaderConfig/InputType: must be JSON, JSONL or CSV, got {kind!r}")
+    if kind == "CSV":
+        location = config.get("CSVHeaderLocation")
+        if location not in ("FIRST_ROW", "GIVEN"):
+            problems.append(f"{at}/ReaderConfig/CSVHeaderLocation: must be FIRST_ROW or GIVEN")
+        headers = config.get("CSVHeaders")
+        if location == "GIVEN" and not (isinstance(headers, list) and headers):
+            problems.append(f"{at}/ReaderConfig/CSVHeaders: GIVEN needs a list of headers")
+    _int_field(config, "MaxItems", f"{at}/ReaderConfig", 1, 100_000_000, problems)
+
+
+def _check_batcher(batcher: Any, at: str, problems: list[str]) -> None:
+    if not isinstance(batcher, dict):
+        problems.append(f"{at}: ItemBatcher must be an object")
+        return
+    _unknown(batcher, _BATCHER_FIELDS, at, problems)
+    if not (set(batcher) & (_BATCHER_FIELDS - {"BatchInput"})):
+        problems.append(f"{at}: needs MaxItemsPerBatch or MaxInputBytesPerBatch")
+    _int_field(batcher, "MaxItemsPerBatch", at, 1, 100_000_000, problems)
+    _int_field(batcher, "MaxInputBytesPerBatch", at, 1, 256 * 1024, problems)
+    if "BatchInput" in batcher:
+        problems.extend(template_problems(batcher["BatchInput"], f"{at}/BatchInput"))
+
+
+def _check_writer(writer: Any, at: str, problems: list[str]) -> None:
+    if not isinstance(writer, dict):
+        problems.append(f"{at}: ResultWriter must be an object")
+        return
+    _unknown(writer, _WRITER_FIELDS, at, problems)
+    if writer.get("Resource") != f"{_S3}putObject":
+        problems.append(f"{at}/Resource: ResultWriter supports only {_S3}putObject")
+    params = writer.get("Parameters")
+    if not isinstance(params, dict) or not ({"Bucket", "Bucket.$"} & set(params)):
+        problems.append(f"{at}/Parameters: needs Bucket (and optionally Prefix)")
+    else:
+        _unknown(params, {"Bucket", "Bucket.$", "Prefix", "Prefix.$"}, f"{at}/Parameters", problems)
+        problems.extend(template_problems(params, f"{at}/Parameters"))
+
+
+def check_map_config(raw: dict[str, Any], at: str, mode: str, problems: list[str]) -> None:
+    """Append every problem of a Map state's configuration to ``problems``."""
+    if mode != "DISTRIBUTED":
+        for key in _DISTRIBUTED_ONLY:
+            if key in raw:
+                problems.append(f"{at}/{key}: only a DISTRIBUTED Map may have {key}")
+    if "ItemReader" in raw:
+        _check_reader(raw["ItemReader"], f"{at}/ItemReader", problems)
+        if "ItemsPath" in raw:
+            problems.append(f"{at}/ItemsPath: not allowed together with ItemReader")
+    if "ItemBatcher" in raw:
+        _check_batcher(raw["ItemBatcher"], f"{at}/ItemBatcher", problems)
+    if "ResultWriter" in raw:
+        _check_writer(raw["ResultWriter"], f"{at}/ResultWriter", problems)
+    _int_field(raw, "MaxConcurrency", at, 0, 10_000, problems)
+    _int_field(raw, "ToleratedFailureCount", at, 0, 100_000_000, problems)
+    if "ToleratedFailurePercentage" in raw:
+        value = raw["ToleratedFailurePercentage"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+            problems.append(f"{at}/ToleratedFailurePercentage: must be a number from 0 to 100")
+    if "ToleratedFailurePercentagePath" in raw:
+        if "ToleratedFailurePercentage" in raw:
+            problems.append(f"{at}: ToleratedFailurePercentage and its Path are exclusive")
+        problem = path_problem(raw["ToleratedFailurePercentagePath"])
+        if problem:
+            problems.append(f"{at}/ToleratedFailurePercentagePath: {problem}")
+    label = raw.get("Label")
+    if label is not None and (
+        not isinstance(label, str)
+        or not 0 < len(label) <= 40
+        or any(c in label for c in ' <>{}[]?*"#%\\^|~`$&,;:/')
+    ):
+        problems.append(f"{at}/Label: must be 1-40 characters without spaces or special chars")

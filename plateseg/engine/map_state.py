@@ -1,0 +1,341 @@
+"""The Map state: INLINE iterations and DISTRIBUTED Map Runs.
+
+INLINE runs the processor once per item on threads, output in item order; the first
+failing iteration fails the state with its own error. DISTRIBUTED reads items (from
+``ItemReader`` or ``ItemsPath``), selects and batches them, runs one child execution
+per batch on at most ``MaxConcurrency`` threads (their Lambda calls go to the process
+pool), counts failures against the tolerated threshold, and writes results with
+``ResultWriter`` or returns them in item order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from plateseg.engine.context import ExecutionInfo, Runtime, iso
+from plateseg.engine.definition import MapState
+from plateseg.engine.item_io import read_items, write_results
+from plateseg.engine.paths import payload_size, read_path
+from plateseg.engine.templates import evaluate_template
+from plateseg.errors import StatesError
+
+__all__ = ["MAX_THREADS", "make_batches", "run_map"]
+
+#: Threads per Map when MaxConcurrency is 0 (unlimited) or larger.
+MAX_THREADS = 64
+
+
+def _number(value: Any, path: str | None, data: Any, what: str) -> Any:
+    if path is not None:
+        value = read_path(data, path, field=f"{what}Path")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise StatesError(
+                "States.Runtime", f"{what}Path must select a non-negative number, got {value!r}"
+            )
+    return value
+
+
+def _items_from_path(state: MapState, data: Any) -> list[Any]:
+    items = read_path(data, state.items_path, field="ItemsPath")
+    if not isinstance(items, list):
+        raise StatesError(
+            "States.Runtime",
+            f"ItemsPath '{state.items_path}' of Map state "
+            f"'{state.name}' must select an array, got {type(items).__name__}",
+        )
+    return items
+
+
+def _select(
+    state: MapState, data: Any, rt: Runtime, entered: datetime, items: list[Any]
+) -> list[Any]:
+    if not state.has_item_selector:
+        return items
+    return [
+        evaluate_template(
+            state.item_selector, data, rt.context_object(state.name, entered, item=(i, item))
+        )
+        for i, item in enumerate(items)
+    ]
+
+
+def make_batches(batcher: Any, items: list[Any], data: Any, context: Any) -> list[tuple[Any, int]]:
+    """Group items as an ItemBatcher says; return ``(child input, item count)`` pairs.
+
+    A batch closes before it would exceed ``MaxItemsPerBatch`` items or
+    ``MaxInputBytesPerBatch`` bytes of compact JSON (``{"BatchInput", "Items"}``); an
+    item too large on its own travels alone.
+    """
+    max_items = _number(
+        batcher.get("MaxItemsPerBatch"),
+        batcher.get("MaxItemsPerBatchPath"),
+        data,
+        "MaxItemsPerBatch",
+    )
+    max_bytes = _number(
+        batcher.get("MaxInputBytesPerBatch"),
+        batcher.get("MaxInputBytesPerBatchPath"),
+        data,
+        "MaxInputBytesPerBatch",
+    )
+    base: dict[str, Any] = {}
+    if "BatchInput" in batcher:
+        base["BatchInput"] = evaluate_template(batcher["BatchInput"], data, context)
+    empty_size = payload_size({**base, "Items": []})
+    batches: list[tuple[Any, int]] = []
+    current: list[Any] = []
+    size = empty_size
+    for item in items:
+        grow = payload_size(item) + (1 if current else 0)
+        if current and (
+            (max_items and len(current) + 1 > max_items) or (max_bytes and size + grow > max_bytes)
+        ):
+            batches.append(({**base, "Items": current}, len(current)))
+            current, size, grow = [], empty_size, grow - 1
+        current.append(item)
+        size += grow
+    if current:
+        batches.append(({**base, "Items": current}, len(current)))
+    return batches
+
+
+def run_map(state: MapState, data: Any, rt: Runtime, entered: datetime) -> Any:
+    """Run a Map state on its effective input ``data``; return its result."""
+    context = rt.context_object(state.name, entered)
+    concurrency = _number(state.max_concurrency, state.max_concurrency_path, data, "MaxConcurrency")
+    threads = min(int(concurrency) or MAX_THREADS, MAX_THREADS)
+    if state.mode == "DISTRIBUTED":
+        return _MapRun(state, data, rt, entered, context, threads).run()
+    from plateseg.engine.execution import run_machine
+
+    inputs = _select(state, data, rt, entered, _items_from_path(state, data))
+    if not inputs:
+        return []
+    group = rt.sibling()
+    with ThreadPoolExecutor(
+        max_workers=min(threads, len(inputs)), thread_name_prefix=f"map-{state.name}"
+    ) as pool:
+        futures = [pool.submit(run_machine, state.processor, item, group) for item in inputs]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in futures if f in done and f.exception() is not None]
+        if failed:
+            group.cancel.set()
+            wait(futures)
+            raise failed[0].exception()  # type: ignore[misc]
+    return [future.result() for future in futures]
+
+
+@dataclass
+class _Counts:
+    pending: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    aborted: int = 0
+    total: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _MapRun:
+    state: MapState
+    data: Any
+    rt: Runtime
+    entered: datetime
+    context: Any
+    threads: int
+    items: _Counts = field(default_factory=_Counts)
+    executions: _Counts = field(default_factory=_Counts)
+
+    def run(self) -> Any:
+        state, rt = self.state, self.rt
+        if state.item_reader is not None:
+            raw_items = read_items(state.item_reader, self.data, self.context, rt.buckets)
+        else:
+            raw_items = _items_from_path(state, self.data)
+        selected = _select(state, self.data, rt, self.entered, raw_items)
+        if state.item_batcher is not None:
+            batches = make_batches(state.item_batcher, selected, self.data, self.context)
+        else:
+            batches = [(item, 1) for item in selected]
+        run_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{rt.execution.arn}/{state.name}")
+        label = state.label or state.name
+        sm_name = rt.execution.state_machine_name
+        self.arn = f"arn:aws:states:{rt.region}:{rt.account}:mapRun:{sm_name}/{label}:{run_id}"
+        self.child_sm = f"arn:aws:states:{rt.region}:{rt.account}:stateMachine:{sm_name}/{label}"
+        self.child_prefix = f"arn:aws:states:{rt.region}:{rt.account}:execution:{sm_name}/{label}"
+        self.run_id = run_id
+        self.items.total = self.items.pending = len(raw_items)
+        self.executions.total = self.executions.pending = len(batches)
+        rt.history.emit(
+            "MapRunStarted",
+            name=state.name,
+            map_run_arn=self.arn,
+            total=len(raw_items),
+            executions=len(batches),
+        )
+        self._progress()
+        records = self._run_children(batches)
+        exceeded = self._exceeded()
+        status = "FAILED" if exceeded else "SUCCEEDED"
+        result: Any = [
+            r["output"] if r["Status"] == "SUCCEEDED" else r["record"]
+            for r in records
+            if r is not None
+        ]
+        writer_details = None
+        if state.result_writer is not None:
+            grouped: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
+            for r in records:
+                if r is not None:
+                    grouped[r["Status"]].append(r["record"])
+            result = write_results(
+                state.result_writer,
+                self.data,
+                self.context,
+                rt.buckets,
+                self.arn,
+                str(run_id),
+                grouped,
+            )
+            writer_details = result["ResultWriterDetails"]
+        summary = {
+            "map_run_arn": self.arn,
+            "state_name": state.name,
+            "status": status,
+            "item_counts": self.items.as_dict(),
+            "execution_counts": self.executions.as_dict(),
+            "result_writer": writer_details,
+        }
+        rt.map_runs.append(summary)
+        rt.history.emit(
+            f"MapRun{status.title()}", name=state.name, map_run_arn=self.arn, **self.items.as_dict()
+        )
+        if exceeded:
+            raise StatesError(
+                "States.ExceedToleratedFailureThreshold",
+                "The specified tolerated failure threshold was exceeded",
+            )
+        return result
+
+    def _exceeded(self) -> bool:
+        failed = self.items.failed
+        if failed == 0:
+            return False
+        pct = _number(
+            self.state.tolerated_percentage,
+            self.state.tolerated_percentage_path,
+            self.data,
+            "ToleratedFailurePercentage",
+        )
+        count = _number(
+            self.state.tolerated_count,
+            self.state.tolerated_count_path,
+            self.data,
+            "ToleratedFailureCount",
+        )
+        if pct is None and count is None:
+            return True
+        if count is not None and failed > count:
+            return True
+        return pct is not None and failed * 100.0 / max(1, self.items.total) > pct
+
+    def _progress(self) -> None:
+        self.rt.history.emit(
+            "MapRunProgress",
+            name=self.state.name,
+            map_run_arn=self.arn,
+            executions=self.executions.as_dict(),
+            **self.items.as_dict(),
+        )
+
+    def _run_children(self, batches: list[tuple[Any, int]]) -> list[dict[str, Any] | None]:
+        records: list[dict[str, Any] | None] = [None] * len(batches)
+        if not batches:
+            return records
+        pending = list(enumerate(batches))
+        pending.reverse()
+        running: dict[Future[dict[str, Any]], tuple[int, int]] = {}
+        workers = min(self.threads, len(batches))
+        with ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix=f"maprun-{self.state.name}"
+        ) as pool:
+            while pending or running:
+                while pending and len(running) < workers and not self._exceeded():
+                    index, (child_input, count) = pending.pop()
+                    running[pool.submit(self._child, index, child_input)] = (index, count)
+                    self._move(count, "pending", "running")
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index, count = running.pop(future)
+                    record = future.result()
+                    records[index] = record
+                    self._move(count, "running", record["Status"].lower())
+                self._progress()
+        for _index, (_input, count) in pending:
+            self._move(count, "pending", "aborted")
+        if pending:
+            self._progress()
+        return records
+
+    def _move(self, count: int, source: str, target: str) -> None:
+        for counts, amount in ((self.items, count), (self.executions, 1)):
+            setattr(counts, source, getattr(counts, source) - amount)
+            setattr(counts, target, getattr(counts, target) + amount)
+
+    def _child(self, index: int, child_input: Any) -> dict[str, Any]:
+        from plateseg.engine.execution import run_machine
+
+        name = str(uuid.uuid5(self.run_id, str(index)))
+        start = self.rt.clock.now()
+        info = ExecutionInfo(
+            arn=f"{self.child_prefix}:{name}",
+            name=name,
+            input=child_input,
+            start_time=start,
+            state_machine_arn=self.child_sm,
+            state_machine_name=self.child_sm.rsplit(":", 1)[1],
+            role_arn=self.rt.execution.role_arn,
+        )
+        record: dict[str, Any] = {
+            "ExecutionArn": info.arn,
+            "Input": _dumps(child_input),
+            "InputDetails": {"Included": True},
+            "Name": name,
+        }
+        output: Any = None
+        try:
+            output = run_machine(self.state.processor, child_input, self.rt.child_execution(info))
+            status = "SUCCEEDED"
+            record.update(Output=_dumps(output), OutputDetails={"Included": True})
+            reason = "Execution is SUCCEEDED and cannot be redriven"
+        except StatesError as err:
+            status = "FAILED"
+            reason = "Child executions of a Distributed Map are redriven with their Map Run"
+            failure = {"Error": err.name, "Cause": err.cause}
+        record.update(
+            RedriveCount=0,
+            RedriveStatus="NOT_REDRIVABLE",
+            RedriveStatusReason=reason,
+            StartDate=iso(start),
+            StateMachineArn=self.child_sm,
+            Status=status,
+            StopDate=iso(self.rt.clock.now()),
+        )
+        if status == "FAILED":
+            record.update(failure)
+        return {"Status": status, "record": record, "output": output}
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,120 @@
+"""The parsed form of an ASL definition: frozen dataclasses, one per state type.
+
+Payload templates (Parameters, ResultSelector, ItemSelector) stay JSON values; paths
+are strings, and ``None`` stands for the JSON ``null`` (for InputPath, OutputPath and
+ResultPath that has its ASL meaning: ``{}`` input, discarded result, ``{}`` output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from plateseg.engine.choice import Rule
+from plateseg.engine.retry import Catcher, Retrier
+
+__all__ = [
+    "ChoiceState",
+    "FailState",
+    "MapState",
+    "ParallelState",
+    "PassState",
+    "State",
+    "StateMachine",
+    "SucceedState",
+    "TaskState",
+    "WaitState",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class State:
+    """Fields every state may have; ``None`` paths mean the JSON ``null``."""
+
+    name: str
+    type: str
+    pointer: str
+    next: str | None = None
+    end: bool = False
+    input_path: str | None = "$"
+    output_path: str | None = "$"
+    parameters: Any = None
+    has_parameters: bool = False
+    result_selector: Any = None
+    result_path: str | None = "$"
+    retry: tuple[Retrier, ...] = ()
+    catch: tuple[Catcher, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskState(State):
+    resource: str
+    timeout_seconds: int | None = None
+    timeout_seconds_path: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PassState(State):
+    result: Any = None
+    has_result: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChoiceState(State):
+    choices: tuple[Rule, ...] = ()
+    default: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaitState(State):
+    seconds: float | None = None
+    seconds_path: str | None = None
+    timestamp: str | None = None
+    timestamp_path: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SucceedState(State):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailState(State):
+    error: str | None = None
+    error_path: str | None = None
+    cause: str | None = None
+    cause_path: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParallelState(State):
+    branches: tuple[StateMachine, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class MapState(State):
+    processor: StateMachine
+    mode: str = "INLINE"
+    items_path: str = "$"
+    item_selector: Any = None
+    has_item_selector: bool = False
+    max_concurrency: int = 0
+    max_concurrency_path: str | None = None
+    item_reader: Mapping[str, Any] | None = None
+    item_batcher: Mapping[str, Any] | None = None
+    result_writer: Mapping[str, Any] | None = None
+    tolerated_percentage: Any = None
+    tolerated_percentage_path: str | None = None
+    tolerated_count: Any = None
+    tolerated_count_path: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    """A parsed (sub-)state machine."""
+
+    start_at: str
+    states: Mapping[str, State] = field(default_factory=dict)
+    timeout_seconds: int | None = None

@@ -1,0 +1,211 @@
+"""JSONPath reads on state data and the ``$$`` context, and ResultPath writes.
+
+Reference paths (``$``, ``$.a.b``, ``$.a[0]``, ``$['x']``) take a fast hand-written
+route; anything else (wildcards, filters, slices, recursive descent) goes to
+``jsonpath-ng`` and, as in AWS, yields the array of every match.
+
+>>> read_path({"a": {"b": [1, 2]}}, "$.a.b[1]")
+2
+>>> write_result({"a": 1}, "$.x.y", 5)
+{'a': 1, 'x': {'y': 5}}
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+from plateseg.errors import StatesError
+
+__all__ = [
+    "PAYLOAD_LIMIT_BYTES",
+    "check_payload_size",
+    "parse_reference_path",
+    "path_problem",
+    "payload_size",
+    "read_path",
+    "write_result",
+]
+
+#: Step Functions' limit on a state's input or output: 256 KiB of UTF-8 JSON.
+PAYLOAD_LIMIT_BYTES = 256 * 1024
+
+_SEGMENT = re.compile(
+    r"""\.(?P<name>[^.\[\]*@?()\s'"]+)"""
+    r"""|\[(?P<index>\d+)\]"""
+    r"""|\['(?P<sq>(?:[^'\\]|\\.)*)'\]"""
+    r"""|\["(?P<dq>(?:[^"\\]|\\.)*)"\]"""
+)
+
+Segment = str | int
+
+
+@lru_cache(maxsize=4096)
+def parse_reference_path(path: str) -> tuple[Segment, ...] | None:
+    """Split a reference path into keys and indexes; ``None`` if it is not one.
+
+    Parameters
+    ----------
+    path : str
+        A JSONPath starting with ``$`` (the ``$$`` prefix is handled by the caller).
+
+    Returns
+    -------
+    tuple of str and int, or None
+        ``("a", 0, "b")`` for ``$.a[0].b``; ``()`` for ``$``.
+    """
+    if not path.startswith("$"):
+        return None
+    segments: list[Segment] = []
+    pos = 1
+    while pos < len(path):
+        match = _SEGMENT.match(path, pos)
+        if match is None:
+            return None
+        if match.group("name") is not None:
+            segments.append(match.group("name"))
+        elif match.group("index") is not None:
+            segments.append(int(match.group("index")))
+        else:
+            quoted = match.group("sq") if match.group("sq") is not None else match.group("dq")
+            segments.append(re.sub(r"\\(.)", r"\1", quoted))
+        pos = match.end()
+    return tuple(segments)
+
+
+@lru_cache(maxsize=512)
+def _compiled(path: str) -> Any:
+    from jsonpath_ng.ext import parse
+
+    return parse(path)
+
+
+def path_problem(path: Any, *, reference: bool = False, context: bool = True) -> str | None:
+    """Why ``path`` is not a usable JSONPath, or ``None`` if it is.
+
+    Parameters
+    ----------
+    path : Any
+        The value found in the definition.
+    reference : bool
+        Require a reference path (ResultPath, Choice ``Variable`` may be any path).
+    context : bool
+        Allow ``$$`` context paths.
+    """
+    if not isinstance(path, str) or not path.startswith("$"):
+        return f"{path!r} is not a JSONPath (it must start with '$')"
+    body = path
+    if path.startswith("$$"):
+        if not context:
+            return f"{path!r}: a context path ('$$') is not allowed here"
+        body = path[1:]
+    if parse_reference_path(body) is not None:
+        return None
+    if reference:
+        return f"{path!r} is not a reference path (only '.name', '[n]' and ['name'] steps)"
+    try:
+        _compiled(body)
+    except Exception as exc:
+        return f"{path!r} is not a valid JSONPath: {exc}"
+    return None
+
+
+def _preview(data: Any, limit: int = 200) -> str:
+    text = json.dumps(data, separators=(",", ":"), default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def read_path(data: Any, path: str, *, context: Any = None, field: str = "path") -> Any:
+    """Select the value at ``path`` in ``data`` (or in ``context`` for ``$$`` paths).
+
+    Raises
+    ------
+    StatesError
+        ``States.Runtime`` when a reference path selects nothing.
+    """
+    target = data
+    body = path
+    if path.startswith("$$"):
+        target, body = context, path[1:]
+    segments = parse_reference_path(body)
+    if segments is None:
+        return [match.value for match in _compiled(body).find(target)]
+    value = target
+    for segment in segments:
+        by_index = isinstance(segment, int) and isinstance(value, list) and segment < len(value)
+        by_key = isinstance(segment, str) and isinstance(value, dict) and segment in value
+        if by_index or by_key:
+            value = value[segment]
+        else:
+            raise StatesError(
+                "States.Runtime",
+                f"The JSONPath '{path}' specified for the field '{field}' could not be found "
+                f"in the input '{_preview(target)}'",
+            )
+    return value
+
+
+def write_result(raw_input: Any, result_path: str, result: Any) -> Any:
+    """Place ``result`` into a copy of ``raw_input`` at ``result_path``.
+
+    Intermediate objects are created as needed; ``$`` replaces the whole input.
+
+    Raises
+    ------
+    StatesError
+        ``States.Runtime`` when the path crosses a value that is not an object.
+    """
+    segments = parse_reference_path(result_path)
+    if segments is None:
+        raise StatesError("States.Runtime", f"ResultPath {result_path!r} is not a reference path")
+    if not segments:
+        return result
+    output = copy.deepcopy(raw_input)
+    node = output
+    for position, segment in enumerate(segments):
+        last = position == len(segments) - 1
+        if isinstance(segment, int):
+            if not isinstance(node, list) or segment >= len(node):
+                raise _unwritable(result_path, raw_input)
+            if last:
+                node[segment] = result
+            else:
+                node = node[segment]
+            continue
+        if not isinstance(node, dict):
+            raise _unwritable(result_path, raw_input)
+        if last:
+            node[segment] = result
+        else:
+            if segment not in node or node[segment] is None:
+                node[segment] = {}
+            node = node[segment]
+    return output
+
+
+def _unwritable(path: str, raw_input: Any) -> StatesError:
+    return StatesError(
+        "States.Runtime",
+        f"Unable to apply ResultPath '{path}' to input '{_preview(raw_input)}': "
+        "the path crosses a value that is not an object",
+    )
+
+
+def payload_size(value: Any) -> int:
+    """Bytes of ``value`` as compact UTF-8 JSON, the measure of the payload limit."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8"))
+
+
+def check_payload_size(value: Any, where: str) -> None:
+    """Raise ``States.DataLimitExceeded`` if ``value`` is over 256 KiB."""
+    size = payload_size(value)
+    if size > PAYLOAD_LIMIT_BYTES:
+        raise StatesError(
+            "States.DataLimitExceeded",
+            f"The {where} has a size of {size} bytes, which exceeds the maximum "
+            f"of {PAYLOAD_LIMIT_BYTES} bytes.",
+        )

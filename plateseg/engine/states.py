@@ -1,0 +1,247 @@
+"""One state, one attempt: the JSONPath pipeline in the specification's order.
+
+``InputPath → Parameters → (work) → ResultSelector → ResultPath → OutputPath``.
+Retry and Catch wrap these functions in :mod:`plateseg.engine.execution`.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from datetime import datetime
+from typing import Any
+
+from plateseg.engine.choice import evaluate_rule
+from plateseg.engine.context import Runtime
+from plateseg.engine.definition import (
+    LAMBDA_ARN,
+    LAMBDA_INVOKE,
+    ChoiceState,
+    FailState,
+    MapState,
+    ParallelState,
+    PassState,
+    State,
+    SucceedState,
+    TaskState,
+    WaitState,
+)
+from plateseg.engine.intrinsics import evaluate_intrinsic
+from plateseg.engine.paths import check_payload_size, read_path, write_result
+from plateseg.engine.templates import evaluate_template
+from plateseg.errors import StatesError
+
+__all__ = ["StepOutcome", "effective_input", "finish", "run_once"]
+
+#: (output, next state name or None when the machine ends here)
+StepOutcome = tuple[Any, str | None]
+
+
+def effective_input(state: State, raw_input: Any, context: Any) -> Any:
+    """Apply InputPath (``null`` → ``{}``) and Parameters."""
+    data = (
+        {}
+        if state.input_path is None
+        else read_path(raw_input, state.input_path, field="InputPath")
+    )
+    if state.has_parameters:
+        data = evaluate_template(state.parameters, data, context)
+        check_payload_size(data, f"input of state '{state.name}' after Parameters")
+    return data
+
+
+def finish(state: State, raw_input: Any, result: Any, context: Any) -> Any:
+    """Apply ResultSelector, ResultPath (``null`` keeps the input) and OutputPath."""
+    if state.result_selector is not None:
+        result = evaluate_template(state.result_selector, result, context)
+    output = (
+        raw_input
+        if state.result_path is None
+        else write_result(raw_input, state.result_path, result)
+    )
+    output = (
+        {}
+        if state.output_path is None
+        else read_path(output, state.output_path, field="OutputPath")
+    )
+    check_payload_size(output, f"output of state '{state.name}'")
+    return output
+
+
+def _output_only(state: State, data: Any) -> Any:
+    return (
+        {} if state.output_path is None else read_path(data, state.output_path, field="OutputPath")
+    )
+
+
+def run_once(
+    state: State, raw_input: Any, rt: Runtime, entered: datetime, retry_count: int
+) -> StepOutcome:
+    """Run one attempt of ``state`` on ``raw_input``.
+
+    Raises
+    ------
+    StatesError
+        The state's error (a task's, a ``States.*`` error, a Fail state's).
+    """
+    context = rt.context_object(state.name, entered, retry_count)
+    if isinstance(state, FailState):
+        raise _fail_error(state, raw_input, context)
+    if isinstance(state, ChoiceState | WaitState | SucceedState):
+        data = (
+            {}
+            if state.input_path is None
+            else read_path(raw_input, state.input_path, field="InputPath")
+        )
+        if isinstance(state, ChoiceState):
+            for rule in state.choices:
+                if evaluate_rule(rule, data, context):
+                    return _output_only(state, data), rule.next
+            if state.default is None:
+                raise StatesError(
+                    "States.NoChoiceMatched",
+                    f"No Choice rule of state '{state.name}' matched the input "
+                    "and there is no Default",
+                )
+            return _output_only(state, data), state.default
+        if isinstance(state, WaitState):
+            rt.clock.sleep(_wait_seconds(state, data, rt, context))
+        return _output_only(state, data), state.next
+    data = effective_input(state, raw_input, context)
+    if isinstance(state, PassState):
+        result = state.result if state.has_result else data
+    elif isinstance(state, TaskState):
+        result = _run_task(state, data, rt, context)
+    elif isinstance(state, ParallelState):
+        result = _run_parallel(state, data, rt)
+    elif isinstance(state, MapState):
+        from plateseg.engine.map_state import run_map
+
+        result = run_map(state, data, rt, entered)
+    else:  # pragma: no cover - parse_definition rejects other types
+        raise StatesError("States.Runtime", f"state type {state.type!r} cannot run")
+    return finish(state, raw_input, result, context), state.next
+
+
+def _fail_error(state: FailState, raw_input: Any, context: Any) -> StatesError:
+    def pick(literal: str | None, path: str | None, field: str) -> str:
+        if path is None:
+            return literal or ""
+        if path.startswith("States."):
+            value = evaluate_intrinsic(path, raw_input, context, field=field)
+        else:
+            value = read_path(raw_input, path, context=context, field=field)
+        if not isinstance(value, str):
+            raise StatesError(
+                "States.Runtime",
+                f"{field} of state '{state.name}' must select a string, got {type(value).__name__}",
+            )
+        return value
+
+    error = pick(state.error, state.error_path, "ErrorPath")
+    cause = pick(state.cause, state.cause_path, "CausePath")
+    return StatesError(error, cause)
+
+
+def _wait_seconds(state: WaitState, data: Any, rt: Runtime, context: Any) -> float:
+    from plateseg.engine.choice import _timestamp
+
+    if state.seconds is not None:
+        return float(state.seconds)
+    if state.seconds_path is not None:
+        value = read_path(data, state.seconds_path, context=context, field="SecondsPath")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise StatesError(
+                "States.Runtime",
+                f"SecondsPath of state '{state.name}' must "
+                f"select a non-negative integer, got {value!r}",
+            )
+        return float(value)
+    stamp = state.timestamp
+    if state.timestamp_path is not None:
+        stamp = read_path(data, state.timestamp_path, context=context, field="TimestampPath")
+    moment = _timestamp(stamp)
+    if moment is None:
+        raise StatesError(
+            "States.Runtime",
+            f"state '{state.name}': {stamp!r} is not an RFC 3339 timestamp with a time zone",
+        )
+    return max(0.0, (moment - rt.clock.now()).total_seconds())
+
+
+def _envelope(payload: Any) -> dict[str, Any]:
+    import uuid
+
+    request_id = str(uuid.uuid4())
+    headers = {
+        "Content-Type": "application/json",
+        "X-Amz-Executed-Version": "$LATEST",
+        "x-amzn-RequestId": request_id,
+    }
+    return {
+        "ExecutedVersion": "$LATEST",
+        "Payload": payload,
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {k: [v] for k, v in headers.items()},
+            "HttpHeaders": headers,
+            "HttpStatusCode": 200,
+        },
+        "SdkResponseMetadata": {"RequestId": request_id},
+        "StatusCode": 200,
+    }
+
+
+def _run_task(state: TaskState, params: Any, rt: Runtime, context: Any) -> Any:
+    timeout: float | None = state.timeout_seconds
+    if state.timeout_seconds_path is not None:
+        value = read_path(
+            params, state.timeout_seconds_path, context=context, field="TimeoutSecondsPath"
+        )
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise StatesError(
+                "States.Runtime",
+                f"TimeoutSecondsPath of state '{state.name}' "
+                f"must select a positive integer, got {value!r}",
+            )
+        timeout = value
+    if state.resource == LAMBDA_INVOKE:
+        function = params.get("FunctionName") if isinstance(params, dict) else None
+        if not isinstance(function, str):
+            raise StatesError(
+                "States.Runtime", f"state '{state.name}': Parameters.FunctionName must be a string"
+            )
+        payload = params.get("Payload", {})
+    else:
+        match = LAMBDA_ARN.match(state.resource)
+        assert match is not None
+        function, payload = match.group(1), params
+    rt.history.emit(
+        "TaskScheduled",
+        name=state.name,
+        resource=state.resource,
+        function=function,
+        parameters=payload,
+    )
+    try:
+        result = rt.invoker.invoke(function, payload, timeout)
+    except StatesError as err:
+        rt.history.emit("TaskFailed", name=state.name, error=err.name, cause=err.cause)
+        raise
+    rt.history.emit("TaskSucceeded", name=state.name, output=result)
+    return _envelope(result) if state.resource == LAMBDA_INVOKE else result
+
+
+def _run_parallel(state: ParallelState, data: Any, rt: Runtime) -> list[Any]:
+    from plateseg.engine.execution import run_machine
+
+    group = rt.sibling()
+    with ThreadPoolExecutor(
+        max_workers=len(state.branches), thread_name_prefix=f"parallel-{state.name}"
+    ) as pool:
+        futures = [pool.submit(run_machine, branch, data, group) for branch in state.branches]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in futures if f in done and f.exception() is not None]
+        if failed:
+            group.cancel.set()
+            wait(futures)
+            raise failed[0].exception()  # type: ignore[misc]
+    return [future.result() for future in futures]
