@@ -50,9 +50,7 @@ class ConfigError(ValueError):
     """
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__(
-            f"invalid cdk.json context {CONTEXT_KEY!r}:\n  " + "\n  ".join(problems)
-        )
+        super().__init__(f"invalid cdk.json context {CONTEXT_KEY!r}:\n  " + "\n  ".join(problems))
         self.problems = problems
 
 

@@ -12,7 +12,6 @@ import os
 import sys
 import traceback
 
-import click
 import typer
 
 from plateseg.cli import data, db, run
@@ -43,13 +42,17 @@ def main(argv: list[str] | None = None) -> None:
     except PlatesegError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"error: {exc.format_message()}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

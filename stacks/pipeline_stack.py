@@ -1,0 +1,343 @@
+"""The stateless pipeline: three container Lambdas and the segmentation state machine.
+
+The state machine is loaded from ``statemachines/segmentation.asl.json``, the file the
+local engine runs too. Numeric tunables (Map concurrency, batching, tolerated failures,
+the Segment task's retry numbers) are set on the parsed definition; ARNs and the bucket
+name stay ``${...}`` placeholders filled by CloudFormation from ``definition_substitutions``
+(:data:`SUBSTITUTION_KEYS`). With a file definition CDK grants the state machine nothing,
+so its role is granted here by hand, each statement on known ARNs.
+
+The three functions share one image built from ``lambdas/Dockerfile`` with the repository
+root as build context; each picks its handler by the image command.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import ArnFormat, CfnOutput, Duration, IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.config import PlatesegConfig
+
+__all__ = [
+    "ASL_PATH",
+    "HANDLERS",
+    "IMAGE_ASSET_EXCLUDE",
+    "REPO_ROOT",
+    "SUBSTITUTION_KEYS",
+    "DefinitionShapeError",
+    "PipelineStack",
+    "apply_tunables",
+    "check_substitutions",
+    "load_asl",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ASL_PATH = REPO_ROOT / "statemachines" / "segmentation.asl.json"
+DOCKERFILE = "lambdas/Dockerfile"
+
+#: The ``${...}`` placeholders of the ASL file this stack fills.
+SUBSTITUTION_KEYS = frozenset(
+    {"LookupFunctionArn", "SegmentFunctionArn", "AggregateFunctionArn", "BucketName"}
+)
+
+#: Function construct id → image command (``module.function`` under ``LAMBDA_TASK_ROOT``).
+HANDLERS: dict[str, str] = {
+    "Lookup": "lambdas.lookup.handler",
+    "Segment": "lambdas.segment.handler",
+    "Aggregate": "lambdas.aggregate.handler",
+}
+
+#: Docker build context = repository root, reduced to what the Dockerfile copies
+#: (``.dockerignore`` syntax: exclude everything, then re-include).
+IMAGE_ASSET_EXCLUDE = [
+    "*",
+    "!lambdas",
+    "!plateseg",
+    "!requirements.txt",
+    "!pyproject.toml",
+    "**/__pycache__",
+    "**/*.pyc",
+]
+
+_RUNS = "runs/*"
+_STORE_ENV = {
+    "PLATESEG_HOME": "/tmp/plateseg",
+    "POWERTOOLS_SERVICE_NAME": "plateseg",
+    "POWERTOOLS_METRICS_NAMESPACE": "plateseg",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+
+
+class DefinitionShapeError(ValueError):
+    """The ASL file lacks a part the stack sets tunables on (names the part)."""
+
+
+def load_asl(path: Path = ASL_PATH) -> dict[str, Any]:
+    """Parse the ASL file; its ``${...}`` placeholders stay inside JSON strings."""
+    try:
+        parsed: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DefinitionShapeError(f"{path}: cannot load the state machine: {exc}") from exc
+    return parsed
+
+
+def _distributed_map(asl: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    maps = [
+        (name, state)
+        for name, state in asl.get("States", {}).items()
+        if state.get("Type") == "Map"
+        and state.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
+    ]
+    if len(maps) != 1:
+        raise DefinitionShapeError(
+            f"expected exactly one top-level Distributed Map state, found {len(maps)}"
+        )
+    return maps[0]
+
+
+def _segment_task(map_name: str, map_state: dict[str, Any]) -> dict[str, Any]:
+    tasks = [
+        state
+        for state in map_state["ItemProcessor"].get("States", {}).values()
+        if state.get("Resource") == "${SegmentFunctionArn}"
+    ]
+    if len(tasks) != 1 or not tasks[0].get("Retry"):
+        raise DefinitionShapeError(
+            f"States.{map_name}.ItemProcessor: expected one Task with Resource "
+            "${SegmentFunctionArn} and a Retry list"
+        )
+    return tasks[0]
+
+
+def apply_tunables(asl: dict[str, Any], config: PlatesegConfig) -> dict[str, Any]:
+    """Return a copy of the definition with the deployment tunables set.
+
+    Sets ``MaxConcurrency``, ``ToleratedFailurePercentage`` and ``ItemBatcher``
+    (``MaxItemsPerBatch``, ``MaxInputBytesPerBatch``) on the Distributed Map, and the
+    numbers and jitter of every retrier of the Segment task. ``ErrorEquals`` lists, states
+    and data flow stay as in the file.
+
+    Raises
+    ------
+    DefinitionShapeError
+        If the file has no single Distributed Map or no Segment task with a Retry.
+    """
+    rendered = copy.deepcopy(asl)
+    name, map_state = _distributed_map(rendered)
+    map_state["MaxConcurrency"] = config.map_max_concurrency
+    map_state["ToleratedFailurePercentage"] = config.tolerated_failure_percentage
+    batcher = map_state.setdefault("ItemBatcher", {})
+    batcher["MaxItemsPerBatch"] = config.items_per_batch
+    batcher["MaxInputBytesPerBatch"] = config.max_bytes_per_batch
+    retry = config.segment_retry
+    for retrier in _segment_task(name, map_state)["Retry"]:
+        retrier["IntervalSeconds"] = retry.interval_seconds
+        retrier["MaxAttempts"] = retry.max_attempts
+        retrier["BackoffRate"] = retry.backoff_rate
+        retrier["MaxDelaySeconds"] = retry.max_delay_seconds
+        retrier["JitterStrategy"] = retry.jitter
+    return rendered
+
+
+def check_substitutions(definition: dict[str, Any], values: dict[str, str]) -> dict[str, str]:
+    """The substitutions, if they fill exactly the definition's placeholders."""
+    wanted = set(re.findall(r"\$\{(\w+)\}", json.dumps(definition)))
+    if wanted != set(values):
+        raise DefinitionShapeError(
+            f"{ASL_PATH.name}: placeholders {sorted(wanted)} but the stack supplies "
+            f"{sorted(values)}; keep SUBSTITUTION_KEYS and the file in step"
+        )
+    return values
+
+
+class PipelineStack(Stack):
+    """Lookup, Segment and Aggregate Lambdas and the Distributed Map state machine.
+
+    Parameters
+    ----------
+    scope, construct_id
+        As for any construct.
+    bucket : aws_s3.IBucket
+        The store (from :class:`stacks.storage.StorageStack`).
+    config : PlatesegConfig
+        Validated tunables (stage, Map batching and concurrency, Segment sizing, retry).
+    state_machine_name : str
+        Fixed name of the state machine; the role's ``states:*`` statements are built from
+        it (the state machine's own ARN attribute would make a dependency cycle).
+    **kwargs
+        Passed to :class:`aws_cdk.Stack`.
+
+    Attributes
+    ----------
+    functions : dict of str to aws_lambda.DockerImageFunction
+        Keyed like :data:`HANDLERS`.
+    state_machine : aws_stepfunctions.StateMachine
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        config: PlatesegConfig,
+        state_machine_name: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        removal = RemovalPolicy.RETAIN if config.stage == "prod" else RemovalPolicy.DESTROY
+        sizes = {
+            "Lookup": (1024, Duration.minutes(5)),
+            "Segment": (config.segment_memory_mb, Duration.seconds(config.segment_timeout_seconds)),
+            "Aggregate": (1024, Duration.minutes(15)),
+        }
+        self.functions = {
+            name: self._function(name, memory, timeout, bucket, removal)
+            for name, (memory, timeout) in sizes.items()
+        }
+        self._grant_store(bucket)
+
+        definition = apply_tunables(load_asl(), config)
+        log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            log_group_name=f"/aws/vendedlogs/states/{state_machine_name}",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=removal,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=state_machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(json.dumps(definition, indent=2)),
+            definition_substitutions=check_substitutions(definition, self._substitutions(bucket)),
+            logs=sfn.LogOptions(
+                destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+            tracing_enabled=True,
+            removal_policy=removal,
+        )
+        for statement in self._state_machine_statements(bucket, state_machine_name, definition):
+            self.state_machine.add_to_role_policy(statement)
+
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        CfnOutput(self, "BucketName", value=bucket.bucket_name)
+
+    def _function(
+        self,
+        name: str,
+        memory_mb: int,
+        timeout: Duration,
+        bucket: s3.IBucket,
+        removal: RemovalPolicy,
+    ) -> lambda_.DockerImageFunction:
+        code = lambda_.DockerImageCode.from_image_asset(
+            str(REPO_ROOT),
+            file=DOCKERFILE,
+            cmd=[HANDLERS[name]],
+            exclude=IMAGE_ASSET_EXCLUDE,
+            ignore_mode=IgnoreMode.DOCKER,
+            platform=ecr_assets.Platform.LINUX_AMD64,
+        )
+        log_group = logs.LogGroup(
+            self, f"{name}Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=removal
+        )
+        return lambda_.DockerImageFunction(
+            self,
+            name,
+            code=code,
+            description=f"plateseg {name.lower()} ({HANDLERS[name]})",
+            architecture=lambda_.Architecture.X86_64,
+            memory_size=memory_mb,
+            timeout=timeout,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            environment={"PLATESEG_STORE": f"s3://{bucket.bucket_name}", **_STORE_ENV},
+        )
+
+    def _grant_store(self, bucket: s3.IBucket) -> None:
+        """Each function reads and writes only the prefixes its step touches."""
+        lookup, segment, aggregate = (self.functions[n] for n in ("Lookup", "Segment", "Aggregate"))
+        bucket.grant_read(lookup, "experiments/*")
+        bucket.grant_put(lookup, _RUNS)
+        bucket.grant_read(segment, "experiments/*")
+        bucket.grant_read(segment, "models/*")
+        bucket.grant_put(segment, _RUNS)
+        bucket.grant_read(aggregate, _RUNS)
+
+    def _substitutions(self, bucket: s3.IBucket) -> dict[str, str]:
+        values = {
+            "LookupFunctionArn": self.functions["Lookup"].function_arn,
+            "SegmentFunctionArn": self.functions["Segment"].function_arn,
+            "AggregateFunctionArn": self.functions["Aggregate"].function_arn,
+            "BucketName": bucket.bucket_name,
+        }
+        return values
+
+    def _state_machine_statements(
+        self, bucket: s3.IBucket, name: str, definition: dict[str, Any]
+    ) -> list[iam.PolicyStatement]:
+        """Least-privilege statements for the role of a file-defined Distributed Map."""
+        stack = Stack.of(self)
+
+        def states_arn(resource: str, resource_name: str) -> str:
+            return stack.format_arn(
+                service="states",
+                resource=resource,
+                resource_name=resource_name,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+
+        map_name, map_state = _distributed_map(definition)
+        label = map_state.get("Label", map_name)
+        executions = [states_arn("execution", f"{name}:*"), states_arn("execution", f"{name}/*")]
+        return [
+            iam.PolicyStatement(
+                sid="InvokePipelineFunctions",
+                actions=["lambda:InvokeFunction"],
+                resources=[fn.function_arn for fn in self.functions.values()],
+            ),
+            iam.PolicyStatement(
+                sid="ReadManifest",
+                actions=["s3:GetObject"],
+                resources=[bucket.arn_for_objects(_RUNS)],
+            ),
+            iam.PolicyStatement(
+                sid="WriteMapResults",
+                actions=[
+                    "s3:PutObject",
+                    "s3:GetObject",
+                    "s3:ListMultipartUploadParts",
+                    "s3:AbortMultipartUpload",
+                ],
+                resources=[bucket.arn_for_objects(_RUNS)],
+            ),
+            iam.PolicyStatement(
+                sid="StartMapRuns",
+                actions=["states:StartExecution"],
+                resources=[states_arn("stateMachine", name)],
+            ),
+            iam.PolicyStatement(
+                sid="ManageMapRunExecutions",
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=executions,
+            ),
+            iam.PolicyStatement(
+                sid="RedriveMapRuns",
+                actions=["states:RedriveExecution"],
+                resources=[states_arn("execution", f"{name}/{label}:*")],
+            ),
+        ]
