@@ -23,10 +23,9 @@ from pathlib import Path
 
 
 def _baseline(store_root: Path, experiment_id: str) -> tuple[float, int]:
-    from plateseg.metadata import build_manifest
-
     from plateseg.contracts import Recipe
     from plateseg.imaging import read_field
+    from plateseg.metadata import build_manifest
     from plateseg.segmentation import segment_field
     from plateseg.store import LocalStore
 

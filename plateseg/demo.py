@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from plateseg.imaging import write_tiff
+from plateseg.segmentation.classical import gaussian
 from plateseg.store import Store, get_json, put_json
 
 __all__ = [
@@ -149,10 +148,10 @@ def _expected_density(well: str) -> float:
     if col == 1:
         return NEG_DENSITY
     if col == 12:
-        return NEG_DENSITY * 0.15
+        return NEG_DENSITY * 0.35
     ic50 = next(ic for rows_, (_c, ic) in _COMPOUNDS.items() if row in rows_)
     conc = _CONCENTRATIONS_UM[col - 2]
-    return NEG_DENSITY * (1.0 - 0.8 * conc / (conc + ic50))
+    return NEG_DENSITY * (1.0 - 0.65 * conc / (conc + ic50))
 
 
 def _ellipse_axes(rng: np.random.Generator) -> tuple[float, float, float]:
@@ -174,6 +173,7 @@ def _place_nuclei(
 ) -> list[tuple[float, float, float, float, float]]:
     """Centres, semi-axes and orientations: separated nuclei plus touching pairs."""
     placed: list[tuple[float, float, float, float, float]] = []
+    centres = np.empty((n + 2, 3))  # cy, cx, a of every placed nucleus
     attempts = 0
     while len(placed) < n and attempts < 50 * n + 100:
         attempts += 1
@@ -184,21 +184,23 @@ def _place_nuclei(
         if rng.random() < 0.22 and len(placed) + 1 < n:  # a touching pair
             a2, b2, theta2 = _ellipse_axes(rng)
             phi = rng.uniform(0, 2 * np.pi)
-            reach = _radius_towards(a, b, theta, phi) + _radius_towards(a2, b2, theta2, phi + np.pi)
-            dist = reach * rng.uniform(0.72, 0.86)
+            r1 = _radius_towards(a, b, theta, phi)
+            r2 = _radius_towards(a2, b2, theta2, phi + np.pi)
+            # overlap by 10-30 % of the smaller radius: a visible neck, like real nuclei
+            dist = r1 + r2 - min(r1, r2) * rng.uniform(0.1, 0.3)
             cy2, cx2 = cy + dist * np.sin(phi), cx + dist * np.cos(phi)
             if not (a2 + 3 <= cy2 <= size - a2 - 3 and a2 + 3 <= cx2 <= size - a2 - 3):
                 continue
             group.append((cy2, cx2, a2, b2, theta2))
-        if all(_apart(g, p) for g in group for p in placed):
-            placed.extend(group)
+        done = centres[: len(placed)]
+        if all(
+            np.all(np.hypot(done[:, 0] - g[0], done[:, 1] - g[1]) > done[:, 2] + g[2] + 3.0)
+            for g in group
+        ):
+            for g in group:
+                centres[len(placed)] = g[:3]
+                placed.append(g)
     return placed
-
-
-def _apart(
-    one: tuple[float, float, float, float, float], two: tuple[float, float, float, float, float]
-) -> bool:
-    return bool(np.hypot(one[0] - two[0], one[1] - two[1]) > one[2] + two[2] + 3.0)
 
 
 def _illumination(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -210,7 +212,11 @@ def _illumination(size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_field(
-    rng: np.random.Generator, n_nuclei: int, size: int = 512, brightness: float = 1.0
+    rng: np.random.Generator,
+    n_nuclei: int,
+    size: int = 512,
+    brightness: float = 1.0,
+    illum: np.ndarray | None = None,
 ) -> FieldTruth:
     """Render one two-channel field with ``n_nuclei`` nuclei (fewer if they do not fit).
 
@@ -223,6 +229,8 @@ def render_field(
         Side of the square field in pixels.
     brightness : float
         Multiplies the stain intensity (dim wells use ~0.35).
+    illum : np.ndarray, optional
+        (size, size) float32 illumination field (one per microscope); drawn if absent.
 
     Returns
     -------
@@ -234,15 +242,15 @@ def render_field(
     best = np.full((size, size), np.inf, np.float32)  # normalised radius of the owner
     dapi = np.zeros((size, size), np.float32)
     cyto = np.zeros((size, size), np.float32)
-    texture = ndi.gaussian_filter(rng.standard_normal((size, size)).astype(np.float32), 1.5)
+    texture = gaussian(rng.standard_normal((size, size)).astype(np.float32), 1.5, truncate=4.0)
     texture *= 0.12 / max(float(texture.std()), 1e-6)
     for index, (cy, cx, a, b, theta) in enumerate(nuclei, start=1):
         level = rng.lognormal(0.0, 0.25)
         reach = int(np.ceil(a * 2.4)) + 2
         y0, y1 = max(0, int(cy) - reach), min(size, int(cy) + reach + 1)
         x0, x1 = max(0, int(cx) - reach), min(size, int(cx) + reach + 1)
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        dy, dx = yy - cy, xx - cx
+        dy = np.arange(y0, y1, dtype=np.float32)[:, None] - np.float32(cy)
+        dx = np.arange(x0, x1, dtype=np.float32)[None, :] - np.float32(cx)
         cos, sin = np.cos(theta), np.sin(theta)
         u, v = dx * cos + dy * sin, -dx * sin + dy * cos
         rho = np.sqrt((u / a) ** 2 + (v / b) ** 2)
@@ -251,13 +259,15 @@ def render_field(
         owner = inside & (rho < best[window])
         labels[window][owner] = index
         best[window][owner] = rho[owner]
-        profile = level * (1.0 - 0.25 * rho**2) * inside
+        # projected thickness of an ellipsoid: bright middle, dimmer rim
+        profile = level * (0.45 + 0.55 * np.sqrt(np.clip(1.0 - rho**2, 0.0, None))) * inside
         dapi[window] = np.maximum(dapi[window], profile)
         cell = np.clip(1.0 - (rho / rng.uniform(1.8, 2.4)) ** 2, 0.0, None)
         cyto[window] = np.maximum(cyto[window], rng.lognormal(0.0, 0.3) * cell)
-    illum = _illumination(size, rng)
-    dapi = ndi.gaussian_filter(dapi * (1.0 + texture), 1.0)
-    cyto = ndi.gaussian_filter(cyto * (1.0 + 2 * texture), 2.0)
+    if illum is None:
+        illum = _illumination(size, rng)
+    dapi = gaussian(dapi * (1.0 + texture), 1.0, truncate=4.0)
+    cyto = gaussian(cyto * (1.0 + 2 * texture), 2.0, truncate=4.0)
     w1 = _expose(rng, dapi * brightness * 2600.0, illum, background=180.0)
     w2 = _expose(rng, cyto * brightness * 900.0, illum, background=260.0)
     return FieldTruth(labels=labels, w1=w1, w2=w2)
@@ -266,10 +276,14 @@ def render_field(
 def _expose(
     rng: np.random.Generator, signal: np.ndarray, illum: np.ndarray, background: float
 ) -> np.ndarray:
-    """Photon counts under uneven illumination, Poisson shot noise, read noise, offset."""
-    photons = rng.poisson(np.clip(signal + background, 0, None) * illum).astype(np.float32)
-    photons += rng.normal(100.0, 6.0, photons.shape).astype(np.float32)  # camera offset
-    return np.clip(photons, 0, 65535).astype(np.uint16)
+    """Photon counts under uneven illumination: shot noise (Gaussian approximation of
+    Poisson, exact enough at these counts), read noise (sd 6) and a camera offset of 100."""
+    expected = (signal + np.float32(background)) * illum
+    noise = rng.standard_normal(expected.shape, dtype=np.float32)
+    noise *= np.sqrt(expected + np.float32(36.0))
+    expected += noise
+    expected += np.float32(100.0)
+    return np.clip(expected, 0, 65535).astype(np.uint16)
 
 
 def _special_wells(rng: np.random.Generator) -> tuple[list[str], list[str]]:
@@ -317,6 +331,7 @@ def write_demo_experiment(
     empty, dim = _special_wells(np.random.default_rng(seed))
     truth = DemoTruth(experiment_id=experiment_id, empty_wells=empty, dim_wells=dim)
     scale = (size / 512) ** 2
+    illum = _illumination(size, np.random.default_rng([seed, 0]))
     for plate_index in range(1, plates + 1):
         plate = f"P{plate_index}"
         for well_index, well in enumerate(_well_names()):
@@ -327,9 +342,13 @@ def write_demo_experiment(
             total = 0
             for site in range(1, fields + 1):
                 n = int(rng.poisson(density)) if density > 0 else 0
-                rendered = render_field(rng, n, size, brightness=0.35 if well in dim else 1.0)
+                rendered = render_field(
+                    rng, n, size, brightness=0.35 if well in dim else 1.0, illum=illum
+                )
                 for channel, image in (("w1", rendered.w1), ("w2", rendered.w2)):
-                    key = f"experiments/{experiment_id}/{plate}/{plate}_{well}_s{site}_{channel}.tif"
+                    key = (
+                        f"experiments/{experiment_id}/{plate}/{plate}_{well}_s{site}_{channel}.tif"
+                    )
                     store.put_bytes(key, write_tiff(image, compress=False), "image/tiff")
                     truth.image_keys.append(key)
                 image_id = f"{plate}_{well}_{site}"

@@ -93,7 +93,7 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             if not tif.pages:
-                raise ImageReadError(key, "TIFF holds no image")
+                raise ImageReadError(key, "corrupt or truncated TIFF (no readable image)")
             shape = tuple(int(n) for n in tif.series[0].shape)
             if int(np.prod(shape, dtype=np.int64)) > limit:
                 raise _too_big(key, shape, limit)
@@ -182,9 +182,7 @@ def write_tiff(array: np.ndarray, *, compress: bool = True) -> bytes:
     import tifffile
 
     buffer = io.BytesIO()
-    tifffile.imwrite(
-        buffer, np.ascontiguousarray(array), compression="zlib" if compress else None
-    )
+    tifffile.imwrite(buffer, np.ascontiguousarray(array), compression="zlib" if compress else None)
     return buffer.getvalue()
 
 

@@ -14,7 +14,7 @@ from plateseg.errors import InputError
 __all__ = ["console", "err_console", "load_json_argument", "plate_grid"]
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def load_json_argument(value: str, what: str) -> Any:

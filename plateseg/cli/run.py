@@ -96,10 +96,10 @@ def run(
 
 
 def _print_well_grid(experiment_id: str, run_id: str | None) -> None:
-    from plateseg.db.engine import get_engine
+    from plateseg.db.engine import open_database
     from plateseg.results import well_table
 
-    rows = well_table(get_engine(), experiment_id, run_id=run_id)
+    rows = well_table(open_database(), experiment_id, run_id=run_id)
     for plate in sorted({row.plate for row in rows}):
         counts = {row.well: row.n_objects for row in rows if row.plate == plate}
         console.print(plate_grid(f"{experiment_id} {plate}: nuclei per well", counts))
@@ -115,12 +115,12 @@ def results(
 ) -> None:
     """Print the per-well summary of an experiment's latest (or a given) run."""
     from plateseg.contracts import validate_experiment_id
-    from plateseg.db.engine import get_engine
+    from plateseg.db.engine import open_database
     from plateseg.results import well_table
 
     validate_experiment_id(experiment_id)
-    rows = well_table(get_engine(), experiment_id, run_id=run_id or None)
-    records = [asdict(row) if hasattr(row, "__dataclass_fields__") else dict(row) for row in rows]
+    rows = well_table(open_database(), experiment_id, run_id=run_id or None)
+    records = [asdict(row) for row in rows]
     if output_format is OutputFormat.json:
         print(json.dumps(records, indent=2, default=str))
     elif output_format is OutputFormat.csv:
@@ -157,14 +157,14 @@ def _cell(value: Any) -> str:
 
 
 def _compare_truth(experiment_id: str, counts: dict[tuple[str, str], int]) -> None:
-    from plateseg.store import get_json, open_store
+    from plateseg.demo import load_truth
+    from plateseg.store import open_store
 
     store = open_store()
     key = f"truth/{experiment_id}/counts.json"
     if not store.exists(key):
         raise InputError(f"no ground truth for {experiment_id!r} at {store.uri(key)}")
-    truth = get_json(store, key)
-    wells: dict[str, int] = truth["wells"]
+    wells = load_truth(store, experiment_id).well_counts
     worst = 0.0
     bad = []
     for well_id, expected in sorted(wells.items()):

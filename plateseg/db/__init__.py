@@ -13,6 +13,7 @@ from plateseg.db.engine import (
     downgrade,
     get_engine,
     head_revision,
+    open_database,
     translate_errors,
     upgrade,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "downgrade",
     "get_engine",
     "head_revision",
+    "open_database",
     "translate_errors",
     "upgrade",
     "write_run",

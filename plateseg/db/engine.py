@@ -254,3 +254,15 @@ def head_revision() -> str:
     if head is None:  # pragma: no cover - the package always ships revision 0001
         raise DatabaseError(f"no migration scripts under {MIGRATIONS_DIR}")
     return head
+
+
+def open_database(url: str | None = None) -> sa.Engine:
+    """The engine for ``url`` with its schema at the latest revision when ``auto_migrate``.
+
+    What readers and writers of the embedded default call: a fresh SQLite file gets its
+    tables on first use instead of a "no such table" error.
+    """
+    engine = get_engine(url)
+    if get_settings().auto_migrate:
+        upgrade(engine)
+    return engine

@@ -1,0 +1,212 @@
+"""Image metadata from vendor file names, and the manifest of an experiment.
+
+The default pattern reads ImageXpress names, ``<anything>_<Well>_s<field>_w<channel>
+[<GUID>].<tif|tiff|png|jpg|jpeg>``::
+
+    P1_B03_s1_w1.tif                                 plate P1, well B03, field 1, w1
+    Plate1_a1_s2_w2A1B2C3D4-1111-2222-3333-444455556666.tif   well A01, field 2, w2
+
+Keys look like ``experiments/<experiment_id>/<plate>/<file>``: the plate is the folder
+directly under the experiment; for files directly in the experiment folder it is the
+text before the well in the file name, else ``"P1"``.
+
+Duplicates (the same plate, well, field and channel twice) keep the first key in key
+order; the later ones are listed in :attr:`ManifestReport.duplicates`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from plateseg.contracts import ManifestItem
+from plateseg.errors import InputError
+
+__all__ = ["DEFAULT_PATTERN", "ImageName", "ManifestReport", "build_manifest", "parse_key"]
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+DEFAULT_PATTERN = (
+    r"^(?:(?P<prefix>.*)_)?(?P<well>[A-Za-z]{1,2}\d{1,3})_s(?P<field>\d+)"
+    r"_(?P<channel>w\d+)(?:[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4,12})*)?\.(?:tiff?|png|jpe?g)$"
+)
+_DEFAULT = re.compile(DEFAULT_PATTERN, re.IGNORECASE)
+_WELL = re.compile(r"^([A-Za-z]{1,2})0*(\d{1,3})$")
+
+
+@dataclass(frozen=True)
+class ImageName:
+    """Metadata of one image key."""
+
+    plate: str
+    well: str
+    field: int
+    channel: str
+    key: str
+
+
+@dataclass
+class ManifestReport:
+    """Keys that did not become part of the manifest, by reason.
+
+    Attributes
+    ----------
+    ignored : list of str
+        Not images (other suffixes, ``layout.csv``).
+    unmatched : list of str
+        Image files whose name the pattern does not read.
+    duplicates : list of str
+        A second key for an already seen plate/well/field/channel (the first is kept).
+    """
+
+    ignored: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line, e.g. ``"2 ignored (not images), 1 unmatched name, 0 duplicates"``."""
+        parts = [
+            f"{len(self.ignored)} ignored (not images)",
+            f"{len(self.unmatched)} unmatched name{'s' if len(self.unmatched) != 1 else ''}",
+            f"{len(self.duplicates)} duplicate{'s' if len(self.duplicates) != 1 else ''}",
+        ]
+        examples = (self.unmatched + self.duplicates)[:3]
+        shown = f" (e.g. {', '.join(examples)})" if examples else ""
+        return ", ".join(parts) + shown
+
+
+def normalise_well(row: str, column: str | int) -> str:
+    """``("b", "3")`` → ``"B03"``: upper-case row, column zero-padded to 2 digits."""
+    return f"{row.upper()}{int(column):02d}"
+
+
+def _compile(pattern: str | re.Pattern[str] | None) -> re.Pattern[str]:
+    if pattern is None:
+        return _DEFAULT
+    try:
+        compiled = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
+    except re.error as exc:
+        raise InputError(f"file-name pattern {pattern!r} is not a valid regex: {exc}") from None
+    groups = set(compiled.groupindex)
+    if "channel" not in groups or not ("well" in groups or {"row", "column"} <= groups):
+        raise InputError(
+            f"file-name pattern {compiled.pattern!r} needs named groups 'channel' and "
+            "'well' (or 'row' and 'column'); optional: 'plate', 'field'"
+        )
+    return compiled
+
+
+def parse_key(
+    key: str, experiment_id: str, pattern: str | re.Pattern[str] | None = None
+) -> ImageName | None:
+    """Read plate, well, field and channel from one key; ``None`` if it does not match.
+
+    Parameters
+    ----------
+    key : str
+        ``experiments/<experiment_id>/...``.
+    experiment_id : str
+    pattern : str or re.Pattern, optional
+        A regex with named groups ``well`` (or ``row`` + ``column``), ``channel`` and
+        optionally ``plate``, ``field``, searched in the path below the experiment
+        folder. Default: ImageXpress names (:data:`DEFAULT_PATTERN`, file name only).
+
+    Examples
+    --------
+    >>> name = parse_key("experiments/E1/P2/P2_b3_s1_w1.tif", "E1")
+    >>> name.plate, name.well, name.field, name.channel
+    ('P2', 'B03', 1, 'w1')
+    """
+    compiled = _compile(pattern)
+    base = f"experiments/{experiment_id}/"
+    if not key.startswith(base):
+        return None
+    relative = key[len(base) :]
+    folders, _, name = relative.rpartition("/")
+    match = compiled.match(name) if pattern is None else compiled.search(relative)
+    if match is None:
+        return None
+    groups = {k: v for k, v in match.groupdict().items() if v is not None}
+    if "well" in groups:
+        parts = _WELL.match(groups["well"])
+        if parts is None:
+            return None
+        well = normalise_well(parts.group(1), parts.group(2))
+    elif "row" in groups and "column" in groups and groups["column"].isdigit():
+        well = normalise_well(groups["row"], groups["column"])
+    else:
+        return None
+    if groups.get("plate"):
+        plate = groups["plate"]
+    elif folders:
+        plate = folders.split("/")[0]
+    else:
+        plate = groups.get("prefix") or "P1"
+    field_text = groups.get("field", "1")
+    if not field_text.isdigit():
+        return None
+    return ImageName(plate, well, int(field_text), groups["channel"].lower(), key)
+
+
+def _channel_order(channel: str) -> tuple[int, str]:
+    digits = "".join(c for c in channel if c.isdigit())
+    return (int(digits) if digits else 0, channel)
+
+
+def build_manifest(
+    keys: Iterable[str], experiment_id: str, pattern: str | re.Pattern[str] | None = None
+) -> tuple[list[ManifestItem], ManifestReport]:
+    """Group the images of an experiment into fields of view.
+
+    Parameters
+    ----------
+    keys : iterable of str
+        Store keys under ``experiments/<experiment_id>/``.
+    experiment_id : str
+    pattern : str or re.Pattern, optional
+        See :func:`parse_key`.
+
+    Returns
+    -------
+    items : list of ManifestItem
+        One per (plate, well, field), sorted by plate, well, field; channels ordered
+        ``w1, w2, ..., w10``.
+    report : ManifestReport
+        Ignored, unmatched and duplicate keys.
+    """
+    compiled = _compile(pattern)
+    report = ManifestReport()
+    groups: dict[tuple[str, str, int], dict[str, str]] = {}
+    for key in sorted(keys):
+        name = key.rsplit("/", 1)[-1]
+        if not name.lower().endswith(IMAGE_SUFFIXES) or name.lower() == "layout.csv":
+            report.ignored.append(key)
+            continue
+        parsed = parse_key(key, experiment_id, None if pattern is None else compiled)
+        if parsed is None:
+            report.unmatched.append(key)
+            continue
+        channels = groups.setdefault((parsed.plate, parsed.well, parsed.field), {})
+        if parsed.channel in channels:
+            report.duplicates.append(key)
+            continue
+        channels[parsed.channel] = key
+    items = [
+        ManifestItem(
+            plate=plate,
+            well=well,
+            field=field_,
+            channels={c: channels[c] for c in sorted(channels, key=_channel_order)},
+        )
+        for (plate, well, field_), channels in sorted(
+            groups.items(), key=lambda kv: (kv[0][0], _well_order(kv[0][1]), kv[0][2])
+        )
+    ]
+    return items, report
+
+
+def _well_order(well: str) -> tuple[int, str, int]:
+    match = _WELL.match(well)
+    if match is None:
+        return (0, well, 0)
+    return (len(match.group(1)), match.group(1), int(match.group(2)))

@@ -1,0 +1,151 @@
+"""Segment one batch of fields of view: the work of one Segment Lambda invocation.
+
+Per image: read its channels, segment nuclei, measure every channel, write the label
+mask, return a small :class:`~plateseg.contracts.ImageSummary`. An unusable image
+(:class:`~plateseg.errors.ImageError`) becomes an error record and the batch goes on;
+transient faults and bugs propagate so the state machine's Retry (or the engine)
+handles them. All objects of the batch go to one Parquet part whose name depends only
+on the batch's image ids, so a retried batch overwrites its own part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+import numpy as np
+
+from plateseg.contracts import Batch, ImageSummary, ManifestItem, Recipe, SegmentResult
+from plateseg.errors import ImageError
+from plateseg.imaging import read_field, write_tiff
+from plateseg.segmentation import FieldResult, segment_field, validate_recipe
+from plateseg.store import Store
+
+__all__ = ["IDENTITY_COLUMNS", "mask_key", "part_key", "segment_batch"]
+
+#: Columns that say where each object row comes from, before the measurements.
+IDENTITY_COLUMNS = ("run_id", "experiment_id", "plate", "well", "field", "image_id")
+
+
+def mask_key(run_id: str, image_id: str) -> str:
+    """``runs/<run_id>/masks/<image_id>.tif``."""
+    return f"runs/{run_id}/masks/{image_id}.tif"
+
+
+def part_key(run_id: str, image_ids: list[str]) -> str:
+    """Parquet part key, a function of the sorted image ids only (retries overwrite)."""
+    digest = hashlib.sha1("\n".join(sorted(image_ids)).encode(), usedforsecurity=False)
+    return f"runs/{run_id}/objects/part-{digest.hexdigest()[:16]}.parquet"
+
+
+def _channels_to_read(item: ManifestItem, recipe: Recipe) -> list[str]:
+    """The nuclei channel first (it must exist), then every other channel of the item.
+
+    Other roles of the recipe (e.g. ``cells``) are optional: a field without them is
+    still segmented, and intensities are measured in whatever channels it has.
+    """
+    nuclei = recipe.channels["nuclei"]
+    return [nuclei, *(channel for channel in item.channels if channel != nuclei)]
+
+
+def segment_batch(batch: Batch, store: Store) -> SegmentResult:
+    """Segment, measure and store every field of one batch.
+
+    Parameters
+    ----------
+    batch : Batch
+        ``BatchInput`` (run id, experiment, recipe) and the manifest items.
+    store : Store
+        Where the images are and where masks and the Parquet part go.
+
+    Returns
+    -------
+    SegmentResult
+        One summary per item, in item order; ``parquet_key`` is ``None`` when the
+        batch found no objects.
+
+    Raises
+    ------
+    RecipeError
+        The recipe is invalid (every batch would fail alike).
+    TransientError
+        The store is unavailable; retry the batch.
+    """
+    info = batch.batch_input
+    recipe = validate_recipe(Recipe.model_validate(info.recipe))
+    summaries: list[ImageSummary] = []
+    tables: list[tuple[ManifestItem, FieldResult]] = []
+    for item in batch.items:
+        try:
+            images = read_field(store, item, _channels_to_read(item, recipe))
+            result = segment_field(images, recipe)
+        except ImageError as exc:
+            summaries.append(
+                ImageSummary(
+                    image_id=item.image_id,
+                    plate=item.plate,
+                    well=item.well,
+                    field=item.field,
+                    status="error",
+                    error=type(exc).__name__,
+                    cause=str(exc),
+                )
+            )
+            continue
+        key = mask_key(info.run_id, item.image_id)
+        store.put_bytes(key, write_tiff(result.labels), "image/tiff")
+        summaries.append(
+            ImageSummary(
+                image_id=item.image_id,
+                plate=item.plate,
+                well=item.well,
+                field=item.field,
+                status="ok",
+                object_count=result.object_count,
+                metrics=result.metrics,
+                mask_key=key,
+            )
+        )
+        tables.append((item, result))
+    parquet = _write_objects(store, info.run_id, info.experiment_id, batch.items, tables)
+    return SegmentResult(run_id=info.run_id, parquet_key=parquet, images=summaries)
+
+
+def _write_objects(
+    store: Store,
+    run_id: str,
+    experiment_id: str,
+    items: list[ManifestItem],
+    tables: list[tuple[ManifestItem, FieldResult]],
+) -> str | None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if sum(result.object_count for _item, result in tables) == 0:
+        return None
+    names: list[str] = []
+    for _item, result in tables:
+        names.extend(c for c in result.objects if c not in names)
+    columns: dict[str, list[Any]] = {name: [] for name in (*IDENTITY_COLUMNS, *names)}
+    for item, result in tables:
+        n = result.object_count
+        identity = (run_id, experiment_id, item.plate, item.well, item.field, item.image_id)
+        for name, value in zip(IDENTITY_COLUMNS, identity, strict=True):
+            columns[name].append(
+                np.full(n, value, dtype=object if isinstance(value, str) else np.int32)
+            )
+        for name in names:  # a channel some item lacks: nulls (NaN) for its objects
+            columns[name].append(result.objects.get(name, np.full(n, np.nan)))
+    arrays = {}
+    for name, parts in columns.items():
+        joined = np.concatenate(parts)
+        arrays[name] = (
+            pa.array(joined, type=pa.string()) if joined.dtype == object else pa.array(joined)
+        )
+    table = pa.table(arrays)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    key = part_key(run_id, [item.image_id for item in items])
+    store.put_bytes(key, buffer.getvalue(), "application/vnd.apache.parquet")
+    return key

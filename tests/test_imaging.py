@@ -1,0 +1,156 @@
+"""Decoding images from bytes: good formats decode, every bad kind gets its typed error."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from plateseg.contracts import ManifestItem
+from plateseg.errors import ImageReadError, ImageShapeError
+from plateseg.imaging import read_field, read_image, write_tiff
+from plateseg.store import LocalStore
+
+KEY = "experiments/E1/P1/P1_A01_s1_w1.tif"
+
+
+def tiff_bytes(array: np.ndarray, **kwargs: object) -> bytes:
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, array, **kwargs)
+    return buffer.getvalue()
+
+
+def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG") if mode else Image.fromarray(
+        array
+    ).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_tiff_decodes_in_its_dtype(dtype: type) -> None:
+    array = (np.arange(60).reshape(6, 10) * 3).astype(dtype)
+    decoded = read_image(tiff_bytes(array), KEY)
+    assert decoded.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(decoded, array)
+
+
+def test_singleton_dimensions_are_squeezed() -> None:
+    array = np.arange(20, dtype=np.uint16).reshape(1, 4, 5)
+    assert read_image(tiff_bytes(array), KEY).shape == (4, 5)
+
+
+def test_png_8_and_16_bit_decode() -> None:
+    eight = np.arange(48, dtype=np.uint8).reshape(6, 8)
+    np.testing.assert_array_equal(read_image(png_bytes(eight), "a.png"), eight)
+    sixteen = (np.arange(48, dtype=np.uint16) * 1000).reshape(6, 8)
+    assert read_image(png_bytes(sixteen), "b.png").max() == 47000
+
+
+def test_write_tiff_round_trips_labels() -> None:
+    labels = np.zeros((40, 50), np.uint16)
+    labels[5:10, 5:10] = 1
+    labels[20:30, 20:45] = 65000
+    data = write_tiff(labels)
+    assert len(data) < labels.nbytes / 5  # compressed
+    np.testing.assert_array_equal(read_image(data, "mask.tif"), labels)
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "words"),
+    [
+        (b"", ImageReadError, "empty"),
+        (b"\x00\x01garbage bytes that are no image" * 3, ImageReadError, "unknown image format"),
+        (b"II*\x00" + bytes(range(256)) * 4, ImageReadError, "corrupt or truncated TIFF"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, ImageReadError, "PNG"),
+    ],
+    ids=["zero-bytes", "random-bytes", "tiff-magic-then-junk", "png-magic-then-junk"],
+)
+def test_unreadable_bytes(data: bytes, error: type, words: str) -> None:
+    with pytest.raises(error) as caught:
+        read_image(data, KEY)
+    assert caught.value.key == KEY
+    assert KEY in str(caught.value) and words in str(caught.value)
+
+
+def test_truncated_tiff_is_a_read_error() -> None:
+    data = tiff_bytes(np.arange(256 * 256, dtype=np.uint16).reshape(256, 256))
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(data[: len(data) // 2], KEY)
+
+
+def test_declared_size_over_the_limit_is_refused_before_decoding() -> None:
+    data = tiff_bytes(np.zeros((100, 100), np.uint16))
+    with pytest.raises(ImageShapeError, match=r"10000 pixels, over the limit of 5000"):
+        read_image(data, KEY, max_pixels=5000)
+
+
+def test_png_over_the_limit_is_refused() -> None:
+    with pytest.raises(ImageShapeError, match="over the limit"):
+        read_image(png_bytes(np.zeros((50, 50), np.uint8)), "x.png", max_pixels=100)
+
+
+def test_rgb_is_a_shape_error() -> None:
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ImageShapeError, match=r"RGB colour image of shape \(8, 8, 3\)"):
+        read_image(tiff_bytes(rgb, photometric="rgb"), KEY)
+    with pytest.raises(ImageShapeError, match="RGB"):
+        read_image(png_bytes(rgb), "x.png")
+
+
+def test_stack_is_a_shape_error() -> None:
+    stack = np.zeros((5, 8, 8), np.uint16)
+    with pytest.raises(ImageShapeError, match=r"multi-plane stack .* \(5, 8, 8\)"):
+        read_image(tiff_bytes(stack), KEY)
+
+
+def test_nan_in_a_float_image_is_refused() -> None:
+    array = np.ones((6, 6), np.float32)
+    array[2, 3] = np.nan
+    array[4, 4] = np.inf
+    with pytest.raises(ImageReadError, match="2 pixel"):
+        read_image(tiff_bytes(array), KEY)
+
+
+@pytest.fixture
+def field_store(tmp_path: object) -> LocalStore:
+    store = LocalStore(str(tmp_path))
+    store.put_bytes("e/a_w1.tif", tiff_bytes(np.ones((8, 8), np.uint16)))
+    store.put_bytes("e/a_w2.tif", tiff_bytes(np.ones((8, 9), np.uint16)))
+    store.put_bytes("e/b_w2.tif", tiff_bytes(np.full((8, 8), 7, np.uint16)))
+    return store
+
+
+def test_read_field_returns_each_channel(field_store: LocalStore) -> None:
+    item = ManifestItem(
+        plate="P1", well="A01", field=1, channels={"w1": "e/a_w1.tif", "w2": "e/b_w2.tif"}
+    )
+    images = read_field(field_store, item, ["w1", "w2"])
+    assert list(images) == ["w1", "w2"]
+    assert images["w2"].max() == 7
+
+
+def test_read_field_channels_must_share_a_shape(field_store: LocalStore) -> None:
+    item = ManifestItem(
+        plate="P1", well="A01", field=1, channels={"w1": "e/a_w1.tif", "w2": "e/a_w2.tif"}
+    )
+    with pytest.raises(
+        ImageShapeError, match=r"channels differ in shape: w1 \(8, 8\), w2 \(8, 9\)"
+    ):
+        read_field(field_store, item, ["w1", "w2"])
+
+
+def test_read_field_names_a_missing_channel_and_a_missing_file(field_store: LocalStore) -> None:
+    item = ManifestItem(
+        plate="P1", well="A01", field=1, channels={"w1": "e/a_w1.tif", "w3": "e/gone.tif"}
+    )
+    with pytest.raises(
+        ImageReadError, match=r"P1_A01_1: has no channel 'w2' \(channels found: w1, w3\)"
+    ):
+        read_field(field_store, item, ["w1", "w2"])
+    with pytest.raises(ImageReadError, match=r"e/gone.tif: the image file no longer exists"):
+        read_field(field_store, item, ["w3"])

@@ -1,0 +1,109 @@
+"""File-name metadata and manifest building."""
+
+from __future__ import annotations
+
+import pytest
+
+from plateseg.errors import InputError
+from plateseg.metadata import build_manifest, parse_key
+
+EXP = "EXP-1"
+
+
+def key(rest: str) -> str:
+    return f"experiments/{EXP}/{rest}"
+
+
+@pytest.mark.parametrize(
+    ("rest", "plate", "well", "field", "channel"),
+    [
+        ("P1/P1_B03_s1_w1.tif", "P1", "B03", 1, "w1"),
+        ("Plate7/anything_here_b3_s12_w2.TIFF", "Plate7", "B03", 12, "w2"),
+        ("P2/P2_AA1_s2_w3.png", "P2", "AA01", 2, "w3"),
+        ("Plate1_A01_s2_w2A1B2C3D4-1111-2222-3333-444455556666.tif", "Plate1", "A01", 2, "w2"),
+        ("X_H12_s1_w13F4A3C2D-1111-2222-3333-444455556666.tif", "X", "H12", 1, "w1"),
+        ("C05_s3_w4.jpg", "P1", "C05", 3, "w4"),
+        ("run2/sub/P9_G7_s1_w1.tif", "run2", "G07", 1, "w1"),
+    ],
+)
+def test_parse_key_reads_imagexpress_names(
+    rest: str, plate: str, well: str, field: int, channel: str
+) -> None:
+    name = parse_key(key(rest), EXP)
+    assert name is not None
+    assert (name.plate, name.well, name.field, name.channel) == (plate, well, field, channel)
+    assert name.key == key(rest)
+
+
+@pytest.mark.parametrize(
+    "full_key",
+    [
+        key("P1/notes.tif"),
+        key("P1/P1_B03_w1.tif"),
+        key("P1/P1_B03_s1.tif"),
+        "experiments/OTHER/P1/P1_A01_s1_w1.tif",
+    ],
+)
+def test_parse_key_returns_none_for_other_names(full_key: str) -> None:
+    assert parse_key(full_key, EXP) is None
+
+
+def test_build_manifest_groups_channels_and_sorts() -> None:
+    keys = [
+        key("P1/P1_B03_s2_w1.tif"),
+        key("P1/P1_A10_s1_w2.tif"),
+        key("P1/P1_A10_s1_w1.tif"),
+        key("P1/P1_B03_s1_w10.tif"),
+        key("P1/P1_B03_s1_w2.tif"),
+        key("P1/P1_B03_s1_w1.tif"),
+        key("P0/P0_H01_s1_w1.tif"),
+        key("P1/P1_A2_s1_w1.tif"),
+    ]
+    items, report = build_manifest(keys, EXP)
+    assert [item.image_id for item in items] == [
+        "P0_H01_1",
+        "P1_A02_1",
+        "P1_A10_1",
+        "P1_B03_1",
+        "P1_B03_2",
+    ]
+    assert list(items[3].channels) == ["w1", "w2", "w10"]
+    assert items[2].channels == {"w1": key("P1/P1_A10_s1_w1.tif"), "w2": key("P1/P1_A10_s1_w2.tif")}
+    assert report.ignored == report.unmatched == report.duplicates == []
+
+
+def test_build_manifest_reports_ignored_unmatched_and_duplicates() -> None:
+    keys = [
+        key("layout.csv"),
+        key("P1/readme.txt"),
+        key("P1/P1_A01_s1_w1.tif"),
+        key("P1/P1_A1_s1_w1.tif"),  # the same field and channel again
+        key("P1/thumbnail.png"),
+        key("P1/P1_A01_s1_w2.tif"),
+    ]
+    items, report = build_manifest(keys, EXP)
+    assert len(items) == 1
+    assert items[0].channels["w1"] == key("P1/P1_A01_s1_w1.tif")  # first in key order kept
+    assert report.ignored == [key("P1/readme.txt"), key("layout.csv")]
+    assert report.unmatched == [key("P1/thumbnail.png")]
+    assert report.duplicates == [key("P1/P1_A1_s1_w1.tif")]
+    assert report.summary().startswith("2 ignored (not images), 1 unmatched name, 1 duplicate")
+    assert "thumbnail.png" in report.summary()
+
+
+def test_custom_pattern_with_plate_row_and_column_groups() -> None:
+    pattern = (
+        r"(?P<plate>[^/]+)/(?P<row>[A-H])c(?P<column>\d+)f(?P<field>\d+)-(?P<channel>ch\d)\.tiff$"
+    )
+    keys = [key("PL/Bc3f1-ch1.tiff"), key("PL/Bc3f1-ch2.tiff"), key("PL/r2c3f1-ch1.tiff")]
+    items, report = build_manifest(keys, EXP, pattern=pattern)
+    assert [(i.plate, i.well, i.field, list(i.channels)) for i in items] == [
+        ("PL", "B03", 1, ["ch1", "ch2"])
+    ]
+    assert report.unmatched == [key("PL/r2c3f1-ch1.tiff")]
+
+
+@pytest.mark.parametrize("pattern", ["(unclosed", r"(?P<well>\w+)_(?P<field>\d)"])
+def test_bad_custom_pattern_is_an_input_error(pattern: str) -> None:
+    with pytest.raises(InputError, match="pattern"):
+        build_manifest([key("P1/x.tif")], EXP, pattern=pattern)
