@@ -12,7 +12,10 @@ the ASL retries exactly those names (a test keeps the two in step).
     ├── InputError                      exit 2   the user asked for something invalid
     │   ├── ExperimentIdError                    unsafe or malformed experiment id
     │   ├── ExecutionInputError                  execution input fails validation
-    │   └── RecipeError                          recipe fails validation
+    │   ├── RecipeError                          recipe fails validation
+    │   │   └── ModelError                       a segmentation model is missing or invalid
+    │   ├── NotFoundError                        no such experiment, run, stack or model
+    │   └── ResumeError                          a run cannot be resumed or redriven
     ├── ImageError                      exit 3   one image is unusable (a per-image record)
     │   ├── ImageReadError                       corrupt, truncated, unknown format
     │   └── ImageShapeError                      wrong dimensions, dtype or size
@@ -44,10 +47,13 @@ __all__ = [
     "ImageReadError",
     "ImageShapeError",
     "InputError",
+    "ModelError",
     "NoImagesError",
+    "NotFoundError",
     "ObjectNotFoundError",
     "PlatesegError",
     "RecipeError",
+    "ResumeError",
     "StatesError",
     "StoreError",
     "StoreKeyError",
@@ -89,6 +95,18 @@ class ExecutionInputError(InputError):
 
 class RecipeError(InputError):
     """A recipe names an unknown segmenter or has out-of-range parameters."""
+
+
+class ModelError(RecipeError):
+    """A segmentation model (``models/<name>.onnx``) is missing, unreadable or mis-shaped."""
+
+
+class NotFoundError(InputError):
+    """The named experiment, run, stack or model does not exist (HTTP 404 in the web API)."""
+
+
+class ResumeError(InputError):
+    """A run cannot be resumed or redriven (unknown run id, finished, or journal mismatch)."""
 
 
 # --- images ------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from plateseg.db.engine import translate_errors
 from plateseg.db.models import Image, ImageMetric, Run, RunFailure, WellMetric
-from plateseg.errors import InputError
+from plateseg.errors import InputError, NotFoundError
 
 __all__ = [
     "AREA_METRIC",
@@ -172,7 +172,7 @@ def get_run(engine: sa.Engine, run_id: str) -> RunInfo:
     with translate_errors(engine), engine.connect() as connection:
         row = connection.execute(sa.select(Run.__table__).where(_runs.run_id == run_id)).first()
     if row is None:
-        raise InputError(f"no run {run_id!r} is recorded in the results database")
+        raise NotFoundError(f"no run {run_id!r} is recorded in the results database")
     return _run_info(row)
 
 
@@ -180,7 +180,7 @@ def _resolve_run(engine: sa.Engine, experiment_id: str, run_id: str | None) -> R
     if run_id is None:
         run = latest_run(engine, experiment_id)
         if run is None:
-            raise InputError(
+            raise NotFoundError(
                 f"experiment {experiment_id!r} has no recorded runs: start one with "
                 f"'plateseg run {experiment_id}'"
             )

@@ -42,6 +42,15 @@ class Settings(BaseSettings):
         Largest image (Y*X*C) a reader accepts; guards against decompression bombs.
     auto_migrate : bool
         Upgrade the database schema to the latest revision before writing.
+    database_secret_arn : str
+        On AWS: Secrets Manager secret holding the RDS credentials (``username``,
+        ``password``, ``host``, ``port``, ``dbname``); used when ``database_url`` is empty.
+    database_proxy_endpoint : str
+        On AWS: RDS Proxy endpoint that replaces the secret's ``host``.
+    database_name : str
+        Database name overriding the secret's ``dbname``.
+    database_iam_auth : bool
+        Connect with an RDS IAM authentication token instead of the secret's password.
     """
 
     model_config = SettingsConfigDict(env_prefix="PLATESEG_", extra="ignore")
@@ -54,6 +63,10 @@ class Settings(BaseSettings):
     time_scale: float = Field(default=1.0, ge=0.0)
     max_image_pixels: int = Field(default=64 * 1024 * 1024, gt=0)
     auto_migrate: bool = True
+    database_secret_arn: str = ""
+    database_proxy_endpoint: str = ""
+    database_name: str = ""
+    database_iam_auth: bool = False
 
     @field_validator("home")
     @classmethod
