@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from plateseg.pipeline.segment import segment_batch
 
 from plateseg.contracts import Batch, parse_event
+from plateseg.pipeline.segment import segment_batch
 from plateseg.store import store_for_bucket
 
 logger = Logger(service="plateseg", child=False)
