@@ -14,9 +14,11 @@ import logging
 import os
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from plateseg.contracts import AggregateResult, ExecutionInput, Recipe
@@ -27,12 +29,20 @@ from plateseg.definition import (
     load_definition,
     local_substitutions,
 )
-from plateseg.engine import Clock, Event, LocalEngine
-from plateseg.errors import ExecutionFailed, StoreError
+from plateseg.engine import Clock, Event, Journal, LocalEngine
+from plateseg.errors import ExecutionFailed, ResumeError, StoreError
 from plateseg.settings import Settings, get_settings, use_settings
 from plateseg.store import LocalStore, Store
 
-__all__ = ["LocalRun", "execution_name", "init_worker", "run_local"]
+__all__ = [
+    "LocalRun",
+    "execution_name",
+    "init_worker",
+    "journal_path",
+    "redrive_local",
+    "resume_local",
+    "run_local",
+]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -97,6 +107,7 @@ def run_local(
     settings: Settings | None = None,
     tunables: MapTunables | None = None,
     listener: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> LocalRun:
     """Segment one experiment end to end on this machine.
 
@@ -114,6 +125,12 @@ def run_local(
         Batch size, concurrency and failure tolerance instead of the file's defaults.
     listener : callable, optional
         Receives every engine :class:`Event` (progress bars use ``MapRun*`` events).
+    cancel : threading.Event, optional
+        Set it from another thread to stop the run (no new batch starts); the journal
+        keeps what finished, so :func:`resume_local` can continue it.
+
+    The run is journaled in ``<home>/runs/<run_id>/journal.sqlite``; after a crash,
+    :func:`resume_local` continues it, and :func:`redrive_local` re-runs failed items.
 
     Raises
     ------
@@ -134,19 +151,110 @@ def run_local(
     if tunables is not None:
         definition = apply_tunables(definition, tunables)
     name = run_id or execution_name(experiment_id)
-    with LocalEngine(
-        functions=dict(LOCAL_FUNCTIONS),
-        buckets=_bucket_resolver(settings),
-        clock=Clock(time_scale=settings.time_scale),
-        workers=settings.worker_count,
-        worker_initializer=init_worker,
-        worker_initargs=(settings.model_dump(mode="json"),),
-    ) as engine:
+    path = journal_path(name, settings)
+    path.unlink(missing_ok=True)  # the same run id rewrites the same run, from the start
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    payload_json = execution_input.model_dump(mode="json", exclude_none=True)
+    return _execute(definition, payload_json, name, settings, listener, cancel)
+
+
+def journal_path(run_id: str, settings: Settings | None = None) -> Path:
+    """The execution journal of a local run: ``<home>/runs/<run_id>/journal.sqlite``."""
+    if not run_id or _UNSAFE.search(run_id):
+        raise ResumeError(f"invalid run id {run_id!r} (letters, digits, '-' and '_' only)")
+    return (settings or get_settings()).home / "runs" / run_id / "journal.sqlite"
+
+
+def _open_journal(run_id: str, settings: Settings) -> tuple[Journal, dict[str, Any]]:
+    path = journal_path(run_id, settings)
+    if not path.exists():
+        raise ResumeError(f"no local run {run_id!r} to continue (no journal at {path})")
+    journal = Journal(path)
+    recorded = journal.execution()
+    if recorded is None:
+        journal.close()
+        raise ResumeError(f"the journal {path} of run {run_id!r} records no execution")
+    return journal, recorded
+
+
+def resume_local(
+    run_id: str,
+    *,
+    settings: Settings | None = None,
+    listener: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> LocalRun:
+    """Continue a local run that was killed or stopped, from its journal.
+
+    States and Map batches the journal records as finished are not run again; the run
+    ends with exactly the results an uninterrupted run would have.
+
+    Raises
+    ------
+    ResumeError
+        No journal for ``run_id``, or the run already succeeded.
+    ExecutionFailed
+        The resumed execution failed.
+    """
+    settings = settings or get_settings()
+    journal, recorded = _open_journal(run_id, settings)
+    journal.close()
+    if recorded["status"] == "SUCCEEDED":
+        raise ResumeError(
+            f"run {run_id!r} already succeeded; use 'plateseg redrive' for failed items"
+        )
+    return _execute(recorded["definition"], recorded["input"], run_id, settings, listener, cancel)
+
+
+def redrive_local(
+    run_id: str,
+    *,
+    settings: Settings | None = None,
+    listener: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> LocalRun:
+    """Re-run only the failed items of a finished local run, then re-aggregate.
+
+    Like AWS ``RedriveExecution`` for a Map Run: the last Distributed Map with failed
+    batches runs again with its succeeded batches taken from the journal, and every
+    state after it runs again.
+
+    Raises
+    ------
+    ResumeError
+        No journal, the run is still running, or nothing failed.
+    """
+    settings = settings or get_settings()
+    journal, recorded = _open_journal(run_id, settings)
+    try:
+        journal.rewind_to_failed_map()
+    finally:
+        journal.close()
+    return _execute(recorded["definition"], recorded["input"], run_id, settings, listener, cancel)
+
+
+def _execute(
+    definition: dict[str, Any],
+    payload: Any,
+    name: str,
+    settings: Settings,
+    listener: Callable[[Event], None] | None,
+    cancel: threading.Event | None,
+) -> LocalRun:
+    with (
+        Journal(journal_path(name, settings)) as journal,
+        LocalEngine(
+            functions=dict(LOCAL_FUNCTIONS),
+            buckets=_bucket_resolver(settings),
+            clock=Clock(time_scale=settings.time_scale),
+            workers=settings.worker_count,
+            worker_initializer=init_worker,
+            worker_initargs=(settings.model_dump(mode="json"),),
+        ) as engine,
+    ):
         outcome = engine.run(
-            definition,
-            execution_input.model_dump(mode="json", exclude_none=True),
-            name=name,
-            listener=listener,
+            definition, payload, name=name, listener=listener, journal=journal, cancel=cancel
         )
     if outcome.status != "SUCCEEDED":
         raise ExecutionFailed(

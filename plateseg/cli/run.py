@@ -49,7 +49,7 @@ class _ProgressListener:
 
 
 def run(
-    experiment_id: str = typer.Argument(..., help="Experiment to segment."),
+    experiment_id: str = typer.Argument("", help="Experiment to segment."),
     recipe: str = typer.Option("", help="Recipe as JSON or @FILE (default: classical)."),
     run_id: str = typer.Option("", help="Run id (idempotency key); default: a new one."),
     workers: int = typer.Option(0, min=0, help="Worker processes (0 = one per core)."),
@@ -58,24 +58,29 @@ def run(
     concurrency: int = typer.Option(
         -1, min=-1, help="Max concurrent batches (-1 = the definition's, 0 = unlimited)."
     ),
+    resume: str = typer.Option(
+        "", "--resume", metavar="RUN_ID", help="Continue a killed or stopped run from its journal."
+    ),
 ) -> None:
-    """Run the segmentation state machine on this machine and print a per-well summary."""
+    """Run the segmentation state machine on this machine and print a per-well summary.
+
+    Every run is journaled; ``--resume RUN_ID`` continues one that was killed, running
+    only the work that had not finished.
+    """
     from plateseg.definition import MapTunables
-    from plateseg.runner import run_local
+    from plateseg.runner import resume_local, run_local
     from plateseg.settings import get_settings
 
+    if bool(resume) == bool(experiment_id):
+        raise InputError("give an EXPERIMENT_ID to start a run, or --resume RUN_ID (not both)")
     settings = get_settings().model_copy(update={"workers": workers, "time_scale": time_scale})
+    if resume:
+        with _progress() as progress:
+            outcome = resume_local(resume, settings=settings, listener=_ProgressListener(progress))
+        _report(outcome)
+        return
     parsed_recipe = load_json_argument(recipe, "--recipe") if recipe else None
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("fields  [red]{task.fields[failed]} failed"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    )
-    with progress:
+    with _progress() as progress:
         outcome = run_local(
             experiment_id,
             recipe=parsed_recipe,
@@ -87,12 +92,43 @@ def run(
             ),
             listener=_ProgressListener(progress),
         )
+    _report(outcome)
+
+
+def redrive(
+    run_id: str = typer.Argument(..., help="A finished local run with failed items."),
+    workers: int = typer.Option(0, min=0, help="Worker processes (0 = one per core)."),
+    time_scale: float = typer.Option(1.0, min=0.0, help="Scale retry waits (0 = no waiting)."),
+) -> None:
+    """Re-run only the failed items of a finished local run, then re-aggregate."""
+    from plateseg.runner import redrive_local
+    from plateseg.settings import get_settings
+
+    settings = get_settings().model_copy(update={"workers": workers, "time_scale": time_scale})
+    with _progress() as progress:
+        outcome = redrive_local(run_id, settings=settings, listener=_ProgressListener(progress))
+    _report(outcome)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("fields  [red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _report(outcome: Any) -> None:
     result = outcome.result
     console.print(
         f"run [bold]{result.run_id}[/] {result.status}: {result.images_ok} fields segmented, "
         f"{result.images_failed} failed, {result.objects} nuclei in {result.wells} wells"
     )
-    _print_well_grid(experiment_id, result.run_id)
+    _print_well_grid(result.experiment_id, result.run_id)
 
 
 def _print_well_grid(experiment_id: str, run_id: str | None) -> None:
@@ -188,4 +224,5 @@ def _compare_truth(experiment_id: str, counts: dict[tuple[str, str], int]) -> No
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
+    app.command("redrive")(redrive)
     app.command("results")(results)

@@ -18,6 +18,18 @@ from __future__ import annotations
 from plateseg.engine.clock import Clock
 from plateseg.engine.definition import parse_definition, validate
 from plateseg.engine.events import Event
+from plateseg.engine.journal import Journal
 from plateseg.engine.local_engine import ExecutionResult, LocalEngine
+from plateseg.engine.progress import Progress, ProgressTracker
 
-__all__ = ["Clock", "Event", "ExecutionResult", "LocalEngine", "parse_definition", "validate"]
+__all__ = [
+    "Clock",
+    "Event",
+    "ExecutionResult",
+    "Journal",
+    "LocalEngine",
+    "Progress",
+    "ProgressTracker",
+    "parse_definition",
+    "validate",
+]

@@ -7,15 +7,18 @@ inline iterations inside it); a Distributed Map child execution gets its own, ma
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from plateseg.engine.clock import Clock
 from plateseg.engine.events import History
 from plateseg.engine.invoker import Invoker
+from plateseg.engine.journal import Journal
 from plateseg.errors import StatesError
 
 __all__ = ["Aborted", "ExecutionInfo", "Runtime", "iso"]
@@ -24,13 +27,17 @@ __all__ = ["Aborted", "ExecutionInfo", "Runtime", "iso"]
 class Aborted(StatesError):
     """Raised in a branch or iteration whose siblings already failed."""
 
-    def __init__(self) -> None:
-        super().__init__("States.Aborted", "stopped because a sibling branch or iteration failed")
+    def __init__(self, cause: str = "stopped because a sibling branch or iteration failed") -> None:
+        super().__init__("States.Aborted", cause)
 
 
 def iso(moment: datetime) -> str:
     """AWS's timestamp form: ``2024-05-01T12:00:00.123Z``."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = moment
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
+        f"{m.microsecond // 1000:03d}Z"
+    )
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,11 @@ class ExecutionInfo:
     state_machine_arn: str
     state_machine_name: str
     role_arn: str
+
+    @cached_property
+    def start_iso(self) -> str:
+        """``start_time`` in AWS's form (computed once)."""
+        return iso(self.start_time)
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,11 @@ class Runtime:
     region, account : str
     cancel : threading.Event
         Set when a sibling branch/iteration failed; checked between states.
+    journal : Journal, optional
+        Durable record of the top-level execution (``None`` in branches, iterations
+        and child executions); ``step`` is the top-level step being run.
+    stop : threading.Event
+        Set by the caller to cancel the whole execution (``States.Aborted``).
     map_runs : list of dict
         Summary of each Map Run (shared across the whole top-level execution).
     """
@@ -75,19 +92,26 @@ class Runtime:
     account: str
     cancel: threading.Event = field(default_factory=threading.Event)
     map_runs: list[dict[str, Any]] = field(default_factory=list)
+    journal: Journal | None = None
+    step: int = -1
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def sibling(self) -> Runtime:
         """Same execution, fresh cancellation flag (for a group of branches/iterations)."""
-        return replace(self, cancel=threading.Event())
+        return replace(self, cancel=threading.Event(), journal=None)
+
+    def at_step(self, step: int) -> Runtime:
+        """This runtime while the top-level state entered at ``step`` runs (journaled)."""
+        return replace(self, step=step)
 
     def child_execution(self, execution: ExecutionInfo) -> Runtime:
         """A Distributed Map child execution: own identity, history not recorded."""
-        return replace(
-            self,
-            execution=execution,
-            history=self.history.child(record=False),
-            cancel=threading.Event(),
-        )
+        child = copy.copy(self)  # ``replace`` re-runs __init__; this is the hot path
+        object.__setattr__(child, "execution", execution)
+        object.__setattr__(child, "history", self.history.child(record=False))
+        object.__setattr__(child, "cancel", threading.Event())  # its own, never shared
+        object.__setattr__(child, "journal", None)
+        return child
 
     def context_object(
         self,
@@ -104,7 +128,7 @@ class Runtime:
                 "Input": info.input,
                 "Name": info.name,
                 "RoleArn": info.role_arn,
-                "StartTime": iso(info.start_time),
+                "StartTime": info.start_iso,
                 "RedriveCount": 0,
             },
             "StateMachine": {"Id": info.state_machine_arn, "Name": info.state_machine_name},

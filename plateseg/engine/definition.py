@@ -8,6 +8,7 @@ engine does not run are reported as unsupported rather than ignored.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any
 
@@ -108,6 +109,34 @@ _ALLOWED: dict[str, set[str]] = {
 }
 
 
+#: Fields AWS accepts that the local engine does not run, and why.
+_UNSUPPORTED = {
+    "Arguments": "JSONata field (the local engine runs JSONPath only)",
+    "Output": "JSONata field (the local engine runs JSONPath only)",
+    "Condition": "JSONata field (the local engine runs JSONPath only)",
+    "Items": "JSONata field (the local engine runs JSONPath only)",
+    "Assign": "variables (Assign) are not supported by the local engine",
+    "Credentials": "cross-account Credentials are not supported by the local engine",
+    "HeartbeatSeconds": "HeartbeatSeconds is not supported by the local engine",
+    "HeartbeatSecondsPath": "HeartbeatSecondsPath is not supported by the local engine",
+}
+
+
+def _language_problem(language: Any) -> str:
+    if language == "JSONata":
+        return "QueryLanguage JSONata is not supported by the local engine (only JSONPath)"
+    return f"unknown QueryLanguage {language!r} (the local engine runs JSONPath)"
+
+
+def _field_problem(key: str, allowed: set[str], kind: str, name: str) -> str:
+    """Say whether ``key`` is a known-but-unsupported field or an unknown one."""
+    if key in _UNSUPPORTED:
+        return f"unsupported field in {kind} state {name!r}: {_UNSUPPORTED[key]}"
+    close = difflib.get_close_matches(key, sorted(allowed), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown field {key!r} for a {kind} state {name!r}{hint}"
+
+
 class _Parser:
     def __init__(self) -> None:
         self.problems: list[str] = []
@@ -148,7 +177,7 @@ class _Parser:
             return StateMachine(start_at="")
         language = raw.get("QueryLanguage", "JSONPath")
         if language != "JSONPath":
-            self.add(f"{at}/QueryLanguage", f"only JSONPath is supported, got {language!r}")
+            self.add(f"{at}/QueryLanguage", _language_problem(language))
         allowed = {
             "StartAt",
             "States",
@@ -214,9 +243,9 @@ class _Parser:
             return State(name=name, type=str(kind), pointer=at)
         for key in raw:
             if key not in _ALLOWED[kind]:
-                self.add(f"{at}/{key}", f"unsupported field for a {kind} state {name!r}")
+                self.add(f"{at}/{key}", _field_problem(key, _ALLOWED[kind], kind, name))
         if raw.get("QueryLanguage", "JSONPath") != "JSONPath":
-            self.add(f"{at}/QueryLanguage", "only JSONPath is supported")
+            self.add(f"{at}/QueryLanguage", _language_problem(raw["QueryLanguage"]))
         common: dict[str, Any] = {"name": name, "type": kind, "pointer": at}
         if kind not in ("Choice", "Succeed", "Fail"):
             has_next, end = "Next" in raw, raw.get("End") is True

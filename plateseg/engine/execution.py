@@ -51,6 +51,9 @@ def run_with_retry(state: State, raw_input: Any, rt: Runtime) -> StepOutcome:
 def run_machine(machine: StateMachine, machine_input: Any, rt: Runtime) -> Any:
     """Run ``machine`` from ``StartAt`` on ``machine_input``; return its final output.
 
+    With a journal in ``rt`` (top-level machine only) every finished state is recorded,
+    and the run continues after the last recorded state.
+
     Raises
     ------
     StatesError
@@ -58,14 +61,25 @@ def run_machine(machine: StateMachine, machine_input: Any, rt: Runtime) -> Any:
     """
     name = machine.start_at
     data = machine_input
+    journal, step = rt.journal, 0
+    if journal is not None:  # the top-level machine of a journaled execution
+        point = journal.resume_point(machine.start_at, machine_input)
+        if point is None:
+            return journal.last_output()
+        step, name, data = point.step, point.state, point.data
+        if step:
+            rt.history.emit("ExecutionResumed", name=name, step=step)
     while True:
+        if rt.stop.is_set():
+            raise Aborted("the execution was stopped")
         if rt.cancel.is_set():
             raise Aborted()
         state = machine.states[name]
         rt.history.emit("StateEntered", name=name, type=state.type, input=data)
         try:
             check_payload_size(data, f"input of state '{name}'")
-            output, next_name = run_with_retry(state, data, rt)
+            state_rt = rt if journal is None else rt.at_step(step)
+            output, next_name = run_with_retry(state, data, state_rt)
         except StatesError as err:
             catcher = None if isinstance(err, Aborted) else find_catcher(state.catch, err)
             if catcher is None:
@@ -79,6 +93,9 @@ def run_machine(machine: StateMachine, machine_input: Any, rt: Runtime) -> Any:
             next_name = catcher.next
             rt.history.emit("StateCaught", name=name, error=err.name, next=next_name)
         rt.history.emit("StateExited", name=name, output=output)
+        if journal is not None:
+            journal.record_transition(step, name, next_name, output)
+            step += 1
         if next_name is None:
             return output
         data, name = output, next_name

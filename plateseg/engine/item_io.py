@@ -31,6 +31,10 @@ RESULT_FILE_LIMIT = 64 * 1024 * 1024
 Buckets = Callable[[str], Any]
 
 
+#: Step Functions reads CSV headers of up to 10 KiB.
+CSV_HEADER_LIMIT = 10 * 1024
+
+
 def _reader_failed(message: str) -> StatesError:
     return StatesError("States.ItemReaderFailed", message)
 
@@ -80,7 +84,18 @@ def _parse_object(body: bytes, config: Mapping[str, Any], where: str) -> list[An
         if not rows:
             return []
         headers, rows = rows[0], rows[1:]
-    return [dict(zip(headers, row, strict=False)) for row in rows if row]
+    if len(set(headers)) != len(headers):
+        duplicates = sorted({h for h in headers if headers.count(h) > 1})
+        raise _reader_failed(f"{where}: duplicate CSV header(s) {duplicates}")
+    if len(delimiter.join(headers).encode()) > CSV_HEADER_LIMIT:
+        raise _reader_failed(f"{where}: the CSV header is over {CSV_HEADER_LIMIT} bytes")
+    # AWS: missing trailing fields become "", fields beyond the header are skipped.
+    width = len(headers)
+    return [
+        dict(zip(headers, row[:width] + [""] * (width - len(row)), strict=True))
+        for row in rows
+        if row
+    ]
 
 
 def read_items(reader: Mapping[str, Any], data: Any, context: Any, buckets: Buckets) -> list[Any]:

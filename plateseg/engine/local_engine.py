@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from plateseg.engine.definition import parse_definition
 from plateseg.engine.events import Event, History, Listener
 from plateseg.engine.execution import run_machine
 from plateseg.engine.invoker import Invoker
+from plateseg.engine.journal import Journal
 from plateseg.engine.paths import check_payload_size
 from plateseg.errors import StatesError, StoreError
 
@@ -30,7 +32,7 @@ class ExecutionResult:
     Attributes
     ----------
     status : str
-        ``"SUCCEEDED"`` or ``"FAILED"``.
+        ``"SUCCEEDED"``, ``"FAILED"`` or ``"ABORTED"`` (stopped by its caller).
     output : Any
         The final output (``None`` when failed).
     error, cause : str or None
@@ -106,6 +108,8 @@ class LocalEngine:
         input_obj: Any,
         name: str | None = None,
         listener: Listener | None = None,
+        journal: Journal | None = None,
+        cancel: threading.Event | None = None,
     ) -> ExecutionResult:
         """Run one execution to its end.
 
@@ -120,6 +124,13 @@ class LocalEngine:
             the Map Run ids and ResultWriter folders.
         listener : callable, optional
             Called with each :class:`Event`, one at a time.
+        journal : Journal, optional
+            Durable record of the execution. A journal that already holds this
+            execution (same name and definition) makes this call *resume* it: finished
+            states and Map batches are not run again.
+        cancel : threading.Event, optional
+            Set it (from any thread) to stop the execution: no new state or Map batch
+            starts, running ones finish, and the result has status ``"ABORTED"``.
 
         Raises
         ------
@@ -138,6 +149,8 @@ class LocalEngine:
             state_machine_name=self.state_machine_name,
             role_arn=f"arn:aws:iam::{self.account}:role/{self.state_machine_name}-local",
         )
+        if journal is not None:
+            journal.begin(name, definition, input_obj)
         history = History(self.clock.now, listener)
         rt = Runtime(
             invoker=self.invoker,
@@ -147,6 +160,8 @@ class LocalEngine:
             execution=info,
             region=self.region,
             account=self.account,
+            journal=journal,
+            stop=cancel or threading.Event(),
         )
         history.emit("ExecutionStarted", name=name, execution_arn=info.arn, input=input_obj)
         try:
@@ -154,9 +169,12 @@ class LocalEngine:
             output = run_machine(machine, input_obj, rt)
             check_payload_size(output, "execution output")
         except StatesError as err:
-            history.emit("ExecutionFailed", error=err.name, cause=err.cause)
+            status = "ABORTED" if rt.stop.is_set() else "FAILED"
+            history.emit(f"Execution{status.title()}", error=err.name, cause=err.cause)
+            if journal is not None:
+                journal.finish(status, None, err.name, err.cause)
             return ExecutionResult(
-                status="FAILED",
+                status=status,
                 output=None,
                 error=err.name or None,
                 cause=err.cause or None,
@@ -165,6 +183,8 @@ class LocalEngine:
                 map_runs=list(rt.map_runs),
             )
         history.emit("ExecutionSucceeded", output=output)
+        if journal is not None:
+            journal.finish("SUCCEEDED", output, None, None)
         return ExecutionResult(
             status="SUCCEEDED",
             output=output,

@@ -10,14 +10,18 @@ pool), counts failures against the tolerated threshold, and writes results with
 
 from __future__ import annotations
 
+import hashlib
+import json
+import queue
 import uuid
-from concurrent.futures import FIRST_COMPLETED, FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from plateseg.engine.context import ExecutionInfo, Runtime, iso
-from plateseg.engine.definition import MapState
+from plateseg.engine.context import Aborted, ExecutionInfo, Runtime, iso
+from plateseg.engine.definition import MapState, StateMachine
 from plateseg.engine.item_io import read_items, write_results
 from plateseg.engine.paths import payload_size, read_path
 from plateseg.engine.templates import evaluate_template
@@ -182,6 +186,8 @@ class _MapRun:
         )
         self._progress()
         records = self._run_children(batches)
+        if rt.stop.is_set():
+            raise Aborted("the execution was stopped")
         exceeded = self._exceeded()
         status = "FAILED" if exceeded else "SUCCEEDED"
         result: Any = [
@@ -240,13 +246,30 @@ class _MapRun:
             self.data,
             "ToleratedFailureCount",
         )
+        if self.state.tolerated_percentage_path is not None and pct > 100:
+            raise StatesError(
+                "States.Runtime",
+                f"ToleratedFailurePercentagePath of Map state '{self.state.name}' must select "
+                f"a number from 0 to 100, got {pct!r}",
+            )
+        if self.state.tolerated_count_path is not None and not float(count).is_integer():
+            raise StatesError(
+                "States.Runtime",
+                f"ToleratedFailureCountPath of Map state '{self.state.name}' must select "
+                f"a non-negative integer, got {count!r}",
+            )
         if pct is None and count is None:
             return True
         if count is not None and failed > count:
             return True
         return pct is not None and failed * 100.0 / max(1, self.items.total) > pct
 
-    def _progress(self) -> None:
+    def _progress(self, force: bool = True) -> None:
+        """Emit ``MapRunProgress``; unforced, only every ~0.1% of child executions."""
+        if not force:
+            done = self.executions.total - self.executions.pending - self.executions.running
+            if done % max(1, self.executions.total // 1000) and done != self.executions.total:
+                return
         self.rt.history.emit(
             "MapRunProgress",
             name=self.state.name,
@@ -259,27 +282,55 @@ class _MapRun:
         records: list[dict[str, Any] | None] = [None] * len(batches)
         if not batches:
             return records
-        pending = list(enumerate(batches))
+        journal, step = self.rt.journal, self.rt.step
+        done_before = journal.succeeded_children(step) if journal is not None else {}
+        for index, record in done_before.items():
+            if index < len(batches):
+                records[index] = record
+                self._move(batches[index][1], "pending", "succeeded")
+        pending = [(i, batch) for i, batch in enumerate(batches) if records[i] is None]
+        if done_before:
+            self.rt.history.emit(
+                "MapRunResumed", name=self.state.name, map_run_arn=self.arn, **self.items.as_dict()
+            )
+            self._progress()
         pending.reverse()
         running: dict[Future[dict[str, Any]], tuple[int, int]] = {}
-        workers = min(self.threads, len(batches))
-        with ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix=f"maprun-{self.state.name}"
+        finished: queue.SimpleQueue[Future[dict[str, Any]]] = queue.SimpleQueue()
+        pure = _is_pure(self.state.processor)
+        workers = 1 if pure else min(self.threads, len(batches))
+        with (
+            _InlineExecutor()
+            if pure
+            else ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix=f"maprun-{self.state.name}"
+            )
         ) as pool:
             while pending or running:
-                while pending and len(running) < workers and not self._exceeded():
+                while (
+                    pending
+                    and len(running) < workers
+                    and not self._exceeded()
+                    and not self.rt.stop.is_set()
+                ):
                     index, (child_input, count) = pending.pop()
-                    running[pool.submit(self._child, index, child_input)] = (index, count)
+                    future = pool.submit(self._child, index, child_input)
+                    running[future] = (index, count)
                     self._move(count, "pending", "running")
+                    future.add_done_callback(finished.put)
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done = [finished.get()]
+                while not finished.empty():
+                    done.append(finished.get())
                 for future in done:
                     index, count = running.pop(future)
                     record = future.result()
                     records[index] = record
+                    if journal is not None:
+                        journal.record_child(step, self.state.name, index, record["Status"], record)
                     self._move(count, "running", record["Status"].lower())
-                self._progress()
+                self._progress(force=False)
         for _index, (_input, count) in pending:
             self._move(count, "pending", "aborted")
         if pending:
@@ -287,14 +338,16 @@ class _MapRun:
         return records
 
     def _move(self, count: int, source: str, target: str) -> None:
-        for counts, amount in ((self.items, count), (self.executions, 1)):
-            setattr(counts, source, getattr(counts, source) - amount)
-            setattr(counts, target, getattr(counts, target) + amount)
+        items, executions = self.items.__dict__, self.executions.__dict__
+        items[source] -= count
+        items[target] += count
+        executions[source] -= 1
+        executions[target] += 1
 
     def _child(self, index: int, child_input: Any) -> dict[str, Any]:
         from plateseg.engine.execution import run_machine
 
-        name = str(uuid.uuid5(self.run_id, str(index)))
+        name = _uuid5(self.run_id.bytes, index)
         start = self.rt.clock.now()
         info = ExecutionInfo(
             arn=f"{self.child_prefix}:{name}",
@@ -325,7 +378,7 @@ class _MapRun:
             RedriveCount=0,
             RedriveStatus="NOT_REDRIVABLE",
             RedriveStatusReason=reason,
-            StartDate=iso(start),
+            StartDate=info.start_iso,
             StateMachineArn=self.child_sm,
             Status=status,
             StopDate=iso(self.rt.clock.now()),
@@ -335,7 +388,47 @@ class _MapRun:
         return {"Status": status, "record": record, "output": output}
 
 
-def _dumps(value: Any) -> str:
-    import json
+def _uuid5(namespace: bytes, index: int) -> str:
+    """``str(uuid.uuid5(UUID(bytes=namespace), str(index)))``, without the UUID objects."""
+    digest = bytearray(hashlib.sha1(namespace + str(index).encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-    return json.dumps(value, separators=(",", ":"))
+
+_PURE_TYPES = frozenset({"Pass", "Choice", "Succeed", "Fail"})
+
+
+def _is_pure(machine: StateMachine) -> bool:
+    """True when no state of ``machine`` can block (no Task, Wait, Map or Parallel).
+
+    Such child executions only compute; running them one after another on the Map
+    Run's own thread is faster than handing each to a thread.
+    """
+    return all(state.type in _PURE_TYPES for state in machine.states.values())
+
+
+class _InlineExecutor:
+    """An executor that runs each call at once, on the caller's thread."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+    def __enter__(self) -> _InlineExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_RECORD_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def _dumps(value: Any) -> str:
+    return _RECORD_JSON.encode(value)

@@ -194,14 +194,20 @@ def _unwritable(path: str, raw_input: Any) -> StatesError:
     )
 
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def payload_size(value: Any) -> int:
     """Bytes of ``value`` as compact UTF-8 JSON, the measure of the payload limit."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return len(text.encode("utf-8"))
+    if value is None or isinstance(value, bool | int | float):
+        return len(json.dumps(value)) if isinstance(value, float) else len(str(value))
+    return len(_COMPACT.encode(value).encode("utf-8"))
 
 
 def check_payload_size(value: Any, where: str) -> None:
     """Raise ``States.DataLimitExceeded`` if ``value`` is over 256 KiB."""
+    if isinstance(value, str) and 6 * len(value) + 2 <= PAYLOAD_LIMIT_BYTES:
+        return  # even if every character were escaped as \uXXXX it would fit
     size = payload_size(value)
     if size > PAYLOAD_LIMIT_BYTES:
         raise StatesError(
