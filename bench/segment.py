@@ -1,7 +1,9 @@
 """Benchmark: segment + measure one 2048x2048 two-channel uint16 field on one thread.
 
-Compares plateseg's classical segmenter (``plateseg.segmentation.segment_field``) with a
-naive scikit-image baseline written the tutorial way: gaussian -> Otsu -> label -> a
+Compares plateseg's segmenters (``plateseg.segmentation.segment_field``: ``classical``,
+``onnx`` with the shipped ``nuclei-rf`` model, and ``trainable`` with a forest trained
+here from the scribbles of one small demo field) with a naive scikit-image baseline
+written the tutorial way: gaussian -> Otsu -> label -> a
 ``for region in regionprops(...)`` loop computing the same measurements. Each method
 runs in its own subprocess (one BLAS/OpenMP thread) so that its peak RSS is its own.
 
@@ -84,13 +86,59 @@ def classical(images: dict[str, object]) -> int:
     return segment_field(images, Recipe()).object_count  # type: ignore[arg-type]
 
 
+def _model_run(segmenter: str, model: str, store_path: str):  # type: ignore[no-untyped-def]
+    from plateseg.contracts import Recipe
+    from plateseg.segmentation import segment_field
+    from plateseg.store import open_store
+
+    store = open_store(store_path)
+    recipe = Recipe(segmenter=segmenter, params={"model": model})
+
+    def run(images: dict[str, object]) -> int:
+        return segment_field(images, recipe, store).object_count  # type: ignore[arg-type]
+
+    return run
+
+
+def train_bench_model(store_path: str) -> None:
+    """The ``trainable`` row's model: scribbles of one 512x512 demo field (seed 7)."""
+    import numpy as np
+
+    from plateseg.demo import NEG_DENSITY, render_field
+    from plateseg.segmentation.trainable import (
+        save_model,
+        scribbles_from_mask,
+        train_pixel_classifier,
+    )
+    from plateseg.store import open_store
+
+    field = render_field(np.random.default_rng(7), NEG_DENSITY, 512)
+    model = train_pixel_classifier([field.w1], [scribbles_from_mask(field.labels)])
+    save_model(open_store(store_path), "bench-trainable", model)
+
+
+METHODS = {
+    "classical": "plateseg classical",
+    "onnx": "plateseg onnx (nuclei-rf)",
+    "trainable": "plateseg trainable",
+    "naive": "scikit-image tutorial loop",
+}
+
+
 def worker(method: str, path: str, repeat: int) -> None:
     """Run one method ``repeat`` times on the saved field; print a JSON line."""
     import numpy as np
 
     with np.load(path) as saved:
         images = {name: saved[name] for name in saved.files}
-    run = {"classical": classical, "naive": naive}[method]
+    store_path = str(Path(path).parent / "store")
+    runs = {
+        "classical": classical,
+        "naive": naive,
+        "onnx": _model_run("onnx", "nuclei-rf", store_path),
+        "trainable": _model_run("trainable", "bench-trainable", store_path),
+    }
+    run = runs[method]
     count = run(images)  # warm-up: imports, first-call costs
     times = []
     for _ in range(repeat):
@@ -108,7 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--worker", choices=["classical", "naive"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=sorted(METHODS), help=argparse.SUPPRESS)
     parser.add_argument("--field", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -128,7 +176,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = str(Path(folder) / "field.npz")
         np.savez(path, w1=field.w1, w2=field.w2)
-        for method in ("classical", "naive"):
+        train_bench_model(str(Path(folder) / "store"))
+        for method in METHODS:
             command = [sys.executable, __file__, "--worker", method, "--field", path]
             command += ["--repeat", str(args.repeat)]
             out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
@@ -143,10 +192,7 @@ def main() -> None:
         f"{'method':<28}{'time/image':>12}{'peak alloc':>12}{'peak RSS':>10}{'objects':>9}"
         f"{'speed-up':>10}"
     )
-    for method, title in (
-        ("classical", "plateseg classical"),
-        ("naive", "scikit-image tutorial loop"),
-    ):
+    for method, title in METHODS.items():
         data = results[method]
         median = statistics.median(data["times"])
         print(

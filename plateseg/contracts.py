@@ -105,12 +105,17 @@ class Recipe(_Model):
     channels : dict of str to str
         Role → channel name in the manifest, e.g. ``{"nuclei": "w1", "cells": "w2"}``
         (ImageXpress wavelength tokens).
+    secondary : dict or None
+        When set (``{}`` for the defaults), whole cells are grown from the nuclei in the
+        ``cells`` channel (IdentifySecondaryObjects); validated by
+        :class:`plateseg.segmentation.secondary.SecondaryParams`. ``None``: nuclei only.
     """
 
     version: Literal[1] = 1
     segmenter: str = "classical"
     params: dict[str, Any] = Field(default_factory=dict)
     channels: dict[str, str] = Field(default_factory=lambda: {"nuclei": "w1", "cells": "w2"})
+    secondary: dict[str, Any] | None = None
 
     @field_validator("channels")
     @classmethod
@@ -121,11 +126,18 @@ class Recipe(_Model):
 
 
 class ExecutionInput(_Model):
-    """What starts a run: ``{"experiment_id", "run_id"?, "recipe"?}``."""
+    """What starts a run: ``{"experiment_id", "run_id"?, "recipe"?, "naming"?}``.
+
+    ``naming`` says how to read plate, well, field and channel from file names: a
+    preset (``imagexpress`` — the default —, ``operetta``/``opera-phenix``,
+    ``cellomics``, ``incell``) or a regex with named groups (see
+    :mod:`plateseg.metadata`).
+    """
 
     experiment_id: str
     run_id: str | None = None
     recipe: Recipe = Field(default_factory=Recipe)
+    naming: str | None = Field(default=None, min_length=1, max_length=500)
 
     @field_validator("experiment_id")
     @classmethod

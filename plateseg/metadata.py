@@ -10,6 +10,15 @@ Keys look like ``experiments/<experiment_id>/<plate>/<file>``: the plate is the 
 directly under the experiment; for files directly in the experiment folder it is the
 text before the well in the file name, else ``"P1"``.
 
+Other instruments have presets (:data:`PRESETS`, chosen by name with
+:func:`naming_pattern`), and any regex with named groups works too::
+
+    imagexpress    P1_B03_s1_w1.tif                         (the default)
+    operetta       r02c03f01p01-ch1sk1fk1fl1.tiff           Opera Phenix / Operetta
+    opera-phenix   (Harmony export; row number 2 → B; plane and timepoint ignored)
+    cellomics      MFGTMP_140206180002_B03f00d0.TIF         (fields from 0; d0 = channel)
+    incell         B - 3(fld 1 wv DAPI - DAPI).tif          (channel = excitation name)
+
 Duplicates (the same plate, well, field and channel twice) keep the first key in key
 order; the later ones are listed in :attr:`ManifestReport.duplicates`.
 """
@@ -23,7 +32,15 @@ from dataclasses import dataclass, field
 from plateseg.contracts import ManifestItem
 from plateseg.errors import InputError
 
-__all__ = ["DEFAULT_PATTERN", "ImageName", "ManifestReport", "build_manifest", "parse_key"]
+__all__ = [
+    "DEFAULT_PATTERN",
+    "PRESETS",
+    "ImageName",
+    "ManifestReport",
+    "build_manifest",
+    "naming_pattern",
+    "parse_key",
+]
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
 DEFAULT_PATTERN = (
@@ -31,6 +48,50 @@ DEFAULT_PATTERN = (
     r"_(?P<channel>w\d+)(?:[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4,12})*)?\.(?:tiff?|png|jpe?g)$"
 )
 _DEFAULT = re.compile(DEFAULT_PATTERN, re.IGNORECASE)
+
+#: File-name presets of common HCS instruments: name → regex (searched in the path below
+#: the experiment folder, anchored at the file name).
+PRESETS: dict[str, str] = {
+    "imagexpress": DEFAULT_PATTERN,
+    "operetta": (
+        r"(?:^|/)r(?P<row>\d{1,2})c(?P<column>\d{1,2})f(?P<field>\d{1,3})p\d{1,3}"
+        r"-(?P<channel>ch\d+)sk\d+fk\d+fl\d+\.tiff?$"
+    ),
+    "cellomics": (
+        r"(?:^|/)(?P<plate>[^/]+?)_(?P<well>[A-Za-z]{1,2}\d{2})f(?P<field>\d{2,3})"
+        r"(?P<channel>d\d{1,2})(?:[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4,12})*)?\.tiff?$"
+    ),
+    "incell": (
+        r"(?:^|/)(?P<row>[A-Za-z]{1,2}) - (?P<column>\d{1,3})\(fld (?P<field>\d+) "
+        r"wv (?P<channel>[A-Za-z0-9]+)(?: - [^)]*?)?(?: z \d+)?(?: time \d+ - \d+ ms)?\)"
+        r"\.tiff?$"
+    ),
+}
+PRESETS["opera-phenix"] = PRESETS["operetta"]
+
+
+def naming_pattern(naming: str | None) -> str | None:
+    """The regex of a preset name, a user regex as given, or ``None`` (ImageXpress).
+
+    Raises
+    ------
+    InputError
+        ``naming`` is neither a preset nor a regex with the needed named groups.
+    """
+    if naming is None or naming.lower() == "imagexpress":
+        return None
+    preset = PRESETS.get(naming.lower())
+    if preset is not None:
+        return preset
+    if "(?P<" not in naming:
+        known = ", ".join(sorted(PRESETS))
+        raise InputError(
+            f"{naming[:60]!r} is neither a preset ({known}) nor a regex with named groups"
+        )
+    _compile(naming)
+    return naming
+
+
 _WELL = re.compile(r"^([A-Za-z]{1,2})0*(\d{1,3})$")
 
 
@@ -76,7 +137,15 @@ class ManifestReport:
 
 
 def normalise_well(row: str, column: str | int) -> str:
-    """``("b", "3")`` → ``"B03"``: upper-case row, column zero-padded to 2 digits."""
+    """``("b", "3")`` → ``"B03"``: upper-case row, column zero-padded to 2 digits.
+
+    A numeric row (Opera/Operetta ``r02``) becomes its letter(s): 2 → B, 27 → AA.
+    """
+    if row.isdigit():
+        number = int(row)
+        if number < 1:
+            raise ValueError(f"row number {row!r} must be >= 1")
+        row = chr(ord("A") + number - 1) if number <= 26 else "A" + chr(ord("A") + number - 27)
     return f"{row.upper()}{int(column):02d}"
 
 
@@ -133,6 +202,8 @@ def parse_key(
             return None
         well = normalise_well(parts.group(1), parts.group(2))
     elif "row" in groups and "column" in groups and groups["column"].isdigit():
+        if groups["row"].isdigit() and not 1 <= int(groups["row"]) <= 32:
+            return None
         well = normalise_well(groups["row"], groups["column"])
     else:
         return None

@@ -154,3 +154,53 @@ def test_read_field_names_a_missing_channel_and_a_missing_file(field_store: Loca
         read_field(field_store, item, ["w1", "w2"])
     with pytest.raises(ImageReadError, match=r"e/gone.tif: the image file no longer exists"):
         read_field(field_store, item, ["w3"])
+
+
+# --- multi-channel files (plateseg.imaging_stack) ---------------------------------------
+
+
+def _tiff(array: np.ndarray, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, array, photometric="minisblack", **options)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def test_multipage_and_ome_tiff_stack_channels() -> None:
+    from plateseg.imaging_stack import read_stack
+
+    planes = np.arange(3 * 20 * 30, dtype=np.uint16).reshape(3, 20, 30)
+    pages = read_stack(_tiff(planes), "multi.tif", max_pixels=10**6)
+    assert pages.shape == (3, 20, 30) and pages.dtype == np.uint16
+    np.testing.assert_array_equal(pages, planes)
+    ome = read_stack(_tiff(planes, ome=True, metadata={"axes": "CYX"}), "f.ome.tif", 10**6)
+    np.testing.assert_array_equal(ome, planes)
+    assert read_stack(_tiff(planes[0]), "one.tif", max_pixels=10**6).shape == (1, 20, 30)
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "message"),
+    [
+        (b"II*\x00garbage", ImageReadError, "bad.tif: corrupt or truncated TIFF"),
+        (b"", ImageReadError, "bad.tif: the file is empty"),
+        (b"GIF89a", ImageReadError, "bad.tif: unknown image format"),
+    ],
+)
+def test_bad_stacks_are_typed_errors(data: bytes, error: type[Exception], message: str) -> None:
+    from plateseg.imaging_stack import read_stack
+
+    with pytest.raises(error, match=message):
+        read_stack(data, "bad.tif", max_pixels=10**6)
+
+
+def test_stacks_refuse_z_bombs_and_nan() -> None:
+    from plateseg.imaging_stack import read_stack
+
+    zstack = _tiff(np.zeros((2, 4, 16, 16), np.uint16), ome=True, metadata={"axes": "CZYX"})
+    with pytest.raises(ImageShapeError, match=r"z.tif: holds more than channels \(2 C, 4 Z"):
+        read_stack(zstack, "z.tif", max_pixels=10**6)
+    with pytest.raises(ImageShapeError, match=r"big.tif: image of shape .* over the limit"):
+        read_stack(_tiff(np.zeros((3, 64, 64), np.uint8)), "big.tif", max_pixels=1000)
+    floats = np.zeros((2, 8, 8), np.float32)
+    floats[1, 2, 2] = np.nan
+    with pytest.raises(ImageReadError, match="nan.tif: 1 pixel"):
+        read_stack(_tiff(floats), "nan.tif", max_pixels=10**6)

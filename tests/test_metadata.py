@@ -107,3 +107,77 @@ def test_custom_pattern_with_plate_row_and_column_groups() -> None:
 def test_bad_custom_pattern_is_an_input_error(pattern: str) -> None:
     with pytest.raises(InputError, match="pattern"):
         build_manifest([key("P1/x.tif")], EXP, pattern=pattern)
+
+
+@pytest.mark.parametrize(
+    ("naming", "rest", "plate", "well", "field", "channel"),
+    [
+        # Opera Phenix / Operetta (Harmony export): numeric row 2 -> B
+        ("operetta", "Plate_1/r02c03f01p01-ch1sk1fk1fl1.tiff", "Plate_1", "B03", 1, "ch1"),
+        ("opera-phenix", "P2/r16c24f09p03-ch4sk1fk1fl1.tiff", "P2", "P24", 9, "ch4"),
+        ("operetta", "r01c01f01p01-ch2sk1fk1fl1.tiff", "P1", "A01", 1, "ch2"),
+        # Thermo Cellomics / ArrayScan: plate barcode in the name, fields from 0
+        ("cellomics", "MFGTMP_140206180002_B03f00d0.TIF", "MFGTMP_140206180002", "B03", 0, "d0"),
+        (
+            "cellomics",
+            "x/AS_09125_050116000001_A24f12d3.tif",
+            "AS_09125_050116000001",
+            "A24",
+            12,
+            "d3",
+        ),
+        # GE / Cytiva IN Cell Analyzer: channel = excitation filter name
+        ("incell", "P1/B - 3(fld 1 wv DAPI - DAPI).tif", "P1", "B03", 1, "dapi"),
+        ("incell", "P1/P - 24(fld 12 wv Cy3 - Cy3 z 3).tif", "P1", "P24", 12, "cy3"),
+        ("imagexpress", "P1/P1_B03_s1_w1.tif", "P1", "B03", 1, "w1"),
+        # a user regex with named groups
+        (
+            r"(?P<well>[A-H]\d\d)--f(?P<field>\d)--(?P<channel>\w+)\.png$",
+            "P3/B07--f2--hoechst.png",
+            "P3",
+            "B07",
+            2,
+            "hoechst",
+        ),
+    ],
+)
+def test_presets_read_real_instrument_names(
+    naming: str, rest: str, plate: str, well: str, field: int, channel: str
+) -> None:
+    from plateseg.metadata import naming_pattern
+
+    parsed = parse_key(key(rest), EXP, naming_pattern(naming))
+    assert parsed is not None
+    assert (parsed.plate, parsed.well, parsed.field, parsed.channel) == (
+        plate,
+        well,
+        field,
+        channel,
+    )
+
+
+def test_presets_group_channels_and_report_the_rest() -> None:
+    from plateseg.metadata import naming_pattern
+
+    keys = [
+        key("P1/r02c03f01p01-ch1sk1fk1fl1.tiff"),
+        key("P1/r02c03f01p01-ch2sk1fk1fl1.tiff"),
+        key("P1/r02c03f01p02-ch1sk1fk1fl1.tiff"),  # a second plane: ambiguous, reported
+        key("P1/r40c03f01p01-ch1sk1fk1fl1.tiff"),  # no row 40 on any plate
+        key("P1/P1_B03_s1_w1.tif"),  # another instrument's name
+    ]
+    items, report = build_manifest(keys, EXP, naming_pattern("operetta"))
+    assert [(i.well, sorted(i.channels)) for i in items] == [("B03", ["ch1", "ch2"])]
+    assert report.duplicates == [keys[2]]
+    assert sorted(report.unmatched) == sorted([keys[3], keys[4]])
+    assert "2 unmatched names, 1 duplicate" in report.summary()
+
+
+def test_unknown_naming_is_an_input_error() -> None:
+    from plateseg.metadata import naming_pattern
+
+    assert naming_pattern(None) is None and naming_pattern("ImageXpress") is None
+    with pytest.raises(InputError, match=r"'harmony' is neither a preset \(cellomics, imagexpress"):
+        naming_pattern("harmony")
+    with pytest.raises(InputError, match="needs named groups 'channel'"):
+        naming_pattern(r"(?P<well>\w+)\.tif")

@@ -9,7 +9,8 @@ recipe (``recipe.json``) and what it skipped (``lookup-report.json``).
 from __future__ import annotations
 
 from plateseg.contracts import ExecutionInput, LookupRequest, LookupResult
-from plateseg.metadata import build_manifest
+from plateseg.errors import ExecutionInputError, InputError
+from plateseg.metadata import build_manifest, naming_pattern
 from plateseg.segmentation import validate_recipe
 from plateseg.store import Store, put_json
 
@@ -49,12 +50,16 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     """
     execution_input = ExecutionInput.parse(request.input)
     recipe = validate_recipe(execution_input.recipe)
+    try:
+        pattern = naming_pattern(execution_input.naming)
+    except InputError as exc:
+        raise ExecutionInputError(f"input.naming: {exc}") from None
     experiment_id = execution_input.experiment_id
     run_id = execution_input.run_id or request.execution_name
     prefix = experiment_prefix(experiment_id)
 
     keys = [info.key for info in store.list(prefix)]
-    items, report = build_manifest(keys, experiment_id)
+    items, report = build_manifest(keys, experiment_id, pattern)
 
     out = run_prefix(run_id)
     manifest_key = f"{out}manifest.json"
@@ -65,6 +70,7 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
         f"{out}lookup-report.json",
         {
             "experiment_id": experiment_id,
+            "naming": execution_input.naming or "imagexpress",
             "objects_listed": len(keys),
             "fields": len(items),
             "ignored": list(report.ignored),
@@ -81,7 +87,9 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     elif keys:
         message = (
             f"no usable images for experiment {experiment_id!r} in {store.uri(prefix)}: "
-            f"{report.summary()}"
+            f"{report.summary()}; file names read as "
+            f"{execution_input.naming or 'imagexpress'!r} (set the input's 'naming' to a "
+            "preset — imagexpress, operetta, opera-phenix, cellomics, incell — or a regex)"
         )
     else:
         message = f"no images found for experiment {experiment_id!r}: {store.uri(prefix)} is empty"

@@ -1,7 +1,8 @@
 """Segment one batch of fields of view: the work of one Segment Lambda invocation.
 
 Per image: read its channels, segment nuclei, measure every channel, write the label
-mask, return a small :class:`~plateseg.contracts.ImageSummary`. An unusable image
+mask, an outline overlay and a thumbnail (PNG, for the web UI), return a small
+:class:`~plateseg.contracts.ImageSummary`. An unusable image
 (:class:`~plateseg.errors.ImageError`) becomes an error record and the batch goes on;
 transient faults and bugs propagate so the state machine's Retry (or the engine)
 handles them. All objects of the batch go to one Parquet part whose name depends only
@@ -22,7 +23,15 @@ from plateseg.imaging import read_field, write_tiff
 from plateseg.segmentation import FieldResult, segment_field, validate_recipe
 from plateseg.store import Store
 
-__all__ = ["IDENTITY_COLUMNS", "mask_key", "part_key", "segment_batch"]
+__all__ = [
+    "IDENTITY_COLUMNS",
+    "cells_key",
+    "mask_key",
+    "overlay_key",
+    "part_key",
+    "segment_batch",
+    "thumbnail_key",
+]
 
 #: Columns that say where each object row comes from, before the measurements.
 IDENTITY_COLUMNS = ("run_id", "experiment_id", "plate", "well", "field", "image_id")
@@ -31,6 +40,22 @@ IDENTITY_COLUMNS = ("run_id", "experiment_id", "plate", "well", "field", "image_
 def mask_key(run_id: str, image_id: str) -> str:
     """``runs/<run_id>/masks/<image_id>.tif``."""
     return f"runs/{run_id}/masks/{image_id}.tif"
+
+
+def cells_key(run_id: str, image_id: str) -> str:
+    """``runs/<run_id>/masks/<image_id>.cells.tif``: cell labels (with ``recipe.secondary``)."""
+    return f"runs/{run_id}/masks/{image_id}.cells.tif"
+
+
+def overlay_key(run_id: str, image_id: str) -> str:
+    """``runs/<run_id>/masks/<image_id>.overlay.png``: nuclei in grey, outlines in yellow,
+    at most 1024 px on its longer side."""
+    return f"runs/{run_id}/masks/{image_id}.overlay.png"
+
+
+def thumbnail_key(run_id: str, image_id: str) -> str:
+    """``runs/<run_id>/masks/<image_id>.thumb.png``: colour composite, at most 256 px."""
+    return f"runs/{run_id}/masks/{image_id}.thumb.png"
 
 
 def part_key(run_id: str, image_ids: list[str]) -> str:
@@ -79,7 +104,7 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
     for item in batch.items:
         try:
             images = read_field(store, item, _channels_to_read(item, recipe))
-            result = segment_field(images, recipe)
+            result = segment_field(images, recipe, store)
         except ImageError as exc:
             summaries.append(
                 ImageSummary(
@@ -95,6 +120,9 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
             continue
         key = mask_key(info.run_id, item.image_id)
         store.put_bytes(key, write_tiff(result.labels), "image/tiff")
+        if result.cells is not None:
+            store.put_bytes(cells_key(info.run_id, item.image_id), write_tiff(result.cells))
+        _write_pictures(store, info.run_id, item, images, result, recipe)
         summaries.append(
             ImageSummary(
                 image_id=item.image_id,
@@ -110,6 +138,25 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
         tables.append((item, result))
     parquet = _write_objects(store, info.run_id, info.experiment_id, batch.items, tables)
     return SegmentResult(run_id=info.run_id, parquet_key=parquet, images=summaries)
+
+
+def _write_pictures(
+    store: Store,
+    run_id: str,
+    item: ManifestItem,
+    images: dict[str, np.ndarray],
+    result: FieldResult,
+    recipe: Recipe,
+) -> None:
+    """The outline overlay and the thumbnail of one field (keys: module functions)."""
+    from plateseg.segmentation.outputs import overlay_png, thumbnail_png
+
+    nuclei = images[recipe.channels["nuclei"]]
+    cells = images.get(recipe.channels.get("cells", ""))
+    store.put_bytes(
+        overlay_key(run_id, item.image_id), overlay_png(nuclei, result.labels), "image/png"
+    )
+    store.put_bytes(thumbnail_key(run_id, item.image_id), thumbnail_png(nuclei, cells), "image/png")
 
 
 def _write_objects(

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from plateseg.contracts import Recipe, format_validation_error
-from plateseg.errors import ImageShapeError, RecipeError
+from plateseg.errors import ImageShapeError, ModelError, RecipeError
+
+if TYPE_CHECKING:
+    from plateseg.store import Store
 
 __all__ = ["FieldResult", "Segmenter", "get_segmenter", "segment_field", "validate_recipe"]
 
@@ -29,41 +32,77 @@ class FieldResult:
     labels : np.ndarray
         (Y, X) uint16 nuclear labels (uint32 above 65534 objects), 0 = background.
     objects : dict of str to np.ndarray
-        Per-object columns (see :mod:`plateseg.segmentation.measure`), each (n,).
+        Per-object columns (see :mod:`plateseg.segmentation.measure`), each (n,);
+        with ``recipe.secondary`` also the ``Cells_`` columns of each nucleus's cell.
     metrics : dict of str to float or None
         Per-image summary metrics.
     object_count : int
+    cells : np.ndarray or None
+        (Y, X) cell labels (cell i holds nucleus i) when the recipe asks for them.
     """
 
     labels: np.ndarray
     objects: dict[str, np.ndarray]
     metrics: dict[str, float | None]
     object_count: int
+    cells: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class Segmenter:
     """A registered segmenter: its parameter model and its function.
 
-    ``run(nuclei_image, params)`` returns ``(labels, threshold, foreground_fraction)``.
+    ``run(nuclei_image, params, store)`` returns ``(labels, threshold,
+    foreground_fraction)``; ``store`` (may be ``None``) is where models are read from.
     """
 
     name: str
     params_model: type[BaseModel]
-    run: Callable[[np.ndarray, Any], tuple[np.ndarray, float | None, float | None]]
+    run: Callable[[np.ndarray, Any, Any], tuple[np.ndarray, float | None, float | None]]
+
+
+Outcome = tuple[np.ndarray, float | None, float | None]
 
 
 def _classical() -> Segmenter:
     from plateseg.segmentation.classical import ClassicalParams, segment_nuclei
 
-    def run(image: np.ndarray, params: Any) -> tuple[np.ndarray, float | None, float | None]:
+    def run(image: np.ndarray, params: Any, store: Any) -> Outcome:
         result = segment_nuclei(image, params)
         return result.labels, result.threshold, result.foreground_fraction
 
     return Segmenter("classical", ClassicalParams, run)
 
 
-_REGISTRY: dict[str, Callable[[], Segmenter]] = {"classical": _classical}
+def _onnx() -> Segmenter:
+    from plateseg.segmentation.onnx_model import ModelParams, segment_with_model
+
+    def run(image: np.ndarray, params: Any, store: Any) -> Outcome:
+        return segment_with_model(image, params, store)
+
+    return Segmenter("onnx", ModelParams, run)
+
+
+def _trainable() -> Segmenter:
+    from plateseg.segmentation.onnx_model import ModelParams, load_model, segment_with_model
+
+    def run(image: np.ndarray, params: Any, store: Any) -> Outcome:
+        model = load_model(params.model, store)
+        if model.kind != "pixel-features":
+            raise ModelError(
+                f"recipe.params.model: {params.model!r} is not a trained pixel classifier "
+                f"(kind {model.kind!r}); use the 'onnx' segmenter for it"
+            )
+        return segment_with_model(image, params, store)
+
+    return Segmenter("trainable", ModelParams, run)
+
+
+_REGISTRY: dict[str, Callable[[], Segmenter]] = {
+    "classical": _classical,
+    "onnx": _onnx,
+    "trainable": _trainable,
+}
 
 
 def get_segmenter(name: str) -> Segmenter:
@@ -88,10 +127,34 @@ def validate_recipe(recipe: Recipe) -> Recipe:
         params = segmenter.params_model.model_validate(recipe.params)
     except ValidationError as exc:
         raise RecipeError(format_validation_error(exc, "recipe.params")) from None
-    return recipe.model_copy(update={"params": params.model_dump()})
+    update: dict[str, Any] = {"params": params.model_dump()}
+    if recipe.secondary is not None:
+        update["secondary"] = _secondary_params(recipe).model_dump()
+    return recipe.model_copy(update=update)
 
 
-def segment_field(images: dict[str, np.ndarray], recipe: Recipe) -> FieldResult:
+def _secondary_params(recipe: Recipe) -> Any:
+    from plateseg.segmentation.secondary import SecondaryParams
+
+    if "cells" not in recipe.channels:
+        raise RecipeError("recipe.secondary: needs a 'cells' channel role in recipe.channels")
+    try:
+        return SecondaryParams.model_validate(recipe.secondary)
+    except ValidationError as exc:
+        raise RecipeError(format_validation_error(exc, "recipe.secondary")) from None
+
+
+def _mean_scaled(image: np.ndarray) -> float:
+    """Mean intensity of a whole image on the 0..1 scale of the measurements."""
+    mean = float(np.mean(image, dtype=np.float64))
+    if image.dtype.kind in "ui":
+        mean /= np.iinfo(image.dtype).max
+    return mean
+
+
+def segment_field(
+    images: dict[str, np.ndarray], recipe: Recipe, store: Store | None = None
+) -> FieldResult:
     """Segment nuclei in the recipe's nuclei channel and measure every channel.
 
     Parameters
@@ -100,6 +163,9 @@ def segment_field(images: dict[str, np.ndarray], recipe: Recipe) -> FieldResult:
         Channel name → (Y, X) image, all the same shape; must hold the channel the
         recipe maps to the ``nuclei`` role. Intensities are measured in every channel.
     recipe : Recipe
+    store : Store, optional
+        Where the ``onnx`` and ``trainable`` segmenters read ``models/<name>.onnx``;
+        without it they use the models shipped in the package.
 
     Returns
     -------
@@ -108,11 +174,12 @@ def segment_field(images: dict[str, np.ndarray], recipe: Recipe) -> FieldResult:
     Raises
     ------
     RecipeError
-        The recipe is invalid.
+        The recipe is invalid (:class:`ModelError`: its model is missing or invalid).
     ImageShapeError
         The nuclei channel is missing.
     """
     from plateseg.segmentation.measure import image_metrics, measure_objects
+    from plateseg.segmentation.quality import image_quality
 
     segmenter = get_segmenter(recipe.segmenter)
     try:
@@ -124,7 +191,20 @@ def segment_field(images: dict[str, np.ndarray], recipe: Recipe) -> FieldResult:
         raise ImageShapeError(
             f"channel {nuclei}", f"the nuclei channel {nuclei!r} is not among {sorted(images)}"
         )
-    labels, threshold, foreground = segmenter.run(images[nuclei], params)
+    labels, threshold, foreground = segmenter.run(images[nuclei], params, store)
     objects = measure_objects(labels, images)
     metrics = image_metrics(objects, list(images), threshold, foreground)
-    return FieldResult(labels, objects, metrics, len(objects["ObjectNumber"]))
+    for channel, image in images.items():
+        metrics[f"Image_Intensity_MeanIntensity_{channel}"] = _mean_scaled(image)
+    metrics.update(image_quality(images, labels, nuclei))
+    cells = None
+    if recipe.secondary is not None and recipe.channels.get("cells") in images:
+        from plateseg.segmentation.secondary import cell_metrics, segment_cells
+
+        secondary = _secondary_params(recipe)
+        cells, cell_threshold = segment_cells(images[recipe.channels["cells"]], labels, secondary)
+        measured = measure_objects(cells, images)
+        cell_objects = {f"Cells_{k}": v for k, v in measured.items() if k != "ObjectNumber"}
+        objects.update(cell_objects)
+        metrics.update(cell_metrics(cell_objects, list(images), cell_threshold))
+    return FieldResult(labels, objects, metrics, len(objects["ObjectNumber"]), cells)

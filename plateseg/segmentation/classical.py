@@ -3,13 +3,15 @@
 The pipeline (CellProfiler's IdentifyPrimaryObjects, "shape" declumping)::
 
     image ─► scale to 0..1 ─► gaussian(sigma) ─► global threshold (otsu | li) * correction
-          ─► fill holes ─► drop fragments ─► distance transform ─► maxima, suppressed
+          ─► [adaptive: and above a local threshold] ─► fill holes ─► drop fragments
+          ─► distance transform ─► maxima, suppressed
              within min_diameter/2 ─► watershed of clumps only ─► size filter (diameter range)
 
-Speed: the Euclidean distance transform runs per object on its bounding box (the work
-scales with the objects, not the image); maxima are 3x3 plateau maxima, suppressed
+Speed: the Euclidean distance transform and the watershed run once each on a canvas
+packed with the objects' bounding boxes (the work scales with the objects, not the
+image, without per-object call overhead); maxima are 3x3 plateau maxima, suppressed
 with a k-d tree and a saddle test rather than a large maximum filter; the watershed
-runs only on the connected components that hold two or more maxima.
+floods only the connected components that hold two or more maxima.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage as ndi
 
-__all__ = ["ClassicalParams", "ClassicalSegmentation", "scale_intensity", "segment_nuclei"]
+__all__ = [
+    "ClassicalParams",
+    "ClassicalSegmentation",
+    "fill_holes",
+    "labels_from_mask",
+    "scale_intensity",
+    "segment_nuclei",
+]
 
 
 class ClassicalParams(BaseModel):
@@ -38,7 +47,18 @@ class ClassicalParams(BaseModel):
     threshold_method : {"otsu", "li"}
         Global threshold: Otsu's two-class variance, or Li's minimum cross-entropy.
     threshold_correction : float
-        Multiplies the computed threshold (<1 = more permissive).
+        Multiplies the computed global threshold (<1 = more permissive). The default
+        0.8 catches dim nuclei; the adaptive step keeps bright neighbours apart.
+    threshold_scope : {"adaptive", "global"}
+        ``adaptive``: a pixel is foreground when it is above the global threshold *and*
+        above ``w * local + (1 - w) * global``, with ``local`` the image smoothed by
+        ``adaptive_sigma`` and ``w = adaptive_weight`` (CellProfiler's adaptive
+        strategy in spirit): touching nuclei separated by a dimmer seam fall apart,
+        and dim nuclei are kept whole. ``global``: the global threshold only.
+    adaptive_sigma : float or None
+        Scale of the local mean, pixels; ``None`` = ``0.3 * min_diameter``.
+    adaptive_weight : float
+        Weight of the local mean in the local threshold, 0..1.
     min_contrast : float
         The field counts as empty unless the median of the pixels above the threshold
         exceeds the median below it by this many noise standard deviations (robust,
@@ -62,7 +82,10 @@ class ClassicalParams(BaseModel):
     max_diameter: float = Field(default=50.0, gt=1.0, le=2000.0)
     smoothing_sigma: float = Field(default=1.0, ge=0.0, le=20.0)
     threshold_method: Literal["otsu", "li"] = "otsu"
-    threshold_correction: float = Field(default=1.0, gt=0.0, le=10.0)
+    threshold_correction: float = Field(default=0.8, gt=0.0, le=10.0)
+    threshold_scope: Literal["adaptive", "global"] = "adaptive"
+    adaptive_sigma: float | None = Field(default=None, gt=0.0, le=200.0)
+    adaptive_weight: float = Field(default=0.8, ge=0.0, le=1.0)
     min_contrast: float = Field(default=5.0, ge=0.0, le=1000.0)
     declump: bool = True
     neck_depth: float = Field(default=0.05, gt=0.0, lt=1.0)
@@ -175,7 +198,37 @@ def _threshold(smoothed: np.ndarray, method: str, min_contrast: float) -> float:
     return value
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
+def _adaptive(
+    mask: np.ndarray, smoothed: np.ndarray, threshold: float, sigma: float, weight: float
+) -> None:
+    """Clear, in place, the pixels of ``mask`` at or below the local threshold.
+
+    For ``sigma >= 2`` the local mean is computed on a 2x block-averaged image and read
+    back, bilinearly interpolated, at the foreground pixels only (~10% of a field): the
+    same values to within a fraction of a grey level, at half the cost of a
+    full-resolution Gaussian.
+    """
+    ys, xs = np.nonzero(mask)
+    if sigma < 2 or min(smoothed.shape) < 8:
+        local = gaussian(smoothed, sigma)[ys, xs]
+    else:
+        from plateseg.segmentation.features import downsample
+
+        small = gaussian(downsample(smoothed, 2), sigma / 2)
+        fy = np.clip((ys + 0.5) / 2 - 0.5, 0, small.shape[0] - 1).astype(np.float32)
+        fx = np.clip((xs + 0.5) / 2 - 0.5, 0, small.shape[1] - 1).astype(np.float32)
+        y0 = np.minimum(fy.astype(np.intp), small.shape[0] - 2)
+        x0 = np.minimum(fx.astype(np.intp), small.shape[1] - 2)
+        wy, wx = fy - y0, fx - x0
+        top = small[y0, x0] * (1 - wx) + small[y0, x0 + 1] * wx
+        bottom = small[y0 + 1, x0] * (1 - wx) + small[y0 + 1, x0 + 1] * wx
+        local = top * (1 - wy) + bottom * wy
+    level = local * np.float32(weight) + np.float32(threshold * (1 - weight))
+    below = smoothed[ys, xs] <= level
+    mask[ys[below], xs[below]] = False
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
     """Fill background components that do not touch the border (faster than ndi's)."""
     background, count = ndi.label(~mask)
     if count == 0:
@@ -187,119 +240,6 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     keep[edge] = True
     keep[0] = True  # foreground stays foreground
     return mask | ~keep[background]
-
-
-def _distance(components: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Euclidean distance to the background, lightly smoothed, and its local maxima.
-
-    Each connected component gets ``distance_transform_edt`` on its own bounding box
-    (padded by one pixel): the same values as one whole-image transform, but the work
-    scales with the objects, not the image (~6x faster on a 2048x2048 field). A 3x3
-    mean then softens the ridges of the pixel grid, and the pixels equal to their 3x3
-    maximum are the candidate maxima (every pixel of a plateau).
-
-    Returns
-    -------
-    distance : np.ndarray
-        (Y, X) float32, 0 on the background.
-    py, px : np.ndarray
-        Row and column of every candidate maximum, intp.
-    """
-    distance = np.zeros(components.shape, np.float32)
-    height, width = components.shape
-    rows_found: list[np.ndarray] = []
-    cols_found: list[np.ndarray] = []
-    for index, box in enumerate(ndi.find_objects(components), start=1):
-        if box is None:
-            continue
-        rows, cols = box
-        top, left = max(rows.start - 1, 0), max(cols.start - 1, 0)
-        window = (slice(top, min(rows.stop + 1, height)), slice(left, min(cols.stop + 1, width)))
-        inside = components[window] == index
-        local = ndi.uniform_filter(ndi.distance_transform_edt(inside).astype(np.float32), 3)
-        local[~inside] = 0.0
-        distance[window][inside] = local[inside]
-        peak_y, peak_x = np.nonzero(inside & (local >= ndi.maximum_filter(local, 3)))
-        rows_found.append(peak_y + top)
-        cols_found.append(peak_x + left)
-    if not rows_found:
-        return distance, np.empty(0, np.intp), np.empty(0, np.intp)
-    return distance, np.concatenate(rows_found), np.concatenate(cols_found)
-
-
-def _markers(
-    distance: np.ndarray,
-    components: np.ndarray,
-    candidates: tuple[np.ndarray, np.ndarray],
-    min_distance: float,
-    reach: float,
-    depth: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The candidate maxima of ``distance`` that stand for separate objects.
-
-    A maximum is dropped when a higher one of the same component (ties: the first)
-    lies closer than ``min_distance``, or within ``reach`` with no real dip between
-    them: the distance along the straight line joining them never falls below
-    ``(1 - depth)`` times the lower maximum (one elongated body, not two touching ones).
-
-    Returns the (n, 2) int coordinates of the kept maxima and their component ids.
-    """
-    from scipy.spatial import cKDTree
-
-    py, px = candidates
-    count = len(py)
-    if count == 0:
-        return np.empty((0, 2), np.intp), np.empty(0, np.intp)
-    height = distance[py, px]
-    comp = components[py, px]
-    suppressed = np.zeros(count, bool)
-    pairs = cKDTree(np.column_stack([py, px])).query_pairs(reach, output_type="ndarray")
-    if len(pairs):
-        pairs = pairs[comp[pairs[:, 0]] == comp[pairs[:, 1]]]
-    if len(pairs):
-        a, b = pairs[:, 0], pairs[:, 1]
-        a_higher = (height[a] > height[b]) | ((height[a] == height[b]) & (a < b))
-        high, low = np.where(a_higher, a, b), np.where(a_higher, b, a)
-        gap = np.hypot(py[high] - py[low], px[high] - px[low])
-        # the lowest point on the straight line between the two maxima ~ the saddle
-        steps = np.linspace(0.0, 1.0, 17)[None, :]
-        line_y = np.rint(py[high, None] + (py[low] - py[high])[:, None] * steps).astype(np.intp)
-        line_x = np.rint(px[high, None] + (px[low] - px[high])[:, None] * steps).astype(np.intp)
-        saddle = distance[line_y, line_x].min(axis=1)
-        shallow = saddle >= (1.0 - depth) * height[low]
-        suppressed[low[(gap < min_distance) | shallow]] = True
-    keep = ~suppressed
-    return np.column_stack([py[keep], px[keep]]), comp[keep]
-
-
-def _declump(
-    mask_labels: np.ndarray, count: int, min_distance: float, reach: float, depth: float
-) -> np.ndarray:
-    """Split components holding several distance maxima with a watershed."""
-    from skimage.segmentation import watershed
-
-    distance, py, px = _distance(mask_labels)
-    points, comp = _markers(distance, mask_labels, (py, px), min_distance, reach, depth)
-    per_component = np.bincount(comp, minlength=count + 1)
-    clumps = np.flatnonzero(per_component >= 2)
-    if len(clumps) == 0:
-        return mask_labels
-    is_clump = np.zeros(count + 1, bool)
-    is_clump[clumps] = True
-    clump_mask = is_clump[mask_labels]
-    rows = np.flatnonzero(clump_mask.any(axis=1))
-    cols = np.flatnonzero(clump_mask.any(axis=0))
-    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    window = (slice(y0, y1), slice(x0, x1))
-    markers = np.zeros((y1 - y0, x1 - x0), np.int32)
-    in_clump = is_clump[comp]
-    chosen = points[in_clump]
-    markers[chosen[:, 0] - y0, chosen[:, 1] - x0] = np.arange(1, len(chosen) + 1)
-    split = watershed(-distance[window], markers, mask=clump_mask[window])
-    out = mask_labels.astype(np.int64)
-    region = out[window]
-    region[clump_mask[window]] = split[clump_mask[window]] + count
-    return out
 
 
 def _relabel(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -329,24 +269,49 @@ def segment_nuclei(image: np.ndarray, params: ClassicalParams) -> ClassicalSegme
     """
     scaled = scale_intensity(image)
     smoothed = gaussian(scaled, params.smoothing_sigma) if params.smoothing_sigma > 0 else scaled
-    threshold = (
-        _threshold(smoothed, params.threshold_method, params.min_contrast)
-        * params.threshold_correction
-    )
+    threshold = _threshold(smoothed, params.threshold_method, params.min_contrast)
+    if threshold < float(smoothed.max()):  # not the "empty field" sentinel
+        threshold *= params.threshold_correction
     mask = smoothed > threshold
+    if params.threshold_scope == "adaptive" and params.adaptive_weight > 0:
+        sigma = params.adaptive_sigma or 0.3 * params.min_diameter
+        _adaptive(mask, smoothed, threshold, sigma, params.adaptive_weight)
     if params.fill_holes:
-        mask = _fill_holes(mask)
+        mask = fill_holes(mask)
     foreground = float(mask.mean())
+    return ClassicalSegmentation(labels_from_mask(mask, params), threshold, foreground)
+
+
+def labels_from_mask(mask: np.ndarray, params: ClassicalParams) -> np.ndarray:
+    """Turn a foreground mask into nuclei: drop fragments, declump, filter by size.
+
+    The second half of :func:`segment_nuclei`, shared by the model-based segmenters
+    (which threshold a probability map instead of the image). Holes are not filled here.
+
+    Parameters
+    ----------
+    mask : np.ndarray
+        (Y, X) bool foreground.
+    params : ClassicalParams
+        Uses the diameter range, ``declump``, ``neck_depth`` and ``exclude_border``.
+
+    Returns
+    -------
+    np.ndarray
+        (Y, X) uint16 labels 1..n (uint32 above 65534 objects).
+    """
     min_area = 0.5 * np.pi * (0.7 * params.min_diameter / 2) ** 2
     components, count = ndi.label(mask)
     if count == 0:
-        return ClassicalSegmentation(np.zeros(image.shape, np.uint16), threshold, foreground)
+        return np.zeros(mask.shape, np.uint16)
     areas = np.bincount(components.ravel(), minlength=count + 1)
     if params.declump:
         big = areas >= min_area
         big[0] = False
         components = np.where(big[components], components, 0)
-        labels = _declump(
+        from plateseg.segmentation.declump import declump
+
+        labels = declump(
             components, count, params.min_diameter / 2, params.max_diameter, params.neck_depth
         )
     else:
@@ -358,4 +323,4 @@ def segment_nuclei(image: np.ndarray, params: ClassicalParams) -> ClassicalSegme
     if params.exclude_border:
         edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
         keep[np.unique(edge)] = False
-    return ClassicalSegmentation(_relabel(labels, keep), threshold, foreground)
+    return _relabel(labels, keep)

@@ -21,6 +21,9 @@ column                                 meaning
 ``AreaShape_Orientation``              degrees between the row axis and the major axis,
                                        -90..90 (scikit-image's ``orientation``)
 ``Location_Center_X``/``_Y``           centroid, pixels (x = column, y = row)
+``AreaShape_BoundingBoxMinimum_X``/_Y  first column/row of the object (0-based)
+``AreaShape_BoundingBoxMaximum_X``/_Y  last column/row + 1 (exclusive, as regionprops)
+``AreaShape_BoundingBoxArea``          width x height of the bounding box, pixels
 ``Intensity_MeanIntensity_<ch>``       intensities scaled 0..1 (integer images divided
 ``Intensity_MedianIntensity_<ch>``     by their dtype maximum, as CellProfiler does)
 ``Intensity_IntegratedIntensity_<ch>`` sum over the object
@@ -38,6 +41,8 @@ Per-image metrics (:func:`image_metrics`; floats, ``None`` when there are no obj
 ``Mean_Nuclei_Intensity_MeanIntensity_<ch>``  mean over objects, per channel
 ``Threshold_FinalThreshold_Nuclei``           threshold used, 0..1 scale
 ``Image_ForegroundFraction``                  fraction of pixels above the threshold
+``Image_Intensity_MeanIntensity_<ch>``        whole-image mean, 0..1 (``segment_field``)
+QC metrics and flags                          :mod:`plateseg.segmentation.quality`
 ============================================  ===========================================
 """
 
@@ -60,6 +65,11 @@ SHAPE_COLUMNS = (
     "AreaShape_Orientation",
     "Location_Center_X",
     "Location_Center_Y",
+    "AreaShape_BoundingBoxMinimum_X",
+    "AreaShape_BoundingBoxMinimum_Y",
+    "AreaShape_BoundingBoxMaximum_X",
+    "AreaShape_BoundingBoxMaximum_Y",
+    "AreaShape_BoundingBoxArea",
 )
 _DIRECTIONS = 64
 _INTENSITY = ("Mean", "Median", "Integrated", "Max", "Min", "Std")
@@ -186,6 +196,26 @@ def _intensity(
     return result
 
 
+def _bounding_boxes(
+    sorted_y: np.ndarray, sorted_x: np.ndarray, counts: np.ndarray, n: int
+) -> dict[str, np.ndarray]:
+    """Bounding boxes from the object pixels' coordinates sorted by label."""
+    present = counts > 0
+    starts = (np.cumsum(counts) - counts)[present].astype(np.intp)
+    low, high = {}, {}
+    for axis, values in (("X", sorted_x), ("Y", sorted_y)):
+        low[axis], high[axis] = np.full(n, np.nan), np.full(n, np.nan)
+        if len(starts):
+            low[axis][present] = np.minimum.reduceat(values, starts)
+            high[axis][present] = np.maximum.reduceat(values, starts) + 1
+    found = {f"AreaShape_BoundingBoxMinimum_{axis}": low[axis] for axis in "XY"}
+    found.update({f"AreaShape_BoundingBoxMaximum_{axis}": high[axis] for axis in "XY"})
+    found["AreaShape_BoundingBoxArea"] = (
+        found["AreaShape_BoundingBoxMaximum_X"] - found["AreaShape_BoundingBoxMinimum_X"]
+    ) * (found["AreaShape_BoundingBoxMaximum_Y"] - found["AreaShape_BoundingBoxMinimum_Y"])
+    return found
+
+
 def _scaled(values: np.ndarray) -> np.ndarray:
     if values.dtype == bool:
         return values.astype(np.float64)
@@ -254,6 +284,7 @@ def measure_objects(labels: np.ndarray, images: dict[str, np.ndarray]) -> dict[s
     }
     order = np.argsort(lab, kind="stable")
     sorted_lab = lab[order]
+    columns.update(_bounding_boxes(ys[order], xs[order], counts, n))
     for channel, image in images.items():
         if image.shape != labels.shape:
             raise ValueError(f"channel {channel!r} has shape {image.shape}, labels {labels.shape}")

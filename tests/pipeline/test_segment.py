@@ -155,3 +155,69 @@ def test_parquet_column_types(demo: tuple[LocalStore, DemoTruth, list[ManifestIt
     assert str(table.schema.field("field").type) == "int32"
     assert str(table.schema.field("AreaShape_Area").type) == "double"
     assert np.all(np.asarray(table.column("ObjectNumber")) >= 1)
+
+
+def test_batch_writes_overlays_and_thumbnails(
+    demo: tuple[LocalStore, DemoTruth, list[ManifestItem]],
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from plateseg.pipeline.segment import overlay_key, thumbnail_key
+
+    store, _truth, items = demo
+    segment_batch(make_batch(items[:1]), store)
+    image_id = items[0].image_id
+    assert overlay_key("run-1", image_id) == f"runs/run-1/masks/{image_id}.overlay.png"
+    for key in (overlay_key("run-1", image_id), thumbnail_key("run-1", image_id)):
+        with Image.open(io.BytesIO(store.get_bytes(key))) as picture:
+            assert picture.size == (256, 256) and picture.mode == "RGB"
+
+
+@pytest.mark.parametrize("segmenter", ["onnx", "trainable"])
+def test_model_recipes_run_end_to_end(segmenter: str, settings: object, store: LocalStore) -> None:
+    """``plateseg run`` with the onnx (shipped model) and trainable (store model) recipes."""
+    from plateseg.runner import run_local
+    from plateseg.segmentation.trainable import (
+        save_model,
+        scribbles_from_mask,
+        train_pixel_classifier,
+    )
+    from plateseg.store import get_json
+
+    truth = write_demo_experiment(store, "DEMO-M", wells=["A01", "B12", "C03"], size=256)
+    params: dict[str, object] = {}
+    if segmenter == "trainable":
+        mask = read_image(store.get_bytes("truth/DEMO-M/masks/P1_A01_1.tif"), "mask")
+        image = read_image(store.get_bytes("experiments/DEMO-M/P1/P1_A01_s1_w1.tif"), "image")
+        empty = read_image(store.get_bytes("experiments/DEMO-M/P1/P1_C03_s1_w1.tif"), "empty")
+        labels = [scribbles_from_mask(mask), scribbles_from_mask(np.zeros_like(mask))]
+        model = train_pixel_classifier(
+            [image, empty], labels, trees=4, max_depth=6, samples_per_class=3000
+        )
+        save_model(store, "scribbles", model)
+        params = {"model": "scribbles"}
+    run = run_local(
+        "DEMO-M", recipe={"segmenter": segmenter, "params": params}, run_id=f"m-{segmenter}"
+    )
+    assert run.result.status == "SUCCEEDED" and run.result.images_failed == 0
+    assert get_json(store, f"runs/m-{segmenter}/recipe.json")["segmenter"] == segmenter
+    expected = sum(truth.well_counts.values())
+    assert abs(run.result.objects - expected) <= 0.1 * expected
+
+
+def test_secondary_recipe_writes_cell_masks_and_columns(
+    demo: tuple[LocalStore, DemoTruth, list[ManifestItem]],
+) -> None:
+    from plateseg.pipeline.segment import cells_key
+
+    store, _truth, items = demo
+    result = segment_batch(make_batch(items[:1], {"secondary": {}}), store)
+    image_id = items[0].image_id
+    cells = read_image(store.get_bytes(cells_key("run-1", image_id)), "cells")
+    assert int(cells.max()) == result.images[0].object_count
+    assert result.parquet_key is not None
+    table = pq.read_table(store.uri(result.parquet_key))
+    assert "Cells_AreaShape_Area" in table.column_names
+    assert result.images[0].metrics["Count_Cells"] == result.images[0].object_count

@@ -34,7 +34,9 @@ def test_bad_params_name_the_field(params: dict[str, object], message: str) -> N
 
 
 def test_unknown_segmenter_lists_the_known_ones() -> None:
-    with pytest.raises(RecipeError, match=r"unknown segmenter 'cellpose' \(known: classical\)"):
+    with pytest.raises(
+        RecipeError, match=r"unknown segmenter 'cellpose' \(known: classical, onnx, trainable\)"
+    ):
         get_segmenter("cellpose")
     with pytest.raises(RecipeError, match="recipe.segmenter"):
         validate_recipe(Recipe(segmenter="cellpose"))

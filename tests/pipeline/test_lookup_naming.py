@@ -1,0 +1,50 @@
+"""Lookup reads file names with the execution input's naming preset."""
+
+from __future__ import annotations
+
+import pytest
+
+from plateseg.contracts import LookupRequest
+from plateseg.errors import ExecutionInputError
+from plateseg.pipeline.lookup import lookup
+from plateseg.store import LocalStore, get_json
+
+
+def request(naming: str | None) -> LookupRequest:
+    payload: dict[str, object] = {"experiment_id": "OP-1", "run_id": "r1"}
+    if naming is not None:
+        payload["naming"] = naming
+    return LookupRequest(input=payload, execution_name="x", bucket="b")
+
+
+@pytest.fixture
+def operetta(tmp_path: object) -> LocalStore:
+    store = LocalStore(f"{tmp_path}/store")
+    for name in (
+        "r01c01f01p01-ch1sk1fk1fl1.tiff",
+        "r01c01f01p01-ch2sk1fk1fl1.tiff",
+        "r01c02f02p01-ch1sk1fk1fl1.tiff",
+        "notes.txt",
+    ):
+        store.put_bytes(f"experiments/OP-1/P1/{name}", b"x")
+    return store
+
+
+def test_lookup_groups_operetta_fields(operetta: LocalStore) -> None:
+    result = lookup(request("operetta"), operetta)
+    assert result.item_count == 2
+    manifest = get_json(operetta, result.manifest_key)
+    assert [(m["well"], m["field"], sorted(m["channels"])) for m in manifest] == [
+        ("A01", 1, ["ch1", "ch2"]),
+        ("A02", 2, ["ch1"]),
+    ]
+    assert get_json(operetta, "runs/r1/lookup-report.json")["naming"] == "operetta"
+
+
+def test_wrong_naming_explains_itself(operetta: LocalStore) -> None:
+    result = lookup(request(None), operetta)
+    assert result.item_count == 0
+    assert "3 unmatched names" in result.message and "'imagexpress'" in result.message
+    assert "operetta" in result.message
+    with pytest.raises(ExecutionInputError, match="input.naming: 'phenix' is neither a preset"):
+        lookup(request("phenix"), operetta)
