@@ -1,10 +1,12 @@
-"""Read API over the results database: runs, the well table, images and failures.
+"""Read API over the results database: experiments, runs, wells, images, QC and exports.
 
 Used by the CLI (``plateseg results``, ``plateseg status``) and the web UI. Every
 function takes an engine (:func:`plateseg.db.get_engine`) and returns frozen
 dataclasses; none writes. Database faults surface as
 :class:`~plateseg.errors.DatabaseUnavailableError` / :class:`~plateseg.errors.DatabaseError`;
-an experiment or run that is not recorded raises :class:`~plateseg.errors.InputError`.
+an experiment or run that is not recorded raises :class:`~plateseg.errors.NotFoundError`
+(an :class:`~plateseg.errors.InputError`). The queries live in :mod:`plateseg.db.reads`
+and :mod:`plateseg.db.export`; this module is the one surface callers import.
 
 >>> from plateseg.db import get_engine  # doctest: +SKIP
 >>> for row in well_table(get_engine(), "DEMO-001"):  # doctest: +SKIP
@@ -15,27 +17,53 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from plateseg.db import export as _export
 from plateseg.db.engine import translate_errors
 from plateseg.db.models import Image, ImageMetric, Run, RunFailure, WellMetric
+from plateseg.db.reads import (
+    ExperimentInfo,
+    PlateGrid,
+    PlateQCRow,
+    WellGrid,
+    get_experiment,
+    list_experiments,
+    plate_qc_rows,
+    run_metric_names,
+    well_grid,
+)
+from plateseg.db.rows import FailureRow, ImageRow, RunInfo, WellRow, run_info
 from plateseg.errors import InputError, NotFoundError
+from plateseg.store import Store
 
 __all__ = [
     "AREA_METRIC",
+    "ExperimentInfo",
     "FailureRow",
+    "ImagePage",
     "ImageRow",
+    "PlateGrid",
+    "PlateQCRow",
+    "RunDetail",
     "RunInfo",
+    "WellGrid",
     "WellRow",
+    "export_run",
+    "get_experiment",
     "get_run",
+    "image_page",
     "image_table",
     "latest_run",
+    "list_experiments",
     "list_runs",
+    "plate_qc",
+    "run_detail",
     "run_failures",
+    "run_metrics",
+    "well_metric_grid",
     "well_table",
 ]
 
@@ -49,97 +77,6 @@ _wells = WellMetric.__table__.c
 _failures = RunFailure.__table__.c
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything is stored in UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One recorded run (a ``runs`` row, with the recipe parsed back into a dict)."""
-
-    run_id: str
-    experiment_id: str
-    execution_id: str
-    engine: str
-    status: str
-    recipe: dict[str, Any]
-    recipe_hash: str
-    map_run_arn: str
-    result_manifest_key: str
-    objects_prefix: str
-    started_at: datetime | None
-    finished_at: datetime
-    images_ok: int
-    images_failed: int
-    batches_failed: int
-    objects: int
-
-
-@dataclass(frozen=True)
-class WellRow:
-    """One well of a run.
-
-    Attributes
-    ----------
-    n_fields : int
-        Fields of view segmented successfully.
-    n_objects : int
-        Nuclei counted over those fields.
-    mean_area : float or None
-        Mean over the OK fields of each field's mean nuclear area (pixels), or
-        ``None`` when the recipe did not measure it or no field has nuclei.
-    n_failed : int
-        Fields that failed (per-image errors and failed batches).
-    """
-
-    plate: str
-    well: str
-    n_fields: int
-    n_objects: int
-    mean_area: float | None
-    n_failed: int
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    """One field of view of a run, with its metrics (``{name: value}``)."""
-
-    image_id: str
-    plate: str
-    well: str
-    field: int
-    status: str
-    object_count: int
-    mask_key: str | None
-    error: str | None
-    cause: str | None
-    metrics: dict[str, float | None] = dataclass_field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class FailureRow:
-    """One failed image (``kind="image"``) or image of a failed batch (``kind="batch"``)."""
-
-    item_id: str
-    kind: str
-    batch: str | None
-    error: str
-    cause: str
-    attempts: int | None
-
-
-def _run_info(row: sa.Row[Any]) -> RunInfo:
-    values = row._asdict()
-    recipe = json.loads(values.pop("recipe_json"))
-    finished = _utc(values.pop("finished_at"))
-    started = _utc(values.pop("started_at"))
-    assert finished is not None  # NOT NULL column
-    return RunInfo(**values, recipe=recipe, started_at=started, finished_at=finished)
-
-
 def _newest_first(stmt: sa.Select[Any]) -> sa.Select[Any]:
     return stmt.order_by(_runs.finished_at.desc(), _runs.run_id.desc())
 
@@ -150,7 +87,7 @@ def list_runs(engine: sa.Engine, experiment_id: str | None = None) -> list[RunIn
     if experiment_id is not None:
         stmt = stmt.where(_runs.experiment_id == experiment_id)
     with translate_errors(engine), engine.connect() as connection:
-        return [_run_info(row) for row in connection.execute(stmt)]
+        return [run_info(row) for row in connection.execute(stmt)]
 
 
 def latest_run(engine: sa.Engine, experiment_id: str) -> RunInfo | None:
@@ -158,7 +95,7 @@ def latest_run(engine: sa.Engine, experiment_id: str) -> RunInfo | None:
     stmt = _newest_first(sa.select(Run.__table__)).where(_runs.experiment_id == experiment_id)
     with translate_errors(engine), engine.connect() as connection:
         row = connection.execute(stmt.limit(1)).first()
-    return _run_info(row) if row is not None else None
+    return run_info(row) if row is not None else None
 
 
 def get_run(engine: sa.Engine, run_id: str) -> RunInfo:
@@ -173,7 +110,7 @@ def get_run(engine: sa.Engine, run_id: str) -> RunInfo:
         row = connection.execute(sa.select(Run.__table__).where(_runs.run_id == run_id)).first()
     if row is None:
         raise NotFoundError(f"no run {run_id!r} is recorded in the results database")
-    return _run_info(row)
+    return run_info(row)
 
 
 def _resolve_run(engine: sa.Engine, experiment_id: str, run_id: str | None) -> RunInfo:
@@ -293,6 +230,8 @@ def image_table(engine: sa.Engine, run_id: str) -> list[ImageRow]:
             error=row.error,
             cause=row.cause,
             metrics=by_image.get(row.image_id, {}),
+            qc_flags=row.qc_flags,
+            channels=json.loads(row.channels_json or "{}"),
         )
         for row in image_rows
     ]
@@ -321,3 +260,182 @@ def run_failures(engine: sa.Engine, run_id: str) -> list[FailureRow]:
     )
     with translate_errors(engine), engine.connect() as connection:
         return [FailureRow(**row._asdict()) for row in connection.execute(stmt)]
+
+
+def run_metrics(engine: sa.Engine, run_id: str) -> list[str]:
+    """Names of the metrics a run measured (summarised per well), sorted.
+
+    Raises
+    ------
+    NotFoundError
+        No run with that id is recorded.
+    """
+    get_run(engine, run_id)
+    return run_metric_names(engine, run_id)
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """A run with everything a detail page shows: failures, metrics and plate QC."""
+
+    run: RunInfo
+    failures: list[FailureRow]
+    metrics: list[str]
+    plate_qc: list[PlateQCRow]
+
+
+def run_detail(engine: sa.Engine, run_id: str) -> RunDetail:
+    """One run with its failures, metric names and plate QC (:class:`NotFoundError` if unknown)."""
+    return RunDetail(
+        run=get_run(engine, run_id),
+        failures=run_failures(engine, run_id),
+        metrics=run_metric_names(engine, run_id),
+        plate_qc=plate_qc_rows(engine, run_id),
+    )
+
+
+def well_metric_grid(
+    engine: sa.Engine, experiment_id: str, metric: str, run_id: str | None = None
+) -> WellGrid:
+    """Heatmap data: the well means of ``metric`` on every plate of a run.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    experiment_id : str
+    metric : str
+        Any metric of the run (see :func:`run_metrics`), e.g. ``"Count_Nuclei"``.
+    run_id : str, optional
+        A run of the experiment; its latest run by default.
+
+    Returns
+    -------
+    WellGrid
+        One :class:`PlateGrid` per plate: ``values[r][c]`` (float or None) over the whole
+        plate format (8 x 12 for 96 wells), with ``n_fields``, ``control`` and
+        ``condition`` grids of the same shape.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown experiment, run or metric (the message lists the run's metrics).
+    InputError
+        ``run_id`` belongs to another experiment.
+    """
+    run = _resolve_run(engine, experiment_id, run_id)
+    return well_grid(engine, experiment_id, run.run_id, metric)
+
+
+def plate_qc(engine: sa.Engine, run_id: str, metric: str | None = None) -> list[PlateQCRow]:
+    """Z'-factor and signal-to-background per plate and metric of a run.
+
+    Empty when the layout annotates no positive and negative control wells.
+
+    Raises
+    ------
+    NotFoundError
+        No run with that id is recorded.
+    """
+    get_run(engine, run_id)
+    return plate_qc_rows(engine, run_id, metric)
+
+
+@dataclass(frozen=True)
+class ImagePage:
+    """One page of a run's images (``rows``) out of ``total`` matching images."""
+
+    total: int
+    rows: list[ImageRow]
+
+
+def image_page(
+    engine: sa.Engine,
+    run_id: str,
+    *,
+    sort: str = "image_id",
+    descending: bool = False,
+    status: str | None = None,
+    plate: str | None = None,
+    well: str | None = None,
+    qc_flag: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> ImagePage:
+    """Images of a run, sorted, filtered and paged, for the UI's image table.
+
+    Parameters
+    ----------
+    sort : str
+        An image column (``image_id``, ``plate``, ``well``, ``field``, ``status``,
+        ``object_count``, ``qc_flags``) or any metric name of the run; NULLs last,
+        ties broken by image id.
+    status, plate, well : str, optional
+        Exact-match filters.
+    qc_flag : str, optional
+        Only images carrying this QC flag (e.g. ``"no_objects"``).
+    limit, offset : int
+        Page size (1..10000) and start.
+
+    Raises
+    ------
+    NotFoundError
+        No run with that id is recorded.
+    InputError
+        Bad paging values, or ``sort`` is neither a column nor a metric of the run.
+    """
+    page = _export.image_page(
+        engine,
+        run_id,
+        sort=sort,
+        descending=descending,
+        status=status,
+        plate=plate,
+        well=well,
+        qc_flag=qc_flag,
+        limit=limit,
+        offset=offset,
+    )
+    rows = [
+        ImageRow(
+            image_id=r["image_id"],
+            plate=r["plate"],
+            well=r["well"],
+            field=r["field"],
+            status=r["status"],
+            object_count=r["object_count"],
+            mask_key=r["mask_key"],
+            error=r["error"],
+            cause=r["cause"],
+            metrics=r["metrics"],
+            qc_flags=r["qc_flags"],
+            channels=json.loads(r["channels_json"] or "{}"),
+        )
+        for r in page.rows
+    ]
+    return ImagePage(total=page.total, rows=rows)
+
+
+def export_run(
+    engine: sa.Engine,
+    run_id: str,
+    fmt: Literal["csv", "parquet"] = "csv",
+    *,
+    level: Literal["images", "wells", "objects"] = "images",
+    store: Store | None = None,
+) -> bytes:
+    """A run's table as CSV or Parquet bytes, ready to download.
+
+    ``level="images"``: one row per field of view, metrics as columns;
+    ``"wells"``: one row per well, well means as columns; ``"objects"``: the run's
+    per-object Parquet parts from ``store``, joined with the wells' layout annotations.
+
+    Raises
+    ------
+    NotFoundError
+        No run with that id is recorded.
+    InputError
+        Unknown format or level, or ``level="objects"`` without a store.
+    """
+    if fmt not in ("csv", "parquet"):
+        raise InputError(f"export format {fmt!r} is not one of csv, parquet")
+    return _export.table_bytes(_export.export_table(engine, run_id, level, store), fmt)

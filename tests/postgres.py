@@ -7,6 +7,9 @@ to run as root, so as root ``initdb``/``pg_ctl`` run as the ``postgres`` user th
 port). The data folder lives under a fresh ``/tmp/plateseg-pg-*`` folder owned by
 ``postgres`` (pytest's own tmp folders are private to root and not traversable).
 
+The server also accepts TLS (a self-signed certificate made with ``openssl``), so the
+RDS connection path, which requires ``sslmode=require``, is tested against it.
+
 Missing binaries fail the test with instructions; they never skip it.
 """
 
@@ -73,6 +76,23 @@ def _run(args: list[str], what: str, log: Path | None = None) -> None:
         pytest.fail(f"{what} failed ({done.returncode}):\n{done.stdout}{done.stderr}{tail}")
 
 
+def _certificate(base: Path) -> str:
+    """A self-signed server certificate in ``base``; returns the server's ssl options."""
+    cert, key = base / "server.crt", base / "server.key"
+    done = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.fail(f"openssl could not make a test certificate:\n{done.stderr}")
+    key.chmod(0o600)
+    if os.geteuid() == 0:
+        for path in (cert, key):
+            shutil.chown(path, user="postgres", group="postgres")
+    return f" -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
+
+
 def start_server() -> PostgresServer:
     """initdb + pg_ctl start on a free port; the caller stops it with :func:`stop_server`."""
     bin_dir = _bin_dir()
@@ -82,11 +102,12 @@ def start_server() -> PostgresServer:
     data, log = base / "data", base / "server.log"
     initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"]
     _run([*initdb, "--no-locale", "-E", "UTF8", "--no-sync"], "initdb")
+    ssl = _certificate(base)
     for attempt in range(3):
         port = _free_port()
         options = (
             f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off"
+            "-c synchronous_commit=off -c full_page_writes=off" + ssl
         )
         args = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options]
         done = subprocess.run(

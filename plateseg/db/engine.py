@@ -51,6 +51,8 @@ _SQLITE_TRANSIENT = ("database is locked", "unable to open database", "disk i/o 
 
 _engines: dict[str, sa.Engine] = {}
 _lock = threading.Lock()
+#: Alembic loads its scripts as modules, which is not thread-safe: one migration at a time.
+_migrate_lock = threading.Lock()
 
 
 def describe_url(url: str | URL) -> str:
@@ -164,7 +166,10 @@ def get_engine(url: str | None = None) -> sa.Engine:
     url : str, optional
         SQLAlchemy URL, e.g. ``sqlite:///…/plateseg.db`` or
         ``postgresql+psycopg://user:pw@host:5432/db``. Defaults to
-        ``get_settings().resolved_database_url``.
+        ``get_settings().resolved_database_url``; on AWS (no ``database_url`` but a
+        ``database_secret_arn``) to RDS through :mod:`plateseg.db.aws`: credentials from
+        Secrets Manager, RDS Proxy, TLS required, optional IAM tokens, one small pool
+        per warm container.
 
     Returns
     -------
@@ -177,7 +182,10 @@ def get_engine(url: str | None = None) -> sa.Engine:
     DatabaseError
         The URL is malformed or names an unknown driver.
     """
-    url = url or get_settings().resolved_database_url
+    settings = get_settings()
+    if url is None and not settings.database_url and settings.database_secret_arn:
+        return _aws_engine(settings)
+    url = url or settings.resolved_database_url
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -188,6 +196,19 @@ def get_engine(url: str | None = None) -> sa.Engine:
                 shown = describe_url(url) if "://" in url else repr(url[:60])
                 raise DatabaseError(f"invalid database URL {shown}: {error}") from None
             _engines[url] = engine
+        return engine
+
+
+def _aws_engine(settings: Any) -> sa.Engine:
+    """The RDS engine built from Secrets Manager (see :mod:`plateseg.db.aws`), cached."""
+    from plateseg.db.aws import aws_engine_key, create_aws_engine
+
+    key = aws_engine_key(settings)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = create_aws_engine(settings)
+            _engines[key] = engine
         return engine
 
 
@@ -226,7 +247,7 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """
     from alembic import command
 
-    with _migration_connection(engine) as connection:
+    with _migrate_lock, _migration_connection(engine) as connection:
         command.upgrade(_alembic_config(connection), revision)
 
 
@@ -234,7 +255,7 @@ def downgrade(engine: sa.Engine, revision: str) -> None:
     """Downgrade the schema to ``revision`` (``"base"`` drops every plateseg table)."""
     from alembic import command
 
-    with _migration_connection(engine) as connection:
+    with _migrate_lock, _migration_connection(engine) as connection:
         command.downgrade(_alembic_config(connection), revision)
 
 

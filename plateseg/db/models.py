@@ -1,4 +1,5 @@
-"""The results schema (version 1): runs, their failures, and per-image/well/experiment metrics.
+"""The results schema (revision 0002): experiments, plates, wells with their layout, runs,
+their failures, per-image/well/experiment metrics and plate QC.
 
 Summaries and run bookkeeping live here; per-object rows stay in Parquet under
 ``runs/<run_id>/objects/``. Every child table is keyed by ``run_id`` so a run can be
@@ -42,8 +43,11 @@ __all__ = [
     "ExperimentMetric",
     "Image",
     "ImageMetric",
+    "Plate",
+    "PlateQC",
     "Run",
     "RunFailure",
+    "Well",
     "WellMetric",
 ]
 
@@ -76,6 +80,48 @@ class Experiment(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class Plate(Base):
+    """One plate of an experiment, as seen in its runs (``n_wells``: wells with images)."""
+
+    __tablename__ = "plates"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.experiment_id"), primary_key=True
+    )
+    plate: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n_wells: Mapped[int] = mapped_column(Integer)
+    plate_format: Mapped[int | None] = mapped_column(Integer)
+
+
+class Well(Base):
+    """One well of a plate with its layout annotations (``experiments/<id>/layout.csv``).
+
+    ``row`` is the row letter(s) (``"B"``), ``column`` the 1-based column number.
+    ``control`` is ``""`` (a sample), ``"neg"`` or ``"pos"``; ``concentration`` is in the
+    layout's unit (µM in the demo), ``NULL`` when the layout leaves it blank. Wells with
+    images but no layout row are stored with empty annotations.
+    """
+
+    __tablename__ = "wells"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["experiment_id", "plate"],
+            ["plates.experiment_id", "plates.plate"],
+            name="fk_wells_plate",
+        ),
+    )
+
+    experiment_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    plate: Mapped[str] = mapped_column(String(64), primary_key=True)
+    well: Mapped[str] = mapped_column(String(16), primary_key=True)
+    row: Mapped[str] = mapped_column(String(4))
+    column: Mapped[int] = mapped_column(Integer)
+    condition: Mapped[str] = mapped_column(String(256), server_default="")
+    compound: Mapped[str] = mapped_column(String(256), server_default="")
+    concentration: Mapped[float | None] = mapped_column(Float)
+    control: Mapped[str] = mapped_column(String(8), server_default="")
+
+
 class Run(Base):
     """One execution of the state machine over one experiment, as Aggregate recorded it.
 
@@ -103,6 +149,14 @@ class Run(Base):
     images_failed: Mapped[int] = mapped_column(Integer)
     batches_failed: Mapped[int] = mapped_column(Integer)
     objects: Mapped[int] = mapped_column(Integer)
+    # revision 0002
+    model_hash: Mapped[str | None] = mapped_column(String(64))
+    parameters_json: Mapped[str | None] = mapped_column(Text)
+    max_concurrency: Mapped[int | None] = mapped_column(Integer)
+    batch_size: Mapped[int | None] = mapped_column(Integer)
+    items_total: Mapped[int | None] = mapped_column(Integer)
+    batches: Mapped[int | None] = mapped_column(Integer)
+    cost_estimate_usd: Mapped[float | None] = mapped_column(Float)
 
 
 class RunFailure(Base):
@@ -141,6 +195,10 @@ class Image(Base):
     cause: Mapped[str | None] = mapped_column(Text)
     object_count: Mapped[int] = mapped_column(Integer)
     mask_key: Mapped[str | None] = mapped_column(KEY)
+    # revision 0002: channel name -> store key (JSON), file-name metadata (JSON), QC flags
+    channels_json: Mapped[str | None] = mapped_column(Text)
+    metadata_json: Mapped[str | None] = mapped_column(Text)
+    qc_flags: Mapped[str] = mapped_column(String(256), server_default="")
 
 
 class ImageMetric(Base):
@@ -193,3 +251,27 @@ class ExperimentMetric(Base):
     median: Mapped[float | None] = mapped_column(Float)
     std: Mapped[float | None] = mapped_column(Float)
     n_wells: Mapped[int] = mapped_column(Integer)
+
+
+class PlateQC(Base):
+    """Assay quality of one metric on one plate, from its annotated control wells.
+
+    Over the control wells' means: ``z_prime = 1 - 3 (std_pos + std_neg) / |mean_pos -
+    mean_neg|`` (Zhang, Chung & Oldenburg 1999; population std, ddof=0) and
+    ``signal_to_background = mean_pos / mean_neg``. ``NULL`` where undefined (fewer than
+    one control of a kind, equal means, zero background).
+    """
+
+    __tablename__ = "plate_qc"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), primary_key=True)
+    plate: Mapped[str] = mapped_column(String(64), primary_key=True)
+    metric: Mapped[str] = mapped_column(ID, primary_key=True)
+    n_pos: Mapped[int] = mapped_column(Integer)
+    n_neg: Mapped[int] = mapped_column(Integer)
+    mean_pos: Mapped[float | None] = mapped_column(Float)
+    mean_neg: Mapped[float | None] = mapped_column(Float)
+    std_pos: Mapped[float | None] = mapped_column(Float)
+    std_neg: Mapped[float | None] = mapped_column(Float)
+    z_prime: Mapped[float | None] = mapped_column(Float)
+    signal_to_background: Mapped[float | None] = mapped_column(Float)

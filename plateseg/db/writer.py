@@ -1,15 +1,25 @@
 """Write one run's rows in one transaction, replacing whatever that run wrote before.
 
-The write is idempotent: within a single transaction it upserts the ``experiments``
-and ``runs`` rows, deletes every child row of the run, and bulk-inserts the new rows
-with Core ``insert()`` and lists of dicts (``executemany``; no ORM objects per row).
-Running it twice with the same :class:`RunRows` leaves identical table contents, and a
-failure half-way leaves the previous contents untouched.
+Within a single transaction :func:`write_run`
+
+1. refuses a run id already recorded for another experiment;
+2. upserts the experiment (widening its time span), its plates and wells (layout
+   annotations: the latest aggregation's layout wins) and the ``runs`` row;
+3. replaces the run's child rows (:func:`plateseg.db.bulk.replace_run_rows`):
+   PostgreSQL ``COPY`` into temporary staging tables, then delete-stale + upsert-changed
+   (an unchanged re-aggregation writes no row versions); SQLite delete + one
+   ``executemany`` per table. No ORM objects on this path.
+
+Running it twice with the same :class:`RunRows` leaves identical table contents, and
+a failure at any point (a dropped connection, a killed process) rolls everything
+back, leaving the previous contents untouched. Rows are written in a fixed order
+(sorted keys, parents before children) so concurrent writers of one experiment queue
+on the experiment row instead of deadlocking.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,17 +27,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from plateseg.db.bulk import replace_run_rows, upsert_rows
 from plateseg.db.engine import translate_errors
-from plateseg.db.models import (
-    Base,
-    Experiment,
-    ExperimentMetric,
-    Image,
-    ImageMetric,
-    Run,
-    RunFailure,
-    WellMetric,
-)
+from plateseg.db.models import Base, Experiment, Plate, Run
 from plateseg.errors import DatabaseError, InputError
 
 __all__ = ["CHILD_TABLES", "RunRows", "write_run"]
@@ -35,11 +37,25 @@ __all__ = ["CHILD_TABLES", "RunRows", "write_run"]
 #: Tables holding per-run rows, children before parents (the delete order).
 CHILD_TABLES: tuple[sa.Table, ...] = tuple(
     Base.metadata.tables[name]
-    for name in ("image_metrics", "images", "well_metrics", "experiment_metrics", "run_failures")
+    for name in (
+        "image_metrics",
+        "images",
+        "well_metrics",
+        "experiment_metrics",
+        "plate_qc",
+        "run_failures",
+    )
 )
 
-#: Rows per ``executemany`` call: bounds memory and statement size on both backends.
-CHUNK = 5000
+#: Insert order of the child tables (parents first) and the RunRows attribute of each.
+_INSERT_ORDER = (
+    ("images", "images"),
+    ("image_metrics", "image_metrics"),
+    ("well_metrics", "well_metrics"),
+    ("experiment_metrics", "experiment_metrics"),
+    ("plate_qc", "plate_qc"),
+    ("run_failures", "failures"),
+)
 
 
 @dataclass
@@ -50,8 +66,10 @@ class RunRows:
     ----------
     run : dict
         One ``runs`` row (all columns).
-    images, image_metrics, well_metrics, experiment_metrics, failures : list of dict
+    images, image_metrics, well_metrics, experiment_metrics, plate_qc, failures : list of dict
         Rows of the child tables; ``run_id`` is filled in by :func:`write_run`.
+    plates, wells : list of dict
+        Experiment-level rows (``experiment_id`` is filled in), upserted.
     """
 
     run: dict[str, Any]
@@ -60,10 +78,18 @@ class RunRows:
     well_metrics: list[dict[str, Any]] = field(default_factory=list)
     experiment_metrics: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    plate_qc: list[dict[str, Any]] = field(default_factory=list)
+    plates: list[dict[str, Any]] = field(default_factory=list)
+    wells: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def run_id(self) -> str:
         return str(self.run["run_id"])
+
+    @property
+    def row_count(self) -> int:
+        """Rows this run writes (all tables, the run row included)."""
+        return 1 + sum(len(getattr(self, attr)) for _, attr in _INSERT_ORDER)
 
 
 def _dialect_insert(connection: sa.Connection, table: Any) -> Any:
@@ -75,6 +101,12 @@ def _dialect_insert(connection: sa.Connection, table: Any) -> Any:
     raise DatabaseError(f"unsupported database backend {name!r}: use SQLite or PostgreSQL")
 
 
+def _earliest(table: Any, excluded: Any, name: str, latest: bool = False) -> Any:
+    new, old = excluded[name], table.c[name]
+    better = new > old if latest else new < old
+    return sa.case((old.is_(None), new), (better, new), else_=old)
+
+
 def _upsert_experiment(
     connection: sa.Connection, experiment_id: str, started: datetime, finished: datetime
 ) -> None:
@@ -83,21 +115,30 @@ def _upsert_experiment(
     stmt = _dialect_insert(connection, table).values(
         experiment_id=experiment_id, created_at=started, updated_at=finished
     )
-    excluded = stmt.excluded
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.experiment_id],
         set_={
-            "created_at": sa.case(
-                (excluded.created_at < table.c.created_at, excluded.created_at),
-                else_=table.c.created_at,
-            ),
-            "updated_at": sa.case(
-                (excluded.updated_at > table.c.updated_at, excluded.updated_at),
-                else_=table.c.updated_at,
-            ),
+            "created_at": _earliest(table, stmt.excluded, "created_at"),
+            "updated_at": _earliest(table, stmt.excluded, "updated_at", latest=True),
         },
     )
     connection.execute(stmt)
+
+
+def _upsert_plates(connection: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Plates keep the largest well count and format any run has seen."""
+    if not rows:
+        return
+    table = Plate.__table__
+    stmt = _dialect_insert(connection, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.experiment_id, table.c.plate],
+        set_={
+            "n_wells": _earliest(table, stmt.excluded, "n_wells", latest=True),
+            "plate_format": _earliest(table, stmt.excluded, "plate_format", latest=True),
+        },
+    )
+    connection.execute(stmt, rows)
 
 
 def _upsert_run(connection: sa.Connection, run: dict[str, Any]) -> None:
@@ -110,12 +151,12 @@ def _upsert_run(connection: sa.Connection, run: dict[str, Any]) -> None:
     connection.execute(stmt)
 
 
-def _insert_many(connection: sa.Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), CHUNK):
-        connection.execute(sa.insert(table), list(rows[start : start + CHUNK]))
-
-
-def write_run(engine: sa.Engine, rows: RunRows) -> None:
+def write_run(
+    engine: sa.Engine,
+    rows: RunRows,
+    *,
+    on_table: Callable[[str, sa.Connection], None] | None = None,
+) -> None:
     """Replace everything stored for ``rows.run_id`` with ``rows``, in one transaction.
 
     Parameters
@@ -124,6 +165,10 @@ def write_run(engine: sa.Engine, rows: RunRows) -> None:
         A database at the latest schema revision.
     rows : RunRows
         The run and its child rows.
+    on_table : callable, optional
+        Called as ``on_table(table_name, connection)`` after each child table is
+        loaded, inside the transaction: an instrumentation seam (progress, and the
+        fault-injection tests that drop the connection mid-write).
 
     Raises
     ------
@@ -136,26 +181,23 @@ def write_run(engine: sa.Engine, rows: RunRows) -> None:
     """
     run_id = rows.run_id
     run = rows.run
+    experiment_id = run["experiment_id"]
     started = run.get("started_at") or run["finished_at"]
-
-    def tagged(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{**item, "run_id": run_id} for item in items]
-
+    tables = Base.metadata.tables
     with translate_errors(engine), engine.begin() as connection:
         owner = connection.scalar(
             sa.select(Run.__table__.c.experiment_id).where(Run.__table__.c.run_id == run_id)
         )
-        if owner is not None and owner != run["experiment_id"]:
+        if owner is not None and owner != experiment_id:
             raise InputError(
                 f"run id {run_id!r} already belongs to experiment {owner!r}, "
-                f"not {run['experiment_id']!r}: use a new run id"
+                f"not {experiment_id!r}: use a new run id"
             )
-        _upsert_experiment(connection, run["experiment_id"], started, run["finished_at"])
+        _upsert_experiment(connection, experiment_id, started, run["finished_at"])
+        plates = sorted(rows.plates, key=lambda r: r["plate"])
+        _upsert_plates(connection, [{**r, "experiment_id": experiment_id} for r in plates])
+        wells = sorted(rows.wells, key=lambda r: (r["plate"], r["well"]))
+        upsert_rows(connection, tables["wells"], wells, {"experiment_id": experiment_id})
         _upsert_run(connection, run)
-        for table in CHILD_TABLES:
-            connection.execute(sa.delete(table).where(table.c.run_id == run_id))
-        _insert_many(connection, Image.__table__, tagged(rows.images))
-        _insert_many(connection, ImageMetric.__table__, tagged(rows.image_metrics))
-        _insert_many(connection, WellMetric.__table__, tagged(rows.well_metrics))
-        _insert_many(connection, ExperimentMetric.__table__, tagged(rows.experiment_metrics))
-        _insert_many(connection, RunFailure.__table__, tagged(rows.failures))
+        children = [(tables[name], getattr(rows, attr)) for name, attr in _INSERT_ORDER]
+        replace_run_rows(connection, run_id, children, on_table)

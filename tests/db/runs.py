@@ -185,3 +185,33 @@ def standard_run(run_id: str = "run-1", experiment_id: str = "EXP-001") -> MapRe
         "Task timed out after 900.00 seconds",
     )
     return results
+
+
+#: Layout of :func:`qc_run`: controls in columns 1 (neg) and 12 (pos), samples in 5.
+QC_LAYOUT = """well,condition,compound,concentration,control
+A01,DMSO,DMSO,0,neg
+B01,DMSO,DMSO,0,neg
+C01,DMSO,DMSO,0,neg
+A12,staurosporine,staurosporine,1,pos
+B12,staurosporine,staurosporine,1,pos
+C12,staurosporine,staurosporine,1,pos
+A05,CPD-1 3 uM,CPD-1,3,
+"""
+
+
+def qc_run(run_id: str = "run-qc", experiment_id: str = "EXP-QC") -> MapResults:
+    """One field per well; Count_Nuclei: neg 10, 12, 8; pos 100, 110, 90; A05 50.
+
+    Hand-computed over the well means (population std): mean_neg 10, std_neg
+    sqrt(8/3) = 1.632993; mean_pos 100, std_pos sqrt(200/3) = 8.164966;
+    Z' = 1 - 3 (8.164966 + 1.632993) / 90 = 0.673401; S/B = 100 / 10 = 10.
+    """
+    results = MapResults(run_id=run_id, experiment_id=experiment_id)
+    counts = {"A01": 10, "B01": 12, "C01": 8, "A12": 100, "B12": 110, "C12": 90, "A05": 50}
+    results.add_ok([ok("P1", well, 1, count, 100.0) for well, count in counts.items()])
+    return results
+
+
+def write_layout(store: Store, experiment_id: str, text: str = QC_LAYOUT) -> None:
+    """Put ``experiments/<id>/layout.csv`` into the store."""
+    store.put_bytes(f"experiments/{experiment_id}/layout.csv", text.encode(), "text/csv")

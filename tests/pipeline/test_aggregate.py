@@ -128,7 +128,7 @@ def test_aggregating_twice_gives_identical_rows(engine: sa.Engine, local: LocalS
 
     assert dump(engine) == first
     assert second_result == first_result
-    assert sum(len(table) for table in first.values()) == 1 + 1 + 3 + 8 + 15 + 6 + 3
+    assert sum(len(table) for table in first.values()) == 1 + 1 + 3 + 8 + 15 + 6 + 3 + 1 + 3
 
 
 def test_reaggregating_replaces_the_runs_rows(engine: sa.Engine, local: LocalStore) -> None:

@@ -1,0 +1,235 @@
+"""Tables of one run for the UI and for download: paged images, CSV / Parquet export.
+
+Three export levels, each a flat table:
+
+``images``   one row per field of view: id, plate, well, field, status, QC flags,
+             object count, the well's layout annotations, then one column per metric.
+``wells``    one row per well: layout annotations, ``n_fields``, ``n_objects``, then
+             one column per metric holding the well mean.
+``objects``  every per-object row of the run's Parquet parts
+             (``runs/<run_id>/objects/part-*.parquet`` in the store), joined with the
+             well's layout annotations. Needs the store.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from plateseg.db.engine import translate_errors
+from plateseg.db.models import Image, ImageMetric, Run, Well, WellMetric
+from plateseg.errors import InputError, NotFoundError
+from plateseg.store import Store
+
+__all__ = ["IMAGE_SORT_COLUMNS", "ImagePage", "export_table", "image_page", "table_bytes"]
+
+_images = Image.__table__.c
+_metrics = ImageMetric.__table__.c
+_wells = Well.__table__.c
+_wm = WellMetric.__table__.c
+_runs = Run.__table__.c
+
+#: Image columns :func:`image_page` sorts by directly (any other name is a metric).
+IMAGE_SORT_COLUMNS = ("image_id", "plate", "well", "field", "status", "object_count", "qc_flags")
+ANNOTATIONS = ("condition", "compound", "concentration", "control")
+
+
+@dataclass(frozen=True)
+class ImagePage:
+    """One page of a run's images: ``rows`` (image columns + ``metrics``) of ``total``."""
+
+    total: int
+    rows: list[dict[str, Any]]
+
+
+def _run_experiment(connection: sa.Connection, run_id: str) -> str:
+    owner = connection.scalar(sa.select(_runs.experiment_id).where(_runs.run_id == run_id))
+    if owner is None:
+        raise NotFoundError(f"no run {run_id!r} is recorded in the results database")
+    return str(owner)
+
+
+def image_page(
+    engine: sa.Engine,
+    run_id: str,
+    *,
+    sort: str = "image_id",
+    descending: bool = False,
+    status: str | None = None,
+    plate: str | None = None,
+    well: str | None = None,
+    qc_flag: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> ImagePage:
+    """Sorted, filtered, paged images of a run (see :func:`plateseg.results.image_page`)."""
+    if not 1 <= limit <= 10_000 or offset < 0:
+        raise InputError(
+            f"image page: limit must be 1..10000 and offset >= 0, got {limit}, {offset}"
+        )
+    table = Image.__table__
+    where = [_images.run_id == run_id]
+    for column, value in (("status", status), ("plate", plate), ("well", well)):
+        if value is not None:
+            where.append(_images[column] == value)
+    if qc_flag is not None:
+        where.append(("," + _images.qc_flags + ",").contains(f",{qc_flag},"))
+    stmt = sa.select(table).where(*where)
+    if sort in IMAGE_SORT_COLUMNS:
+        key: Any = _images[sort]
+    else:
+        key = (
+            sa.select(_metrics.value)
+            .where(
+                _metrics.run_id == _images.run_id,
+                _metrics.image_id == _images.image_id,
+                _metrics.metric == sort,
+            )
+            .scalar_subquery()
+        )
+    order = key.desc() if descending else key.asc()
+    stmt = stmt.order_by(order.nulls_last(), _images.image_id).limit(limit).offset(offset)
+    count = sa.select(sa.func.count()).select_from(table).where(*where)
+    with translate_errors(engine), engine.connect() as connection:
+        _run_experiment(connection, run_id)
+        if sort not in IMAGE_SORT_COLUMNS:
+            known = connection.scalar(
+                sa.select(_metrics.metric)
+                .where(_metrics.run_id == run_id, _metrics.metric == sort)
+                .limit(1)
+            )
+            if known is None:
+                raise InputError(
+                    f"image page of run {run_id!r}: cannot sort by {sort!r}: not an image "
+                    f"column ({', '.join(IMAGE_SORT_COLUMNS)}) nor a metric of the run"
+                )
+        total = int(connection.scalar(count) or 0)
+        rows = [dict(row._mapping) for row in connection.execute(stmt)]
+        ids = [row["image_id"] for row in rows]
+        metrics: dict[str, dict[str, float | None]] = defaultdict(dict)
+        if ids:
+            found = sa.select(_metrics.image_id, _metrics.metric, _metrics.value).where(
+                _metrics.run_id == run_id, _metrics.image_id.in_(ids)
+            )
+            for image_id, metric, value in connection.execute(found):
+                metrics[image_id][metric] = value
+    for row in rows:
+        row["metrics"] = dict(sorted(metrics[row["image_id"]].items()))
+    return ImagePage(total=total, rows=rows)
+
+
+def _annotations(connection: sa.Connection, experiment_id: str) -> dict[tuple[str, str], Any]:
+    stmt = sa.select(_wells.plate, _wells.well, *(_wells[a] for a in ANNOTATIONS)).where(
+        _wells.experiment_id == experiment_id
+    )
+    return {(r.plate, r.well): r for r in connection.execute(stmt)}
+
+
+def _image_columns(
+    connection: sa.Connection, run_id: str, experiment_id: str
+) -> dict[str, list[Any]]:
+    notes = _annotations(connection, experiment_id)
+    base = ("image_id", "plate", "well", "field", "status", "qc_flags", "object_count")
+    stmt = (
+        sa.select(*(_images[c] for c in base))
+        .where(_images.run_id == run_id)
+        .order_by(_images.plate, _images.well, _images.field, _images.image_id)
+    )
+    images = connection.execute(stmt).all()
+    values: dict[str, dict[str, float | None]] = defaultdict(dict)
+    names: set[str] = set()
+    for image_id, metric, value in connection.execute(
+        sa.select(_metrics.image_id, _metrics.metric, _metrics.value).where(
+            _metrics.run_id == run_id
+        )
+    ):
+        values[image_id][metric] = value
+        names.add(metric)
+    columns: dict[str, list[Any]] = {c: [getattr(r, c) for r in images] for c in base}
+    for a in ANNOTATIONS:
+        columns[a] = [getattr(notes.get((r.plate, r.well)), a, None) for r in images]
+    for name in sorted(names):
+        columns[name] = [values[r.image_id].get(name) for r in images]
+    return columns
+
+
+def _well_columns(
+    connection: sa.Connection, run_id: str, experiment_id: str
+) -> dict[str, list[Any]]:
+    notes = _annotations(connection, experiment_id)
+    stmt = sa.select(_wm.plate, _wm.well, _wm.metric, _wm.mean, _wm.n_fields, _wm.n_objects).where(
+        _wm.run_id == run_id
+    )
+    wells: dict[tuple[str, str], dict[str, Any]] = {}
+    names: set[str] = set()
+    for row in connection.execute(stmt):
+        entry = wells.setdefault((row.plate, row.well), {"n_fields": 0, "n_objects": row.n_objects})
+        entry["n_fields"] = max(entry["n_fields"], row.n_fields)
+        entry[row.metric] = row.mean
+        names.add(row.metric)
+    keys = sorted(wells)
+    columns: dict[str, list[Any]] = {"plate": [k[0] for k in keys], "well": [k[1] for k in keys]}
+    for a in ANNOTATIONS:
+        columns[a] = [getattr(notes.get(k), a, None) for k in keys]
+    for c in ("n_fields", "n_objects", *sorted(names)):
+        columns[c] = [wells[k].get(c) for k in keys]
+    return columns
+
+
+def _object_table(
+    connection: sa.Connection, run_id: str, experiment_id: str, store: Store | None
+) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if store is None:
+        raise InputError(f"exporting the objects of run {run_id!r} needs the store")
+    prefix = connection.scalar(sa.select(_runs.objects_prefix).where(_runs.run_id == run_id))
+    keys = sorted(o.key for o in store.list(str(prefix)) if o.key.endswith(".parquet"))
+    parts = [pq.read_table(io.BytesIO(store.get_bytes(key))) for key in keys]
+    if not parts:
+        return pa.table({"image_id": pa.array([], pa.string())})
+    table = pa.concat_tables(parts, promote_options="default")
+    notes = _annotations(connection, experiment_id)
+    pairs = list(zip(table["plate"].to_pylist(), table["well"].to_pylist(), strict=True))
+    for a in ANNOTATIONS:
+        table = table.append_column(a, pa.array([getattr(notes.get(p), a, None) for p in pairs]))
+    return table
+
+
+def export_table(
+    engine: sa.Engine,
+    run_id: str,
+    level: Literal["images", "wells", "objects"] = "images",
+    store: Store | None = None,
+) -> Any:
+    """A run's table at ``level`` as a :class:`pyarrow.Table` (see the module docstring)."""
+    import pyarrow as pa
+
+    if level not in ("images", "wells", "objects"):
+        raise InputError(f"export level {level!r} is not one of images, wells, objects")
+    with translate_errors(engine), engine.connect() as connection:
+        experiment_id = _run_experiment(connection, run_id)
+        if level == "objects":
+            return _object_table(connection, run_id, experiment_id, store)
+        build = _image_columns if level == "images" else _well_columns
+        return pa.table(build(connection, run_id, experiment_id))
+
+
+def table_bytes(table: Any, fmt: Literal["csv", "parquet"]) -> bytes:
+    """Serialise a pyarrow table as CSV (header, UTF-8) or Parquet (zstd)."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    if fmt == "csv":
+        pacsv.write_csv(table, buffer)
+    elif fmt == "parquet":
+        pq.write_table(table, buffer, compression="zstd")
+    else:
+        raise InputError(f"export format {fmt!r} is not one of csv, parquet")
+    return buffer.getvalue()
