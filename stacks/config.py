@@ -29,7 +29,16 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
-__all__ = ["CONTEXT_KEY", "ConfigError", "PlatesegConfig", "RetryConfig", "Stage"]
+__all__ = [
+    "CONTEXT_KEY",
+    "EXPRESS_LIMIT_SECONDS",
+    "ConfigError",
+    "DatabaseConfig",
+    "ExistingDatabase",
+    "PlatesegConfig",
+    "RetryConfig",
+    "Stage",
+]
 
 #: The ``cdk.json`` context key holding the plateseg configuration object.
 CONTEXT_KEY = "plateseg"
@@ -38,6 +47,9 @@ Stage = Literal["dev", "prod"]
 
 #: Step Functions limit on the input of one batch (``MaxInputBytesPerBatch``): 256 KiB.
 MAX_BATCH_BYTES = 262_144
+
+#: Longest an Express execution may run (a Map child of type EXPRESS): 5 minutes.
+EXPRESS_LIMIT_SECONDS = 300
 
 
 class ConfigError(ValueError):
@@ -91,6 +103,85 @@ class RetryConfig(_Frozen):
         return self
 
 
+class ExistingDatabase(_Frozen):
+    """An existing PostgreSQL reached from plateseg's functions.
+
+    Attributes
+    ----------
+    secret_arn : str
+        Secrets Manager secret with ``username``, ``password``, ``host``, ``port``, ``dbname``.
+    vpc_id : str
+        VPC the database lives in.
+    availability_zones, subnet_ids : list of str
+        Private subnets (one per AZ, same order) the Aggregate and web functions join.
+    security_group_id : str
+        Security group the functions join; the database must admit it on port 5432.
+    proxy_endpoint : str
+        RDS Proxy endpoint in front of it (empty: the secret's host).
+    iam_auth : bool
+        Connect with RDS IAM tokens (needs ``proxy_resource_id``) instead of the password.
+    proxy_resource_id : str
+        ``prx-...`` id of the proxy, for the ``rds-db:connect`` ARN when ``iam_auth``.
+    """
+
+    secret_arn: str = Field(pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    availability_zones: list[str] = Field(min_length=1, max_length=6)
+    subnet_ids: list[str] = Field(min_length=1, max_length=6)
+    security_group_id: str = Field(pattern=r"^sg-[0-9a-f]{8,17}$")
+    proxy_endpoint: str = ""
+    iam_auth: bool = False
+    proxy_resource_id: str = Field(default="", pattern=r"^(prx-[0-9a-z]+)?$")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExistingDatabase:
+        if len(self.availability_zones) != len(self.subnet_ids):
+            raise ValueError(
+                f"subnet_ids ({len(self.subnet_ids)}) and availability_zones "
+                f"({len(self.availability_zones)}) must pair up one to one"
+            )
+        if self.iam_auth and not self.proxy_resource_id:
+            raise ValueError("iam_auth = true needs proxy_resource_id (prx-...)")
+        return self
+
+
+class DatabaseConfig(_Frozen):
+    """The RDS PostgreSQL database, or an existing one.
+
+    Attributes
+    ----------
+    instance_class : str
+        EC2-style class without the ``db.`` prefix (``t4g.micro``, ``r7g.large``).
+    allocated_storage_gb : int
+        Initial gp3 storage; storage autoscaling may grow it to 4x.
+    backup_retention_days : int
+        Automated backups kept (1-35 days).
+    multi_az : bool or None
+        Standby in a second AZ; ``None`` = by stage (prod only).
+    deletion_protection : bool or None
+        ``None`` = by stage (prod only).
+    rotation_days : int
+        Secrets Manager rotation interval of the master credentials.
+    iam_auth : bool
+        Clients authenticate to the RDS Proxy with IAM tokens (``rds-db:connect``) instead
+        of the secret's password (the secret still names the user and host).
+    existing : ExistingDatabase or None
+        Use this database instead of creating one (no VPC, RDS or proxy is created).
+    """
+
+    instance_class: str = Field(
+        default="t4g.micro",
+        pattern=r"^[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|metal|[0-9]*xlarge)$",
+    )
+    allocated_storage_gb: int = Field(default=20, ge=20, le=65_536)
+    backup_retention_days: int = Field(default=7, ge=1, le=35)
+    multi_az: bool | None = None
+    deletion_protection: bool | None = None
+    rotation_days: int = Field(default=30, ge=1, le=365)
+    iam_auth: bool = False
+    existing: ExistingDatabase | None = None
+
+
 class PlatesegConfig(_Frozen):
     """Every deployment tunable of plateseg.
 
@@ -112,6 +203,25 @@ class PlatesegConfig(_Frozen):
         Memory of the Segment Lambda (CPU grows with it).
     segment_timeout_seconds : int
         Timeout of the Segment Lambda.
+    segment_reserved_concurrency : int
+        Reserved concurrency of the Segment Lambda: a cap, so a large run cannot starve
+        the account's other functions; at least ``map_max_concurrency``.
+    child_execution_type : {"STANDARD", "EXPRESS"}
+        Map child executions; EXPRESS only if a child's worst case fits in 5 minutes.
+    removal_policy : {"DESTROY", "RETAIN", "SNAPSHOT"} or None
+        Of stateful resources (bucket, database, logs); ``None`` = RETAIN in prod, DESTROY
+        in dev. SNAPSHOT applies to the database (the bucket and logs are then retained).
+    existing_bucket_name : str or None
+        Use this existing bucket as the store instead of creating one.
+    database : DatabaseConfig
+        The RDS database (or an existing one).
+    runs_expiration_days : int or None
+        Delete ``runs/`` objects (manifests, Map results, masks, Parquet) this many days
+        after they are written; ``None`` keeps them (the database keeps the summaries).
+    alarm_email : str or None
+        Subscribed to the alarm topic (confirm the e-mail once after deploy).
+    web_callback_urls : list of str
+        OAuth callback URLs of the web UI's Cognito app client, besides the API's own.
     """
 
     stage: Stage = "dev"
@@ -122,6 +232,68 @@ class PlatesegConfig(_Frozen):
     segment_retry: RetryConfig = RetryConfig()
     segment_memory_mb: int = Field(default=2048, ge=128, le=10_240)
     segment_timeout_seconds: int = Field(default=900, ge=1, le=900)
+    segment_reserved_concurrency: int = Field(default=100, ge=1, le=10_000)
+    child_execution_type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
+    removal_policy: Literal["DESTROY", "RETAIN", "SNAPSHOT"] | None = None
+    existing_bucket_name: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+    )
+    database: DatabaseConfig = DatabaseConfig()
+    runs_expiration_days: int | None = Field(default=None, ge=1, le=36_500)
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    web_callback_urls: list[str] = Field(
+        default_factory=lambda: ["http://localhost:8000/"], max_length=20
+    )
+
+    @property
+    def removal(self) -> Literal["DESTROY", "RETAIN", "SNAPSHOT"]:
+        """The removal policy in force: the explicit one, else RETAIN in prod, DESTROY in dev."""
+        if self.removal_policy is not None:
+            return self.removal_policy
+        return "RETAIN" if self.stage == "prod" else "DESTROY"
+
+    @property
+    def multi_az(self) -> bool:
+        """Multi-AZ database: the explicit value, else True in prod only."""
+        return self.stage == "prod" if self.database.multi_az is None else self.database.multi_az
+
+    @property
+    def deletion_protection(self) -> bool:
+        """Database deletion protection: the explicit value, else True in prod only."""
+        explicit = self.database.deletion_protection
+        return self.stage == "prod" if explicit is None else explicit
+
+    def child_worst_case_seconds(self) -> float:
+        """Longest a Map child can run: every Segment attempt times out, every wait is full.
+
+        ``(max_attempts + 1) * segment_timeout_seconds`` plus each retry wait
+        ``min(interval * backoff**i, max_delay)``.
+        """
+        retry = self.segment_retry
+        waits = sum(
+            min(retry.interval_seconds * retry.backoff_rate**i, retry.max_delay_seconds)
+            for i in range(retry.max_attempts)
+        )
+        return (retry.max_attempts + 1) * self.segment_timeout_seconds + waits
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> PlatesegConfig:
+        if self.child_execution_type == "EXPRESS":
+            worst = self.child_worst_case_seconds()
+            if worst > EXPRESS_LIMIT_SECONDS:
+                raise ValueError(
+                    f"child_execution_type = 'EXPRESS': a Map child may run {worst:.0f} s "
+                    f"((segment_retry.max_attempts + 1) x segment_timeout_seconds + retry "
+                    f"waits) but Express executions stop at {EXPRESS_LIMIT_SECONDS} s; lower "
+                    "segment_timeout_seconds or segment_retry.max_attempts, or use 'STANDARD'"
+                )
+        if self.segment_reserved_concurrency < self.map_max_concurrency:
+            raise ValueError(
+                f"segment_reserved_concurrency ({self.segment_reserved_concurrency}) is below "
+                f"map_max_concurrency ({self.map_max_concurrency}): batches would be throttled; "
+                "raise the reservation or lower the Map concurrency"
+            )
+        return self
 
     @classmethod
     def from_context(cls, value: Any) -> PlatesegConfig:

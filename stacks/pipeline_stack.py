@@ -8,7 +8,10 @@ name stay ``${...}`` placeholders filled by CloudFormation from ``definition_sub
 so its role is granted here by hand, each statement on known ARNs.
 
 The three functions share one image built from ``lambdas/Dockerfile`` with the repository
-root as build context; each picks its handler by the image command.
+root as build context; each picks its handler by the image command. Lookup and Segment run
+outside any VPC (S3 only: no NAT or endpoint costs on the hot path); Aggregate joins the
+database's VPC and gets the ``PLATESEG_DATABASE_*`` settings and the secret grant. Segment
+has reserved concurrency, so a large run cannot starve the account's other functions.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.config import PlatesegConfig
+from stacks.config import ExistingDatabase, PlatesegConfig
+from stacks.database import DatabaseAccess, resolve_access
+from stacks.storage import resolve_bucket
 
 __all__ = [
     "ASL_PATH",
@@ -77,6 +82,7 @@ _STORE_ENV = {
     "POWERTOOLS_SERVICE_NAME": "plateseg",
     "POWERTOOLS_METRICS_NAMESPACE": "plateseg",
     "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
 }
 
 
@@ -124,8 +130,9 @@ def _segment_task(map_name: str, map_state: dict[str, Any]) -> dict[str, Any]:
 def apply_tunables(asl: dict[str, Any], config: PlatesegConfig) -> dict[str, Any]:
     """Return a copy of the definition with the deployment tunables set.
 
-    Sets ``MaxConcurrency``, ``ToleratedFailurePercentage`` and ``ItemBatcher``
-    (``MaxItemsPerBatch``, ``MaxInputBytesPerBatch``) on the Distributed Map, and the
+    Sets ``MaxConcurrency``, ``ToleratedFailurePercentage``, ``ItemBatcher``
+    (``MaxItemsPerBatch``, ``MaxInputBytesPerBatch``) and the child ``ExecutionType``
+    (``ItemProcessor.ProcessorConfig``) on the Distributed Map, and the
     numbers and jitter of every retrier of the Segment task. ``ErrorEquals`` lists, states
     and data flow stay as in the file.
 
@@ -141,6 +148,7 @@ def apply_tunables(asl: dict[str, Any], config: PlatesegConfig) -> dict[str, Any
     batcher = map_state.setdefault("ItemBatcher", {})
     batcher["MaxItemsPerBatch"] = config.items_per_batch
     batcher["MaxInputBytesPerBatch"] = config.max_bytes_per_batch
+    map_state["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] = config.child_execution_type
     retry = config.segment_retry
     for retrier in _segment_task(name, map_state)["Retry"]:
         retrier["IntervalSeconds"] = retry.interval_seconds
@@ -173,6 +181,8 @@ class PipelineStack(Stack):
         The store (from :class:`stacks.storage.StorageStack`).
     config : PlatesegConfig
         Validated tunables (stage, Map batching and concurrency, Segment sizing, retry).
+    database : DatabaseAccess
+        VPC, client security group and secret of the database Aggregate writes to.
     state_machine_name : str
         Fixed name of the state machine; the role's ``states:*`` statements are built from
         it (the state machine's own ARN attribute would make a dependency cycle).
@@ -191,25 +201,37 @@ class PipelineStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        bucket: s3.IBucket,
+        bucket: s3.IBucket | str,
         config: PlatesegConfig,
+        database: DatabaseAccess | ExistingDatabase,
         state_machine_name: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        removal = RemovalPolicy.RETAIN if config.stage == "prod" else RemovalPolicy.DESTROY
+        bucket = resolve_bucket(self, bucket)
+        database = resolve_access(self, database)
+        removal = RemovalPolicy.DESTROY if config.removal == "DESTROY" else RemovalPolicy.RETAIN
         sizes = {
             "Lookup": (1024, Duration.minutes(5)),
             "Segment": (config.segment_memory_mb, Duration.seconds(config.segment_timeout_seconds)),
             "Aggregate": (1024, Duration.minutes(15)),
         }
         self.functions = {
-            name: self._function(name, memory, timeout, bucket, removal)
+            name: self._function(
+                name, memory, timeout, bucket, removal, database if name == "Aggregate" else None
+            )
             for name, (memory, timeout) in sizes.items()
         }
         self._grant_store(bucket)
+        segment = self.functions["Segment"].node.default_child
+        assert isinstance(segment, lambda_.CfnFunction)
+        segment.reserved_concurrent_executions = config.segment_reserved_concurrency
+        database.connect(self.functions["Aggregate"])
 
         definition = apply_tunables(load_asl(), config)
+        map_name, map_state = _distributed_map(definition)
+        #: ``Label`` of the Distributed Map: Map Run ARNs and child metrics are keyed by it.
+        self.map_label: str = map_state.get("Label", map_name)
         log_group = logs.LogGroup(
             self,
             "StateMachineLogs",
@@ -243,6 +265,7 @@ class PipelineStack(Stack):
         timeout: Duration,
         bucket: s3.IBucket,
         removal: RemovalPolicy,
+        network: DatabaseAccess | None,
     ) -> lambda_.DockerImageFunction:
         code = lambda_.DockerImageCode.from_image_asset(
             str(REPO_ROOT),
@@ -266,6 +289,9 @@ class PipelineStack(Stack):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             environment={"PLATESEG_STORE": f"s3://{bucket.bucket_name}", **_STORE_ENV},
+            vpc=network.vpc if network else None,
+            vpc_subnets=network.subnets if network else None,
+            security_groups=[network.security_group] if network else None,
         )
 
     def _grant_store(self, bucket: s3.IBucket) -> None:

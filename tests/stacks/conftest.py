@@ -1,7 +1,8 @@
 """Fixtures for the CDK stack tests: the app loaded from ``app.py``, synthesized rarely.
 
-Synthesis takes seconds (jsii runs the CDK in Node), so each test module synthesizes the
-default app once (module scope) into its own temporary folder. Templates are read by
+Synthesis takes seconds (jsii runs the CDK in Node; cdk-nag runs at synthesis), so the
+default app is synthesized once per session (every CDK test is in the ``cdk`` xdist
+group, so on one worker) into its own temporary folder. Templates are read by
 property, never by generated logical id: :func:`render` turns CloudFormation intrinsics
 into ``${...}`` text so that tests can compare strings and parse the state machine.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +26,30 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Synthesized:
-    """One synthesized app: its two templates and its cloud assembly folder."""
+    """One synthesized app: its templates and its cloud assembly folder.
 
-    storage: Template
+    ``storage``/``database`` are ``None`` when the config imports existing ones.
+    """
+
+    storage: Template | None
+    database: Template | None
     pipeline: Template
+    web: Template
+    monitoring: Template
     outdir: Path
+    acknowledged: list[str]
+
+    @property
+    def templates(self) -> dict[str, Template]:
+        """Every template by stack kind (``storage``, ``database``, ``pipeline``, ...)."""
+        found = {
+            "storage": self.storage,
+            "database": self.database,
+            "pipeline": self.pipeline,
+            "web": self.web,
+            "monitoring": self.monitoring,
+        }
+        return {name: template for name, template in found.items() if template is not None}
 
 
 def render(value: Any) -> Any:
@@ -75,6 +96,7 @@ def cdk_app() -> ModuleType:
     spec = importlib.util.spec_from_file_location("plateseg_cdk_app", REPO_ROOT / "app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -86,23 +108,37 @@ def cdk_context(cdk_app: ModuleType) -> dict[str, Any]:
     return context
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def synthesize(
     cdk_app: ModuleType, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[Mapping[str, Any]], Synthesized]:
-    """Synthesize ``app.py``'s app with a given context into a fresh temporary folder."""
+) -> Callable[..., Synthesized]:
+    """Synthesize ``app.py``'s app with a given context into a fresh temporary folder.
 
-    def run(context: Mapping[str, Any]) -> Synthesized:
+    ``nag=False`` skips the cdk-nag pack (for variants whose findings are not the point).
+    """
+
+    def run(context: Mapping[str, Any], nag: bool = True) -> Synthesized:
         outdir = tmp_path_factory.mktemp("cdk.out")
-        _, storage, pipeline = cdk_app.build_app(context=context, outdir=str(outdir))
-        return Synthesized(Template.from_stack(storage), Template.from_stack(pipeline), outdir)
+        built = cdk_app.build_app(context=context, outdir=str(outdir), nag=nag)
+        built.app.synth()
+
+        def template(stack: Any) -> Template | None:
+            return None if stack is None else Template.from_stack(stack)
+
+        return Synthesized(
+            storage=template(built.storage),
+            database=template(built.database),
+            pipeline=Template.from_stack(built.pipeline),
+            web=Template.from_stack(built.web),
+            monitoring=Template.from_stack(built.monitoring),
+            outdir=outdir,
+            acknowledged=built.acknowledged,
+        )
 
     return run
 
 
-@pytest.fixture(scope="module")
-def synthesized(
-    synthesize: Callable[[Mapping[str, Any]], Synthesized], cdk_context: dict[str, Any]
-) -> Synthesized:
-    """The app as ``cdk.json`` configures it, synthesized once per test module."""
+@pytest.fixture(scope="session")
+def synthesized(synthesize: Callable[..., Synthesized], cdk_context: dict[str, Any]) -> Synthesized:
+    """The app as ``cdk.json`` configures it (cdk-nag on), synthesized once per session."""
     return synthesize(cdk_context)

@@ -82,3 +82,69 @@ def test_retry_delay_cap_below_interval_is_refused() -> None:
 def test_context_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"plateseg = \[1\]: must be an object"):
         PlatesegConfig.from_context([1])
+
+
+def test_express_children_must_fit_five_minutes() -> None:
+    with pytest.raises(ConfigError, match=r"EXPRESS'.*may run 4530 s.*stop at 300 s"):
+        PlatesegConfig.from_context({"child_execution_type": "EXPRESS"})
+
+
+def test_express_children_that_fit_are_accepted() -> None:
+    retry = {"max_attempts": 2, "interval_seconds": 2, "backoff_rate": 2.0}
+    config = PlatesegConfig.from_context(
+        {"child_execution_type": "EXPRESS", "segment_timeout_seconds": 90, "segment_retry": retry}
+    )
+    assert config.child_worst_case_seconds() == 3 * 90 + 2 + 4
+
+
+def test_reserved_concurrency_below_map_concurrency_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"segment_reserved_concurrency \(50\) is below map_max"):
+        PlatesegConfig.from_context({"segment_reserved_concurrency": 50})
+
+
+@pytest.mark.parametrize(
+    ("stage", "explicit", "expected"),
+    [("dev", None, "DESTROY"), ("prod", None, "RETAIN"), ("prod", "SNAPSHOT", "SNAPSHOT")],
+)
+def test_removal_policy_follows_the_stage_unless_set(
+    stage: str, explicit: str | None, expected: str
+) -> None:
+    config = PlatesegConfig.from_context({"stage": stage, "removal_policy": explicit})
+    assert config.removal == expected
+
+
+def test_multi_az_and_deletion_protection_follow_the_stage_unless_set() -> None:
+    prod = PlatesegConfig.from_context({"stage": "prod"})
+    dev = PlatesegConfig.from_context({"database": {"multi_az": True}})
+    assert (prod.multi_az, prod.deletion_protection) == (True, True)
+    assert (dev.multi_az, dev.deletion_protection) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({"database": {"instance_class": "db.t4g.micro"}}, r"database\.instance_class = 'db\.t4g"),
+        ({"database": {"backup_retention_days": 36}}, r"backup_retention_days = 36: .*<= 35"),
+        (
+            {"database": {"existing": {"secret_arn": "nope"}}},
+            r"database\.existing\.secret_arn = 'nope'",
+        ),
+        ({"existing_bucket_name": "Bad_Name"}, r"existing_bucket_name = 'Bad_Name'"),
+        ({"alarm_email": "not-an-address"}, r"alarm_email = 'not-an-address'"),
+    ],
+)
+def test_new_keys_name_the_key(context: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        PlatesegConfig.from_context(context)
+
+
+def test_existing_database_subnets_pair_with_zones() -> None:
+    existing = {
+        "secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf",
+        "vpc_id": "vpc-0123456789abcdef0",
+        "availability_zones": ["eu-west-1a"],
+        "subnet_ids": ["subnet-1", "subnet-2"],
+        "security_group_id": "sg-0123456789abcdef0",
+    }
+    with pytest.raises(ConfigError, match=r"subnet_ids \(2\) and availability_zones \(1\)"):
+        PlatesegConfig.from_context({"database": {"existing": existing}})

@@ -37,7 +37,7 @@ from tests.stacks.conftest import Synthesized, only_resource, render, rendered_d
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
-SynthesizeFn = Callable[[Mapping[str, Any]], Synthesized]
+SynthesizeFn = Callable[..., Synthesized]
 
 
 def _asl_text() -> str:
@@ -87,6 +87,9 @@ def _expected_definition(tunables: Mapping[str, Any]) -> dict[str, Any]:
     segment["ToleratedFailurePercentage"] = tunables["tolerated_failure_percentage"]
     segment["ItemBatcher"]["MaxItemsPerBatch"] = tunables["items_per_batch"]
     segment["ItemBatcher"]["MaxInputBytesPerBatch"] = tunables["max_bytes_per_batch"]
+    segment["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] = tunables.get(
+        "child_execution_type", "STANDARD"
+    )
     retry = tunables["segment_retry"]
     retrier = segment["ItemProcessor"]["States"]["SegmentBatch"]["Retry"][0]
     retrier["IntervalSeconds"] = retry["interval_seconds"]
@@ -148,13 +151,13 @@ def test_changing_one_tunable_changes_only_max_concurrency(
     synthesized: Synthesized, synthesize: SynthesizeFn, cdk_context: dict[str, Any]
 ) -> None:
     context = copy.deepcopy(cdk_context)
-    context["plateseg"]["map_max_concurrency"] += 7
-    changed = rendered_definition(synthesize(context).pipeline)
+    context["plateseg"]["map_max_concurrency"] -= 7
+    changed = rendered_definition(synthesize(context, nag=False).pipeline)
 
     before = rendered_definition(synthesized.pipeline)
     assert _differences(before, changed) == [("States", "Segment", "MaxConcurrency")]
     assert changed["States"]["Segment"]["MaxConcurrency"] == (
-        cdk_context["plateseg"]["map_max_concurrency"] + 7
+        cdk_context["plateseg"]["map_max_concurrency"] - 7
     )
 
 
@@ -188,23 +191,46 @@ def test_a_placeholder_the_stack_does_not_fill_is_refused_at_synth() -> None:
 # --- storage ---------------------------------------------------------------------------
 
 
-def test_bucket_is_encrypted(synthesized: Synthesized) -> None:
-    bucket = only_resource(synthesized.storage, "AWS::S3::Bucket")
-    rules = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    assert [r["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules] == ["AES256"]
+def _buckets(synthesized: Synthesized) -> list[dict[str, Any]]:
+    assert synthesized.storage is not None
+    found = synthesized.storage.find_resources("AWS::S3::Bucket").values()
+    assert len(found) == 2  # the store and its access-log bucket
+    return [bucket["Properties"] for bucket in found]
 
 
-def test_bucket_blocks_all_public_access(synthesized: Synthesized) -> None:
-    bucket = only_resource(synthesized.storage, "AWS::S3::Bucket")
-    assert bucket["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True,
-        "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True,
-        "RestrictPublicBuckets": True,
-    }
+def _store(synthesized: Synthesized) -> dict[str, Any]:
+    return next(b for b in _buckets(synthesized) if "LoggingConfiguration" in b)
+
+
+def test_buckets_are_encrypted(synthesized: Synthesized) -> None:
+    for bucket in _buckets(synthesized):
+        rules = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert [r["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules] == ["AES256"]
+
+
+def test_buckets_block_all_public_access(synthesized: Synthesized) -> None:
+    for bucket in _buckets(synthesized):
+        assert bucket["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+
+
+def test_store_logs_access_and_expires_intermediate_run_versions(
+    synthesized: Synthesized,
+) -> None:
+    store = _store(synthesized)
+    runs = [r for r in store["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "runs/"]
+    assert store["LoggingConfiguration"]["LogFilePrefix"] == "store/"
+    assert [(r["NoncurrentVersionExpiration"]["NoncurrentDays"], r["Status"]) for r in runs] == [
+        (7, "Enabled")
+    ]
 
 
 def test_bucket_policy_denies_requests_without_tls(synthesized: Synthesized) -> None:
+    assert synthesized.storage is not None
     synthesized.storage.has_resource_properties(
         "AWS::S3::BucketPolicy",
         {
@@ -226,16 +252,15 @@ def test_bucket_policy_denies_requests_without_tls(synthesized: Synthesized) -> 
     )
 
 
-def test_bucket_is_versioned(synthesized: Synthesized) -> None:
-    bucket = only_resource(synthesized.storage, "AWS::S3::Bucket")
-    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+def test_store_is_versioned(synthesized: Synthesized) -> None:
+    assert _store(synthesized)["VersioningConfiguration"] == {"Status": "Enabled"}
 
 
-def test_prod_bucket_is_retained(tmp_path: Path) -> None:
-    app = cdk.App(outdir=str(tmp_path))
-    stack = StorageStack(app, "storage", stage="prod")
+def test_prod_bucket_is_retained(tmp_path: Path, cdk_context: dict[str, Any]) -> None:
+    app = cdk.App(outdir=str(tmp_path), context=cdk_context)
+    stack = StorageStack(app, "storage", config=PlatesegConfig(stage="prod"))
     buckets = Template.from_stack(stack).find_resources("AWS::S3::Bucket")
-    assert [b["DeletionPolicy"] for b in buckets.values()] == ["Retain"]
+    assert [b["DeletionPolicy"] for b in buckets.values()] == ["Retain", "Retain"]
 
 
 # --- the state machine's role ----------------------------------------------------------
