@@ -1,0 +1,44 @@
+"""Dependencies of the routers, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from plateseg.contracts import validate_experiment_id
+from plateseg.errors import InputError
+from plateseg.web.state import AppState
+
+__all__ = ["AppStateDep", "ExperimentId", "ImageId", "RunId"]
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
+_IMAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.plateseg
+    return state
+
+
+def _experiment_id(experiment_id: Annotated[str, Path(max_length=128)]) -> str:
+    return validate_experiment_id(experiment_id)
+
+
+def _run_id(run_id: Annotated[str, Path(max_length=80)]) -> str:
+    if not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise InputError(f"invalid run id {run_id[:60]!r}: use letters, digits, '.', '_', ':', '-'")
+    return run_id
+
+
+def _image_id(image_id: Annotated[str, Path(max_length=128)]) -> str:
+    if not _IMAGE_ID.fullmatch(image_id) or ".." in image_id:
+        raise InputError(f"invalid image id {image_id[:60]!r}")
+    return image_id
+
+
+AppStateDep = Annotated[AppState, Depends(get_state)]
+ExperimentId = Annotated[str, Depends(_experiment_id)]
+RunId = Annotated[str, Depends(_run_id)]
+ImageId = Annotated[str, Depends(_image_id)]

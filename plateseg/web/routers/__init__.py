@@ -1,0 +1,1 @@
+"""One router per resource: health, experiments, preview, runs, results, pages."""

@@ -1,0 +1,221 @@
+"""Results of a run: heatmap per metric with Z', images, failures, overlays, downloads."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from plateseg.errors import NotFoundError, ObjectNotFoundError
+from plateseg.imaging import read_image
+from plateseg.web.deps import AppStateDep, ImageId, RunId
+from plateseg.web.queries import plate_z_prime, read_layout, run_metrics, well_metric_grid
+from plateseg.web.render import object_tips, overlay_png
+from plateseg.web.state import AppState
+
+router = APIRouter(prefix="/api/runs/{run_id}", tags=["results"])
+
+Metric = Annotated[str, Query(max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+Channel = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+def _run(state: AppState, run_id: str) -> Any:
+    from plateseg.results import get_run
+
+    return get_run(state.engine, run_id)
+
+
+@router.get("/metrics")
+def metrics(state: AppStateDep, run_id: RunId) -> list[str]:
+    """Metrics that can be drawn as a heatmap (``object_count`` = nuclei per field)."""
+    _run(state, run_id)
+    return run_metrics(state.engine, run_id)
+
+
+@router.get("/heatmap")
+def heatmap(state: AppStateDep, run_id: RunId, metric: Metric = "object_count") -> dict[str, Any]:
+    """Per-well values of one metric, their range, layout annotations and Z' per plate."""
+    run = _run(state, run_id)
+    grid = well_metric_grid(state.engine, run_id, metric)
+    layout = read_layout(state.store, run.experiment_id)
+    values = [v for v in grid.values() if v is not None]
+    from plateseg.results import well_table
+
+    failed = {
+        (w.plate, w.well): w.n_failed for w in well_table(state.engine, run.experiment_id, run_id)
+    }
+    wells = [
+        {
+            "plate": plate,
+            "well": well,
+            "value": value,
+            "failed": failed.get((plate, well), 0),
+            "layout": layout.get(well, {}),
+        }
+        for (plate, well), value in sorted(grid.items())
+    ]
+    from plateseg.web.routers.experiments import plate_format
+
+    shape = plate_format({well for _plate, well in grid})
+    return {
+        "run_id": run_id,
+        "metric": metric,
+        "min": min(values) if values else None,
+        "max": max(values) if values else None,
+        "rows": shape[0],
+        "columns": shape[1],
+        "z_prime": plate_z_prime(grid, layout),
+        "wells": wells,
+    }
+
+
+def _image_rows(state: AppState, run_id: str) -> list[dict[str, Any]]:
+    from plateseg.results import image_table
+
+    return [
+        {
+            "image_id": row.image_id,
+            "plate": row.plate,
+            "well": row.well,
+            "field": row.field,
+            "status": row.status,
+            "object_count": row.object_count,
+            "error": row.error,
+            "cause": row.cause,
+            "metrics": row.metrics,
+        }
+        for row in image_table(state.engine, run_id)
+    ]
+
+
+@router.get("/images")
+def images(state: AppStateDep, run_id: RunId) -> list[dict[str, Any]]:
+    """Every field of the run with status, object count and per-image metrics."""
+    return _image_rows(state, run_id)
+
+
+@router.get("/failures")
+def failures(state: AppStateDep, run_id: RunId) -> list[dict[str, Any]]:
+    """Failed images (and images of failed batches) with error and cause."""
+    from plateseg.results import run_failures
+
+    return [
+        {
+            "item_id": f.item_id,
+            "kind": f.kind,
+            "batch": f.batch,
+            "error": f.error,
+            "cause": f.cause,
+            "attempts": f.attempts,
+        }
+        for f in run_failures(state.engine, run_id)
+    ]
+
+
+def _field(state: AppState, run_id: str, image_id: str, channel: str | None) -> tuple[Any, Any]:
+    """(image plane, label mask) of one field of a run; the recipe's nuclei channel by default."""
+    run = _run(state, run_id)
+    item = state.manifests.item(run.experiment_id, image_id)
+    channel = channel or run.recipe.get("channels", {}).get("nuclei") or next(iter(item.channels))
+    key = item.channels.get(channel)
+    if key is None:
+        raise NotFoundError(f"field {image_id!r} has no channel {channel!r}")
+    mask_key = f"runs/{run_id}/masks/{image_id}.tif"
+    try:
+        labels = read_image(state.store.get_bytes(mask_key), mask_key)
+    except ObjectNotFoundError:
+        raise NotFoundError(f"run {run_id!r} has no mask for {image_id!r} (it failed?)") from None
+    image = read_image(state.store.get_bytes(key), key, state.settings.max_image_pixels)
+    return image, labels
+
+
+@router.get(
+    "/images/{image_id}/overlay.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def overlay(
+    state: AppStateDep, run_id: RunId, image_id: ImageId, channel: Channel = None
+) -> Response:
+    """The field with every object's outline in yellow (PNG, at most 1024 px)."""
+    image, labels = _field(state, run_id, image_id, channel)
+    return Response(overlay_png(image, labels), media_type="image/png")
+
+
+@router.get("/images/{image_id}/objects")
+def objects(
+    state: AppStateDep, run_id: RunId, image_id: ImageId, channel: Channel = None
+) -> dict[str, Any]:
+    """Per-object bounding box, centroid, area and mean intensity, for hover tooltips."""
+    image, labels = _field(state, run_id, image_id, channel)
+    return {
+        "height": int(labels.shape[0]),
+        "width": int(labels.shape[1]),
+        "objects": object_tips(labels, image),
+    }
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str], name: str) -> Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _flat_images(state: AppState, run_id: str) -> tuple[list[dict[str, Any]], list[str]]:
+    rows = _image_rows(state, run_id)
+    names = sorted({m for row in rows for m in row["metrics"]})
+    flat = [{**{k: v for k, v in row.items() if k != "metrics"}, **row["metrics"]} for row in rows]
+    base = ["image_id", "plate", "well", "field", "status", "object_count", "error", "cause"]
+    return flat, base + names
+
+
+@router.get("/images.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def images_csv(state: AppStateDep, run_id: RunId) -> Response:
+    """Per-image table as CSV (one row per field, one column per metric)."""
+    rows, columns = _flat_images(state, run_id)
+    return _csv(rows, columns, f"{run_id}-images.csv")
+
+
+@router.get("/wells.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def wells_csv(state: AppStateDep, run_id: RunId) -> Response:
+    """Per-well table (fields, nuclei, mean area, failures) as CSV."""
+    from dataclasses import asdict
+
+    from plateseg.results import well_table
+
+    run = _run(state, run_id)
+    rows = [asdict(w) for w in well_table(state.engine, run.experiment_id, run_id)]
+    columns = ["plate", "well", "n_fields", "n_objects", "mean_area", "n_failed"]
+    return _csv(rows, columns, f"{run_id}-wells.csv")
+
+
+@router.get(
+    "/images.parquet",
+    response_class=Response,
+    responses={200: {"content": {"application/vnd.apache.parquet": {}}}},
+)
+def images_parquet(state: AppStateDep, run_id: RunId) -> Response:
+    """Per-image table as Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows, columns = _flat_images(state, run_id)
+    table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
+    if not rows:
+        table = pa.table({c: pa.array([], pa.string()) for c in columns})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return Response(
+        buffer.getvalue(),
+        media_type="application/vnd.apache.parquet",
+        headers={"Content-Disposition": f'attachment; filename="{run_id}-images.parquet"'},
+    )

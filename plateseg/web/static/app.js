@@ -1,0 +1,329 @@
+/* plateseg web UI: small vanilla JS over the JSON API. No build step. */
+"use strict";
+
+const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+const $ = (sel, root = document) => root.querySelector(sel);
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v; else if (k === "text") node.textContent = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+};
+
+async function api(method, url, body) {
+  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  if (method !== "GET") init.headers["X-CSRF-Token"] = csrf();
+  if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+  const response = await fetch(url, init);
+  let data = null;
+  try { data = await response.json(); } catch (e) { data = null; }
+  if (!response.ok) {
+    const error = new Error((data && data.detail && (typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail))) || response.statusText);
+    error.status = response.status; error.fields = (data && data.fields) || {};
+    throw error;
+  }
+  return data;
+}
+
+function fmt(v, digits = 3) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  if (Number.isInteger(v)) return v.toLocaleString("en-US");
+  if (Math.abs(v) >= 1e5) return Math.round(v).toLocaleString("en-US");
+  return Number(v.toPrecision(digits)).toLocaleString("en-US", { maximumSignificantDigits: digits });
+}
+function duration(s) {
+  if (s === null || s === undefined) return "–";
+  s = Math.max(0, Math.round(s));
+  const m = Math.floor(s / 60), h = Math.floor(m / 60);
+  return h ? `${h}h ${m % 60}m` : m ? `${m}m ${s % 60}s` : `${s}s`;
+}
+
+/* viridis, 5 stops */
+const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+function viridis(t) {
+  t = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+  const i = Math.min(Math.floor(t), VIRIDIS.length - 2), f = t - i;
+  const c = VIRIDIS[i].map((a, k) => Math.round(a + (VIRIDIS[i + 1][k] - a) * f));
+  return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+}
+const METRIC_LABELS = {
+  object_count: "nuclei per field", Count_Nuclei: "nuclei per field (mean)", Image_ForegroundFraction: "foreground fraction",
+  Mean_Nuclei_AreaShape_Area: "mean nuclear area (px)", Median_Nuclei_AreaShape_Area: "median nuclear area (px)",
+  Threshold_FinalThreshold_Nuclei: "threshold",
+};
+function metricLabel(m) {
+  if (METRIC_LABELS[m]) return METRIC_LABELS[m];
+  const intensity = /^(Mean|Median)_Nuclei_Intensity_(\w+?)Intensity_(.+)$/.exec(m);
+  if (intensity) return `${intensity[1].toLowerCase()} nuclear ${intensity[2].toLowerCase()} intensity ${intensity[3]}`;
+  return m.replaceAll("_", " ");
+}
+function rowLetter(r) { const A = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"; return r < 26 ? A[r] : "A" + A[r - 26]; }
+
+/* ---------- experiment page ---------- */
+function initExperiment() {
+  const data = JSON.parse($("#exp-data").textContent);
+  const byWell = {};
+  for (const plate of data.plate_maps) for (const [name, w] of Object.entries(plate.wells)) byWell[`${plate.plate}:${name}`] = w;
+  document.querySelectorAll(".plate .well.has").forEach((button) => {
+    button.addEventListener("click", () => {
+      document.querySelectorAll(".well.selected").forEach((x) => x.classList.remove("selected"));
+      button.classList.add("selected");
+      const plate = button.closest(".plate").dataset.plate;
+      const w = byWell[`${plate}:${button.dataset.well}`];
+      $("#well-title").textContent = `${plate} · ${w.well}`;
+      const kv = $("#well-layout"); kv.replaceChildren();
+      for (const [k, v] of Object.entries(w.layout)) if (v) kv.append(el("dt", { text: k }), el("dd", { text: v }));
+      const box = $("#well-fields"); box.replaceChildren();
+      for (const f of w.fields) {
+        const row = el("div", { class: "row" });
+        for (const c of f.channels) {
+          row.append(el("figure", {}, el("img", { src: `/api/experiments/${data.experiment_id}/fields/${f.image_id}/${c}.png`, alt: `${f.image_id} ${c}`, loading: "lazy" }), el("figcaption", { text: `field ${f.field} · ${c}` })));
+        }
+        box.append(row);
+      }
+    });
+  });
+}
+
+/* ---------- new run page ---------- */
+function collectRecipe(form) {
+  const params = {};
+  form.querySelectorAll("[data-param]").forEach((input) => {
+    const kind = input.dataset.kind;
+    if (kind === "bool") params[input.dataset.param] = input.checked;
+    else if (kind === "num") params[input.dataset.param] = input.value === "" ? null : Number(input.value);
+    else params[input.dataset.param] = input.value;
+  });
+  const nuclei = $("#channel-nuclei").value;
+  return { segmenter: $("#segmenter").value, params, channels: { nuclei } };
+}
+function showErrors(form, error) {
+  form.querySelectorAll(".field-error").forEach((x) => { x.textContent = ""; });
+  form.querySelectorAll(".invalid").forEach((x) => x.classList.remove("invalid"));
+  $("#form-error").textContent = "";
+  if (!error) return;
+  let placed = false;
+  for (const [name, message] of Object.entries(error.fields || {})) {
+    const key = name.split(".")[0];
+    const slot = form.querySelector(`.field-error[data-field="${key}"]`);
+    if (slot) { slot.textContent = message; placed = true; }
+    const input = form.querySelector(`[data-param="${key}"]`);
+    if (input) input.classList.add("invalid");
+  }
+  if (!placed) $("#form-error").textContent = error.message;
+}
+function initNewRun() {
+  const form = $("#recipe-form"), experiment = form.dataset.experiment;
+  const previewButton = $("#preview-button"), launch = $("#launch-button");
+  previewButton.addEventListener("click", async () => {
+    const ids = [$("#preview-1").value, $("#preview-2").value].filter(Boolean);
+    const unique = [...new Set(ids)];
+    previewButton.disabled = true; $("#preview-status").textContent = "segmenting…";
+    try {
+      const result = await api("POST", `/api/experiments/${experiment}/preview`, { recipe: collectRecipe(form), image_ids: unique });
+      showErrors(form, null);
+      const box = $("#preview-results"); box.replaceChildren();
+      for (const f of result.fields) {
+        box.append(el("figure", { class: "preview", "data-image": f.image_id },
+          el("img", { src: f.overlay, alt: `outlines on ${f.image_id}` }),
+          el("figcaption", {}, el("span", { text: f.image_id }), el("span", {}, el("span", { class: "count-big", text: fmt(f.object_count) }), " nuclei · " + fmt(f.seconds) + " s"))));
+      }
+      const e = result.estimate;
+      $("#estimate").textContent = e.cost_usd !== null
+        ? `Estimated cost of the full run (${fmt(e.fields)} fields): $${e.cost_usd.toFixed(4)} · ${e.basis}`
+        : `Estimated time of the full run (${fmt(e.fields)} fields): ~${duration(e.seconds)} on ${e.basis}`;
+      $("#preview-status").textContent = `${fmt(result.seconds_per_field)} s per field`;
+    } catch (error) {
+      showErrors(form, error); $("#preview-status").textContent = "fix the recipe and try again";
+    } finally { previewButton.disabled = false; }
+  });
+  launch.addEventListener("click", async () => {
+    launch.disabled = true;
+    try {
+      const run = await api("POST", "/api/runs", { experiment_id: experiment, recipe: collectRecipe(form) });
+      window.location.assign(`/runs/${run.run_id}`);
+    } catch (error) { showErrors(form, error); launch.disabled = false; }
+  });
+}
+
+/* ---------- run page ---------- */
+const TERMINAL = new Set(["SUCCEEDED", "FAILED", "ABORTED"]);
+function initRun() {
+  const initial = JSON.parse($("#run-data").textContent);
+  const runId = initial.run_id;
+  let loaded = false;
+  const cancel = $("#cancel-button");
+  cancel.addEventListener("click", async () => {
+    cancel.disabled = true;
+    try { render(await api("POST", `/api/runs/${runId}/cancel`)); } catch (error) { $("#run-error").textContent = error.message; }
+  });
+  function render(p) {
+    const status = $("#run-status");
+    status.textContent = p.status.toLowerCase(); status.className = `status big s-${p.status.toLowerCase()}`;
+    for (const k of ["succeeded", "failed", "running", "total"]) $(`#st-${k}`).textContent = fmt(p[k]);
+    $("#st-phase").textContent = p.phase;
+    $("#st-throughput").textContent = p.throughput ? `${fmt(p.throughput)}/s` : "–";
+    $("#st-elapsed").textContent = duration(p.elapsed_seconds);
+    $("#st-eta").textContent = TERMINAL.has(p.status) ? "done" : duration(p.eta_seconds);
+    const total = Math.max(p.total, 1);
+    $("#bar-ok").style.width = `${(100 * p.succeeded) / total}%`;
+    $("#bar-fail").style.width = `${(100 * p.failed) / total}%`;
+    $("#bar-running").style.width = `${(100 * p.running) / total}%`;
+    cancel.hidden = !p.can_cancel || TERMINAL.has(p.status); cancel.disabled = false;
+    $("#run-error").textContent = p.error ? `${p.error}: ${p.cause || ""}` : "";
+    $("#redrive-button").hidden = !p.can_redrive;
+    $("#failure-note").textContent = p.can_redrive
+      ? "Retry failed re-runs the failed items of this run (redrive) and updates the results."
+      : "These images could not be read. Re-running will not change that: replace the files in the store, then start a new run.";
+    if (p.status === "SUCCEEDED" && !loaded) { loaded = true; loadResults(runId); }
+  }
+  async function poll() {
+    try {
+      const p = await api("GET", `/api/runs/${runId}`);
+      render(p);
+      if (!TERMINAL.has(p.status)) setTimeout(poll, 700);
+    } catch (error) { $("#run-error").textContent = error.message; setTimeout(poll, 3000); }
+  }
+  render(initial);
+  if (!TERMINAL.has(initial.status)) setTimeout(poll, 300);
+  $("#redrive-button").addEventListener("click", async (event) => {
+    event.target.disabled = true;
+    try { await api("POST", `/api/runs/${runId}/redrive`); loaded = false; $("#results").hidden = true; poll(); }
+    catch (error) { $("#run-error").textContent = error.message; event.target.disabled = false; }
+  });
+}
+
+async function loadResults(runId) {
+  $("#results").hidden = false;
+  $("#dl-images-csv").href = `/api/runs/${runId}/images.csv`;
+  $("#dl-wells-csv").href = `/api/runs/${runId}/wells.csv`;
+  $("#dl-parquet").href = `/api/runs/${runId}/images.parquet`;
+  const metrics = await api("GET", `/api/runs/${runId}/metrics`);
+  const select = $("#metric"); select.replaceChildren();
+  for (const m of metrics) select.append(el("option", { value: m, text: metricLabel(m) }));
+  select.onchange = () => drawHeatmap(runId, select.value);
+  await drawHeatmap(runId, metrics[0]);
+  const [images, failures] = await Promise.all([api("GET", `/api/runs/${runId}/images`), api("GET", `/api/runs/${runId}/failures`)]);
+  drawFailures(failures);
+  drawImages(runId, images);
+  document.body.dataset.resultsReady = "true";
+}
+
+async function drawHeatmap(runId, metric) {
+  const data = await api("GET", `/api/runs/${runId}/heatmap?metric=${encodeURIComponent(metric)}`);
+  const box = $("#heatmap"); box.replaceChildren();
+  const span = data.max !== null && data.max > data.min ? data.max - data.min : 1;
+  const plates = [...new Set(data.wells.map((w) => w.plate))];
+  for (const plate of plates) {
+    const wells = Object.fromEntries(data.wells.filter((w) => w.plate === plate).map((w) => [w.well, w]));
+    const grid = el("div", { class: "plate heat", style: `--cols: ${data.columns}`, "data-plate": plate });
+    grid.append(el("div", { class: "corner" }));
+    for (let c = 1; c <= data.columns; c++) grid.append(el("div", { class: "colhead", text: String(c) }));
+    for (let r = 0; r < data.rows; r++) {
+      grid.append(el("div", { class: "rowhead", text: rowLetter(r) }));
+      for (let c = 1; c <= data.columns; c++) {
+        const name = rowLetter(r) + String(c).padStart(2, "0");
+        const w = wells[name];
+        if (!w) { grid.append(el("div", { class: "well none", title: `${name} · not in this run` })); continue; }
+        const notes = Object.entries(w.layout).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`).join(" · ");
+        const cell = el("button", { class: "well" + (w.value === null ? " nodata" : "") + (w.failed ? " failed" : ""), "data-well": name,
+          title: `${plate} ${name} · ${fmt(w.value)}${w.failed ? ` · ${w.failed} failed` : ""}${notes ? " · " + notes : ""}` });
+        if (w.value !== null) cell.style.background = viridis((w.value - data.min) / span);
+        cell.addEventListener("click", () => openWell(runId, plate, name));
+        grid.append(cell);
+      }
+    }
+    if (plates.length > 1) box.append(el("h3", { text: `Plate ${plate}` }));
+    box.append(grid);
+  }
+  $("#scale-min").textContent = fmt(data.min); $("#scale-max").textContent = fmt(data.max);
+  const z = Object.entries(data.z_prime);
+  $("#zprime").replaceChildren(...(z.length ? ["Z′ ", ...z.flatMap(([p, v]) => [el("b", { text: v === null ? "n/a" : v.toFixed(2) }), z.length > 1 ? ` (${p}) ` : ""])] : []));
+  $("#zprime").title = "Z′ = 1 − 3(σpos + σneg)/|μpos − μneg| over the control wells of the layout";
+}
+
+let imageRows = [];
+function openWell(runId, plate, well) {
+  const row = imageRows.find((r) => r.plate === plate && r.well === well && r.status === "ok") || imageRows.find((r) => r.plate === plate && r.well === well);
+  if (row) openImage(runId, row);
+}
+async function openImage(runId, row) {
+  $("#viewer-title").textContent = `${row.image_id} · ${fmt(row.object_count)} nuclei`;
+  const box = $("#viewer"); box.replaceChildren();
+  if (row.status !== "ok") { box.append(el("p", { class: "error", text: `${row.error}: ${row.cause}` })); return; }
+  const img = el("img", { src: `/api/runs/${runId}/images/${row.image_id}/overlay.png`, alt: `outlines on ${row.image_id}`, id: "overlay" });
+  box.append(img);
+  const info = await api("GET", `/api/runs/${runId}/images/${row.image_id}/objects`);
+  const tip = $("#tip");
+  img.addEventListener("mousemove", (event) => {
+    const rect = img.getBoundingClientRect();
+    const x = ((event.clientX - rect.left) / rect.width) * info.width, y = ((event.clientY - rect.top) / rect.height) * info.height;
+    let best = null;
+    for (const o of info.objects) {
+      const [y0, x0, y1, x1] = o.bbox;
+      if (y >= y0 && y < y1 && x >= x0 && x < x1 && (!best || o.area < best.area)) best = o;
+    }
+    if (!best) { tip.hidden = true; return; }
+    tip.hidden = false; tip.style.left = `${event.clientX + 14}px`; tip.style.top = `${event.clientY + 10}px`;
+    tip.textContent = `object ${best.label} · area ${fmt(best.area)} px · mean ${fmt(best.mean_intensity)}`;
+  });
+  img.addEventListener("mouseleave", () => { tip.hidden = true; });
+}
+
+function drawFailures(failures) {
+  const card = $("#failures-card");
+  card.hidden = failures.length === 0;
+  $("#failure-count").textContent = String(failures.length);
+  const body = $("#failures tbody"); body.replaceChildren();
+  for (const f of failures) body.append(el("tr", {}, el("td", { class: "mono", text: f.item_id }), el("td", { text: f.kind }), el("td", { text: f.error }), el("td", { text: f.cause })));
+}
+
+function drawImages(runId, rows) {
+  imageRows = rows;
+  const present = new Set(rows.flatMap((r) => Object.keys(r.metrics)));
+  const metricNames = [...present].filter((m) => /^Mean_Nuclei_AreaShape_Area$|^Mean_Nuclei_Intensity_MeanIntensity_|^Image_ForegroundFraction$/.test(m)).sort().slice(0, 5);
+  const columns = [["image_id", "Image"], ["well", "Well"], ["field", "Field"], ["status", "Status"], ["object_count", "Nuclei"], ...metricNames.map((m) => [m, metricLabel(m)]), ["cause", "Cause"]];
+  const numeric = new Set(["field", "object_count", ...metricNames]);
+  const value = (r, k) => (k in r ? r[k] : r.metrics[k]);
+  let sortKey = "image_id", dir = 1;
+  const head = $("#images thead"); head.replaceChildren();
+  const tr = el("tr");
+  for (const [k, label] of columns) {
+    const th = el("th", { class: numeric.has(k) ? "num" : "", text: label, "data-key": k });
+    th.addEventListener("click", () => { dir = sortKey === k ? -dir : 1; sortKey = k; draw(); });
+    tr.append(th);
+  }
+  head.append(tr);
+  const filter = $("#image-filter");
+  function draw() {
+    head.querySelectorAll("th").forEach((th) => th.classList.toggle("asc", th.dataset.key === sortKey && dir === 1));
+    head.querySelectorAll("th").forEach((th) => th.classList.toggle("desc", th.dataset.key === sortKey && dir === -1));
+    const q = filter.value.trim().toLowerCase();
+    const shown = rows.filter((r) => !q || [r.image_id, r.well, r.status, r.error, r.cause].some((v) => v && String(v).toLowerCase().includes(q)));
+    shown.sort((a, b) => { const x = value(a, sortKey), y = value(b, sortKey); return (x === y ? 0 : x === null || x === undefined ? 1 : y === null || y === undefined ? -1 : x < y ? -1 : 1) * dir; });
+    const body = $("#images tbody"); body.replaceChildren();
+    for (const r of shown) {
+      const row = el("tr", { "data-image": r.image_id });
+      for (const [k] of columns) {
+        const v = value(r, k);
+        const td = el("td", { class: numeric.has(k) ? "num" : "" });
+        if (k === "status") td.append(el("span", { class: `status s-${r.status === "ok" ? "succeeded" : "failed"}`, text: r.status }));
+        else if (k === "image_id") { const a = el("a", { href: "#", text: v }); a.addEventListener("click", (e) => { e.preventDefault(); openImage(runId, r); }); td.append(a); }
+        else td.textContent = numeric.has(k) ? fmt(v) : v || "";
+        row.append(td);
+      }
+      body.append(row);
+    }
+    $("#image-count").textContent = `${shown.length} of ${rows.length}`;
+  }
+  filter.oninput = draw;
+  draw();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if ($("#exp-data")) initExperiment();
+  if ($("#recipe-form")) initNewRun();
+  if ($("#run-data")) initRun();
+});

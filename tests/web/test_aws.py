@@ -1,0 +1,190 @@
+"""The app on AWS: Step Functions backend (moto, plus a stub where moto stops) and Lambda."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from fastapi.testclient import TestClient
+from moto import mock_aws
+
+import lambdas.web
+from plateseg.errors import NotFoundError, ResumeError
+from plateseg.settings import Settings
+from plateseg.store import LocalStore
+from plateseg.web import WebSettings, create_app
+from plateseg.web.backends import AwsBackend
+
+from .conftest import EXPERIMENT, TOKEN
+
+REGION = "eu-west-1"
+MACHINE = f"arn:aws:states:{REGION}:123456789012:stateMachine:plateseg-segmentation"
+
+
+@pytest.fixture
+def machine() -> Iterator[str]:
+    with mock_aws():
+        client = boto3.client("stepfunctions", region_name=REGION)
+        definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+        created = client.create_state_machine(
+            name="plateseg-segmentation",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )
+        yield created["stateMachineArn"]
+
+
+@pytest.fixture
+def aws_client(settings: Settings, machine: str, demo: LocalStore) -> Iterator[TestClient]:
+    config = WebSettings(web_token=TOKEN, engine="aws", state_machine_arn=machine)
+    app = create_app(settings, config)
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        yield client
+
+
+def test_start_describe_and_stop_an_execution(aws_client: TestClient, machine: str) -> None:
+    started = aws_client.post("/api/runs", json={"experiment_id": EXPERIMENT})
+    assert started.status_code == 202
+    run_id = started.json()["run_id"]
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = f"{machine.replace(':stateMachine:', ':execution:')}:{run_id}"
+    described = sfn.describe_execution(executionArn=arn)
+    assert json.loads(described["input"])["experiment_id"] == EXPERIMENT
+    assert json.loads(described["input"])["recipe"]["segmenter"] == "classical"
+
+    progress = aws_client.get(f"/api/runs/{run_id}").json()
+    assert (progress["engine"], progress["experiment_id"]) == ("aws", EXPERIMENT)
+    assert progress["status"] == "RUNNING" and progress["can_cancel"] is True
+    stopped = aws_client.post(f"/api/runs/{run_id}/cancel").json()
+    assert stopped["status"] == "ABORTED"
+    assert aws_client.get("/api/runs/never-started").status_code == 404
+
+
+def test_preview_estimates_a_cost_on_aws(aws_client: TestClient) -> None:
+    body = {"image_ids": ["P1_A01_1"]}
+    estimate = aws_client.post(f"/api/experiments/{EXPERIMENT}/preview", json=body).json()[
+        "estimate"
+    ]
+    assert estimate["engine"] == "aws"
+    assert estimate["cost_usd"] > 0
+    assert "GB-s" in estimate["basis"]
+
+
+def _stubbed(settings: Settings) -> tuple[AwsBackend, Stubber]:
+    client = boto3.client("stepfunctions", region_name=REGION)
+    config = WebSettings(engine="aws", state_machine_arn=MACHINE)
+    return AwsBackend(settings, config, client=client), Stubber(client)
+
+
+def test_map_run_counters_throughput_and_redrive(settings: Settings) -> None:
+    backend, stub = _stubbed(settings)
+    execution = backend.execution_arn("run-7")
+    assert (
+        execution == f"arn:aws:states:{REGION}:123456789012:execution:plateseg-segmentation:run-7"
+    )
+    map_run = f"arn:aws:states:{REGION}:123456789012:mapRun:plateseg-segmentation/run-7:m1"
+    start = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    stop = datetime(2026, 1, 1, 12, 1, 40, tzinfo=UTC)
+    described = {
+        "executionArn": execution,
+        "stateMachineArn": MACHINE,
+        "status": "FAILED",
+        "startDate": start,
+        "stopDate": stop,
+        "input": json.dumps({"experiment_id": "EXP-9"}),
+        "error": "States.ExceedToleratedFailureThreshold",
+        "cause": "too many failed batches",
+    }
+    counts = {
+        "pending": 0, "running": 0, "succeeded": 180, "failed": 20, "timedOut": 0,
+        "aborted": 0, "total": 200, "resultsWritten": 200,
+    }  # fmt: skip
+    map_described = {
+        "mapRunArn": map_run, "executionArn": execution, "status": "FAILED",
+        "startDate": start, "maxConcurrency": 10, "toleratedFailurePercentage": 0.0,
+        "toleratedFailureCount": 0, "itemCounts": counts, "executionCounts": counts,
+    }  # fmt: skip
+    stub.add_response("describe_execution", described, {"executionArn": execution})
+    stub.add_response(
+        "list_map_runs",
+        {
+            "mapRuns": [
+                {
+                    "executionArn": execution,
+                    "mapRunArn": map_run,
+                    "stateMachineArn": MACHINE,
+                    "startDate": start,
+                }
+            ]
+        },
+        {"executionArn": execution},
+    )
+    stub.add_response("describe_map_run", map_described, {"mapRunArn": map_run})
+    stub.add_response("redrive_execution", {"redriveDate": stop}, {"executionArn": execution})
+    running = {**described, "status": "RUNNING", "error": None, "cause": None}
+    del running["stopDate"], running["error"], running["cause"]
+    stub.add_response("describe_execution", running, {"executionArn": execution})
+    stub.add_response("list_map_runs", {"mapRuns": []}, {"executionArn": execution})
+    with stub:
+        progress = backend.progress("run-7")
+        assert (progress.status, progress.succeeded, progress.failed, progress.total) == (
+            "FAILED", 180, 20, 200,
+        )  # fmt: skip
+        assert progress.throughput == pytest.approx(2.0)  # 200 items in 100 s
+        assert progress.can_redrive is True
+        assert progress.error == "States.ExceedToleratedFailureThreshold"
+        redriven = backend.redrive("run-7")
+        assert (redriven.status, redriven.can_cancel) == ("RUNNING", True)
+    stub.assert_no_pending_responses()
+
+
+def test_step_functions_errors_become_typed_errors(settings: Settings) -> None:
+    backend, stub = _stubbed(settings)
+    stub.add_client_error("describe_execution", "ExecutionDoesNotExist", "no such execution")
+    stub.add_client_error("redrive_execution", "ExecutionNotRedrivable", "it succeeded")
+    with stub:
+        with pytest.raises(NotFoundError, match="no such execution"):
+            backend.progress("gone")
+        with pytest.raises(ResumeError, match="it succeeded"):
+            backend._call("redrive_execution", executionArn=backend.execution_arn("done"))
+
+
+def test_aws_engine_needs_a_state_machine_arn(settings: Settings) -> None:
+    with pytest.raises(NotFoundError, match="PLATESEG_STATE_MACHINE_ARN"):
+        AwsBackend(settings, WebSettings(engine="aws"))
+
+
+def _http_event(path: str, authorizer: dict[str, Any] | None) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1"},
+        "requestId": "r", "stage": "$default", "domainName": "ui.example", "accountId": "1",
+        "apiId": "a", "routeKey": "$default", "time": "01/Jan/2026:00:00:00 +0000",
+        "timeEpoch": 0,
+    }  # fmt: skip
+    if authorizer is not None:
+        context["authorizer"] = authorizer
+    return {
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": {"host": "ui.example", "accept": "application/json"},
+        "requestContext": context, "isBase64Encoded": False,
+    }  # fmt: skip
+
+
+def test_lambda_handler_serves_the_app_behind_the_authorizer(
+    settings: Settings, demo: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLATESEG_WEB_AUTH", "proxy")
+    monkeypatch.setattr(lambdas.web, "_handler", None)
+    health = lambdas.web.handler(_http_event("/health", None), None)
+    assert health["statusCode"] == 200
+    refused = lambdas.web.handler(_http_event("/api/experiments", None), None)
+    assert refused["statusCode"] == 401
+    claims = {"jwt": {"claims": {"sub": "scientist-1"}, "scopes": []}}
+    listed = lambdas.web.handler(_http_event("/api/experiments", claims), None)
+    assert listed["statusCode"] == 200
+    assert json.loads(listed["body"])[0]["experiment_id"] == EXPERIMENT

@@ -1,0 +1,200 @@
+"""The scientist's story in a real browser (Debian's Chromium driven by Playwright).
+
+Open the app with the printed token, pick the experiment, look at a well, preview the
+recipe on two fields (after fixing a bad parameter), start the run, watch it finish
+without a reload, read the heatmap, open an image with outlines and a tooltip, find the
+corrupt image among the failures with its cause, download the CSV. Screenshots go to
+``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from plateseg.demo import write_demo_experiment
+from plateseg.store import LocalStore
+
+from .conftest import CORRUPT_IMAGE, CORRUPT_KEY, EXPERIMENT, TOKEN, WELLS
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+#: A few more wells than the API tests: a fuller plate reads better in screenshots.
+STORY_WELLS = sorted({*WELLS, "A02", "C01", "D01", "E01", "C12", "D12", "E12", "B06", "E07", "F09"})
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def story_store(store: LocalStore) -> LocalStore:
+    write_demo_experiment(store, EXPERIMENT, size=256, wells=STORY_WELLS)
+    store.put_bytes(CORRUPT_KEY, b"II*\x00 this is not a TIFF any more")
+    return store
+
+
+@pytest.fixture
+def server(app: FastAPI, story_store: LocalStore) -> Iterator[str]:
+    """The app served by uvicorn on a free port of 127.0.0.1, in a thread."""
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    assert executable, "Debian's chromium is required: apt-get install -y chromium"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1440, "height": 960}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_scientist_story(server: str, page: Page) -> None:
+    # open the app with the printed token: the cookie replaces it
+    page.goto(f"{server}/?token={TOKEN}")
+    assert "token=" not in page.url
+    expect(page.locator("#experiments")).to_contain_text(EXPERIMENT)
+    _shot(page, "01-experiments")
+
+    # pick the experiment and look at a well's thumbnails
+    page.get_by_role("link", name=EXPERIMENT).click()
+    expect(page.locator(".plate .well.has")).to_have_count(len(STORY_WELLS))
+    page.locator('.plate .well[data-well="A01"]').click()
+    expect(page.locator("#well-title")).to_have_text("P1 · A01")
+    expect(page.locator("#well-fields img")).to_have_count(4)  # 2 fields x 2 channels
+    page.wait_for_function(
+        "[...document.querySelectorAll('#well-fields img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    expect(page.locator("#well-layout")).to_contain_text("neg")
+    _shot(page, "02-experiment-plate")
+
+    # new run: a bad parameter gets a field-level message, then the preview
+    page.locator("#new-run").click()
+    page.locator('[data-param="min_diameter"]').fill("-3")
+    page.locator("#preview-button").click()
+    expect(page.locator('.field-error[data-field="min_diameter"]')).to_contain_text("greater than")
+    page.locator('[data-param="min_diameter"]').fill("10")
+    page.locator("#preview-1").select_option("P1_A01_1")
+    page.locator("#preview-2").select_option("P1_D05_1")
+    page.locator("#preview-button").click()
+    expect(page.locator("#preview-results figure")).to_have_count(2)
+    expect(page.locator('.field-error[data-field="min_diameter"]')).to_be_empty()
+    expect(page.locator("#estimate")).to_contain_text("Estimated time")
+    counts = page.locator("#preview-results .count-big").all_inner_texts()
+    assert int(counts[0].replace(",", "")) > 0
+    _shot(page, "03-new-run-preview")
+
+    # start the run and watch it finish on the same page (no reload)
+    page.locator("#launch-button").click()
+    page.wait_for_url("**/runs/*")
+    run_url = page.url
+    page.evaluate("window.__sameDocument = true")
+    expect(page.locator("#run-status")).to_have_text("succeeded", timeout=240_000)
+    page.wait_for_selector("body[data-results-ready='true']", timeout=60_000)
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.url == run_url
+    expect(page.locator("#st-failed")).to_have_text("1")
+
+    # the heatmap: every well of the run coloured, a colour scale, Z'
+    wells = page.locator("#heatmap .well[data-well]")
+    expect(wells).to_have_count(len(STORY_WELLS))
+    colour = wells.first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour.startswith("rgb(")
+    expect(page.locator("#zprime")).to_contain_text("Z\u2032")
+    expect(page.locator("#cancel-button")).to_be_hidden()
+    # a corrupt file is not retried by redrive (only failed Map items are): no button, a note
+    expect(page.locator("#redrive-button")).to_be_hidden()
+    expect(page.locator("#failure-note")).to_contain_text("replace")
+    expect(page.locator("#scale-max")).not_to_be_empty()
+    page.locator("#metric").select_option("Mean_Nuclei_AreaShape_Area")
+    expect(page.locator("#scale-max")).not_to_have_text("")
+    page.locator("#metric").select_option("object_count")
+
+    # the corrupt image, with its cause
+    expect(page.locator("#failures")).to_contain_text(CORRUPT_IMAGE)
+    expect(page.locator("#failures")).to_contain_text("P1_C03_s2_w1.tif")
+    expect(page.locator("#failures")).to_contain_text("ImageReadError")
+
+    # open an image with outlines and hover an object for its tooltip
+    page.locator('#heatmap .well[data-well="A01"]').click()
+    overlay = page.locator("#overlay")
+    expect(overlay).to_be_visible()
+    page.wait_for_function("document.querySelector('#overlay').naturalWidth > 0")
+    page.wait_for_load_state("networkidle")
+    objects: dict[str, Any] = page.evaluate(
+        "async () => (await fetch(location.pathname.replace('/runs/', '/api/runs/') + "
+        "'/images/P1_A01_1/objects')).json()"
+    )
+    target = max(objects["objects"], key=lambda o: o["area"])
+    box = overlay.bounding_box()
+    assert box is not None
+    y, x = target["centroid"]
+    page.mouse.move(
+        box["x"] + box["width"] * x / objects["width"],
+        box["y"] + box["height"] * y / objects["height"],
+    )
+    expect(page.locator("#tip")).to_be_visible()
+    expect(page.locator("#tip")).to_contain_text("area")
+    _shot(page, "04-run-results")
+    page.locator("#heatmap").screenshot(path=str(ARTIFACTS / "05-heatmap.png"))
+
+    # filter the image table and download the CSV
+    page.locator("#image-filter").fill("error")
+    expect(page.locator("#images tbody tr")).to_have_count(1)
+    with page.expect_download() as download_info:
+        page.locator("#dl-images-csv").click()
+    path = download_info.value.path()
+    rows = list(csv.DictReader(io.StringIO(Path(path).read_text())))
+    assert len(rows) == 2 * len(STORY_WELLS)
+    assert {r["image_id"]: r["status"] for r in rows}[CORRUPT_IMAGE] == "error"
