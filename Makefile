@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
-.PHONY: run test lint fmt typecheck bench synth serve clean system-deps
+.PHONY: run test lint fmt bench bench-segment bench-accuracy bench-engine bench-aggregate \
+	bench-pipeline synth serve clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,15 +48,35 @@ fmt: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(VENV)/.dev
+# Benchmarks print markdown tables (ratios against a baseline measured in the same run).
+bench: bench-segment bench-accuracy bench-engine bench-aggregate bench-pipeline
+
+bench-segment: $(VENV)/.dev
 	$(BIN)/python bench/segment.py
+
+bench-accuracy: $(VENV)/.dev
+	$(BIN)/python bench/accuracy.py
+
+bench-engine: $(VENV)/.dev
 	$(BIN)/python bench/engine.py
 
-synth: $(VENV)/.dev
+bench-aggregate: $(VENV)/.dev system-deps
+	$(BIN)/python bench/aggregate.py
+
+bench-pipeline: $(VENV)/.dev
+	$(BIN)/python bench/pipeline.py
+
+# The CDK CLI, pinned in package.json (plain `npm install aws-cdk` gives 3.x, which refuses aws-cdk-lib 2).
+node_modules/.bin/cdk: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+synth: $(VENV)/.dev node_modules/.bin/cdk
 	$(BIN)/python app.py
+	PATH=$(CURDIR)/$(BIN):$$PATH node_modules/.bin/cdk synth --quiet --no-notices
 
 serve: $(VENV)/.runtime
 	$(BIN)/plateseg serve
 
 clean:
-	rm -rf $(VENV) .plateseg cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .plateseg cdk.out node_modules test-artifacts .pytest_cache .mypy_cache .ruff_cache

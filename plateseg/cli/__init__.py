@@ -14,7 +14,8 @@ import traceback
 
 import typer
 
-from plateseg.cli import data, db, run
+from plateseg.cli import asl, data, db, run, serve, train
+from plateseg.cli import aws as aws_cli
 from plateseg.cli.output import err_console
 from plateseg.errors import PlatesegError
 
@@ -30,6 +31,10 @@ app = typer.Typer(
 )
 data.register(app)
 run.register(app)
+train.register(app)
+serve.register(app)
+aws_cli.register(app)
+app.add_typer(asl.app, name="asl")
 app.add_typer(db.app, name="db")
 
 EXIT_INTERNAL = 70
