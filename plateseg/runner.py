@@ -104,6 +104,7 @@ def run_local(
     *,
     recipe: Recipe | dict[str, Any] | None = None,
     run_id: str | None = None,
+    naming: str | None = None,
     settings: Settings | None = None,
     tunables: MapTunables | None = None,
     listener: Callable[[Event], None] | None = None,
@@ -119,6 +120,9 @@ def run_local(
         Segmentation recipe; the default classical recipe if omitted.
     run_id : str, optional
         Idempotency key: re-running with the same id rewrites the same run.
+    naming : str, optional
+        File-name preset (``imagexpress``, ``operetta``, ``cellomics``, ``incell``) or a
+        regex with named groups; ImageXpress by default.
     settings : Settings, optional
         Overrides the settings in force.
     tunables : MapTunables, optional
@@ -143,6 +147,8 @@ def run_local(
     payload: dict[str, Any] = {"experiment_id": experiment_id}
     if run_id is not None:
         payload["run_id"] = run_id
+    if naming is not None:
+        payload["naming"] = naming
     if recipe is not None:
         payload["recipe"] = recipe.model_dump() if isinstance(recipe, Recipe) else recipe
     execution_input = ExecutionInput.parse(payload)  # fail fast, before any process starts

@@ -52,6 +52,9 @@ def run(
     experiment_id: str = typer.Argument("", help="Experiment to segment."),
     recipe: str = typer.Option("", help="Recipe as JSON or @FILE (default: classical)."),
     run_id: str = typer.Option("", help="Run id (idempotency key); default: a new one."),
+    naming: str = typer.Option(
+        "", help="File-name preset (imagexpress, operetta, cellomics, incell) or a regex."
+    ),
     workers: int = typer.Option(0, min=0, help="Worker processes (0 = one per core)."),
     time_scale: float = typer.Option(1.0, min=0.0, help="Scale retry waits (0 = no waiting)."),
     batch_size: int = typer.Option(0, min=0, help="Fields per batch (0 = the definition's)."),
@@ -85,6 +88,7 @@ def run(
             experiment_id,
             recipe=parsed_recipe,
             run_id=run_id or None,
+            naming=naming or None,
             settings=settings,
             tunables=MapTunables(
                 items_per_batch=batch_size or None,

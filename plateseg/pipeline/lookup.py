@@ -8,8 +8,8 @@ recipe (``recipe.json``) and what it skipped (``lookup-report.json``).
 
 from __future__ import annotations
 
-from plateseg.contracts import ExecutionInput, LookupRequest, LookupResult
-from plateseg.errors import ExecutionInputError, InputError
+from plateseg.contracts import ExecutionInput, LookupRequest, LookupResult, ManifestItem, Recipe
+from plateseg.errors import ExecutionInputError, InputError, RecipeError
 from plateseg.metadata import build_manifest, naming_pattern
 from plateseg.segmentation import validate_recipe
 from plateseg.store import Store, put_json
@@ -25,6 +25,20 @@ def experiment_prefix(experiment_id: str) -> str:
 def run_prefix(run_id: str) -> str:
     """Store prefix of everything a run writes: ``runs/<run_id>/``."""
     return f"runs/{run_id}/"
+
+
+def _check_channels(recipe: Recipe, items: list[ManifestItem], experiment_id: str) -> None:
+    """The recipe's nuclei channel must exist in the experiment, or every field would fail."""
+    if not items:
+        return
+    found = sorted({channel for item in items for channel in item.channels})
+    nuclei = recipe.channels["nuclei"]
+    if nuclei not in found:
+        raise RecipeError(
+            f"recipe.channels.nuclei: channel {nuclei!r} is in no field of experiment "
+            f"{experiment_id!r}; its channels are {', '.join(found)} "
+            f'(e.g. "channels": {{"nuclei": "{found[0]}"}})'
+        )
 
 
 def lookup(request: LookupRequest, store: Store) -> LookupResult:
@@ -60,6 +74,7 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
 
     keys = [info.key for info in store.list(prefix)]
     items, report = build_manifest(keys, experiment_id, pattern)
+    _check_channels(recipe, items, experiment_id)
 
     out = run_prefix(run_id)
     manifest_key = f"{out}manifest.json"

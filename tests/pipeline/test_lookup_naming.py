@@ -5,13 +5,17 @@ from __future__ import annotations
 import pytest
 
 from plateseg.contracts import LookupRequest
-from plateseg.errors import ExecutionInputError
+from plateseg.errors import ExecutionInputError, RecipeError
 from plateseg.pipeline.lookup import lookup
 from plateseg.store import LocalStore, get_json
 
 
-def request(naming: str | None) -> LookupRequest:
-    payload: dict[str, object] = {"experiment_id": "OP-1", "run_id": "r1"}
+def request(naming: str | None, nuclei: str = "ch1") -> LookupRequest:
+    payload: dict[str, object] = {
+        "experiment_id": "OP-1",
+        "run_id": "r1",
+        "recipe": {"channels": {"nuclei": nuclei}},
+    }
     if naming is not None:
         payload["naming"] = naming
     return LookupRequest(input=payload, execution_name="x", bucket="b")
@@ -48,3 +52,9 @@ def test_wrong_naming_explains_itself(operetta: LocalStore) -> None:
     assert "operetta" in result.message
     with pytest.raises(ExecutionInputError, match="input.naming: 'phenix' is neither a preset"):
         lookup(request("phenix"), operetta)
+
+
+def test_a_nuclei_channel_no_field_has_is_a_recipe_error(operetta: LocalStore) -> None:
+    with pytest.raises(RecipeError, match=r"recipe.channels.nuclei: channel 'w1' .* ch1, ch2"):
+        lookup(request("operetta", nuclei="w1"), operetta)
+    assert not operetta.exists("runs/r1/manifest.json")
