@@ -1,29 +1,18 @@
-"""Reads the web app needs that the library does not offer (yet).
+"""Reads of the store the web app needs that :mod:`plateseg.results` does not offer.
 
-* experiments in the store, their manifest (cached briefly) and plate map;
-* per-well metric grids, the list of metrics of a run, and plate Z' from controls.
-
-``well_metric_grid``, ``run_metrics`` and ``plate_z_prime`` are meant to move to
-:mod:`plateseg.results` once the database issue provides them.
+Experiments as they are in the store (before or without any run) and their manifests,
+cached briefly. Everything recorded by a run (metrics, heatmaps, plate QC, layout
+annotations) is read through :mod:`plateseg.results` and :mod:`plateseg.layout`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import threading
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
-
-import sqlalchemy as sa
 
 from plateseg.contracts import ManifestItem, validate_experiment_id
-from plateseg.db.engine import translate_errors
-from plateseg.db.models import Image, WellMetric
-from plateseg.errors import NotFoundError, ObjectNotFoundError
+from plateseg.errors import NotFoundError
 from plateseg.metadata import build_manifest
 from plateseg.store import Store
 
@@ -31,13 +20,8 @@ __all__ = [
     "ExperimentSummary",
     "ManifestCache",
     "experiment_ids",
-    "plate_z_prime",
-    "read_layout",
-    "run_metrics",
-    "well_metric_grid",
+    "summarise",
 ]
-
-COUNT_METRIC = "object_count"
 
 
 @dataclass(frozen=True)
@@ -115,88 +99,3 @@ def summarise(experiment_id: str, items: list[ManifestItem]) -> ExperimentSummar
         channels=channels,
         in_store=True,
     )
-
-
-def read_layout(store: Store, experiment_id: str) -> dict[str, dict[str, str]]:
-    """``experiments/<id>/layout.csv`` as ``{well: {column: value}}`` (empty if absent)."""
-    try:
-        data = store.get_bytes(f"experiments/{experiment_id}/layout.csv")
-    except ObjectNotFoundError:
-        return {}
-    text = data[: 4 * 1024 * 1024].decode("utf-8", errors="replace")
-    layout: dict[str, dict[str, str]] = {}
-    for row in csv.DictReader(io.StringIO(text)):
-        well = (row.get("well") or "").strip().upper()
-        if well:
-            layout[well] = {k: (v or "").strip() for k, v in row.items() if k and k != "well"}
-    return layout
-
-
-def run_metrics(engine: sa.Engine, run_id: str) -> list[str]:
-    """Per-well metrics recorded for a run, plus ``object_count`` first."""
-    table = WellMetric.__table__.c
-    stmt = sa.select(table.metric).where(table.run_id == run_id).distinct().order_by(table.metric)
-    with translate_errors(engine), engine.connect() as connection:
-        names = [row[0] for row in connection.execute(stmt)]
-    return [COUNT_METRIC, *names]
-
-
-def well_metric_grid(
-    engine: sa.Engine, run_id: str, metric: str
-) -> dict[tuple[str, str], float | None]:
-    """``{(plate, well): value}`` of one metric (``object_count``: nuclei per OK field)."""
-    if metric == COUNT_METRIC:
-        images = Image.__table__.c
-        ok = images.status == "ok"
-        stmt: sa.Select[Any] = (
-            sa.select(
-                images.plate,
-                images.well,
-                sa.func.sum(sa.case((ok, images.object_count), else_=0)),
-                sa.func.sum(sa.case((ok, 1), else_=0)),
-            )
-            .where(images.run_id == run_id)
-            .group_by(images.plate, images.well)
-        )
-        with translate_errors(engine), engine.connect() as connection:
-            return {
-                (plate, well): (float(total) / n if n else None)
-                for plate, well, total, n in connection.execute(stmt)
-            }
-    wells = WellMetric.__table__.c
-    stmt = sa.select(wells.plate, wells.well, wells.mean).where(
-        wells.run_id == run_id, wells.metric == metric
-    )
-    with translate_errors(engine), engine.connect() as connection:
-        grid: dict[tuple[str, str], float | None] = {
-            (str(row[0]), str(row[1])): row[2] for row in connection.execute(stmt)
-        }
-    if not grid:
-        raise NotFoundError(f"run {run_id!r} has no well metric {metric!r}")
-    return grid
-
-
-def plate_z_prime(
-    grid: dict[tuple[str, str], float | None], layout: dict[str, dict[str, str]]
-) -> dict[str, float | None]:
-    """Z' per plate from wells whose layout ``control`` is ``pos`` / ``neg``.
-
-    Z' = 1 - 3 (sd_pos + sd_neg) / |mean_pos - mean_neg| (Zhang et al. 1999); ``None`` when a
-    plate lacks two wells of each control or the means coincide.
-    """
-    groups: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"pos": [], "neg": []})
-    for (plate, well), value in grid.items():
-        control = layout.get(well, {}).get("control", "").lower()
-        if control in ("pos", "neg") and value is not None and math.isfinite(value):
-            groups[plate][control].append(value)
-    result: dict[str, float | None] = {}
-    for plate, values in groups.items():
-        pos, neg = values["pos"], values["neg"]
-        if len(pos) < 2 or len(neg) < 2:
-            result[plate] = None
-            continue
-        mp, mn = sum(pos) / len(pos), sum(neg) / len(neg)
-        sp = math.sqrt(sum((v - mp) ** 2 for v in pos) / (len(pos) - 1))
-        sn = math.sqrt(sum((v - mn) ** 2 for v in neg) / (len(neg) - 1))
-        result[plate] = None if mp == mn else 1.0 - 3.0 * (sp + sn) / abs(mp - mn)
-    return result

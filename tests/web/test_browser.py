@@ -159,7 +159,7 @@ def test_scientist_story(server: str, page: Page) -> None:
     expect(page.locator("#scale-max")).not_to_be_empty()
     page.locator("#metric").select_option("Mean_Nuclei_AreaShape_Area")
     expect(page.locator("#scale-max")).not_to_have_text("")
-    page.locator("#metric").select_option("object_count")
+    page.locator("#metric").select_option("Count_Nuclei")  # "nuclei per field"
 
     # the corrupt image, with its cause
     expect(page.locator("#failures")).to_contain_text(CORRUPT_IMAGE)

@@ -32,6 +32,38 @@ def test_experiment_detail_has_a_96_well_plate_map_with_layout(
     assert "control" in detail["layout_columns"]
 
 
+def test_layout_annotations_are_parsed_by_the_shared_layout_module(
+    client: TestClient, demo: LocalStore
+) -> None:
+    # plateseg.layout normalises "a1" to A01, as aggregation does when it records the wells
+    demo.put_bytes(
+        f"experiments/{EXPERIMENT}/layout.csv",
+        b"well,condition,concentration,control\na1,DMSO,0,neg\n",
+    )
+    detail = client.get(f"/api/experiments/{EXPERIMENT}").json()
+    wells = detail["plate_maps"][0]["wells"]
+    assert wells["A01"]["layout"] == {
+        "condition": "DMSO",
+        "compound": "",
+        "concentration": "0",
+        "control": "neg",
+    }
+    assert wells["B01"]["layout"] == {}
+    assert detail["layout_columns"] == ["concentration", "condition", "control"]
+    assert detail["layout_error"] is None
+
+
+def test_an_invalid_layout_is_reported_without_hiding_the_plate(
+    client: TestClient, demo: LocalStore
+) -> None:
+    demo.put_bytes(f"experiments/{EXPERIMENT}/layout.csv", b"well,control\nA01,maybe\n")
+    detail = client.get(f"/api/experiments/{EXPERIMENT}").json()
+    assert "line 2, column 'control'" in detail["layout_error"]
+    assert detail["plate_maps"][0]["wells"]["A01"]["layout"] == {}
+    page = client.get(f"/experiments/{EXPERIMENT}")
+    assert page.status_code == 200 and 'id="layout-error"' in page.text
+
+
 def test_thumbnail_is_a_small_png_of_the_channel(client: TestClient, demo: LocalStore) -> None:
     response = client.get(f"/api/experiments/{EXPERIMENT}/fields/P1_A01_1/w2.png")
     assert response.status_code == 200

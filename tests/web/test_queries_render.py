@@ -1,4 +1,9 @@
-"""Plate formats, Z' from control wells, layout parsing, and the images drawn for the browser."""
+"""Plate formats and the images drawn for the browser.
+
+Z' and layout parsing are no longer the web's own: the heatmap shows the Z' stored in
+``plate_qc`` and layouts are parsed by :mod:`plateseg.layout` (see ``test_runs_results``
+and ``test_experiments``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from plateseg.store import LocalStore
-from plateseg.web.queries import plate_z_prime, read_layout
 from plateseg.web.render import display_scale, object_tips, overlay_png, thumbnail_png
 from plateseg.web.routers.experiments import plate_format
 
@@ -27,26 +30,6 @@ def test_plate_format_is_the_smallest_standard_plate(
     wells: set[str], shape: tuple[int, int]
 ) -> None:
     assert plate_format(wells) == shape
-
-
-def test_z_prime_from_positive_and_negative_controls() -> None:
-    layout = {"A01": {"control": "neg"}, "B01": {"control": "neg"}, "A12": {"control": "pos"}}
-    layout["B12"] = {"control": "pos"}
-    grid = {("P1", "A01"): 100.0, ("P1", "B01"): 102.0, ("P1", "A12"): 10.0, ("P1", "B12"): 12.0}
-    grid[("P1", "C05")] = 55.0  # not a control: ignored
-    sd = np.std([100.0, 102.0], ddof=1)
-    expected = 1 - 3 * (sd + sd) / 90.0
-    assert plate_z_prime(grid, layout)["P1"] == pytest.approx(expected)
-    assert plate_z_prime({("P1", "A01"): 1.0}, layout) == {"P1": None}
-
-
-def test_layout_is_read_by_well(store: LocalStore) -> None:
-    store.put_bytes("experiments/E1/layout.csv", b"well,condition,control\na1,DMSO,neg\nB02,X,\n")
-    assert read_layout(store, "E1") == {
-        "A1": {"condition": "DMSO", "control": "neg"},
-        "B02": {"condition": "X", "control": ""},
-    }
-    assert read_layout(store, "NONE") == {}
 
 
 def _decode(png: bytes) -> np.ndarray:

@@ -6,6 +6,7 @@ import csv
 import io
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from fastapi import FastAPI
@@ -13,7 +14,9 @@ from fastapi.testclient import TestClient
 
 import plateseg.runner
 from plateseg.errors import ExecutionFailed
+from plateseg.results import plate_qc
 from plateseg.settings import Settings
+from plateseg.store import LocalStore
 from plateseg.web.backends import LocalBackend
 from plateseg.web.runs import RunManager
 
@@ -42,20 +45,38 @@ def test_run_finishes_and_counts_the_corrupt_image_as_failed(
     assert client.get("/api/runs").json()[0]["run_id"] == run_id
 
 
+def test_an_experiment_only_the_database_knows_is_listed_with_its_counts(
+    client: TestClient, demo: LocalStore, finished_run: dict[str, Any]
+) -> None:
+    demo.delete_prefix(f"experiments/{EXPERIMENT}/")
+    [row] = client.get("/api/experiments").json()
+    assert (row["experiment_id"], row["in_store"]) == (EXPERIMENT, False)
+    # plateseg.results.list_experiments: imaged wells, fields of the latest run
+    assert (row["plates"], row["wells"], row["fields"]) == (1, len(WELLS), 2 * len(WELLS))
+    assert (row["runs"], row["latest_run"]) == (1, finished_run["run_id"])
+    assert row["latest_status"] == "SUCCEEDED_WITH_FAILURES"  # the corrupt image
+
+
 def test_results_heatmap_failures_tables_downloads_and_overlays(
     client: TestClient, finished_run: dict[str, Any]
 ) -> None:
     run_id = finished_run["run_id"]
     base = f"/api/runs/{run_id}"
     metrics = client.get(f"{base}/metrics").json()
-    assert metrics[0] == "object_count"
+    # nuclei per field is the stored well mean of Count_Nuclei (the web's own
+    # "object_count" query is gone); the page labels it "nuclei per field"
+    assert metrics[0] == "Count_Nuclei"
     assert "Mean_Nuclei_AreaShape_Area" in metrics
+    assert "object_count" not in metrics
 
-    heat = client.get(f"{base}/heatmap", params={"metric": "object_count"}).json()
+    heat = client.get(f"{base}/heatmap").json()
+    assert heat["metric"] == "Count_Nuclei"
     values = {w["well"]: w["value"] for w in heat["wells"]}
-    assert sorted(values) == sorted(WELLS)
+    assert sorted(values) == sorted(WELLS)  # only imaged wells, not every layout well
     assert heat["min"] == min(values.values()) and heat["max"] == max(values.values())
     assert values["A01"] > values["A12"]  # DMSO keeps its nuclei, staurosporine kills cells
+    assert (heat["rows"], heat["columns"]) == (8, 12)
+    assert {w["well"]: w["layout"]["control"] for w in heat["wells"]}["A12"] == "pos"
     assert set(heat["z_prime"]) == {"P1"}
     assert {w["well"]: w["failed"] for w in heat["wells"]}["C03"] == 1
     area = client.get(f"{base}/heatmap", params={"metric": "Mean_Nuclei_AreaShape_Area"})
@@ -93,6 +114,25 @@ def test_results_heatmap_failures_tables_downloads_and_overlays(
     assert all(o["area"] > 0 and o["mean_intensity"] > 0 for o in tips["objects"])
     failed = client.get(f"/api/runs/{finished_run['run_id']}/images/{CORRUPT_IMAGE}/overlay.png")
     assert failed.status_code == 404
+
+
+def test_heatmap_z_prime_is_the_one_stored_in_plate_qc(
+    app: FastAPI, client: TestClient, finished_run: dict[str, Any]
+) -> None:
+    # The web used to recompute Z' with the sample standard deviation (ddof=1). The database
+    # is the product surface: the heatmap now shows the plate_qc row written at aggregation,
+    # which uses the population standard deviation over the control wells' means.
+    run_id = finished_run["run_id"]
+    heat = client.get(f"/api/runs/{run_id}/heatmap", params={"metric": "Count_Nuclei"}).json()
+    by_role = {
+        role: np.array([w["value"] for w in heat["wells"] if w["layout"]["control"] == role])
+        for role in ("pos", "neg")
+    }
+    pos, neg = by_role["pos"], by_role["neg"]
+    expected = 1 - 3 * (pos.std(ddof=0) + neg.std(ddof=0)) / abs(pos.mean() - neg.mean())
+    assert heat["z_prime"]["P1"] == pytest.approx(expected)
+    [stored] = plate_qc(app.state.plateseg.engine, run_id, "Count_Nuclei")
+    assert heat["z_prime"] == {"P1": stored.z_prime}
 
 
 def test_starting_a_run_validates_before_anything_runs(client: TestClient) -> None:

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
-from plateseg.errors import NotFoundError
+from plateseg import results
+from plateseg.errors import InputError, NotFoundError
 from plateseg.imaging import read_image
+from plateseg.layout import (
+    PLATE_FORMATS,
+    PlateLayout,
+    WellLayout,
+    plate_format_for,
+    read_layout,
+    split_well,
+)
 from plateseg.web.deps import AppStateDep, ExperimentId, ImageId
-from plateseg.web.queries import ExperimentSummary, experiment_ids, read_layout, summarise
+from plateseg.web.queries import ExperimentSummary, experiment_ids, summarise
 from plateseg.web.render import thumbnail_png
 from plateseg.web.state import AppState
 
 router = APIRouter(prefix="/api/experiments", tags=["experiments"])
-
-_WELL = re.compile(r"^([A-Z]{1,2})(\d{1,3})$")
 
 
 def run_summary(run: Any) -> dict[str, Any]:
@@ -38,77 +44,102 @@ def run_summary(run: Any) -> dict[str, Any]:
 
 
 def list_experiments(state: AppState) -> list[ExperimentSummary]:
-    """Experiments in the store, plus those only the database knows, with run counts."""
-    from plateseg.results import list_runs
+    """Experiments in the store, plus those only the database knows, with run counts.
 
-    runs_by: dict[str, list[Any]] = {}
-    for run in list_runs(state.engine):
-        runs_by.setdefault(run.experiment_id, []).append(run)
+    Store experiments are counted from their images; experiments only recorded in the
+    database (images since removed) show the database's counts of their latest run.
+    """
+    recorded = {e.experiment_id: e for e in results.list_experiments(state.engine)}
+    status = {run.run_id: run.status for run in results.list_runs(state.engine)}
     found: dict[str, ExperimentSummary] = {}
     for experiment_id in experiment_ids(state.store):
         try:
             items = state.manifests.items(experiment_id)
-        except (NotFoundError, Exception):
+        except Exception:  # an unreadable experiment is left out of the list, not fatal
             continue
         found[experiment_id] = summarise(experiment_id, items)
-    for experiment_id in runs_by:
+    for experiment_id, db in recorded.items():
         found.setdefault(
-            experiment_id, ExperimentSummary(experiment_id, 0, 0, 0, [], in_store=False)
+            experiment_id,
+            ExperimentSummary(
+                experiment_id, db.n_plates, db.n_wells, db.n_fields, [], in_store=False
+            ),
         )
-    result = []
+    summaries = []
     for experiment_id in sorted(found):
         summary = found[experiment_id]
-        runs = runs_by.get(experiment_id, [])
-        if runs:
+        info = recorded.get(experiment_id)
+        if info is not None and info.n_runs:
+            latest = info.latest_run_id
             summary = ExperimentSummary(
                 **{
                     **asdict(summary),
-                    "runs": len(runs),
-                    "latest_run": runs[0].run_id,
-                    "latest_status": runs[0].status,
+                    "runs": info.n_runs,
+                    "latest_run": latest,
+                    "latest_status": status.get(latest) if latest else None,
                 }
             )
-        result.append(summary)
-    return result
+        summaries.append(summary)
+    return summaries
 
 
 def plate_format(wells: set[str]) -> tuple[int, int]:
-    """(rows, columns) of the smallest standard plate holding ``wells``: 96, 384 or 1536."""
-    rows = cols = 0
-    for well in wells:
-        match = _WELL.match(well)
-        if match:
-            letters = match.group(1)
-            row = (ord(letters[-1]) - 64) + (26 if len(letters) == 2 else 0)
-            rows, cols = max(rows, row), max(cols, int(match.group(2)))
-    for shape in ((8, 12), (16, 24), (32, 48)):
-        if rows <= shape[0] and cols <= shape[1]:
-            return shape
-    return (max(rows, 1), max(cols, 1))
+    """(rows, columns) of the smallest standard plate holding ``wells``: 96, 384 or 1536.
+
+    The rule aggregation applies when it records a plate (:func:`plateseg.layout.plate_format_for`).
+    """
+    return PLATE_FORMATS[plate_format_for([split_well(well) for well in wells])]
+
+
+def _annotations(entry: WellLayout | None) -> dict[str, str]:
+    """A well's layout annotations as display strings (``{}`` when the layout lacks it)."""
+    if entry is None:
+        return {}
+    concentration = "" if entry.concentration is None else f"{entry.concentration:g}"
+    return {
+        "condition": entry.condition,
+        "compound": entry.compound,
+        "concentration": concentration,
+        "control": entry.control,
+    }
 
 
 def experiment_detail(state: AppState, experiment_id: str) -> dict[str, Any]:
-    """Summary, plate maps (fields per well + layout annotations) and runs of one experiment."""
-    from plateseg.results import list_runs
+    """Summary, plate maps (fields per well + layout annotations) and runs of one experiment.
 
+    An invalid ``layout.csv`` does not hide the plate: its error is in ``layout_error``
+    (aggregation would refuse it with the same message).
+    """
     items = state.manifests.items(experiment_id)
-    layout = read_layout(state.store, experiment_id)
+    layout_error = None
+    try:
+        layout = read_layout(state.store, experiment_id) or PlateLayout(wells=())
+    except InputError as error:
+        layout, layout_error = PlateLayout(wells=()), str(error)
     plates: dict[str, dict[str, Any]] = {}
     for item in items:
         plate = plates.setdefault(item.plate, {"plate": item.plate, "wells": {}})
         well = plate["wells"].setdefault(
-            item.well, {"well": item.well, "fields": [], "layout": layout.get(item.well, {})}
+            item.well,
+            {
+                "well": item.well,
+                "fields": [],
+                "layout": _annotations(layout.lookup(item.plate, item.well)),
+            },
         )
         well["fields"].append(
             {"image_id": item.image_id, "field": item.field, "channels": sorted(item.channels)}
         )
     for plate in plates.values():
-        plate["rows"], plate["columns"] = plate_format(set(plate["wells"]))
-    runs = [run_summary(run) for run in list_runs(state.engine, experiment_id)]
+        listed = {e.well for e in layout.wells if e.plate in (None, plate["plate"])}
+        plate["rows"], plate["columns"] = plate_format(set(plate["wells"]) | listed)
+    annotated = [_annotations(entry) for entry in layout.wells]
+    runs = [run_summary(run) for run in results.list_runs(state.engine, experiment_id)]
     return {
         **asdict(summarise(experiment_id, items)),
         "plate_maps": list(plates.values()),
-        "layout_columns": sorted({k for row in layout.values() for k in row}),
+        "layout_columns": sorted({k for notes in annotated for k, v in notes.items() if v}),
+        "layout_error": layout_error,
         "runs": runs,
     }
 

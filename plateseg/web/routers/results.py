@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,8 +12,17 @@ from fastapi.responses import Response
 
 from plateseg.errors import NotFoundError, ObjectNotFoundError
 from plateseg.imaging import read_image
+from plateseg.results import (
+    RunInfo,
+    get_run,
+    image_table,
+    plate_qc,
+    run_failures,
+    run_metrics,
+    well_metric_grid,
+    well_table,
+)
 from plateseg.web.deps import AppStateDep, ImageId, RunId
-from plateseg.web.queries import plate_z_prime, read_layout, run_metrics, well_metric_grid
 from plateseg.web.render import object_tips, overlay_png
 from plateseg.web.state import AppState
 
@@ -22,59 +32,70 @@ Metric = Annotated[str, Query(max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
 Channel = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
-def _run(state: AppState, run_id: str) -> Any:
-    from plateseg.results import get_run
+#: Nuclei per field of view: the well mean of the per-image count, the heatmap's default.
+NUCLEI_METRIC = "Count_Nuclei"
 
+
+def _run(state: AppState, run_id: str) -> RunInfo:
     return get_run(state.engine, run_id)
 
 
 @router.get("/metrics")
 def metrics(state: AppStateDep, run_id: RunId) -> list[str]:
-    """Metrics that can be drawn as a heatmap (``object_count`` = nuclei per field)."""
-    _run(state, run_id)
-    return run_metrics(state.engine, run_id)
+    """Metrics recorded per well, as stored; ``Count_Nuclei`` (nuclei per field) first."""
+    return sorted(run_metrics(state.engine, run_id), key=lambda name: name != NUCLEI_METRIC)
 
 
 @router.get("/heatmap")
-def heatmap(state: AppStateDep, run_id: RunId, metric: Metric = "object_count") -> dict[str, Any]:
-    """Per-well values of one metric, their range, layout annotations and Z' per plate."""
-    run = _run(state, run_id)
-    grid = well_metric_grid(state.engine, run_id, metric)
-    layout = read_layout(state.store, run.experiment_id)
-    values = [v for v in grid.values() if v is not None]
-    from plateseg.results import well_table
+def heatmap(state: AppStateDep, run_id: RunId, metric: Metric = NUCLEI_METRIC) -> dict[str, Any]:
+    """Per-well means of one metric, their range, layout annotations and Z' per plate.
 
+    Everything comes from the results database: the well means and layout annotations
+    recorded at aggregation (:func:`plateseg.results.well_metric_grid`) and the stored
+    plate QC (:func:`plateseg.results.plate_qc`). Only wells imaged in the run are listed.
+    """
+    run = _run(state, run_id)
+    grid = well_metric_grid(state.engine, run.experiment_id, metric, run_id)
     failed = {
         (w.plate, w.well): w.n_failed for w in well_table(state.engine, run.experiment_id, run_id)
     }
-    wells = [
-        {
-            "plate": plate,
-            "well": well,
-            "value": value,
-            "failed": failed.get((plate, well), 0),
-            "layout": layout.get(well, {}),
-        }
-        for (plate, well), value in sorted(grid.items())
-    ]
-    from plateseg.web.routers.experiments import plate_format
-
-    shape = plate_format({well for _plate, well in grid})
+    wells: list[dict[str, Any]] = []
+    values: list[float] = []
+    for plate in grid.plates:
+        for r, letter in enumerate(plate.rows):
+            for c, column in enumerate(plate.columns):
+                name = f"{letter}{column:02d}"
+                value = plate.values[r][c]
+                if (plate.plate, name) not in failed:
+                    continue
+                if value is not None:
+                    values.append(value)
+                wells.append(
+                    {
+                        "plate": plate.plate,
+                        "well": name,
+                        "value": value,
+                        "failed": failed[(plate.plate, name)],
+                        "layout": {
+                            "condition": plate.condition[r][c],
+                            "control": plate.control[r][c],
+                        },
+                    }
+                )
+    wells.sort(key=lambda w: (w["plate"], w["well"]))
     return {
         "run_id": run_id,
         "metric": metric,
         "min": min(values) if values else None,
         "max": max(values) if values else None,
-        "rows": shape[0],
-        "columns": shape[1],
-        "z_prime": plate_z_prime(grid, layout),
+        "rows": max((len(p.rows) for p in grid.plates), default=8),
+        "columns": max((len(p.columns) for p in grid.plates), default=12),
+        "z_prime": {row.plate: row.z_prime for row in plate_qc(state.engine, run_id, metric)},
         "wells": wells,
     }
 
 
 def _image_rows(state: AppState, run_id: str) -> list[dict[str, Any]]:
-    from plateseg.results import image_table
-
     return [
         {
             "image_id": row.image_id,
@@ -100,8 +121,6 @@ def images(state: AppStateDep, run_id: RunId) -> list[dict[str, Any]]:
 @router.get("/failures")
 def failures(state: AppStateDep, run_id: RunId) -> list[dict[str, Any]]:
     """Failed images (and images of failed batches) with error and cause."""
-    from plateseg.results import run_failures
-
     return [
         {
             "item_id": f.item_id,
@@ -188,10 +207,6 @@ def images_csv(state: AppStateDep, run_id: RunId) -> Response:
 @router.get("/wells.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 def wells_csv(state: AppStateDep, run_id: RunId) -> Response:
     """Per-well table (fields, nuclei, mean area, failures) as CSV."""
-    from dataclasses import asdict
-
-    from plateseg.results import well_table
-
     run = _run(state, run_id)
     rows = [asdict(w) for w in well_table(state.engine, run.experiment_id, run_id)]
     columns = ["plate", "well", "n_fields", "n_objects", "mean_area", "n_failed"]

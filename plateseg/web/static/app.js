@@ -49,7 +49,7 @@ function viridis(t) {
   return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
 }
 const METRIC_LABELS = {
-  object_count: "nuclei per field", Count_Nuclei: "nuclei per field (mean)", Image_ForegroundFraction: "foreground fraction",
+  Count_Nuclei: "nuclei per field", Image_ForegroundFraction: "foreground fraction",
   Mean_Nuclei_AreaShape_Area: "mean nuclear area (px)", Median_Nuclei_AreaShape_Area: "median nuclear area (px)",
   Threshold_FinalThreshold_Nuclei: "threshold",
 };
@@ -204,7 +204,8 @@ async function loadResults(runId) {
   const select = $("#metric"); select.replaceChildren();
   for (const m of metrics) select.append(el("option", { value: m, text: metricLabel(m) }));
   select.onchange = () => drawHeatmap(runId, select.value);
-  await drawHeatmap(runId, metrics[0]);
+  if (metrics.length) await drawHeatmap(runId, metrics[0]);
+  else $("#heatmap").replaceChildren(el("p", { class: "muted", text: "No well metrics recorded (every image failed?)." }));
   const [images, failures] = await Promise.all([api("GET", `/api/runs/${runId}/images`), api("GET", `/api/runs/${runId}/failures`)]);
   drawFailures(failures);
   drawImages(runId, images);
@@ -241,7 +242,7 @@ async function drawHeatmap(runId, metric) {
   $("#scale-min").textContent = fmt(data.min); $("#scale-max").textContent = fmt(data.max);
   const z = Object.entries(data.z_prime);
   $("#zprime").replaceChildren(...(z.length ? ["Z′ ", ...z.flatMap(([p, v]) => [el("b", { text: v === null ? "n/a" : v.toFixed(2) }), z.length > 1 ? ` (${p}) ` : ""])] : []));
-  $("#zprime").title = "Z′ = 1 − 3(σpos + σneg)/|μpos − μneg| over the control wells of the layout";
+  $("#zprime").title = "Z′ = 1 − 3(σpos + σneg)/|μpos − μneg| over the well means of the layout's control wells (population σ, as stored in plate_qc)";
 }
 
 let imageRows = [];
