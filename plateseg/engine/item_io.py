@@ -1,11 +1,15 @@
 """Distributed Map I/O: ItemReader (S3 getObject / listObjectsV2) and ResultWriter.
 
+``getObject`` reads a JSON array, JSON Lines, CSV, or (``InputType: MANIFEST``) an
+S3 Inventory report through :mod:`plateseg.engine.inventory`.
+
 The stores come from the engine's ``buckets`` seam, so a local folder answers for a
 bucket. ResultWriter writes AWS's layout::
 
     <Prefix>/<MapRunId>/manifest.json
     <Prefix>/<MapRunId>/SUCCEEDED_0.json   (JSON array of child-execution records)
     <Prefix>/<MapRunId>/FAILED_0.json
+    <Prefix>/<MapRunId>/PENDING_0.json     (children never started: threshold, abort)
 
 splitting a status's records over several files past :data:`RESULT_FILE_LIMIT` bytes
 (AWS splits at 5 GB).
@@ -19,6 +23,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from plateseg.engine.inventory import read_inventory
 from plateseg.engine.paths import read_path
 from plateseg.engine.templates import evaluate_template
 from plateseg.errors import PlatesegError, StatesError
@@ -148,6 +153,8 @@ def read_items(reader: Mapping[str, Any], data: Any, context: Any, buckets: Buck
         if isinstance(exc, StatesError):
             raise
         raise _reader_failed(f"cannot read items from bucket {bucket!r}: {exc}") from exc
+    if config.get("InputType") == "MANIFEST":
+        return read_inventory(body, f"s3://{bucket}/{key}", buckets, limit)
     items = _parse_object(body, config, f"s3://{bucket}/{key}")
     return items[:limit] if limit is not None else items
 
@@ -183,7 +190,8 @@ def write_results(
     Parameters
     ----------
     records : mapping
-        ``{"SUCCEEDED": [...], "FAILED": [...]}`` child-execution records in item order.
+        ``{"SUCCEEDED": [...], "FAILED": [...], "PENDING": [...]}`` child-execution
+        records in item order; a status without records gets no file.
 
     Returns
     -------
@@ -209,7 +217,7 @@ def write_results(
     try:
         store = buckets(bucket)
         store.delete_prefix(f"{base}/")
-        for status in ("SUCCEEDED", "FAILED"):
+        for status in ("SUCCEEDED", "FAILED", "PENDING"):
             for index, body in enumerate(_chunks(list(records.get(status, [])), file_limit)):
                 key = f"{base}/{status}_{index}.json"
                 store.put_bytes(key, body, content_type="application/json")

@@ -86,8 +86,10 @@ def _check_reader(reader: Any, at: str, problems: list[str]) -> None:
         return
     _unknown(config, _READER_CONFIG, f"{at}/ReaderConfig", problems)
     kind = config.get("InputType")
-    if resource == f"{_S3}getObject" and kind not in ("JSON", "JSONL", "CSV"):
-        problems.append(f"{at}/ReaderConfig/InputType: must be JSON, JSONL or CSV, got {kind!r}")
+    if resource == f"{_S3}getObject" and kind not in ("JSON", "JSONL", "CSV", "MANIFEST"):
+        problems.append(
+            f"{at}/ReaderConfig/InputType: must be JSON, JSONL, CSV or MANIFEST, got {kind!r}"
+        )
     if kind == "CSV":
         location = config.get("CSVHeaderLocation")
         if location not in ("FIRST_ROW", "GIVEN"):

@@ -10,19 +10,20 @@ pool), counts failures against the tolerated threshold, and writes results with
 
 from __future__ import annotations
 
-import hashlib
-import json
 import queue
 import uuid
-from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from plateseg.engine.context import Aborted, ExecutionInfo, Runtime, iso
-from plateseg.engine.definition import MapState, StateMachine
+from plateseg.engine.definition import MapState
 from plateseg.engine.item_io import read_items, write_results
+from plateseg.engine.map_support import InlineExecutor as _InlineExecutor
+from plateseg.engine.map_support import dumps as _dumps
+from plateseg.engine.map_support import is_pure as _is_pure
+from plateseg.engine.map_support import uuid5_name as _uuid5
 from plateseg.engine.paths import payload_size, read_path
 from plateseg.engine.templates import evaluate_template
 from plateseg.errors import StatesError
@@ -156,6 +157,8 @@ class _MapRun:
     threads: int
     items: _Counts = field(default_factory=_Counts)
     executions: _Counts = field(default_factory=_Counts)
+    #: ``(index, child input)`` of child executions never started, in item order.
+    not_started: list[tuple[int, Any]] = field(default_factory=list)
 
     def run(self) -> Any:
         state, rt = self.state, self.rt
@@ -187,6 +190,8 @@ class _MapRun:
         self._progress()
         records = self._run_children(batches)
         if rt.stop.is_set():
+            if state.result_writer is not None:
+                self._write(records)
             raise Aborted("the execution was stopped")
         exceeded = self._exceeded()
         status = "FAILED" if exceeded else "SUCCEEDED"
@@ -197,19 +202,7 @@ class _MapRun:
         ]
         writer_details = None
         if state.result_writer is not None:
-            grouped: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
-            for r in records:
-                if r is not None:
-                    grouped[r["Status"]].append(r["record"])
-            result = write_results(
-                state.result_writer,
-                self.data,
-                self.context,
-                rt.buckets,
-                self.arn,
-                str(run_id),
-                grouped,
-            )
+            result = self._write(records)
             writer_details = result["ResultWriterDetails"]
         summary = {
             "map_run_arn": self.arn,
@@ -229,6 +222,35 @@ class _MapRun:
                 "The specified tolerated failure threshold was exceeded",
             )
         return result
+
+    def _write(self, records: list[dict[str, Any] | None]) -> dict[str, Any]:
+        """Write the ResultWriter files; children never started go to ``PENDING_n.json``."""
+        grouped: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": [], "PENDING": []}
+        for r in records:
+            if r is not None:
+                grouped[r["Status"]].append(r["record"])
+        for index, child_input in self.not_started:
+            name = _uuid5(self.run_id.bytes, index)
+            grouped["PENDING"].append(
+                {
+                    "ExecutionArn": f"{self.child_prefix}:{name}",
+                    "Input": _dumps(child_input),
+                    "InputDetails": {"Included": True},
+                    "Name": name,
+                    "StateMachineArn": self.child_sm,
+                    "Status": "PENDING",
+                }
+            )
+        assert self.state.result_writer is not None
+        return write_results(
+            self.state.result_writer,
+            self.data,
+            self.context,
+            self.rt.buckets,
+            self.arn,
+            str(self.run_id),
+            grouped,
+        )
 
     def _exceeded(self) -> bool:
         failed = self.items.failed
@@ -333,6 +355,10 @@ class _MapRun:
                 self._progress(force=False)
         for _index, (_input, count) in pending:
             self._move(count, "pending", "aborted")
+        self.not_started = sorted(
+            ((index, child_input) for index, (child_input, _count) in pending),
+            key=lambda pair: pair[0],
+        )
         if pending:
             self._progress()
         return records
@@ -386,49 +412,3 @@ class _MapRun:
         if status == "FAILED":
             record.update(failure)
         return {"Status": status, "record": record, "output": output}
-
-
-def _uuid5(namespace: bytes, index: int) -> str:
-    """``str(uuid.uuid5(UUID(bytes=namespace), str(index)))``, without the UUID objects."""
-    digest = bytearray(hashlib.sha1(namespace + str(index).encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_PURE_TYPES = frozenset({"Pass", "Choice", "Succeed", "Fail"})
-
-
-def _is_pure(machine: StateMachine) -> bool:
-    """True when no state of ``machine`` can block (no Task, Wait, Map or Parallel).
-
-    Such child executions only compute; running them one after another on the Map
-    Run's own thread is faster than handing each to a thread.
-    """
-    return all(state.type in _PURE_TYPES for state in machine.states.values())
-
-
-class _InlineExecutor:
-    """An executor that runs each call at once, on the caller's thread."""
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # handed to the caller through the future
-            future.set_exception(exc)
-        return future
-
-    def __enter__(self) -> _InlineExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_RECORD_JSON = json.JSONEncoder(separators=(",", ":"))
-
-
-def _dumps(value: Any) -> str:
-    return _RECORD_JSON.encode(value)
