@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 .PHONY: run test lint fmt bench bench-segment bench-accuracy bench-engine bench-aggregate \
-	bench-pipeline synth serve clean system-deps
+	bench-pipeline soak synth serve clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ bench-aggregate: $(VENV)/.dev system-deps
 
 bench-pipeline: $(VENV)/.dev
 	$(BIN)/python bench/pipeline.py
+
+# Long crash-safety soak (not in make test): SIGKILL a local run at 20 random moments,
+# resume each time, compare with an uninterrupted run.
+soak: $(VENV)/.dev
+	$(BIN)/python bench/resume_soak.py --kills 20
 
 # The CDK CLI, pinned in package.json (plain `npm install aws-cdk` gives 3.x, which refuses aws-cdk-lib 2).
 node_modules/.bin/cdk: package.json package-lock.json
