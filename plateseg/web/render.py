@@ -1,7 +1,7 @@
 """Images for the browser: channel thumbnails, label outlines over an image, object tips.
 
-One small seam (:func:`thumbnail_png`, :func:`overlay_png`, :func:`object_tips`) so the
-segmentation issue's PNG overlays can replace it later.
+Overlays and the contrast stretch are the ones Segment uses for the PNGs it stores
+(:mod:`plateseg.segmentation.outputs`), so a preview looks like the stored result.
 """
 
 from __future__ import annotations
@@ -11,54 +11,31 @@ from typing import Any
 
 import numpy as np
 
+from plateseg.segmentation.outputs import display_image
+from plateseg.segmentation.outputs import overlay_png as stored_overlay_png
+
 __all__ = ["display_scale", "object_tips", "overlay_png", "thumbnail_png"]
 
-OUTLINE_RGB = (255, 214, 0)
-
-
-def display_scale(image: np.ndarray) -> np.ndarray:
-    """Contrast-stretch a plane to uint8 between its 0.5th and 99.8th percentiles.
-
-    Parameters
-    ----------
-    image : np.ndarray
-        (Y, X) of any real dtype.
-
-    Returns
-    -------
-    np.ndarray
-        (Y, X) uint8.
-    """
-    data = np.asarray(image, dtype=np.float32)
-    if data.size == 0:
-        return np.zeros(data.shape, dtype=np.uint8)
-    low, high = np.percentile(data, [0.5, 99.8])
-    if high <= low:
-        high = low + 1.0
-    scaled = (data - low) * (255.0 / (high - low))
-    return np.clip(scaled, 0, 255).astype(np.uint8)
-
-
-def _step(shape: tuple[int, ...], max_side: int) -> int:
-    return max(1, int(np.ceil(max(shape[:2]) / max_side)))
+#: The contrast stretch the stored overlays and thumbnails use, so both look the same.
+display_scale = display_image
 
 
 def _png(array: np.ndarray) -> bytes:
     from PIL import Image as PILImage
 
     buffer = io.BytesIO()
-    PILImage.fromarray(array).save(buffer, format="PNG", optimize=False, compress_level=3)
+    PILImage.fromarray(array).save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue()
 
 
 def thumbnail_png(image: np.ndarray, max_side: int = 256) -> bytes:
-    """A grey PNG of a (Y, X) plane, downsampled by striding to at most ``max_side``."""
-    step = _step(image.shape, max_side)
-    return _png(display_scale(image[::step, ::step]))
+    """A grey PNG of one (Y, X) channel, downsampled by striding to at most ``max_side``."""
+    step = max(1, int(np.ceil(max(image.shape[:2]) / max_side)))
+    return _png(display_image(image[::step, ::step]))
 
 
 def overlay_png(image: np.ndarray, labels: np.ndarray, max_side: int = 1024) -> bytes:
-    """The image in grey with every object's boundary drawn in yellow.
+    """The image in grey with object outlines, exactly as Segment stores its overlays.
 
     Parameters
     ----------
@@ -67,23 +44,11 @@ def overlay_png(image: np.ndarray, labels: np.ndarray, max_side: int = 1024) -> 
     labels : np.ndarray
         (Y, X) integer labels, 0 = background; same shape as ``image``.
     max_side : int
-        Longest side of the PNG; larger images are strided down (outlines are found
-        at full resolution first, so thin boundaries survive).
+        Longest side of the PNG.
     """
-    from skimage.segmentation import find_boundaries
-
     if labels.shape != image.shape:
         raise ValueError(f"labels {labels.shape} and image {image.shape} differ in shape")
-    boundaries = find_boundaries(labels, mode="inner")
-    step = _step(image.shape, max_side)
-    if step > 1:
-        from scipy import ndimage as ndi
-
-        boundaries = ndi.maximum_filter(boundaries, size=step)
-    grey = display_scale(image)[::step, ::step]
-    rgb = np.repeat(grey[:, :, None], 3, axis=2)
-    rgb[boundaries[::step, ::step]] = OUTLINE_RGB
-    return _png(rgb)
+    return stored_overlay_png(image, labels, max_side=max_side)
 
 
 def object_tips(

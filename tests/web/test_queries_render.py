@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from plateseg.segmentation.outputs import OUTLINE_RGB
 from plateseg.web.render import display_scale, object_tips, overlay_png, thumbnail_png
 from plateseg.web.routers.experiments import plate_format
 
@@ -43,7 +44,7 @@ def test_overlay_draws_outlines_in_yellow_and_downsamples() -> None:
     image[labels > 0] = 1000
     rgb = _decode(overlay_png(image, labels, max_side=150))
     assert rgb.shape == (150, 100, 3)
-    yellow = np.all(rgb == (255, 214, 0), axis=2)
+    yellow = np.all(rgb == OUTLINE_RGB, axis=2)
     assert yellow[25:40, 25:45].any() and not yellow[:20].any()
     with pytest.raises(ValueError, match="differ in shape"):
         overlay_png(image, labels[:10])
