@@ -6,6 +6,7 @@ raises the :class:`~plateseg.errors.StatesError` that ended it.
 
 from __future__ import annotations
 
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
 from plateseg.engine.context import Aborted, Runtime
@@ -99,3 +100,27 @@ def run_machine(machine: StateMachine, machine_input: Any, rt: Runtime) -> Any:
         if next_name is None:
             return output
         data, name = output, next_name
+
+
+def run_siblings(
+    jobs: list[tuple[StateMachine, Any]], rt: Runtime, max_workers: int, name: str
+) -> list[Any]:
+    """Run machines side by side (Parallel branches, inline Map iterations).
+
+    Results come back in job order. The first failure cancels the siblings still
+    running (they stop at their next state) and is re-raised, as Step Functions fails
+    a Parallel or inline Map state on its first failed branch or iteration.
+    """
+    if not jobs:
+        return []
+    group = rt.sibling()
+    workers = min(max_workers, len(jobs))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+        futures = [pool.submit(run_machine, machine, data, group) for machine, data in jobs]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in futures if f in done and f.exception() is not None]
+        if failed:
+            group.cancel.set()
+            wait(futures)
+            raise failed[0].exception()  # type: ignore[misc]
+    return [future.result() for future in futures]

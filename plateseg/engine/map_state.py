@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import uuid
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -115,23 +115,11 @@ def run_map(state: MapState, data: Any, rt: Runtime, entered: datetime) -> Any:
     threads = min(int(concurrency) or MAX_THREADS, MAX_THREADS)
     if state.mode == "DISTRIBUTED":
         return _MapRun(state, data, rt, entered, context, threads).run()
-    from plateseg.engine.execution import run_machine
+    from plateseg.engine.execution import run_siblings
 
     inputs = _select(state, data, rt, entered, _items_from_path(state, data))
-    if not inputs:
-        return []
-    group = rt.sibling()
-    with ThreadPoolExecutor(
-        max_workers=min(threads, len(inputs)), thread_name_prefix=f"map-{state.name}"
-    ) as pool:
-        futures = [pool.submit(run_machine, state.processor, item, group) for item in inputs]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f in done and f.exception() is not None]
-        if failed:
-            group.cancel.set()
-            wait(futures)
-            raise failed[0].exception()  # type: ignore[misc]
-    return [future.result() for future in futures]
+    jobs = [(state.processor, item) for item in inputs]
+    return run_siblings(jobs, rt, threads, f"map-{state.name}")
 
 
 @dataclass

@@ -6,7 +6,6 @@ Retry and Catch wrap these functions in :mod:`plateseg.engine.execution`.
 
 from __future__ import annotations
 
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any
 
@@ -231,17 +230,7 @@ def _run_task(state: TaskState, params: Any, rt: Runtime, context: Any) -> Any:
 
 
 def _run_parallel(state: ParallelState, data: Any, rt: Runtime) -> list[Any]:
-    from plateseg.engine.execution import run_machine
+    from plateseg.engine.execution import run_siblings
 
-    group = rt.sibling()
-    with ThreadPoolExecutor(
-        max_workers=len(state.branches), thread_name_prefix=f"parallel-{state.name}"
-    ) as pool:
-        futures = [pool.submit(run_machine, branch, data, group) for branch in state.branches]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f in done and f.exception() is not None]
-        if failed:
-            group.cancel.set()
-            wait(futures)
-            raise failed[0].exception()  # type: ignore[misc]
-    return [future.result() for future in futures]
+    jobs = [(branch, data) for branch in state.branches]
+    return run_siblings(jobs, rt, len(jobs), f"parallel-{state.name}")
