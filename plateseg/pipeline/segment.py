@@ -74,6 +74,11 @@ def _channels_to_read(item: ManifestItem, recipe: Recipe) -> list[str]:
     return [nuclei, *(channel for channel in item.channels if channel != nuclei)]
 
 
+def _identity(item: ManifestItem) -> dict[str, Any]:
+    """The fields that say which image a summary is about."""
+    return {"image_id": item.image_id, "plate": item.plate, "well": item.well, "field": item.field}
+
+
 def segment_batch(batch: Batch, store: Store) -> SegmentResult:
     """Segment, measure and store every field of one batch.
 
@@ -108,10 +113,7 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
         except ImageError as exc:
             summaries.append(
                 ImageSummary(
-                    image_id=item.image_id,
-                    plate=item.plate,
-                    well=item.well,
-                    field=item.field,
+                    **_identity(item),
                     status="error",
                     error=type(exc).__name__,
                     cause=str(exc),
@@ -125,10 +127,7 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
         _write_pictures(store, info.run_id, item, images, result, recipe)
         summaries.append(
             ImageSummary(
-                image_id=item.image_id,
-                plate=item.plate,
-                well=item.well,
-                field=item.field,
+                **_identity(item),
                 status="ok",
                 object_count=result.object_count,
                 metrics=result.metrics,
