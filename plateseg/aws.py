@@ -10,12 +10,15 @@ Thin boto3 helpers behind ``plateseg start|status|wait`` (and usable from script
   the same run twice);
 - :func:`describe` returns the status with the Distributed Map's item counts
   (``ListMapRuns`` + ``DescribeMapRun``);
-- :func:`wait` polls with exponential backoff until the run ends.
+- :func:`wait` polls with exponential backoff until the run ends;
+- :func:`stop_execution`, :func:`redrive_execution`, :func:`start_retry` (a new execution
+  ``<run_id>--retry-<n>``) and :func:`latest_attempt`; the web UI calls only these helpers.
 
 AWS errors become typed :mod:`plateseg.errors`: unknown stack/execution →
 :class:`~plateseg.errors.NotFoundError`, malformed ARN or missing credentials/region →
-:class:`~plateseg.errors.InputError`, throttling and connection trouble →
-:class:`~plateseg.errors.TransientError`, a failed run →
+:class:`~plateseg.errors.InputError`, a request the execution's state refuses (not
+redrivable, name taken, too many executions) → :class:`~plateseg.errors.ResumeError`,
+throttling and connection trouble → :class:`~plateseg.errors.TransientError`, a failed run →
 :class:`~plateseg.errors.ExecutionFailed`.
 """
 
@@ -30,7 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from plateseg.contracts import ExecutionInput
-from plateseg.errors import ExecutionFailed, InputError, NotFoundError, TransientError
+from plateseg.errors import ExecutionFailed, InputError, NotFoundError, ResumeError, TransientError
 
 __all__ = [
     "STATE_MACHINE_OUTPUT",
@@ -40,9 +43,15 @@ __all__ = [
     "MapRunStatus",
     "build_input",
     "describe",
+    "execution_arn",
     "execution_input_schema",
+    "latest_attempt",
+    "redrive_execution",
     "resolve_state_machine_arn",
+    "retry_execution_name",
     "start_execution",
+    "start_retry",
+    "stop_execution",
     "wait",
 ]
 
@@ -59,17 +68,10 @@ _NOT_FOUND = {
     "ResourceNotFoundException",
 }
 _BAD_REQUEST = {"InvalidArn", "InvalidName", "InvalidExecutionInput", "ValidationException"}
+_CONFLICT = {"ExecutionNotRedrivable", "ExecutionAlreadyExists", "ExecutionLimitExceeded"}
 _RETRYABLE = {"ThrottlingException", "Throttling", "TooManyRequestsException", "ServiceUnavailable"}
-_COUNT_KEYS = (
-    "total",
-    "pending",
-    "running",
-    "succeeded",
-    "failed",
-    "timedOut",
-    "aborted",
-    "resultsWritten",
-)
+#: ``itemCounts`` keys of DescribeMapRun, in :class:`ItemCounts` field order.
+_COUNT_KEYS = "total pending running succeeded failed timedOut aborted resultsWritten".split()  # noqa: SIM905
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class ExecutionStatus:
         ASL error name and cause of a failed run (empty otherwise).
     map_runs : list of MapRunStatus
         The Distributed Map runs started so far (one per redrive-free run).
+    input : str
+        The execution input as JSON text.
     """
 
     arn: str
@@ -127,6 +131,7 @@ class ExecutionStatus:
     error: str = ""
     cause: str = ""
     map_runs: list[MapRunStatus] = field(default_factory=list)
+    input: str = ""
 
     @property
     def done(self) -> bool:
@@ -163,6 +168,8 @@ def _aws_errors(what: str) -> Iterator[None]:
         message = str(exc.response.get("Error", {}).get("Message", exc))
         if code in _NOT_FOUND or "does not exist" in message:
             raise NotFoundError(f"{what}: {message}") from None
+        if code in _CONFLICT:
+            raise ResumeError(f"{what}: {message or code}") from None
         if code in _RETRYABLE:
             raise TransientError(f"{what}: AWS throttled the request ({code}); retry") from None
         if code in _BAD_REQUEST:
@@ -217,10 +224,34 @@ def execution_name(run_id: str | None) -> str | None:
     return run_id.replace(":", "-")[:80] if run_id else None
 
 
+def retry_execution_name(run_id: str, attempt: int) -> str:
+    """``<run_id>--retry-<attempt>``, cut to Step Functions' 80 characters (``:`` → ``-``).
+
+    >>> retry_execution_name("EXP-1-20261123T070000-abc123", 2)
+    'EXP-1-20261123T070000-abc123--retry-2'
+    """
+    suffix = f"--retry-{attempt}"
+    return run_id.replace(":", "-")[: 80 - len(suffix)] + suffix
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """``arn:aws:states:<region>:<account>:execution:<machine>:<name>`` (else InputError)."""
+    parts = state_machine_arn.split(":")
+    if len(parts) != 7 or parts[5] != "stateMachine":
+        raise InputError(f"{state_machine_arn!r} is not a state machine ARN")
+    return ":".join([*parts[:5], "execution", parts[6], name])
+
+
 def start_execution(
-    state_machine_arn: str, execution_input: ExecutionInput, *, stepfunctions: Any = None
+    state_machine_arn: str,
+    execution_input: ExecutionInput,
+    *,
+    stepfunctions: Any = None,
+    name: str | None = None,
 ) -> str:
     """Start one run; returns the execution ARN.
+
+    The execution is named ``name``, else after the run id (else AWS picks a name).
 
     Raises
     ------
@@ -232,7 +263,7 @@ def start_execution(
     client = _client("stepfunctions", stepfunctions)
     payload = execution_input.model_dump(mode="json", exclude_none=True)
     request: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": json.dumps(payload)}
-    name = execution_name(execution_input.run_id)
+    name = name or execution_name(execution_input.run_id)
     if name:
         request["name"] = name
     with _aws_errors(f"state machine {state_machine_arn}"):
@@ -293,6 +324,62 @@ def describe(execution_arn: str, *, stepfunctions: Any = None) -> ExecutionStatu
         error=error,
         cause=cause,
         map_runs=map_runs,
+        input=str(execution.get("input") or ""),
+    )
+
+
+def stop_execution(arn: str, *, cause: str, stepfunctions: Any = None) -> None:
+    """Stop a running execution (``StopExecution`` with error ``Cancelled``)."""
+    client = _client("stepfunctions", stepfunctions)
+    with _aws_errors(f"execution {arn}"):
+        client.stop_execution(executionArn=arn, error="Cancelled", cause=cause)
+
+
+def redrive_execution(arn: str, *, stepfunctions: Any = None) -> None:
+    """``RedriveExecution``: failed Map items run again; ResumeError if not redrivable."""
+    client = _client("stepfunctions", stepfunctions)
+    with _aws_errors(f"execution {arn}"):
+        client.redrive_execution(executionArn=arn)
+
+
+def latest_attempt(
+    state_machine_arn: str, run_id: str, *, stepfunctions: Any = None
+) -> tuple[int, ExecutionStatus]:
+    """A run's newest execution: ``(0, first)`` or ``(n, retry n)``; NotFoundError if none."""
+    client = _client("stepfunctions", stepfunctions)
+    attempt = 0
+    while True:
+        probe = execution_arn(state_machine_arn, retry_execution_name(run_id, attempt + 1))
+        try:
+            with _aws_errors(f"execution {probe}"):
+                client.describe_execution(executionArn=probe)
+        except NotFoundError:
+            break
+        attempt += 1
+    name = retry_execution_name(run_id, attempt) if attempt else execution_name(run_id) or run_id
+    return attempt, describe(execution_arn(state_machine_arn, name), stepfunctions=client)
+
+
+def start_retry(state_machine_arn: str, run_id: str, *, stepfunctions: Any = None) -> str:
+    """Start the next retry of a finished run; returns the new execution ARN.
+
+    A new execution ``<run_id>--retry-<n>`` with the input of the run's newest execution
+    and ``run_id`` set: Segment reuses every batch that fully succeeded before, segments
+    the rest, and Aggregate rewrites the run. NotFoundError if the run has no execution,
+    ResumeError while its newest execution is still running.
+    """
+    client = _client("stepfunctions", stepfunctions)
+    attempt, latest = latest_attempt(state_machine_arn, run_id, stepfunctions=client)
+    if not latest.done:
+        raise ResumeError(
+            f"run {run_id!r} is still {latest.status.lower()} ({latest.name}): "
+            "retry it when it ends"
+        )
+    data = json.loads(latest.input or "{}")
+    data["run_id"] = data.get("run_id") or run_id
+    name = retry_execution_name(run_id, attempt + 1)
+    return start_execution(
+        state_machine_arn, ExecutionInput.parse(data), stepfunctions=client, name=name
     )
 
 

@@ -425,9 +425,11 @@ def export_run(
 ) -> bytes:
     """A run's table as CSV or Parquet bytes, ready to download.
 
-    ``level="images"``: one row per field of view, metrics as columns;
-    ``"wells"``: one row per well, well means as columns; ``"objects"``: the run's
-    per-object Parquet parts from ``store``, joined with the wells' layout annotations.
+    ``level="images"``: one row per field of view with ``status``, ``error`` and
+    ``cause`` (failed images), metrics as columns; ``"wells"``: one row per imaged well
+    with ``n_fields``, ``n_objects``, ``n_failed``, well means as columns; ``"objects"``:
+    the run's per-object Parquet parts from ``store``, joined with the layout annotations.
+    The web UI's downloads and ``plateseg results --export`` are these bytes.
 
     Raises
     ------

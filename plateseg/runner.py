@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from plateseg.aws import retry_execution_name
 from plateseg.contracts import AggregateResult, ExecutionInput, Recipe
 from plateseg.definition import (
     LOCAL_FUNCTIONS,
@@ -41,10 +42,13 @@ __all__ = [
     "journal_path",
     "redrive_local",
     "resume_local",
+    "retry_local",
     "run_local",
 ]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+#: ``<run_id>--retry-<n>``: the execution name of the n-th retry of a run (AWS and local).
+_RETRY = re.compile(r"^(?P<run>.+)--retry-(?P<n>[0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,55 @@ def redrive_local(
     finally:
         journal.close()
     return _execute(recorded["definition"], recorded["input"], run_id, settings, listener, cancel)
+
+
+def retry_local(
+    run_id: str,
+    *,
+    settings: Settings | None = None,
+    listener: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> LocalRun:
+    """Run a finished local run again as a new execution, reusing its successful batches.
+
+    The new execution (``<run_id>--retry-<n>``, journaled under that name, so
+    ``plateseg run --resume`` and ``plateseg redrive`` work on it too) gets the run's
+    input (experiment, recipe, naming) with ``run_id`` set, and the same definition, so
+    it batches alike: Segment returns the stored result of every batch that fully
+    succeeded before (:func:`plateseg.pipeline.segment.checkpoint_key`) and segments the
+    rest again: failed batches and batches with a failed image (e.g. a corrupt file
+    replaced since). Aggregate then rewrites the whole run: images that now succeed
+    lose their failure, the other rows are rewritten unchanged.
+
+    Parameters
+    ----------
+    run_id : str
+        The run to retry, or the execution name of one of its retries.
+
+    Raises
+    ------
+    ResumeError
+        No local journal for ``run_id`` (nothing to take the input from).
+    ExecutionFailed
+        The retry execution failed.
+    """
+    settings = settings or get_settings()
+    journal, recorded = _open_journal(run_id, settings)
+    journal.close()
+    payload = dict(recorded["input"])
+    retried = _RETRY.fullmatch(run_id)
+    base = str(payload.get("run_id") or (retried.group("run") if retried else run_id))
+    payload["run_id"] = base
+    ExecutionInput.parse(payload)  # the recorded input is still valid input
+    runs = settings.home / "runs"
+    taken = {0}
+    if runs.is_dir():
+        for folder in runs.iterdir():
+            found = _RETRY.fullmatch(folder.name)
+            if found and folder.name == retry_execution_name(base, int(found.group("n"))):
+                taken.add(int(found.group("n")))
+    name = retry_execution_name(base, max(taken) + 1)
+    return _execute(recorded["definition"], payload, name, settings, listener, cancel)
 
 
 def _execute(

@@ -27,6 +27,7 @@ from plateseg.errors import (
     InputError,
     NotFoundError,
     RecipeError,
+    ResumeError,
     TransientError,
 )
 
@@ -320,3 +321,48 @@ def test_schema_requires_the_experiment_and_forbids_extras() -> None:
     schema = aws.execution_input_schema()
     assert (schema["required"], schema["additionalProperties"]) == (["experiment_id"], False)
     assert {"experiment_id", "run_id", "recipe"} <= set(schema["properties"])
+
+
+# --- retry, redrive, stop: the calls the web UI makes through this module ---------------
+
+
+def test_execution_arn_and_retry_names() -> None:
+    machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:m"
+    assert aws.execution_arn(machine, "r1") == f"arn:aws:states:{REGION}:{ACCOUNT}:execution:m:r1"
+    with pytest.raises(InputError, match="not a state machine ARN"):
+        aws.execution_arn("arn:aws:states:x", "r1")
+    assert aws.retry_execution_name("a:b", 3) == "a-b--retry-3"
+    long_name = aws.retry_execution_name("r" * 80, 12)
+    assert len(long_name) == 80 and long_name.endswith("--retry-12")
+
+
+def test_retries_are_numbered_executions_of_the_same_input(sfn: Any, machine: str) -> None:
+    first = aws.start_execution(machine, aws.build_input("E1", {"params": {}}, "run-5"))
+    with pytest.raises(ResumeError, match="still running"):
+        aws.start_retry(machine, "run-5")
+    _finish(first, "FAILED")
+    retry_1 = aws.start_retry(machine, "run-5")
+    assert retry_1.endswith(":run-5--retry-1")
+    _finish(retry_1)
+    retry_2 = aws.start_retry(machine, "run-5")
+    attempt, latest = aws.latest_attempt(machine, "run-5")
+    assert (attempt, latest.arn, latest.status) == (2, retry_2, "RUNNING")
+    sent = json.loads(sfn.describe_execution(executionArn=retry_2)["input"])
+    assert sent == json.loads(sfn.describe_execution(executionArn=first)["input"])
+    aws.stop_execution(retry_2, cause="enough")
+    assert sfn.describe_execution(executionArn=retry_2)["status"] == "ABORTED"
+    with pytest.raises(NotFoundError):
+        aws.start_retry(machine, "never-started")
+
+
+def test_an_execution_that_cannot_be_redriven_is_a_resume_error() -> None:
+    client = boto3.client(
+        "stepfunctions", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:m:run-1"
+    with Stubber(client) as stub:
+        stub.add_response("redrive_execution", {"redriveDate": "2026-11-23T05:00:00Z"})
+        stub.add_client_error("redrive_execution", "ExecutionNotRedrivable", "it succeeded")
+        aws.redrive_execution(arn, stepfunctions=client)
+        with pytest.raises(ResumeError, match="it succeeded"):
+            aws.redrive_execution(arn, stepfunctions=client)

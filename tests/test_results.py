@@ -257,3 +257,29 @@ def test_export_objects_joins_the_layout(with_qc: tuple[sa.Engine, LocalStore]) 
     ]
     with pytest.raises(InputError, match="needs the store"):
         export_run(engine, "run-qc", level="objects")
+
+
+def test_export_names_each_failure_and_counts_them_per_well(aggregated: sa.Engine) -> None:
+    """What the web downloads and ``plateseg results --export`` need: error, cause, n_failed."""
+    images = pq.read_table(io.BytesIO(export_run(aggregated, "run-1", "parquet"))).to_pylist()
+    by_id = {row["image_id"]: row for row in images}
+    assert len(by_id) == len(images) == 8
+    assert by_id["P1_B03_2"]["status"] == "error"
+    assert "truncated TIFF" in by_id["P1_B03_2"]["cause"]
+    assert by_id["P1_C02_1"]["error"] == "States.Timeout"  # an image of a failed batch
+    assert by_id["P1_B02_1"]["error"] is None and by_id["P1_B02_1"]["cause"] is None
+    header = export_run(aggregated, "run-1", "csv").decode().splitlines()[0].replace('"', "")
+    assert header.split(",")[7:9] == ["error", "cause"]
+
+    wells = pq.read_table(io.BytesIO(export_run(aggregated, "run-1", "parquet", level="wells")))
+    rows = {row["well"]: row for row in wells.to_pylist()}
+    # C02's fields all failed: no well metrics, still a row, with its failures counted
+    assert [(w, rows[w]["n_fields"], rows[w]["n_failed"]) for w in sorted(rows)] == [
+        ("B02", 3, 0),
+        ("B03", 2, 1),
+        ("C02", 0, 2),
+    ]
+    assert rows["C02"]["Count_Nuclei"] is None and rows["B02"]["Count_Nuclei"] == 20.0
+    assert {r.well: r.n_failed for r in well_table(aggregated, "EXP-001", "run-1")} == {
+        w: rows[w]["n_failed"] for w in rows
+    }

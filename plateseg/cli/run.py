@@ -1,4 +1,4 @@
-"""``plateseg run`` and ``plateseg results``: run an experiment locally, read its results."""
+"""``plateseg run|redrive|retry|results``: run an experiment locally, read its results."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import json
 import threading
 from dataclasses import asdict
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from plateseg.cli.output import console, load_json_argument, plate_grid
+from plateseg.cli.output import console, err_console, load_json_argument, plate_grid
 from plateseg.errors import InputError, PlatesegError
 
 
@@ -22,6 +23,12 @@ class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+
+
+class ExportLevel(StrEnum):
+    images = "images"
+    wells = "wells"
+    objects = "objects"
 
 
 class _ProgressListener:
@@ -114,6 +121,38 @@ def redrive(
     _report(outcome)
 
 
+def retry(
+    run_id: str = typer.Argument(..., help="A finished run with failed images or batches."),
+    workers: int = typer.Option(0, min=0, help="Worker processes (0 = one per core)."),
+    time_scale: float = typer.Option(1.0, min=0.0, help="Scale retry waits (0 = no waiting)."),
+    stack: str = typer.Option("", help="On AWS: the pipeline stack (its StateMachineArn)."),
+    state_machine_arn: str = typer.Option("", help="On AWS: the state machine ARN."),
+) -> None:
+    """Run a finished run again as a new execution, reusing the batches that succeeded.
+
+    Failed images (replace a corrupt file first) and failed batches are segmented
+    again; the run's results are rewritten. Locally the execution is journaled as
+    ``RUN_ID--retry-N`` (``--resume``/``redrive`` accept that name). With ``--stack``
+    or ``--state-machine-arn`` the retry starts on AWS and its execution ARN is printed
+    (follow it with ``plateseg wait``).
+    """
+    if stack and state_machine_arn:
+        raise InputError("retry: give at most one of --stack NAME or --state-machine-arn ARN")
+    if stack or state_machine_arn:
+        from plateseg import aws
+
+        arn = state_machine_arn or aws.resolve_state_machine_arn(stack)
+        console.print(aws.start_retry(arn, run_id), soft_wrap=True)
+        return
+    from plateseg.runner import retry_local
+    from plateseg.settings import get_settings
+
+    settings = get_settings().model_copy(update={"workers": workers, "time_scale": time_scale})
+    with _progress() as progress:
+        outcome = retry_local(run_id, settings=settings, listener=_ProgressListener(progress))
+    _report(outcome)
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -152,6 +191,13 @@ def results(
     compare_truth: bool = typer.Option(
         False, "--compare-truth", help="Demo data only: compare counts with the ground truth."
     ),
+    export: Path | None = typer.Option(
+        None,
+        "--export",
+        metavar="FILE",
+        help="Also write the run's table to FILE (.csv or .parquet), as the web UI's downloads.",
+    ),
+    level: ExportLevel = typer.Option(ExportLevel.images, help="Rows of --export."),
 ) -> None:
     """Print the per-well summary of an experiment's latest (or a given) run."""
     from plateseg.contracts import validate_experiment_id
@@ -160,6 +206,8 @@ def results(
 
     validate_experiment_id(experiment_id)
     rows = well_table(open_database(), experiment_id, run_id=run_id or None)
+    if export is not None:
+        _export(experiment_id, run_id or None, export, level)
     records = [asdict(row) for row in rows]
     if output_format is OutputFormat.json:
         print(json.dumps(records, indent=2, default=str))
@@ -174,6 +222,30 @@ def results(
         _print_table(experiment_id, records)
     if compare_truth:
         _compare_truth(experiment_id, {(r["plate"], r["well"]): r["n_objects"] for r in records})
+
+
+def _export(experiment_id: str, run_id: str | None, path: Path, level: ExportLevel) -> None:
+    """Write :func:`plateseg.results.export_run` bytes to ``path`` (format from its suffix)."""
+    from plateseg.db.engine import open_database
+    from plateseg.results import export_run, latest_run
+    from plateseg.store import open_store
+
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("csv", "parquet"):
+        raise InputError(f"--export {path}: the file name must end in .csv or .parquet")
+    engine = open_database()
+    if run_id is None:
+        latest = latest_run(engine, experiment_id)
+        run_id = latest.run_id if latest is not None else ""
+    store = open_store() if level is ExportLevel.objects else None
+    data = export_run(
+        engine, run_id, "csv" if fmt == "csv" else "parquet", level=level.value, store=store
+    )
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise InputError(f"--export {path}: cannot write it ({exc.strerror})") from None
+    err_console.print(f"wrote {level.value} of run {run_id} to {path}")
 
 
 def _print_table(experiment_id: str, records: list[dict[str, Any]]) -> None:
@@ -229,4 +301,5 @@ def _compare_truth(experiment_id: str, counts: dict[tuple[str, str], int]) -> No
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("redrive")(redrive)
+    app.command("retry")(retry)
     app.command("results")(results)

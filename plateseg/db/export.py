@@ -3,9 +3,11 @@
 Three export levels, each a flat table:
 
 ``images``   one row per field of view: id, plate, well, field, status, QC flags,
-             object count, the well's layout annotations, then one column per metric.
-``wells``    one row per well: layout annotations, ``n_fields``, ``n_objects``, then
-             one column per metric holding the well mean.
+             object count, ``error`` and ``cause`` (failed images), the well's layout
+             annotations, then one column per metric.
+``wells``    one row per imaged well (all of its fields failed included): layout
+             annotations, ``n_fields`` (segmented), ``n_objects``, ``n_failed``, then one
+             column per metric holding the well mean.
 ``objects``  every per-object row of the run's Parquet parts
              (``runs/<run_id>/objects/part-*.parquet`` in the store), joined with the
              well's layout annotations. Needs the store.
@@ -133,7 +135,17 @@ def _image_columns(
     connection: sa.Connection, run_id: str, experiment_id: str
 ) -> dict[str, list[Any]]:
     notes = _annotations(connection, experiment_id)
-    base = ("image_id", "plate", "well", "field", "status", "qc_flags", "object_count")
+    base = [
+        "image_id",
+        "plate",
+        "well",
+        "field",
+        "status",
+        "qc_flags",
+        "object_count",
+        "error",
+        "cause",
+    ]
     stmt = (
         sa.select(*(_images[c] for c in base))
         .where(_images.run_id == run_id)
@@ -171,12 +183,18 @@ def _well_columns(
         entry["n_fields"] = max(entry["n_fields"], row.n_fields)
         entry[row.metric] = row.mean
         names.add(row.metric)
+    failed = sa.func.sum(sa.case((_images.status == "ok", 0), else_=1))
+    imaged = sa.select(_images.plate, _images.well, failed.label("n_failed"))
+    imaged = imaged.where(_images.run_id == run_id).group_by(_images.plate, _images.well)
+    for counted in connection.execute(imaged):  # a well whose fields all failed: no metrics
+        entry = wells.setdefault((counted.plate, counted.well), {"n_fields": 0, "n_objects": 0})
+        entry["n_failed"] = int(counted.n_failed)
     keys = sorted(wells)
     columns: dict[str, list[Any]] = {"plate": [k[0] for k in keys], "well": [k[1] for k in keys]}
     for a in ANNOTATIONS:
         columns[a] = [getattr(notes.get(k), a, None) for k in keys]
-    for c in ("n_fields", "n_objects", *sorted(names)):
-        columns[c] = [wells[k].get(c) for k in keys]
+    for c in ("n_fields", "n_objects", "n_failed", *sorted(names)):
+        columns[c] = [wells[k].get(c, 0 if c == "n_failed" else None) for k in keys]
     return columns
 
 

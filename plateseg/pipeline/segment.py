@@ -7,18 +7,28 @@ mask, an outline overlay and a thumbnail (PNG, for the web UI), return a small
 transient faults and bugs propagate so the state machine's Retry (or the engine)
 handles them. All objects of the batch go to one Parquet part whose name depends only
 on the batch's image ids, so a retried batch overwrites its own part.
+
+**Checkpoints.** After a batch in which every image succeeded, its
+:class:`~plateseg.contracts.SegmentResult` is stored at :func:`checkpoint_key`
+(``runs/<run_id>/batches/<sha256>.json``, a digest of the recipe and of the batch's image
+ids with their source keys). A later execution of the same run (``plateseg retry``, a
+redriven or resumed batch, a repeated ``--run-id``) that meets the same batch returns the
+stored result without segmenting, provided the Parquet part it names is unchanged
+(SHA-256) and every mask still exists. Batches with a failed image store no checkpoint, so
+a retry segments them again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 from typing import Any
 
 import numpy as np
 
 from plateseg.contracts import Batch, ImageSummary, ManifestItem, Recipe, SegmentResult
-from plateseg.errors import ImageError
+from plateseg.errors import ImageError, StoreError
 from plateseg.imaging import read_field, write_tiff
 from plateseg.segmentation import FieldResult, segment_field, validate_recipe
 from plateseg.store import Store
@@ -26,6 +36,7 @@ from plateseg.store import Store
 __all__ = [
     "IDENTITY_COLUMNS",
     "cells_key",
+    "checkpoint_key",
     "mask_key",
     "overlay_key",
     "part_key",
@@ -64,6 +75,67 @@ def part_key(run_id: str, image_ids: list[str]) -> str:
     return f"runs/{run_id}/objects/part-{digest.hexdigest()[:16]}.parquet"
 
 
+def checkpoint_key(run_id: str, recipe: Recipe, items: list[ManifestItem]) -> str:
+    """``runs/<run_id>/batches/<sha256>.json``: where a fully successful batch is stored.
+
+    The digest covers the recipe's canonical JSON (sorted keys) and the batch's sorted
+    image ids with their channels' source keys, so another recipe, another batching or
+    other files make another key.
+    """
+    recipe_text = json.dumps(recipe.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(hashlib.sha256(recipe_text.encode()).hexdigest().encode())
+    for item in sorted(items, key=lambda it: it.image_id):
+        sources = json.dumps(sorted(item.channels.items()), separators=(",", ":"))
+        digest.update(f"\n{item.image_id}\t{sources}".encode())
+    return f"runs/{run_id}/batches/{digest.hexdigest()}.json"
+
+
+def _stored_result(store: Store, key: str, items: list[ManifestItem]) -> SegmentResult | None:
+    """The checkpointed result of this batch, in item order, if it is still valid.
+
+    Valid means: it parses, covers exactly these images (all ``ok``), its Parquet part has
+    the recorded SHA-256 (or, for a batch without objects, no part exists) and every mask
+    it names exists. Anything else means: segment the batch again. A checkpoint the store
+    will not show (missing, or access denied) is no checkpoint; transient store faults
+    propagate like every other read of the batch.
+    """
+    try:
+        return _checked(store, key, items)
+    except StoreError:  # missing, or not readable (a role without s3:GetObject on runs/*)
+        return None
+
+
+def _checked(store: Store, key: str, items: list[ManifestItem]) -> SegmentResult | None:
+    try:
+        stored = json.loads(store.get_bytes(key))
+        result = SegmentResult.model_validate(stored["result"])
+        digest = stored.get("parquet_sha256")
+    except (ValueError, KeyError, TypeError):  # unreadable JSON or wrong shape: redo
+        return None
+    by_id = {summary.image_id: summary for summary in result.images}
+    if sorted(by_id) != sorted(item.image_id for item in items):
+        return None
+    if any(
+        s.status != "ok" or not s.mask_key or not store.exists(s.mask_key) for s in by_id.values()
+    ):
+        return None
+    part = part_key(result.run_id, list(by_id))
+    if result.parquet_key not in (None, part):
+        return None
+    if result.parquet_key is None:
+        if store.exists(part):  # another segmentation wrote objects for these images since
+            return None
+    elif hashlib.sha256(store.get_bytes(result.parquet_key)).hexdigest() != digest:
+        return None
+    return result.model_copy(update={"images": [by_id[item.image_id] for item in items]})
+
+
+def _store_checkpoint(store: Store, key: str, result: SegmentResult, digest: str | None) -> None:
+    """Record a fully successful batch (see :func:`checkpoint_key`); ``digest``: its part's."""
+    document = {"result": result.model_dump(mode="json"), "parquet_sha256": digest}
+    store.put_bytes(key, json.dumps(document).encode(), "application/json")
+
+
 def _channels_to_read(item: ManifestItem, recipe: Recipe) -> list[str]:
     """The nuclei channel first (it must exist), then every other channel of the item.
 
@@ -93,7 +165,8 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
     -------
     SegmentResult
         One summary per item, in item order; ``parquet_key`` is ``None`` when the
-        batch found no objects.
+        batch found no objects. Taken from the batch's checkpoint when a previous
+        execution of the run already segmented exactly this batch successfully.
 
     Raises
     ------
@@ -104,6 +177,10 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
     """
     info = batch.batch_input
     recipe = validate_recipe(Recipe.model_validate(info.recipe))
+    checkpoint = checkpoint_key(info.run_id, recipe, batch.items)
+    stored = _stored_result(store, checkpoint, batch.items)
+    if stored is not None:
+        return stored
     summaries: list[ImageSummary] = []
     tables: list[tuple[ManifestItem, FieldResult]] = []
     for item in batch.items:
@@ -135,8 +212,11 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
             )
         )
         tables.append((item, result))
-    parquet = _write_objects(store, info.run_id, info.experiment_id, batch.items, tables)
-    return SegmentResult(run_id=info.run_id, parquet_key=parquet, images=summaries)
+    parquet, digest = _write_objects(store, info.run_id, info.experiment_id, batch.items, tables)
+    outcome = SegmentResult(run_id=info.run_id, parquet_key=parquet, images=summaries)
+    if all(summary.status == "ok" for summary in summaries):
+        _store_checkpoint(store, checkpoint, outcome, digest)
+    return outcome
 
 
 def _write_pictures(
@@ -164,12 +244,14 @@ def _write_objects(
     experiment_id: str,
     items: list[ManifestItem],
     tables: list[tuple[ManifestItem, FieldResult]],
-) -> str | None:
+) -> tuple[str | None, str | None]:
+    """Write the batch's objects as one Parquet part: ``(key, SHA-256 of its bytes)``,
+    or ``(None, None)`` when the batch found no objects."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if sum(result.object_count for _item, result in tables) == 0:
-        return None
+        return None, None
     names: list[str] = []
     for _item, result in tables:
         names.extend(c for c in result.objects if c not in names)
@@ -193,5 +275,6 @@ def _write_objects(
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
     key = part_key(run_id, [item.image_id for item in items])
-    store.put_bytes(key, buffer.getvalue(), "application/vnd.apache.parquet")
-    return key
+    data = buffer.getvalue()
+    store.put_bytes(key, data, "application/vnd.apache.parquet")
+    return key, hashlib.sha256(data).hexdigest()

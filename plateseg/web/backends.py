@@ -1,10 +1,16 @@
 """Where runs execute: the local engine (background threads) or AWS Step Functions.
 
-The routers only see :class:`Backend`: ``start``, ``progress``, ``cancel``, ``redrive``
-and ``estimate``. :class:`AwsBackend` keeps every Step Functions call of the web app in
-this one module (StartExecution, DescribeExecution, ListMapRuns/DescribeMapRun,
-StopExecution, RedriveExecution) so it can be swapped for :mod:`plateseg.aws` helpers.
-A finished run that this process did not start is read back from the results database.
+The routers only see :class:`Backend`: ``start``, ``progress``, ``cancel``, ``redrive``,
+``retry`` and ``estimate``. :class:`AwsBackend` makes no Step Functions call of its own:
+it uses the helpers of :mod:`plateseg.aws` (the ones behind ``plateseg start|status|
+wait|retry``). A finished run that this process did not start is read back from the
+results database.
+
+*Retry* runs a finished run again as a new execution of the same run id
+(:func:`plateseg.runner.retry_local`, :func:`plateseg.aws.start_retry`): batches that
+fully succeeded are reused from their checkpoints, everything else is segmented again,
+and Aggregate rewrites the run. Unlike redrive it also retries images that failed
+inside a succeeded batch (a corrupt file replaced since).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from plateseg.errors import NotFoundError, ResumeError, TransientError
+from plateseg.errors import NotFoundError, ResumeError
 from plateseg.settings import Settings
 from plateseg.web.config import WebSettings
 from plateseg.web.runs import TERMINAL, RunManager, RunProgress, with_timing
@@ -42,6 +48,7 @@ class Backend(Protocol):
     def progress(self, run_id: str) -> RunProgress: ...
     def cancel(self, run_id: str) -> RunProgress: ...
     def redrive(self, run_id: str) -> RunProgress: ...
+    def retry(self, run_id: str) -> RunProgress: ...
     def estimate(self, fields: int, seconds_per_field: float) -> Estimate: ...
     def supports_redrive(self) -> bool: ...
 
@@ -106,6 +113,33 @@ class LocalBackend:
             runner=lambda _exp, recipe=None, run_id=run_id, **kw: again(run_id, **kw),
         )
 
+    def retry(self, run_id: str) -> RunProgress:
+        """Start a retry of a finished run in the background; its first snapshot.
+
+        Raises
+        ------
+        ResumeError
+            The run is still running, nothing failed, or it has no local journal.
+        """
+        from plateseg.runner import journal_path, retry_local
+
+        progress = self.progress(run_id)
+        if progress.status not in TERMINAL:
+            raise ResumeError(f"run {run_id!r} is still {progress.status.lower()}")
+        if not progress.can_retry:
+            raise ResumeError(f"run {run_id!r} has nothing to retry: no image or batch failed")
+        if not journal_path(run_id, self.settings).exists():
+            raise ResumeError(
+                f"run {run_id!r} was not run on this machine (no journal in "
+                f"{self.settings.home / 'runs'}): start a new run instead"
+            )
+        return self.manager.start(
+            progress.experiment_id,
+            run_id,
+            {},
+            runner=lambda _exp, recipe=None, run_id=run_id, **kw: retry_local(run_id, **kw),
+        )
+
     def estimate(self, fields: int, seconds_per_field: float) -> Estimate:
         workers = self.settings.worker_count
         seconds = fields * seconds_per_field / workers + 3.0  # + pool start, lookup, aggregate
@@ -140,15 +174,32 @@ def recorded_progress(database: sa.Engine, run_id: str, engine: str) -> RunProgr
         finished_at=run.finished_at,
         elapsed_seconds=(run.finished_at - (run.started_at or run.finished_at)).total_seconds(),
         can_redrive=run.batches_failed > 0 or run.status in ("FAILED", "ABORTED"),
+        can_retry=_has_failures(run),
     )
 
 
+def _has_failures(run: Any) -> bool:
+    """Whether a recorded run has anything a retry would run again."""
+    failed = run.images_failed > 0 or run.batches_failed > 0
+    return bool(failed or run.status in ("FAILED", "ABORTED"))
+
+
 class AwsBackend:
-    """Runs on AWS Step Functions (``engine="aws"``)."""
+    """Runs on AWS Step Functions (``engine="aws"``), through :mod:`plateseg.aws`.
+
+    A run id is the name of its first execution; retries are ``<run_id>--retry-<n>``
+    and :meth:`progress` follows the newest one.
+    """
 
     engine = "aws"
 
-    def __init__(self, settings: Settings, config: WebSettings, client: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config: WebSettings,
+        client: Any = None,
+        database: Callable[[], sa.Engine] | None = None,
+    ) -> None:
         if not config.state_machine_arn.startswith("arn:"):
             raise NotFoundError(
                 "PLATESEG_ENGINE=aws needs PLATESEG_STATE_MACHINE_ARN (the segmentation "
@@ -157,6 +208,7 @@ class AwsBackend:
         self.settings = settings
         self.config = config
         self._client = client
+        self.database = database or _default_database(settings)
 
     @property
     def client(self) -> Any:
@@ -169,53 +221,34 @@ class AwsBackend:
 
     def execution_arn(self, run_id: str) -> str:
         """``arn:aws:states:<region>:<account>:execution:<machine>:<run_id>``."""
-        parts = self.config.state_machine_arn.split(":")
-        return ":".join([*parts[:5], "execution", parts[6], run_id])
+        from plateseg.aws import execution_arn, execution_name
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            result: dict[str, Any] = getattr(self.client, operation)(**kwargs)
-            return result
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            message = exc.response.get("Error", {}).get("Message", "")
-            if code in ("ExecutionDoesNotExist", "StateMachineDoesNotExist", "ResourceNotFound"):
-                raise NotFoundError(f"Step Functions: {message or code}") from None
-            if code in (
-                "ExecutionNotRedrivable",
-                "ExecutionAlreadyExists",
-                "ExecutionLimitExceeded",
-            ):
-                raise ResumeError(f"Step Functions {operation}: {message or code}") from None
-            raise TransientError(f"Step Functions {operation} failed: {code}") from None
-        except BotoCoreError as exc:
-            raise TransientError(
-                f"Step Functions {operation} failed: {type(exc).__name__}"
-            ) from None
+        return execution_arn(self.config.state_machine_arn, execution_name(run_id) or run_id)
 
     def start(self, experiment_id: str, run_id: str, recipe: dict[str, Any]) -> RunProgress:
-        payload = {"experiment_id": experiment_id, "run_id": run_id, "recipe": recipe}
-        self._call(
-            "start_execution",
-            stateMachineArn=self.config.state_machine_arn,
-            name=run_id,
-            input=json.dumps(payload),
-        )
+        from plateseg.aws import build_input, start_execution
+
+        execution_input = build_input(experiment_id, recipe, run_id)
+        start_execution(self.config.state_machine_arn, execution_input, stepfunctions=self.client)
         return RunProgress(
             run_id=run_id, experiment_id=experiment_id, engine="aws", can_cancel=True
         )
 
     def progress(self, run_id: str) -> RunProgress:
-        described = self._call("describe_execution", executionArn=self.execution_arn(run_id))
-        status = str(described.get("status", "RUNNING"))
-        status = "ABORTED" if status in ("ABORTED", "TIMED_OUT") else status
+        from plateseg.aws import latest_attempt
+
+        _attempt, described = latest_attempt(
+            self.config.state_machine_arn, run_id, stepfunctions=self.client
+        )
+        return self._progress(run_id, described)
+
+    def _progress(self, run_id: str, described: Any) -> RunProgress:
+        status = "ABORTED" if described.status in ("ABORTED", "TIMED_OUT") else described.status
         try:
-            experiment = json.loads(described.get("input") or "{}").get("experiment_id", "")
+            experiment = json.loads(described.input or "{}").get("experiment_id", "")
         except json.JSONDecodeError:
             experiment = ""
-        started = described.get("startDate") or datetime.now(UTC)
+        started = _when(described.start_date) or datetime.now(UTC)
         progress = RunProgress(
             run_id=run_id,
             experiment_id=str(experiment),
@@ -223,16 +256,27 @@ class AwsBackend:
             status=status if status in TERMINAL else "RUNNING",
             phase="done" if status == "SUCCEEDED" else status.lower(),
             started_at=started,
-            finished_at=described.get("stopDate"),
-            error=described.get("error"),
-            cause=described.get("cause"),
+            finished_at=_when(described.stop_date),
+            error=described.error or None,
+            cause=described.cause or None,
             can_cancel=status == "RUNNING",
         )
-        counts = self._map_counts(self.execution_arn(run_id))
-        if counts:
-            progress = replace(progress, **counts)
+        if described.map_runs:
+            items = described.map_runs[0].items
+            progress = replace(
+                progress,
+                pending=items.pending,
+                running=items.running,
+                succeeded=items.succeeded,
+                failed=items.failed,
+                aborted=items.aborted,
+                total=items.total,
+            )
+        finished = progress.status in TERMINAL
         progress = replace(
-            progress, can_redrive=progress.status in TERMINAL and progress.failed > 0
+            progress,
+            can_redrive=finished and progress.failed > 0,
+            can_retry=finished and (progress.status != "SUCCEEDED" or self._failed(run_id)),
         )
         map_start = None
         if progress.total and progress.succeeded + progress.failed:
@@ -240,24 +284,24 @@ class AwsBackend:
             map_start = -max(elapsed.total_seconds(), 1e-3)
         return with_timing(progress, map_start, 0.0)
 
-    def _map_counts(self, execution_arn: str) -> dict[str, Any]:
+    def _failed(self, run_id: str) -> bool:
+        """Whether the results database records failures for the run (per-image errors
+        inside succeeded batches are invisible to the Map Run's counters)."""
+        from plateseg.results import get_run
+
         try:
-            runs = self._call("list_map_runs", executionArn=execution_arn).get("mapRuns", [])
-        except (TransientError, NotFoundError):
-            return {}
-        if not runs:
-            return {}
-        described = self._call("describe_map_run", mapRunArn=runs[0]["mapRunArn"])
-        counts = described.get("itemCounts", {})
-        keys = ("pending", "running", "succeeded", "failed", "aborted", "total")
-        return {key: int(counts.get(key, 0)) for key in keys}
+            return _has_failures(get_run(self.database(), run_id))
+        except NotFoundError:
+            return False
 
     def cancel(self, run_id: str) -> RunProgress:
-        self._call(
-            "stop_execution",
-            executionArn=self.execution_arn(run_id),
-            error="Cancelled",
-            cause="cancelled from the plateseg web UI",
+        from plateseg.aws import latest_attempt, stop_execution
+
+        _attempt, described = latest_attempt(
+            self.config.state_machine_arn, run_id, stepfunctions=self.client
+        )
+        stop_execution(
+            described.arn, cause="cancelled from the plateseg web UI", stepfunctions=self.client
         )
         return self.progress(run_id)
 
@@ -265,8 +309,30 @@ class AwsBackend:
         return True
 
     def redrive(self, run_id: str) -> RunProgress:
-        self._call("redrive_execution", executionArn=self.execution_arn(run_id))
+        from plateseg.aws import latest_attempt, redrive_execution
+
+        _attempt, described = latest_attempt(
+            self.config.state_machine_arn, run_id, stepfunctions=self.client
+        )
+        redrive_execution(described.arn, stepfunctions=self.client)
         return self.progress(run_id)
+
+    def retry(self, run_id: str) -> RunProgress:
+        """Start ``<run_id>--retry-<n>`` (:func:`plateseg.aws.start_retry`); its snapshot.
+
+        Raises
+        ------
+        ResumeError
+            The run's newest execution is still running, or nothing failed.
+        """
+        from plateseg.aws import describe, start_retry
+
+        if not self.progress(run_id).can_retry:
+            raise ResumeError(
+                f"run {run_id!r} has nothing to retry: it is running, or no image or batch failed"
+            )
+        arn = start_retry(self.config.state_machine_arn, run_id, stepfunctions=self.client)
+        return self._progress(run_id, describe(arn, stepfunctions=self.client))
 
     def estimate(self, fields: int, seconds_per_field: float) -> Estimate:
         compute = fields * seconds_per_field * self.config.lambda_memory_gb
@@ -288,5 +354,13 @@ def make_backend(
 ) -> Backend:
     """The backend the settings name (``PLATESEG_ENGINE``); ``database`` opens the results DB."""
     if config.engine == "aws":
-        return AwsBackend(settings, config)
+        return AwsBackend(settings, config, database=database)
     return LocalBackend(settings, database=database)
+
+
+def _when(value: str) -> datetime | None:
+    """An ISO 8601 date of :class:`plateseg.aws.ExecutionStatus` (empty: ``None``)."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -6,8 +6,10 @@ running, throughput, ETA) that the run page polls. Cancel and redrive are seams:
 are used when :mod:`plateseg.runner` offers them (a ``cancel`` event argument of
 ``run_local``, a ``redrive_local`` function) and refused with a clear
 :class:`~plateseg.errors.ResumeError` when absent. A run can be redriven when its
-execution failed or was aborted, or when Map items (batches) failed; per-image errors
-(a corrupt file) are final until the image is replaced.
+execution failed or was aborted, or when Map items (batches) failed. It can be
+*retried* (:func:`plateseg.runner.retry_local`: a new execution of the same run that
+reuses the batches that fully succeeded) whenever anything failed, per-image errors
+included: replace a corrupt file, then retry.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class RunProgress:
 
     ``throughput`` is finished items per second since the Map Run started; ``eta_seconds``
     extrapolates it over the items still pending or running (``None`` until known).
+    ``can_redrive``: failed Map items (batches) can run again in the same execution;
+    ``can_retry``: the run finished with failed images, failed batches or a failed
+    execution, so a retry (a new execution of the same run) has something to do.
     """
 
     run_id: str
@@ -57,6 +62,7 @@ class RunProgress:
     cause: str | None = None
     can_cancel: bool = False
     can_redrive: bool = False
+    can_retry: bool = False
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -242,6 +248,7 @@ class RunManager:
                 error=str(error),
                 cause=str(cause),
                 can_redrive=True,
+                can_retry=True,
             )
             return
         except Exception as exc:  # a bug must not kill the server; keep the class only
@@ -260,4 +267,6 @@ class RunManager:
             changes = {"succeeded": ok, "failed": failed, "running": 0, "pending": 0}
             # redrive re-runs failed Map items (batches); per-image errors need new images
             changes["can_redrive"] = int(result.batches_failed) > 0
+            # a retry also re-segments images that failed inside succeeded batches
+            changes["can_retry"] = failed > 0 or int(result.batches_failed) > 0
         self._finish(run_id, status="SUCCEEDED", phase="done", **changes)

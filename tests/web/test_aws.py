@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -12,17 +13,22 @@ import pytest
 from botocore.stub import Stubber
 from fastapi.testclient import TestClient
 from moto import mock_aws
+from moto.stepfunctions.models import stepfunctions_backends
 
 import lambdas.web
-from plateseg.errors import NotFoundError, ResumeError
+from plateseg.db import get_engine
+from plateseg.errors import NotFoundError, ResumeError, TransientError
+from plateseg.pipeline.aggregate import aggregate_run
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 from plateseg.web import WebSettings, create_app
 from plateseg.web.backends import AwsBackend
+from tests.db.runs import standard_run
 
 from .conftest import EXPERIMENT, TOKEN
 
 REGION = "eu-west-1"
+ACCOUNT = "123456789012"
 MACHINE = f"arn:aws:states:{REGION}:123456789012:stateMachine:plateseg-segmentation"
 
 
@@ -81,6 +87,26 @@ def _stubbed(settings: Settings) -> tuple[AwsBackend, Stubber]:
     return AwsBackend(settings, config, client=client), Stubber(client)
 
 
+def _expect_describe(stub: Stubber, described: dict[str, Any], map_runs: list[Any]) -> None:
+    """The calls of one progress poll: probe for a retry, then plateseg.aws.describe."""
+    execution = described["executionArn"]
+    stub.add_client_error(
+        "describe_execution",
+        "ExecutionDoesNotExist",
+        "no retry",
+        expected_params={"executionArn": f"{execution}--retry-1"},
+    )
+    stub.add_response("describe_execution", described, {"executionArn": execution})
+    summaries = [
+        {"executionArn": execution, "mapRunArn": m["mapRunArn"], "stateMachineArn": MACHINE,
+         "startDate": m["startDate"]}
+        for m in map_runs
+    ]  # fmt: skip
+    stub.add_response("list_map_runs", {"mapRuns": summaries}, {"executionArn": execution})
+    for map_run in map_runs:
+        stub.add_response("describe_map_run", map_run, {"mapRunArn": map_run["mapRunArn"]})
+
+
 def test_map_run_counters_throughput_and_redrive(settings: Settings) -> None:
     backend, stub = _stubbed(settings)
     execution = backend.execution_arn("run-7")
@@ -109,49 +135,72 @@ def test_map_run_counters_throughput_and_redrive(settings: Settings) -> None:
         "startDate": start, "maxConcurrency": 10, "toleratedFailurePercentage": 0.0,
         "toleratedFailureCount": 0, "itemCounts": counts, "executionCounts": counts,
     }  # fmt: skip
-    stub.add_response("describe_execution", described, {"executionArn": execution})
-    stub.add_response(
-        "list_map_runs",
-        {
-            "mapRuns": [
-                {
-                    "executionArn": execution,
-                    "mapRunArn": map_run,
-                    "stateMachineArn": MACHINE,
-                    "startDate": start,
-                }
-            ]
-        },
-        {"executionArn": execution},
-    )
-    stub.add_response("describe_map_run", map_described, {"mapRunArn": map_run})
+    _expect_describe(stub, described, [map_described])  # progress
+    _expect_describe(stub, described, [map_described])  # redrive: which execution
     stub.add_response("redrive_execution", {"redriveDate": stop}, {"executionArn": execution})
-    running = {**described, "status": "RUNNING", "error": None, "cause": None}
-    del running["stopDate"], running["error"], running["cause"]
-    stub.add_response("describe_execution", running, {"executionArn": execution})
-    stub.add_response("list_map_runs", {"mapRuns": []}, {"executionArn": execution})
+    running = {k: v for k, v in described.items() if k not in ("stopDate", "error", "cause")}
+    _expect_describe(stub, {**running, "status": "RUNNING"}, [])
     with stub:
         progress = backend.progress("run-7")
         assert (progress.status, progress.succeeded, progress.failed, progress.total) == (
             "FAILED", 180, 20, 200,
         )  # fmt: skip
         assert progress.throughput == pytest.approx(2.0)  # 200 items in 100 s
-        assert progress.can_redrive is True
+        assert (progress.can_redrive, progress.can_retry) == (True, True)
         assert progress.error == "States.ExceedToleratedFailureThreshold"
+        assert progress.experiment_id == "EXP-9"
         redriven = backend.redrive("run-7")
         assert (redriven.status, redriven.can_cancel) == ("RUNNING", True)
     stub.assert_no_pending_responses()
 
 
 def test_step_functions_errors_become_typed_errors(settings: Settings) -> None:
+    from plateseg import aws
+
     backend, stub = _stubbed(settings)
+    stub.add_client_error("describe_execution", "ExecutionDoesNotExist", "no retry")
     stub.add_client_error("describe_execution", "ExecutionDoesNotExist", "no such execution")
     stub.add_client_error("redrive_execution", "ExecutionNotRedrivable", "it succeeded")
+    stub.add_client_error("stop_execution", "ThrottlingException", "slow down")
     with stub:
         with pytest.raises(NotFoundError, match="no such execution"):
             backend.progress("gone")
         with pytest.raises(ResumeError, match="it succeeded"):
-            backend._call("redrive_execution", executionArn=backend.execution_arn("done"))
+            aws.redrive_execution(backend.execution_arn("done"), stepfunctions=backend.client)
+        with pytest.raises(TransientError, match="throttled"):
+            aws.stop_execution(backend.execution_arn("x"), cause="c", stepfunctions=backend.client)
+
+
+def test_retry_starts_the_next_execution_of_the_run_and_is_followed(
+    aws_client: TestClient, machine: str, settings: Settings, tmp_path: Path
+) -> None:
+    started = aws_client.post("/api/runs", json={"experiment_id": EXPERIMENT}).json()
+    run_id = started["run_id"]
+    first = f"{machine.replace(':stateMachine:', ':execution:')}:{run_id}"
+    refused = aws_client.post(f"/api/runs/{run_id}/retry")  # still running
+    assert (refused.status_code, refused.json()["error"]) == (409, "ResumeError")
+    # the execution ends; its Aggregate recorded a failed image in the results database
+    stepfunctions_backends[ACCOUNT][REGION].describe_execution(first).status = "SUCCEEDED"
+    results = standard_run(run_id, EXPERIMENT).write(LocalStore(tmp_path / "map"))
+    aggregate_run(results, LocalStore(tmp_path / "map"), get_engine(settings.resolved_database_url))
+    progress = aws_client.get(f"/api/runs/{run_id}").json()
+    assert (progress["status"], progress["can_retry"]) == ("SUCCEEDED", True)
+
+    retried = aws_client.post(f"/api/runs/{run_id}/retry")
+    assert retried.status_code == 202, retried.text
+    assert (retried.json()["run_id"], retried.json()["status"]) == (run_id, "RUNNING")
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    described = sfn.describe_execution(executionArn=f"{first}--retry-1")
+    sent = json.loads(described["input"])
+    assert (sent["run_id"], sent["experiment_id"]) == (run_id, EXPERIMENT)
+    assert (
+        sent["recipe"] == json.loads(sfn.describe_execution(executionArn=first)["input"])["recipe"]
+    )
+    # the run page now follows the retry: running, cancellable; cancel stops the retry
+    followed = aws_client.get(f"/api/runs/{run_id}").json()
+    assert (followed["status"], followed["can_cancel"]) == ("RUNNING", True)
+    assert aws_client.post(f"/api/runs/{run_id}/cancel").json()["status"] == "ABORTED"
+    assert sfn.describe_execution(executionArn=first)["status"] == "SUCCEEDED"
 
 
 def test_aws_engine_needs_a_state_machine_arn(settings: Settings) -> None:

@@ -3,14 +3,16 @@
 Open the app with the printed token, pick the experiment, look at a well, preview the
 recipe on two fields (after fixing a bad parameter), start the run, watch it finish
 without a reload, read the heatmap, open an image with outlines and a tooltip, find the
-corrupt image among the failures with its cause, download the CSV. Screenshots go to
-``test-artifacts/``.
+corrupt image among the failures with its cause, replace the file and click "Retry
+failed", watch the retry finish (failure gone, heatmap updated, still no reload),
+download the CSV. Screenshots go to ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 import socket
 import threading
@@ -94,12 +96,22 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+def tifffile_bytes(source: bytes) -> bytes:
+    """A fresh, valid 16-bit TIFF holding the pixels of ``source`` (another field's image)."""
+    import numpy as np
+
+    from plateseg.imaging import read_image, write_tiff
+
+    pixels = read_image(source, "replacement")
+    return write_tiff(np.ascontiguousarray(pixels))
+
+
 def _shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def test_scientist_story(server: str, page: Page) -> None:
+def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> None:
     # open the app with the printed token: the cookie replaces it
     page.goto(f"{server}/?token={TOKEN}")
     assert "token=" not in page.url
@@ -153,9 +165,9 @@ def test_scientist_story(server: str, page: Page) -> None:
     assert colour.startswith("rgb(")
     expect(page.locator("#zprime")).to_contain_text("Z\u2032")
     expect(page.locator("#cancel-button")).to_be_hidden()
-    # a corrupt file is not retried by redrive (only failed Map items are): no button, a note
-    expect(page.locator("#redrive-button")).to_be_hidden()
-    expect(page.locator("#failure-note")).to_contain_text("replace")
+    # an image failed: "Retry failed" is offered, with what it does
+    expect(page.locator("#retry-button")).to_be_visible()
+    expect(page.locator("#failure-note")).to_contain_text("Replace unreadable files")
     expect(page.locator("#scale-max")).not_to_be_empty()
     page.locator("#metric").select_option("Mean_Nuclei_AreaShape_Area")
     expect(page.locator("#scale-max")).not_to_have_text("")
@@ -188,13 +200,36 @@ def test_scientist_story(server: str, page: Page) -> None:
     expect(page.locator("#tip")).to_contain_text("area")
     _shot(page, "04-run-results")
     page.locator("#heatmap").screenshot(path=str(ARTIFACTS / "05-heatmap.png"))
-
-    # filter the image table and download the CSV
     page.locator("#image-filter").fill("error")
     expect(page.locator("#images tbody tr")).to_have_count(1)
+
+    # the scientist replaces the corrupt file with a good TIFF and retries the failures
+    c03 = page.locator('#heatmap .well[data-well="C03"]')
+    expect(c03).to_have_class(re.compile(r"\bfailed\b"))
+    expect(c03).to_have_attribute("title", re.compile("1 failed"))
+    good = tifffile_bytes(story_store.get_bytes(CORRUPT_KEY.replace("_s2_", "_s1_")))
+    Path(story_store.uri(CORRUPT_KEY)).write_bytes(good)
+    page.locator("#retry-button").click()
+    expect(page.locator("#run-status")).to_have_text("running")
+    expect(page.locator("#results")).to_be_hidden()
+    expect(page.locator("#run-status")).to_have_text("succeeded", timeout=240_000)
+    page.wait_for_selector("body[data-results-ready='true']", timeout=60_000)
+    assert page.evaluate("window.__sameDocument") is True and page.url == run_url
+    expect(page.locator("#st-failed")).to_have_text("0")
+    expect(page.locator("#failures-card")).to_be_hidden()
+    expect(page.locator("#retry-button")).to_be_hidden()
+    expect(page.locator("#heatmap .well.failed")).to_have_count(0)
+    expect(c03).not_to_have_attribute("title", re.compile("failed"))
+    expect(page.locator("#images tbody tr")).to_have_count(0)  # the "error" filter: none left
+    page.locator("#image-filter").fill(CORRUPT_IMAGE)
+    expect(page.locator(f'#images tbody tr[data-image="{CORRUPT_IMAGE}"]')).to_contain_text("ok")
+    _shot(page, "04b-run-after-retry")
+
+    # download the CSV: every field segmented now
     with page.expect_download() as download_info:
         page.locator("#dl-images-csv").click()
     path = download_info.value.path()
     rows = list(csv.DictReader(io.StringIO(Path(path).read_text())))
     assert len(rows) == 2 * len(STORY_WELLS)
-    assert {r["image_id"]: r["status"] for r in rows}[CORRUPT_IMAGE] == "error"
+    assert {r["image_id"]: r["status"] for r in rows}[CORRUPT_IMAGE] == "ok"
+    assert {r["status"] for r in rows} == {"ok"}

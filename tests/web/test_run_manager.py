@@ -98,3 +98,21 @@ def test_cancel_through_the_api_aborts_a_real_run(
     assert final.status == "ABORTED"
     assert final.error == "States.Aborted"
     assert client.get(f"/api/runs/{started['run_id']}").json()["status"] == "ABORTED"
+
+
+def test_failed_images_make_a_run_retryable_but_not_redrivable(settings: Settings) -> None:
+    class Result:
+        images_ok, images_failed, batches_failed = 11, 1, 0
+
+    class Outcome:
+        result = Result()
+
+    def runner(experiment_id: str, **kwargs: Any) -> Outcome:
+        return Outcome()
+
+    manager = RunManager(settings, runner=runner)
+    manager.start("EXP-1", "r4", {})
+    final = manager.wait("r4", timeout=10)
+    assert (final.status, final.succeeded, final.failed) == ("SUCCEEDED", 11, 1)
+    assert (final.can_redrive, final.can_retry) == (False, True)
+    assert final.as_json()["can_retry"] is True

@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 
 import plateseg.runner
 from plateseg.errors import ExecutionFailed
-from plateseg.results import plate_qc
+from plateseg.results import export_run, plate_qc
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 from plateseg.web.backends import LocalBackend
 from plateseg.web.runs import RunManager
 
-from .conftest import CORRUPT_IMAGE, EXPERIMENT, WELLS
+from .conftest import CORRUPT_IMAGE, CORRUPT_KEY, EXPERIMENT, WELLS
 
 
 def test_run_finishes_and_counts_the_corrupt_image_as_failed(
@@ -31,7 +31,8 @@ def test_run_finishes_and_counts_the_corrupt_image_as_failed(
     assert (finished_run["succeeded"], finished_run["failed"]) == (11, 1)
     assert finished_run["total"] == 12
     assert finished_run["eta_seconds"] == 0.0
-    assert finished_run["can_redrive"] is False  # a corrupt file is not fixed by re-running it
+    assert finished_run["can_redrive"] is False  # no Map item (batch) failed: nothing to redrive
+    assert finished_run["can_retry"] is True  # but an image failed: a retry segments it again
     run_id = finished_run["run_id"]
     redrive = client.post(f"/api/runs/{run_id}/redrive")
     assert (redrive.status_code, redrive.json()["error"]) == (409, "ResumeError")
@@ -58,7 +59,7 @@ def test_an_experiment_only_the_database_knows_is_listed_with_its_counts(
 
 
 def test_results_heatmap_failures_tables_downloads_and_overlays(
-    client: TestClient, finished_run: dict[str, Any]
+    app: FastAPI, client: TestClient, finished_run: dict[str, Any]
 ) -> None:
     run_id = finished_run["run_id"]
     base = f"/api/runs/{run_id}"
@@ -92,14 +93,32 @@ def test_results_heatmap_failures_tables_downloads_and_overlays(
     assert len(images) == 12
     assert {r["image_id"]: r["status"] for r in images}[CORRUPT_IMAGE] == "error"
 
-    table = list(csv.DictReader(io.StringIO(client.get(f"{base}/images.csv").text)))
+    # downloads are plateseg.results.export_run's bytes (the CLI's --export writes the same)
+    engine = app.state.plateseg.engine
+    csv_response = client.get(f"{base}/images.csv")
+    assert csv_response.headers["content-type"].startswith("text/csv")
+    assert f'filename="{run_id}-images.csv"' in csv_response.headers["content-disposition"]
+    assert csv_response.content == export_run(engine, run_id, "csv")
+    table = {r["image_id"]: r for r in csv.DictReader(io.StringIO(csv_response.text))}
     assert len(table) == 12
-    assert {"image_id", "well", "object_count", "Mean_Nuclei_AreaShape_Area"} <= set(table[0])
-    wells = list(csv.DictReader(io.StringIO(client.get(f"{base}/wells.csv").text)))
-    assert sorted(row["well"] for row in wells) == sorted(WELLS)
+    assert {"well", "object_count", "Mean_Nuclei_AreaShape_Area", "control"} <= set(
+        table["P1_A01_1"]
+    )
+    assert table[CORRUPT_IMAGE]["error"] == "ImageReadError"
+    assert "P1_C03_s2_w1.tif" in table[CORRUPT_IMAGE]["cause"]
+    assert table["P1_A01_1"]["error"] == ""
+    wells = {
+        r["well"]: r for r in csv.DictReader(io.StringIO(client.get(f"{base}/wells.csv").text))
+    }
+    assert sorted(wells) == sorted(WELLS)
+    assert (wells["C03"]["n_failed"], wells["A01"]["n_failed"]) == ("1", "0")
+    assert wells["A12"]["control"] == "pos" and "Count_Nuclei" in wells["A01"]
     parquet = pq.read_table(io.BytesIO(client.get(f"{base}/images.parquet").content))
     assert parquet.num_rows == 12
-    assert "object_count" in parquet.column_names
+    assert {"object_count", "error", "cause"} <= set(parquet.column_names)
+    objects = pq.read_table(io.BytesIO(client.get(f"{base}/objects.parquet").content))
+    assert objects.num_rows == sum(r["object_count"] for r in images)
+    assert {"image_id", "AreaShape_Area", "control"} <= set(objects.column_names)
 
     # one field: outlines and per-object tips
     base = f"/api/runs/{finished_run['run_id']}/images/P1_A01_1"
@@ -181,3 +200,53 @@ def test_redrive_uses_the_runner_once_it_offers_it(
     assert backend.manager.wait("r1", timeout=30).status == "SUCCEEDED"
     assert [c[0] for c in calls] == ["r1"]
     assert {"listener", "settings"} <= set(calls[0][1])
+
+
+def _rows(client: TestClient, run_id: str) -> dict[str, dict[str, Any]]:
+    images = client.get(f"/api/runs/{run_id}/images").json()
+    assert len(images) == len({row["image_id"] for row in images})  # no duplicates
+    return {row["image_id"]: row for row in images}
+
+
+def test_retry_after_replacing_the_corrupt_file_clears_the_failure(
+    app: FastAPI, client: TestClient, demo: LocalStore, finished_run: dict[str, Any]
+) -> None:
+    run_id = finished_run["run_id"]
+    before = _rows(client, run_id)
+    assert before[CORRUPT_IMAGE]["status"] == "error"
+    reused_mask = demo.root / "runs" / run_id / "masks" / "P1_A01_1.tif"
+    stamp = reused_mask.stat().st_mtime_ns
+
+    # the scientist replaces the corrupt file with a readable one, then retries
+    demo.put_bytes(CORRUPT_KEY, demo.get_bytes(CORRUPT_KEY.replace("_s2_", "_s1_")))
+    started = client.post(f"/api/runs/{run_id}/retry")
+    assert started.status_code == 202, started.text
+    assert (started.json()["run_id"], started.json()["status"]) == (run_id, "RUNNING")
+    final = app.state.plateseg.backend.manager.wait(run_id, timeout=240)
+    assert final.status == "SUCCEEDED", final
+    assert (final.succeeded, final.failed, final.can_retry) == (12, 0, False)
+
+    after = _rows(client, run_id)
+    assert after[CORRUPT_IMAGE]["status"] == "ok" and after[CORRUPT_IMAGE]["error"] is None
+    assert client.get(f"/api/runs/{run_id}/failures").json() == []
+    for image_id, row in before.items():  # every other image: the very same row
+        if image_id != CORRUPT_IMAGE:
+            assert after[image_id] == row
+    # P1_A01_1's batch fully succeeded the first time: reused, its mask not rewritten
+    assert reused_mask.stat().st_mtime_ns == stamp
+    progress = client.get(f"/api/runs/{run_id}").json()
+    assert (progress["status"], progress["failed"], progress["can_retry"]) == (
+        "SUCCEEDED",
+        0,
+        False,
+    )
+    heat = client.get(f"/api/runs/{run_id}/heatmap").json()
+    assert {w["well"]: w["failed"] for w in heat["wells"]}["C03"] == 0
+    # nothing failed any more: a second retry is refused clearly
+    again = client.post(f"/api/runs/{run_id}/retry")
+    assert (again.status_code, again.json()["error"]) == (409, "ResumeError")
+    assert "nothing to retry" in again.json()["detail"]
+
+
+def test_retry_of_an_unknown_run_is_404(client: TestClient) -> None:
+    assert client.post("/api/runs/never-ran/retry").status_code == 404

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -14,6 +11,7 @@ from plateseg.errors import NotFoundError, ObjectNotFoundError
 from plateseg.imaging import read_image
 from plateseg.results import (
     RunInfo,
+    export_run,
     get_run,
     image_table,
     plate_qc,
@@ -177,60 +175,50 @@ def objects(
     }
 
 
-def _csv(rows: list[dict[str, Any]], columns: list[str], name: str) -> Response:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+def _download(
+    state: AppState,
+    run_id: str,
+    name: str,
+    level: Literal["images", "wells", "objects"],
+    fmt: Literal["csv", "parquet"],
+) -> Response:
+    """A table of :func:`plateseg.results.export_run` as an attachment (one code path with
+    ``plateseg results --export``)."""
+    store = state.store if level == "objects" else None
+    data = export_run(state.engine, run_id, fmt, level=level, store=store)
+    media = "text/csv" if fmt == "csv" else "application/vnd.apache.parquet"
     return Response(
-        buffer.getvalue(),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        data,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{run_id}-{name}"'},
     )
 
 
-def _flat_images(state: AppState, run_id: str) -> tuple[list[dict[str, Any]], list[str]]:
-    rows = _image_rows(state, run_id)
-    names = sorted({m for row in rows for m in row["metrics"]})
-    flat = [{**{k: v for k, v in row.items() if k != "metrics"}, **row["metrics"]} for row in rows]
-    base = ["image_id", "plate", "well", "field", "status", "object_count", "error", "cause"]
-    return flat, base + names
+_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
+_PARQUET: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/vnd.apache.parquet": {}}}
+}
 
 
-@router.get("/images.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+@router.get("/images.csv", response_class=Response, responses=_CSV)
 def images_csv(state: AppStateDep, run_id: RunId) -> Response:
-    """Per-image table as CSV (one row per field, one column per metric)."""
-    rows, columns = _flat_images(state, run_id)
-    return _csv(rows, columns, f"{run_id}-images.csv")
+    """Per-image table as CSV: status, error and cause, layout, one column per metric."""
+    return _download(state, run_id, "images.csv", "images", "csv")
 
 
-@router.get("/wells.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+@router.get("/wells.csv", response_class=Response, responses=_CSV)
 def wells_csv(state: AppStateDep, run_id: RunId) -> Response:
-    """Per-well table (fields, nuclei, mean area, failures) as CSV."""
-    run = _run(state, run_id)
-    rows = [asdict(w) for w in well_table(state.engine, run.experiment_id, run_id)]
-    columns = ["plate", "well", "n_fields", "n_objects", "mean_area", "n_failed"]
-    return _csv(rows, columns, f"{run_id}-wells.csv")
+    """Per-well table as CSV: layout, fields, nuclei, failures, well means of every metric."""
+    return _download(state, run_id, "wells.csv", "wells", "csv")
 
 
-@router.get(
-    "/images.parquet",
-    response_class=Response,
-    responses={200: {"content": {"application/vnd.apache.parquet": {}}}},
-)
+@router.get("/images.parquet", response_class=Response, responses=_PARQUET)
 def images_parquet(state: AppStateDep, run_id: RunId) -> Response:
-    """Per-image table as Parquet."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Per-image table as Parquet (same columns as ``images.csv``)."""
+    return _download(state, run_id, "images.parquet", "images", "parquet")
 
-    rows, columns = _flat_images(state, run_id)
-    table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
-    if not rows:
-        table = pa.table({c: pa.array([], pa.string()) for c in columns})
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    return Response(
-        buffer.getvalue(),
-        media_type="application/vnd.apache.parquet",
-        headers={"Content-Disposition": f'attachment; filename="{run_id}-images.parquet"'},
-    )
+
+@router.get("/objects.parquet", response_class=Response, responses=_PARQUET)
+def objects_parquet(state: AppStateDep, run_id: RunId) -> Response:
+    """Every segmented object (CellProfiler-style measurements) with the well's layout."""
+    return _download(state, run_id, "objects.parquet", "objects", "parquet")

@@ -1,4 +1,4 @@
-"""Runs: start, progress (polled by the run page), cancel, redrive."""
+"""Runs: start, progress (polled by the run page), cancel, redrive, retry."""
 
 from __future__ import annotations
 
@@ -58,3 +58,14 @@ def cancel_run(state: AppStateDep, run_id: RunId) -> dict[str, Any]:
 def redrive_run(state: AppStateDep, run_id: RunId) -> dict[str, Any]:
     """Retry the failed items of a finished run (Step Functions RedriveExecution)."""
     return state.backend.redrive(run_id).as_json()
+
+
+@router.post("/{run_id}/retry", status_code=202)
+def retry_run(state: AppStateDep, run_id: RunId) -> dict[str, Any]:
+    """Run a finished run again as a new execution of the same run id.
+
+    Batches that fully succeeded are reused; failed batches and batches with a failed
+    image (e.g. a corrupt file replaced since) are segmented again, then the run's results
+    are rewritten. 409 while the run is running or when nothing failed.
+    """
+    return state.backend.retry(run_id).as_json()

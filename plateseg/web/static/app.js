@@ -173,10 +173,13 @@ function initRun() {
     $("#bar-running").style.width = `${(100 * p.running) / total}%`;
     cancel.hidden = !p.can_cancel || TERMINAL.has(p.status); cancel.disabled = false;
     $("#run-error").textContent = p.error ? `${p.error}: ${p.cause || ""}` : "";
-    $("#redrive-button").hidden = !p.can_redrive;
-    $("#failure-note").textContent = p.can_redrive
-      ? "Retry failed re-runs the failed items of this run (redrive) and updates the results."
-      : "These images could not be read. Re-running will not change that: replace the files in the store, then start a new run.";
+    const retryable = p.can_retry && TERMINAL.has(p.status);
+    $("#retry-button").hidden = !retryable;
+    $("#retry-head").hidden = !retryable || p.status === "SUCCEEDED";  // no results card to hold it
+    document.querySelectorAll(".retry-action").forEach((b) => { b.disabled = false; });
+    $("#failure-note").textContent = retryable
+      ? "Retry failed runs this run again: batches that fully succeeded are reused, failed images and batches are segmented again, and the results below are rewritten. Replace unreadable files in the store first."
+      : "";
     if (p.status === "SUCCEEDED" && !loaded) { loaded = true; loadResults(runId); }
   }
   async function poll() {
@@ -188,11 +191,20 @@ function initRun() {
   }
   render(initial);
   if (!TERMINAL.has(initial.status)) setTimeout(poll, 300);
-  $("#redrive-button").addEventListener("click", async (event) => {
-    event.target.disabled = true;
-    try { await api("POST", `/api/runs/${runId}/redrive`); loaded = false; $("#results").hidden = true; poll(); }
-    catch (error) { $("#run-error").textContent = error.message; event.target.disabled = false; }
-  });
+  document.querySelectorAll(".retry-action").forEach((button) => button.addEventListener("click", async () => {
+    document.querySelectorAll(".retry-action").forEach((b) => { b.disabled = true; });
+    try {
+      const p = await api("POST", `/api/runs/${runId}/retry`);
+      // follow the new execution like a new run; results come back when it succeeds
+      loaded = false; $("#results").hidden = true; document.body.dataset.resultsReady = "false";
+      $("#viewer-title").textContent = "Image viewer";
+      $("#viewer").replaceChildren(el("p", { class: "muted", text: "Click a well in the heatmap or a row below." }));
+      render(p); setTimeout(poll, 300);
+    } catch (error) {
+      $("#run-error").textContent = error.message;
+      document.querySelectorAll(".retry-action").forEach((b) => { b.disabled = false; });
+    }
+  }));
 }
 
 async function loadResults(runId) {
@@ -200,6 +212,7 @@ async function loadResults(runId) {
   $("#dl-images-csv").href = `/api/runs/${runId}/images.csv`;
   $("#dl-wells-csv").href = `/api/runs/${runId}/wells.csv`;
   $("#dl-parquet").href = `/api/runs/${runId}/images.parquet`;
+  $("#dl-objects").href = `/api/runs/${runId}/objects.parquet`;
   const metrics = await api("GET", `/api/runs/${runId}/metrics`);
   const select = $("#metric"); select.replaceChildren();
   for (const m of metrics) select.append(el("option", { value: m, text: metricLabel(m) }));
