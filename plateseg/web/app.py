@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from plateseg.settings import Settings, get_settings
 from plateseg.web.config import WebSettings
 from plateseg.web.errors import install_error_handlers
-from plateseg.web.routers import experiments, health, pages, preview, results, runs
+from plateseg.web.routers import experiments, health, models, pages, preview, results, runs
 from plateseg.web.security import Guard, SecurityMiddleware
 from plateseg.web.state import HERE, AppState
 
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, config: WebSettings | None = No
         settings=settings, config=config, guard=guard, templates=templates
     )
     install_error_handlers(app)
-    for module in (health, experiments, preview, runs, results, pages):
+    for module in (health, experiments, preview, runs, results, models, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_middleware(SecurityMiddleware, guard=guard)

@@ -10,8 +10,9 @@ from .conftest import EXPERIMENT
 
 
 def test_segmenters_expose_parameters_with_defaults(client: TestClient) -> None:
-    [classical] = client.get("/api/segmenters").json()
-    properties = classical["schema"]["properties"]
+    listed = {item["name"]: item for item in client.get("/api/segmenters").json()}
+    assert set(listed) == {"classical", "trainable", "onnx"}
+    properties = listed["classical"]["schema"]["properties"]
     assert properties["min_diameter"]["default"] == 10.0
     assert properties["threshold_method"]["enum"] == ["otsu", "li"]
 

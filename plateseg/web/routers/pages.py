@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from plateseg.segmentation import get_segmenter
+from plateseg.segmentation.onnx_model import MODEL_NAME_PATTERN
 from plateseg.web.deps import AppStateDep, ExperimentId, RunId
+from plateseg.web.models_store import MAX_MODEL_BYTES, list_models
 from plateseg.web.routers.experiments import experiment_detail, list_experiments
 from plateseg.web.state import HERE, AppState
+
+#: Segmenters the new-run page offers (``onnx``/``trainable`` take a model from the store).
+SEGMENTERS = {
+    "classical": "classical (Otsu + watershed)",
+    "trainable": "trainable (pixel classifier from scribbles)",
+    "onnx": "onnx (any ONNX model)",
+}
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,16 +78,41 @@ def experiment_page(request: Request, state: AppStateDep, experiment_id: Experim
     return _page(state, request, "experiment.html", exp=detail)
 
 
+def _choice(value: str | None, pattern: str) -> str | None:
+    """A query value kept only when it matches ``pattern`` (preselection is a hint)."""
+    return value if value is not None and re.fullmatch(pattern, value) else None
+
+
 @router.get("/experiments/{experiment_id}/new-run", response_class=HTMLResponse)
-def new_run_page(request: Request, state: AppStateDep, experiment_id: ExperimentId) -> Response:
+def new_run_page(
+    request: Request,
+    state: AppStateDep,
+    experiment_id: ExperimentId,
+    segmenter: Literal["classical", "trainable", "onnx"] = "classical",
+    model: Annotated[str | None, Query(max_length=64)] = None,
+    nuclei: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """The recipe form; ``?segmenter=trainable&model=NAME&nuclei=w1`` preselects a model."""
     detail = experiment_detail(state, experiment_id)
-    schema = get_segmenter("classical").params_model.model_json_schema()
+    schema = get_segmenter(segmenter).params_model.model_json_schema()
     image_ids = [
         f["image_id"]
         for p in detail["plate_maps"]
         for w in p["wells"].values()
         for f in w["fields"]
     ]
+    models: list[str] = []
+    if segmenter != "classical":
+        wanted = "pixel-features" if segmenter == "trainable" else None
+        models = [
+            m.name
+            for m in list_models(state.store)
+            if wanted is None or m.kind in (wanted, "unknown")
+        ]
+    chosen = _choice(model, MODEL_NAME_PATTERN)
+    if chosen is not None and chosen not in models:
+        models.insert(0, chosen)
+    channel = _choice(nuclei, r"[A-Za-z0-9_.-]+")
     return _page(
         state,
         request,
@@ -85,7 +120,37 @@ def new_run_page(request: Request, state: AppStateDep, experiment_id: Experiment
         exp=detail,
         params=schema.get("properties", {}),
         image_ids=image_ids,
+        segmenters=SEGMENTERS,
+        segmenter=segmenter,
+        models=models,
+        model=chosen or (models[0] if models else None),
+        nuclei=channel if channel in detail["channels"] else None,
     )
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models_page(
+    request: Request,
+    state: AppStateDep,
+    experiment: Annotated[str | None, Query(max_length=128)] = None,
+) -> Response:
+    """Models in the store, upload, and the scribble trainer."""
+    experiments = [e for e in list_experiments(state) if e.in_store]
+    ids = [e.experiment_id for e in experiments]
+    return _page(
+        state,
+        request,
+        "models.html",
+        models=[m.as_json() for m in list_models(state.store)],
+        experiments=experiments,
+        experiment=experiment if experiment in ids else (ids[0] if ids else None),
+        max_body=_size(min(state.config.web_max_body, MAX_MODEL_BYTES)),
+    )
+
+
+def _size(n: int) -> str:
+    """``1 MiB``, ``512 KiB``: a byte limit for people."""
+    return f"{n / 2**20:.3g} MiB" if n >= 2**20 else f"{n / 2**10:.3g} KiB"
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)

@@ -18,7 +18,7 @@ from plateseg.web.render import overlay_png
 
 router = APIRouter(prefix="/api", tags=["recipes"])
 
-SEGMENTERS = ("classical",)
+SEGMENTERS = ("classical", "trainable", "onnx")
 
 
 class RecipeIn(BaseModel):
@@ -89,7 +89,7 @@ def preview(state: AppStateDep, experiment_id: ExperimentId, body: PreviewIn) ->
             )
         started = time.perf_counter()
         images = read_field(state.store, item, list(item.channels))
-        result = segment_field(images, recipe)
+        result = segment_field(images, recipe, state.store)
         seconds = time.perf_counter() - started
         spent += seconds
         png = overlay_png(images[nuclei], result.labels, max_side=768)
