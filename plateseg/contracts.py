@@ -41,6 +41,26 @@ M = TypeVar("M", bound=BaseModel)
 _RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
 
 
+def _experiment_id_problem(value: str) -> str:
+    """Which rule of :data:`EXPERIMENT_ID_PATTERN` an unsafe id breaks, in words."""
+    if not value:
+        return "it is empty"
+    if len(value) > 128:
+        return f"it is {len(value)} characters long (at most 128)"
+    if "/" in value or "\\" in value:
+        return "it contains a path separator ('/' or '\\')"
+    if ".." in value:
+        return "it contains '..'"
+    if "%" in value:
+        return "it contains '%' (URL-encoded characters are not decoded)"
+    if any(c in value for c in "*?[]{}"):
+        return "it contains a wildcard ('*', '?', '[', ']', '{', '}')"
+    bad = sorted({c for c in value if not (c.isascii() and (c.isalnum() or c in "._-"))})
+    if bad:
+        return f"it contains {', '.join(repr(c) for c in bad[:5])}"
+    return "it must start with a letter or digit"
+
+
 def validate_experiment_id(value: str) -> str:
     """Return ``value`` if it is a safe experiment id, else raise.
 
@@ -48,12 +68,21 @@ def validate_experiment_id(value: str) -> str:
     ------
     ExperimentIdError
         Naming the id and the rule it breaks.
+
+    Examples
+    --------
+    >>> validate_experiment_id("EXP-001")
+    'EXP-001'
     """
-    if not isinstance(value, str) or not EXPERIMENT_ID_PATTERN.fullmatch(value) or ".." in value:
-        shown = value if isinstance(value, str) and len(value) <= 60 else f"{str(value)[:60]}…"
+    if not isinstance(value, str):
         raise ExperimentIdError(
-            f"invalid experiment id {shown!r}: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit, and no '..'"
+            f"invalid experiment id: expected a string, got {type(value).__name__}"
+        )
+    if not EXPERIMENT_ID_PATTERN.fullmatch(value) or ".." in value:
+        shown = value if len(value) <= 60 else f"{value[:60]}…"
+        raise ExperimentIdError(
+            f"invalid experiment id {shown!r}: {_experiment_id_problem(value)}; use 1-128 "
+            "letters, digits, '.', '_' or '-', starting with a letter or digit, and no '..'"
         )
     return value
 
@@ -63,7 +92,8 @@ def format_validation_error(exc: ValidationError, what: str) -> str:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(part) for part in err["loc"]) or "(root)"
-        lines.append(f"{what}.{loc}: {err['msg']}")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"{what}.{loc}: {message}")
     return "; ".join(lines)
 
 
@@ -164,11 +194,48 @@ class ExecutionInput(_Model):
                 f"execution input must be a JSON object, got {type(data).__name__}"
             )
         try:
-            return cls.model_validate(data)
+            parsed = cls.model_validate(data)
         except ValidationError as exc:
             if any(str(e["loc"][0]) == "recipe" for e in exc.errors() if e["loc"]):
                 raise RecipeError(format_validation_error(exc, "input")) from None
             raise ExecutionInputError(format_validation_error(exc, "input")) from None
+        parsed.check_naming()
+        parsed.check_recipe()
+        return parsed
+
+    def check_naming(self) -> None:
+        """Check ``naming`` is a preset or a regex with the needed groups.
+
+        Raises
+        ------
+        ExecutionInputError
+            ``input.naming`` is neither (bad regex, missing named groups).
+        """
+        from plateseg.errors import InputError
+        from plateseg.metadata import naming_pattern
+
+        try:
+            naming_pattern(self.naming)
+        except InputError as exc:
+            raise ExecutionInputError(f"input.naming: {exc}") from None
+
+    def check_recipe(self) -> None:
+        """Check the recipe against its segmenter (known name, parameters in range).
+
+        Done at the edge so that a bad recipe is refused before a run starts, with the
+        same message Lookup would give; the recipe itself is kept as given.
+
+        Raises
+        ------
+        RecipeError
+            ``input.recipe.segmenter`` or ``input.recipe.params.<name>`` is invalid.
+        """
+        from plateseg.segmentation import validate_recipe
+
+        try:
+            validate_recipe(self.recipe)
+        except RecipeError as exc:
+            raise type(exc)(f"input.{exc.message}") from None
 
 
 class ManifestItem(_Model):

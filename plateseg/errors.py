@@ -66,7 +66,9 @@ __all__ = [
 class PlatesegError(Exception):
     """Root of every error plateseg raises on purpose."""
 
-    exit_code: ClassVar[int] = 1
+    #: Process exit status of the CLI for this error (a class default; an instance may
+    #: refine it, as :class:`ExecutionFailed` does from the ASL error name).
+    exit_code: int = 1
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -201,6 +203,25 @@ class ExecutionFailed(PlatesegError):
         self.error = error
         self.cause = cause
         self.execution = execution
+        self.exit_code = _exit_code_of_error_name(error)
+
+
+#: ASL error names of the definition that are not class names of this tree.
+_ERROR_NAME_ALIASES = {"NoImagesFound": "NoImagesError"}
+
+
+def _exit_code_of_error_name(error: str) -> int:
+    """The exit code of the tree's class named by an ASL ``Error`` (1 when none is).
+
+    >>> _exit_code_of_error_name("RecipeError"), _exit_code_of_error_name("NoImagesFound")
+    (2, 3)
+    >>> _exit_code_of_error_name("States.TaskFailed")
+    1
+    """
+    found = globals().get(_ERROR_NAME_ALIASES.get(error, error))
+    if isinstance(found, type) and issubclass(found, PlatesegError):
+        return found.exit_code
+    return PlatesegError.exit_code
 
 
 class StatesError(PlatesegError):

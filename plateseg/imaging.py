@@ -10,17 +10,32 @@ turns into a per-image error record.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from collections.abc import Iterable
 
 import numpy as np
 
 from plateseg.contracts import ManifestItem
-from plateseg.errors import ImageReadError, ImageShapeError, ObjectNotFoundError
+from plateseg.errors import ImageReadError, ImageShapeError, ObjectNotFoundError, StoreKeyError
 from plateseg.settings import get_settings
 from plateseg.store import Store
 
-__all__ = ["read_field", "read_image", "sniff_format", "write_tiff"]
+__all__ = [
+    "MIN_FIELD_SIDE",
+    "check_field_size",
+    "read_field",
+    "read_image",
+    "sniff_format",
+    "write_tiff",
+]
+
+#: Smallest side, in pixels, of a field of view worth segmenting. A nucleus of the
+#: classical segmenter's smallest diameter (``min_diameter`` > 1, default 10 px) needs
+#: background around it for the threshold and the local-mean check; a 1x1 or 4x4
+#: "field" is an export or acquisition mistake, so it is a per-image error rather
+#: than a silent "0 objects".
+MIN_FIELD_SIDE = 16
 
 _MAGIC = (
     (b"II*\x00", "tiff"),
@@ -79,6 +94,18 @@ def read_image(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
     return _check_plane(array, key)
 
 
+def _plane_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Drop singleton axes beyond two: ``(1, 64, 64)`` → ``(64, 64)``, ``(1, 1)`` stays.
+
+    A 1x1 or 1xN image is still one plane (too small, but a plane); only axes of
+    length 1 that make a 2-D plane look like a stack are removed.
+    """
+    dims = list(shape)
+    while len(dims) > 2 and 1 in dims:
+        dims.remove(1)
+    return (1,) * (2 - len(dims)) + tuple(dims) if len(dims) < 2 else tuple(dims)
+
+
 def _too_big(key: str, shape: tuple[int, ...], limit: int) -> ImageShapeError:
     return ImageShapeError(
         key,
@@ -90,6 +117,10 @@ def _too_big(key: str, shape: tuple[int, ...], limit: int) -> ImageShapeError:
 def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
     import tifffile
 
+    # tifffile logs an error for each malformed tag of a broken file; the file is
+    # reported here, by key, as a typed error, so those lines would only be noise on
+    # the user's terminal (from every worker process).
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             if not tif.pages:
@@ -97,8 +128,7 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
             shape = tuple(int(n) for n in tif.series[0].shape)
             if int(np.prod(shape, dtype=np.int64)) > limit:
                 raise _too_big(key, shape, limit)
-            squeezed = tuple(n for n in shape if n != 1)
-            if len(squeezed) != 2:
+            if len(_plane_shape(shape)) != 2:
                 raise _not_a_plane(key, shape)
             array = tif.series[0].asarray()
     except (ImageReadError, ImageShapeError):
@@ -111,6 +141,12 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
 def _read_pillow(data: bytes, key: str, limit: int, kind: str) -> np.ndarray:
     from PIL import Image
 
+    if kind == "png" and len(data) >= 24 and data[12:16] == b"IHDR":
+        # Check the declared size before Pillow parses anything (its own bomb check
+        # would raise first, with a message about Pillow's limit, not ours).
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        if width * height > limit:
+            raise _too_big(key, (height, width), limit)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -126,6 +162,10 @@ def _read_pillow(data: bytes, key: str, limit: int, kind: str) -> np.ndarray:
                 array = np.asarray(img)
     except (ImageReadError, ImageShapeError):
         raise
+    except Image.DecompressionBombError as exc:
+        raise ImageShapeError(
+            key, f"declared image size is a likely decompression bomb ({_reason(exc)})"
+        ) from None
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError...
         raise ImageReadError(key, f"corrupt or truncated {kind.upper()} ({_reason(exc)})") from None
     return array
@@ -149,7 +189,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _check_plane(array: np.ndarray, key: str) -> np.ndarray:
-    array = np.squeeze(array)
+    array = array.reshape(_plane_shape(tuple(array.shape))) if array.ndim > 2 else array
     if array.ndim != 2:
         raise _not_a_plane(key, tuple(array.shape))
     if array.size == 0:
@@ -163,6 +203,31 @@ def _check_plane(array: np.ndarray, key: str) -> np.ndarray:
                 key, f"{bad} pixel(s) are NaN or infinite; a float image must be finite"
             )
     return array
+
+
+def check_field_size(image: np.ndarray, key: str) -> np.ndarray:
+    """Return ``image`` if it is large enough to be a field of view, else raise.
+
+    Parameters
+    ----------
+    image : np.ndarray
+        ``(Y, X)`` plane of any dtype.
+    key : str
+        Its store key or path, named in the error.
+
+    Raises
+    ------
+    ImageShapeError
+        A side is shorter than :data:`MIN_FIELD_SIDE` pixels.
+    """
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_FIELD_SIDE:
+        raise ImageShapeError(
+            key,
+            f"image of {width}x{height} pixels is too small for a field of view "
+            f"(at least {MIN_FIELD_SIDE}x{MIN_FIELD_SIDE} pixels)",
+        )
+    return image
 
 
 def write_tiff(array: np.ndarray, *, compress: bool = True) -> bytes:
@@ -205,9 +270,11 @@ def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dic
     Raises
     ------
     ImageReadError
-        A channel is missing from the item or its object is gone, or decoding failed.
+        A channel is missing from the item, its object is gone, its key is one the
+        store refuses (``\\``, ``..``), or decoding failed.
     ImageShapeError
-        A channel is not a plane, or the channels differ in shape.
+        A channel is not a plane, is smaller than :data:`MIN_FIELD_SIDE` pixels on a
+        side, or the channels differ in shape.
     """
     images: dict[str, np.ndarray] = {}
     for channel in channels:
@@ -221,7 +288,9 @@ def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dic
             data = store.get_bytes(key)
         except ObjectNotFoundError:
             raise ImageReadError(key, "the image file no longer exists in the store") from None
-        images[channel] = read_image(data, key)
+        except StoreKeyError as exc:  # legal on S3 (e.g. a backslash), refused by the store
+            raise ImageReadError(key, f"cannot be read: {exc}") from None
+        images[channel] = check_field_size(read_image(data, key), key)
     shapes = {channel: image.shape for channel, image in images.items()}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{c} {s}" for c, s in shapes.items())

@@ -20,7 +20,11 @@ Other instruments have presets (:data:`PRESETS`, chosen by name with
     incell         B - 3(fld 1 wv DAPI - DAPI).tif          (channel = excitation name)
 
 Duplicates (the same plate, well, field and channel twice) keep the first key in key
-order; the later ones are listed in :attr:`ManifestReport.duplicates`.
+order; the later ones are listed in :attr:`ManifestReport.duplicates` with the key they
+collide with, and Lookup refuses such an experiment (which file is the real one is the
+scientist's call, not ours). Keys that differ only in a ``plane`` or ``timepoint`` group
+(Operetta ``p02``, IN Cell ``z 2``) are not duplicates: the first plane is used and the
+others are listed in :attr:`ManifestReport.extra_planes`.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ _DEFAULT = re.compile(DEFAULT_PATTERN, re.IGNORECASE)
 PRESETS: dict[str, str] = {
     "imagexpress": DEFAULT_PATTERN,
     "operetta": (
-        r"(?:^|/)r(?P<row>\d{1,2})c(?P<column>\d{1,2})f(?P<field>\d{1,3})p\d{1,3}"
+        r"(?:^|/)r(?P<row>\d{1,2})c(?P<column>\d{1,2})f(?P<field>\d{1,3})p(?P<plane>\d{1,3})"
         r"-(?P<channel>ch\d+)sk\d+fk\d+fl\d+\.tiff?$"
     ),
     "cellomics": (
@@ -63,7 +67,8 @@ PRESETS: dict[str, str] = {
     ),
     "incell": (
         r"(?:^|/)(?P<row>[A-Za-z]{1,2}) - (?P<column>\d{1,3})\(fld (?P<field>\d+) "
-        r"wv (?P<channel>[A-Za-z0-9]+)(?: - [^)]*?)?(?: z \d+)?(?: time \d+ - \d+ ms)?\)"
+        r"wv (?P<channel>[A-Za-z0-9]+)(?: - [^)]*?)?(?: z (?P<plane>\d+))?"
+        r"(?: time (?P<timepoint>\d+) - \d+ ms)?\)"
         r"\.tiff?$"
     ),
 }
@@ -104,6 +109,7 @@ class ImageName:
     field: int
     channel: str
     key: str
+    plane: str = ""
 
 
 @dataclass
@@ -118,11 +124,17 @@ class ManifestReport:
         Image files whose name the pattern does not read.
     duplicates : list of str
         A second key for an already seen plate/well/field/channel (the first is kept).
+    duplicate_of : dict of str to str
+        Each key of ``duplicates`` → the first key of the same plate/well/field/channel.
+    extra_planes : list of str
+        Further planes (Z or time) of an already seen channel; the first plane is used.
     """
 
     ignored: list[str] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    duplicate_of: dict[str, str] = field(default_factory=dict)
+    extra_planes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line, e.g. ``"2 ignored (not images), 1 unmatched name, 0 duplicates"``."""
@@ -131,6 +143,9 @@ class ManifestReport:
             f"{len(self.unmatched)} unmatched name{'s' if len(self.unmatched) != 1 else ''}",
             f"{len(self.duplicates)} duplicate{'s' if len(self.duplicates) != 1 else ''}",
         ]
+        if self.extra_planes:
+            planes = len(self.extra_planes)
+            parts.append(f"{planes} extra plane{'s' if planes != 1 else ''} (first plane used)")
         examples = (self.unmatched + self.duplicates)[:3]
         shown = f" (e.g. {', '.join(examples)})" if examples else ""
         return ", ".join(parts) + shown
@@ -177,8 +192,10 @@ def parse_key(
     experiment_id : str
     pattern : str or re.Pattern, optional
         A regex with named groups ``well`` (or ``row`` + ``column``), ``channel`` and
-        optionally ``plate``, ``field``, searched in the path below the experiment
-        folder. Default: ImageXpress names (:data:`DEFAULT_PATTERN`, file name only).
+        optionally ``plate``, ``field``, ``plane``, ``timepoint`` (keys differing only
+        in these two are planes of one image, not duplicates), searched in the path
+        below the experiment folder. Default: ImageXpress names
+        (:data:`DEFAULT_PATTERN`, file name only).
 
     Examples
     --------
@@ -216,7 +233,8 @@ def parse_key(
     field_text = groups.get("field", "1")
     if not field_text.isdigit():
         return None
-    return ImageName(plate, well, int(field_text), groups["channel"].lower(), key)
+    plane = "/".join(groups[g] for g in ("plane", "timepoint") if g in groups)
+    return ImageName(plate, well, int(field_text), groups["channel"].lower(), key, plane)
 
 
 def _channel_order(channel: str) -> tuple[int, str]:
@@ -248,6 +266,7 @@ def build_manifest(
     compiled = _compile(pattern)
     report = ManifestReport()
     groups: dict[tuple[str, str, int], dict[str, str]] = {}
+    planes: dict[str, str] = {}  # kept key -> its plane
     for key in sorted(keys):
         name = key.rsplit("/", 1)[-1]
         if not name.lower().endswith(IMAGE_SUFFIXES) or name.lower() == "layout.csv":
@@ -259,9 +278,15 @@ def build_manifest(
             continue
         channels = groups.setdefault((parsed.plate, parsed.well, parsed.field), {})
         if parsed.channel in channels:
-            report.duplicates.append(key)
+            first = channels[parsed.channel]
+            if parsed.plane != planes[first]:
+                report.extra_planes.append(key)
+            else:
+                report.duplicates.append(key)
+                report.duplicate_of[key] = first
             continue
         channels[parsed.channel] = key
+        planes[key] = parsed.plane
     items = [
         ManifestItem(
             plate=plate,

@@ -176,18 +176,25 @@ def image_qc_flags(image: ImageSummary) -> str:
     """Comma-separated QC flags of one image ("" when clean).
 
     ``failed`` (status error), ``no_objects`` (OK but nothing segmented),
+    ``saturated`` / ``blurry`` (the ``QC_Saturated`` / ``QC_Blurry`` measurements are 1),
     ``nonfinite_metric`` (a metric is missing, NaN or infinite).
 
     >>> from plateseg.contracts import ImageSummary
     >>> image_qc_flags(ImageSummary(image_id="i", plate="P", well="A01", field=1,
     ...                             status="ok", metrics={"x": float("nan")}))
     'no_objects,nonfinite_metric'
+    >>> image_qc_flags(ImageSummary(image_id="i", plate="P", well="A01", field=1,
+    ...                             status="ok", object_count=3, metrics={"QC_Saturated": 1.0}))
+    'saturated'
     """
     if image.status != "ok":
         return "failed"
     flags = []
     if image.object_count == 0:
         flags.append("no_objects")
+    for flag, metric in (("saturated", "QC_Saturated"), ("blurry", "QC_Blurry")):
+        if image.metrics.get(metric) == 1.0:
+            flags.append(flag)
     if any(finite(value) is None for value in image.metrics.values()):
         flags.append("nonfinite_metric")
     return ",".join(flags)

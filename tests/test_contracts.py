@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from plateseg.contracts import Batch, ExecutionInput, ManifestItem, parse_event
@@ -63,3 +65,47 @@ def test_batch_event_parses_with_aws_field_names() -> None:
 def test_malformed_batch_names_the_event_and_field() -> None:
     with pytest.raises(ExecutionInputError, match=r"segment event\.Items"):
         parse_event(Batch, {"BatchInput": {}, "Items": 3}, "segment event")
+
+
+@pytest.mark.parametrize(
+    ("bad", "rule"),
+    [
+        ("../x", "path separator"),
+        ("EXP*", "wildcard"),
+        ("a%2Fb", "'%'"),
+        ("x" * 300, "300 characters long (at most 128)"),
+        ("a..b", "'..'"),
+        ("sp ace", "' '"),
+        (".hidden", "start with a letter or digit"),
+    ],
+)
+def test_an_unsafe_experiment_id_is_told_which_rule_it_breaks(bad: str, rule: str) -> None:
+    with pytest.raises(ExecutionInputError) as caught:
+        ExecutionInput.parse({"experiment_id": bad})
+    message = str(caught.value)
+    assert message.startswith("input.experiment_id: invalid experiment id") and rule in message
+    assert "Value error" not in message and len(message) < 400
+
+
+@pytest.mark.parametrize(
+    ("recipe", "words"),
+    [
+        ({"segmenter": "magic"}, "input.recipe.segmenter: unknown segmenter 'magic'"),
+        ({"params": {"min_diameter": 0.5}}, "input.recipe.params.min_diameter"),
+    ],
+)
+def test_the_recipe_is_checked_against_its_segmenter_at_the_edge(
+    recipe: dict[str, object], words: str
+) -> None:
+    with pytest.raises(RecipeError, match=re.escape(words)):
+        ExecutionInput.parse({"experiment_id": "E1", "recipe": recipe})
+    parsed = ExecutionInput.parse(
+        {"experiment_id": "E1", "recipe": {"params": {"min_diameter": 8}}}
+    )
+    assert parsed.recipe.params == {"min_diameter": 8}  # kept as given, defaults not filled
+
+
+def test_a_bad_naming_is_refused_at_the_edge() -> None:
+    with pytest.raises(ExecutionInputError, match=r"input\.naming: '\(oops'"):
+        ExecutionInput.parse({"experiment_id": "E1", "naming": "(oops"})
+    assert ExecutionInput.parse({"experiment_id": "E1", "naming": "operetta"}).naming == "operetta"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -108,6 +110,26 @@ def test_stack_is_a_shape_error() -> None:
         read_image(tiff_bytes(stack), KEY)
 
 
+@pytest.mark.parametrize(
+    ("shape", "plane"), [((1, 1), (1, 1)), ((1, 64), (1, 64)), ((1, 1, 1), (1, 1))]
+)
+def test_a_line_or_a_single_pixel_is_one_small_plane_not_a_stack(
+    shape: tuple[int, ...], plane: tuple[int, int]
+) -> None:
+    assert read_image(tiff_bytes(np.ones(shape, np.uint16)), KEY).shape == plane
+
+
+def test_png_bomb_is_refused_from_its_header_before_pillow_parses_it() -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    with pytest.raises(ImageShapeError, match=r"\(100000, 100000\) has 10000000000 pixels"):
+        read_image(bomb, "bomb.png")
+
+
 def test_nan_in_a_float_image_is_refused() -> None:
     array = np.ones((6, 6), np.float32)
     array[2, 3] = np.nan
@@ -119,9 +141,10 @@ def test_nan_in_a_float_image_is_refused() -> None:
 @pytest.fixture
 def field_store(tmp_path: object) -> LocalStore:
     store = LocalStore(str(tmp_path))
-    store.put_bytes("e/a_w1.tif", tiff_bytes(np.ones((8, 8), np.uint16)))
-    store.put_bytes("e/a_w2.tif", tiff_bytes(np.ones((8, 9), np.uint16)))
-    store.put_bytes("e/b_w2.tif", tiff_bytes(np.full((8, 8), 7, np.uint16)))
+    store.put_bytes("e/a_w1.tif", tiff_bytes(np.ones((16, 16), np.uint16)))
+    store.put_bytes("e/a_w2.tif", tiff_bytes(np.ones((16, 17), np.uint16)))
+    store.put_bytes("e/b_w2.tif", tiff_bytes(np.full((16, 16), 7, np.uint16)))
+    store.put_bytes("e/tiny_w1.tif", tiff_bytes(np.ones((1, 1), np.uint16)))
     return store
 
 
@@ -139,9 +162,23 @@ def test_read_field_channels_must_share_a_shape(field_store: LocalStore) -> None
         plate="P1", well="A01", field=1, channels={"w1": "e/a_w1.tif", "w2": "e/a_w2.tif"}
     )
     with pytest.raises(
-        ImageShapeError, match=r"channels differ in shape: w1 \(8, 8\), w2 \(8, 9\)"
+        ImageShapeError, match=r"channels differ in shape: w1 \(16, 16\), w2 \(16, 17\)"
     ):
         read_field(field_store, item, ["w1", "w2"])
+
+
+def test_read_field_refuses_a_field_smaller_than_the_minimum(field_store: LocalStore) -> None:
+    item = ManifestItem(plate="P1", well="A01", field=1, channels={"w1": "e/tiny_w1.tif"})
+    with pytest.raises(ImageShapeError, match=r"e/tiny_w1.tif: image of 1x1 pixels is too small"):
+        read_field(field_store, item, ["w1"])
+
+
+def test_read_field_turns_a_key_the_store_refuses_into_a_read_error(
+    field_store: LocalStore,
+) -> None:
+    item = ManifestItem(plate="P1", well="A01", field=1, channels={"w1": "e\\a_w1.tif"})
+    with pytest.raises(ImageReadError, match=r"cannot be read: unsafe store key"):
+        read_field(field_store, item, ["w1"])
 
 
 def test_read_field_names_a_missing_channel_and_a_missing_file(field_store: LocalStore) -> None:

@@ -87,6 +87,7 @@ def test_build_manifest_reports_ignored_unmatched_and_duplicates() -> None:
     assert report.ignored == [key("P1/readme.txt"), key("layout.csv")]
     assert report.unmatched == [key("P1/thumbnail.png")]
     assert report.duplicates == [key("P1/P1_A1_s1_w1.tif")]
+    assert report.duplicate_of == {key("P1/P1_A1_s1_w1.tif"): key("P1/P1_A01_s1_w1.tif")}
     assert report.summary().startswith("2 ignored (not images), 1 unmatched name, 1 duplicate")
     assert "thumbnail.png" in report.summary()
 
@@ -162,15 +163,16 @@ def test_presets_group_channels_and_report_the_rest() -> None:
     keys = [
         key("P1/r02c03f01p01-ch1sk1fk1fl1.tiff"),
         key("P1/r02c03f01p01-ch2sk1fk1fl1.tiff"),
-        key("P1/r02c03f01p02-ch1sk1fk1fl1.tiff"),  # a second plane: ambiguous, reported
+        key("P1/r02c03f01p02-ch1sk1fk1fl1.tiff"),  # a second plane: first plane used
         key("P1/r40c03f01p01-ch1sk1fk1fl1.tiff"),  # no row 40 on any plate
         key("P1/P1_B03_s1_w1.tif"),  # another instrument's name
     ]
     items, report = build_manifest(keys, EXP, naming_pattern("operetta"))
     assert [(i.well, sorted(i.channels)) for i in items] == [("B03", ["ch1", "ch2"])]
-    assert report.duplicates == [keys[2]]
+    assert report.duplicates == []
+    assert report.extra_planes == [keys[2]]
     assert sorted(report.unmatched) == sorted([keys[3], keys[4]])
-    assert "2 unmatched names, 1 duplicate" in report.summary()
+    assert "2 unmatched names, 0 duplicates, 1 extra plane (first plane used)" in report.summary()
 
 
 def test_unknown_naming_is_an_input_error() -> None:

@@ -42,7 +42,7 @@ def segment(
 ) -> None:
     """Segment one image with a recipe and write its label image (0 = background)."""
     from plateseg.contracts import Recipe, format_validation_error
-    from plateseg.imaging import read_image, write_tiff
+    from plateseg.imaging import check_field_size, read_image, write_tiff
     from plateseg.segmentation import segment_field, validate_recipe
 
     try:
@@ -60,7 +60,7 @@ def segment(
         except ValidationError as exc:
             raise RecipeError(format_validation_error(exc, "recipe")) from None
     parsed = validate_recipe(parsed)
-    pixels = read_image(data, str(image))
+    pixels = check_field_size(read_image(data, str(image)), str(image))
     result = segment_field({parsed.channels["nuclei"]: pixels}, parsed)
     try:
         labels_out.parent.mkdir(parents=True, exist_ok=True)

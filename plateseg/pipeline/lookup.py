@@ -4,17 +4,41 @@ The manifest (``runs/<run_id>/manifest.json``) is the JSON array of
 :class:`~plateseg.contracts.ManifestItem` the Distributed Map's ItemReader reads; one
 item per field of view with all its channels. Beside it Lookup stores the validated
 recipe (``recipe.json``) and what it skipped (``lookup-report.json``).
+
+Lookup refuses, before any image is segmented, what would otherwise waste a whole run
+or give results nobody can trust (each an :class:`~plateseg.errors.InputError` naming
+the files):
+
+- two files for the same plate, well, field and channel (which one is real is the
+  scientist's call); the report lists every pair;
+- a recipe whose segmentation model (``params.model`` of the ``onnx`` and
+  ``trainable`` segmenters) is missing or not a valid ONNX model — otherwise every
+  batch would fail alike and the run would end with only "tolerated failure threshold
+  exceeded";
+- a ``layout.csv`` that does not parse (a malformed or off-plate well, a bad
+  concentration or control value), named by line and column — Aggregate reads the
+  same file at the end of the run, so a bad layout would otherwise fail the run only
+  after every field was segmented.
+
+Layout wells that have no images are fine (a plate map describes the whole plate); the
+report lists them under ``layout_wells_without_images``.
 """
 
 from __future__ import annotations
 
 from plateseg.contracts import ExecutionInput, LookupRequest, LookupResult, ManifestItem, Recipe
 from plateseg.errors import ExecutionInputError, InputError, RecipeError
-from plateseg.metadata import build_manifest, naming_pattern
+from plateseg.layout import PlateLayout, read_layout
+from plateseg.metadata import ManifestReport, build_manifest, naming_pattern
 from plateseg.segmentation import validate_recipe
 from plateseg.store import Store, put_json
 
 __all__ = ["experiment_prefix", "lookup", "run_prefix"]
+
+#: Duplicate pairs named in the error message; the report file lists them all.
+_SHOWN_DUPLICATES = 3
+#: Segmenters whose ``params.model`` names an ONNX model Lookup loads once up front.
+_MODEL_SEGMENTERS = ("onnx", "trainable")
 
 
 def experiment_prefix(experiment_id: str) -> str:
@@ -41,6 +65,56 @@ def _check_channels(recipe: Recipe, items: list[ManifestItem], experiment_id: st
         )
 
 
+def _check_model(recipe: Recipe, store: Store) -> None:
+    """Load the recipe's model once, so a missing model fails the run here, by name.
+
+    Raises
+    ------
+    ModelError
+        ``recipe.params.model`` is neither in the store (``models/<name>.onnx``) nor
+        shipped, or is not a valid ONNX model.
+    """
+    model = recipe.params.get("model")
+    if recipe.segmenter in _MODEL_SEGMENTERS and isinstance(model, str):
+        from plateseg.segmentation.onnx_model import load_model
+
+        load_model(model, store)
+
+
+def _check_duplicates(
+    report: ManifestReport, experiment_id: str, store: Store, report_key: str
+) -> None:
+    """Refuse an experiment with two files for one plate/well/field/channel, naming both."""
+    if not report.duplicates:
+        return
+    pairs = [f"{report.duplicate_of[key]!r} and {key!r}" for key in report.duplicates]
+    shown = "; ".join(pairs[:_SHOWN_DUPLICATES])
+    more = len(pairs) - _SHOWN_DUPLICATES
+    rest = f"; and {more} more" if more > 0 else ""
+    raise InputError(
+        f"experiment {experiment_id!r} has {len(pairs)} duplicate image"
+        f"{'s' if len(pairs) != 1 else ''} (same plate, well, field and channel): "
+        f"{shown}{rest}; remove or rename one of each pair, or set the input's 'naming' "
+        f"(full list: {store.uri(report_key)})"
+    )
+
+
+def _layout_wells_without_images(
+    layout: PlateLayout | None, items: list[ManifestItem]
+) -> list[str]:
+    """``"<plate> <well>"`` of every layout well no field was imaged in, sorted."""
+    if layout is None or not items:
+        return []
+    imaged = {(item.plate, item.well) for item in items}
+    plates = sorted({item.plate for item in items})
+    missing = set()
+    for entry in layout.wells:
+        for plate in [entry.plate] if entry.plate is not None else plates:
+            if (plate, entry.well) not in imaged:
+                missing.add((plate, entry.well))
+    return [f"{plate} {well}" for plate, well in sorted(missing)]
+
+
 def lookup(request: LookupRequest, store: Store) -> LookupResult:
     """List an experiment's images, group them into fields, write the manifest.
 
@@ -61,6 +135,12 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     ------
     ExecutionInputError, ExperimentIdError, RecipeError
         The input is invalid; the message names the field.
+    ModelError
+        The recipe's model is missing or invalid.
+    InputError
+        The experiment has duplicate images (both keys named; the full list is in
+        ``runs/<run_id>/lookup-report.json``), or its ``layout.csv`` is invalid (file,
+        line and column named).
     """
     execution_input = ExecutionInput.parse(request.input)
     recipe = validate_recipe(execution_input.recipe)
@@ -75,14 +155,16 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     keys = [info.key for info in store.list(prefix)]
     items, report = build_manifest(keys, experiment_id, pattern)
     _check_channels(recipe, items, experiment_id)
+    if items:
+        _check_model(recipe, store)
+    layout = read_layout(store, experiment_id) if items else None  # InputError if malformed
+    unimaged = _layout_wells_without_images(layout, items)
 
     out = run_prefix(run_id)
-    manifest_key = f"{out}manifest.json"
-    put_json(store, manifest_key, [item.model_dump(mode="json") for item in items])
-    put_json(store, f"{out}recipe.json", recipe.model_dump(mode="json"))
+    report_key = f"{out}lookup-report.json"
     put_json(
         store,
-        f"{out}lookup-report.json",
+        report_key,
         {
             "experiment_id": experiment_id,
             "naming": execution_input.naming or "imagexpress",
@@ -91,14 +173,23 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
             "ignored": list(report.ignored),
             "unmatched": list(report.unmatched),
             "duplicates": list(report.duplicates),
+            "duplicate_pairs": [[report.duplicate_of[k], k] for k in report.duplicates],
+            "extra_planes": list(report.extra_planes),
+            "layout_wells_without_images": unimaged,
         },
     )
+    _check_duplicates(report, experiment_id, store, report_key)
+    manifest_key = f"{out}manifest.json"
+    put_json(store, manifest_key, [item.model_dump(mode="json") for item in items])
+    put_json(store, f"{out}recipe.json", recipe.model_dump(mode="json"))
 
     if items:
         message = f"{len(items)} fields of view in {store.uri(prefix)}"
         extra = report.summary()
         if extra:
             message += f"; {extra}"
+        if unimaged:
+            message += f"; {len(unimaged)} layout well(s) without images"
     elif keys:
         message = (
             f"no usable images for experiment {experiment_id!r} in {store.uri(prefix)}: "

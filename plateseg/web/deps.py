@@ -14,7 +14,9 @@ from plateseg.web.state import AppState
 __all__ = ["AppStateDep", "ExperimentId", "ImageId", "RunId"]
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
-_IMAGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: Image ids are ``<plate>_<well>_<field>`` and plates may be named with spaces or any
+#: script; a path separator, a backslash or a control character is what must never pass.
+_IMAGE_ID = re.compile(r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,199}$")
 
 
 def get_state(request: Request) -> AppState:
@@ -32,7 +34,7 @@ def _run_id(run_id: Annotated[str, Path(max_length=80)]) -> str:
     return run_id
 
 
-def _image_id(image_id: Annotated[str, Path(max_length=128)]) -> str:
+def _image_id(image_id: Annotated[str, Path(max_length=200)]) -> str:
     if not _IMAGE_ID.fullmatch(image_id) or ".." in image_id:
         raise InputError(f"invalid image id {image_id[:60]!r}")
     return image_id
