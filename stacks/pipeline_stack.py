@@ -302,6 +302,9 @@ class PipelineStack(Stack):
         bucket.grant_read(segment, "experiments/*")
         bucket.grant_read(segment, "models/*")
         bucket.grant_put(segment, _RUNS)
+        # Batch checkpoints (runs/<run_id>/batches/*.json), their Parquet parts and masks:
+        # a retry of a run reuses the batches that fully succeeded instead of re-segmenting.
+        bucket.grant_read(segment, _RUNS)
         bucket.grant_read(aggregate, _RUNS)
 
     def _substitutions(self, bucket: s3.IBucket) -> dict[str, str]:

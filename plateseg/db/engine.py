@@ -232,8 +232,48 @@ def _alembic_config(connection: sa.Connection) -> Any:
 
 
 @contextmanager
+def _sqlite_migration_lock(engine: sa.Engine) -> Iterator[None]:
+    """Serialise schema upgrades of one SQLite file across processes.
+
+    pysqlite runs DDL outside a transaction, so two processes upgrading a fresh file at
+    once (three ``plateseg run`` at the same time) would both create the tables and
+    one would fail with "table already exists". An exclusive ``flock`` on
+    ``<database>.migrate.lock`` makes the second wait and then find the schema at head.
+    """
+    import fcntl
+
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    if database.startswith("file:"):
+        yield
+        return
+    lock_path = (
+        Path(database).expanduser().resolve().with_name(Path(database).name + ".migrate.lock")
+    )
+    try:
+        handle = lock_path.open("a+b")
+    except OSError as error:
+        raise DatabaseError(
+            f"cannot open the migration lock {lock_path} of {describe_url(engine.url)}: "
+            f"{error.strerror}"
+        ) from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def _migration_connection(engine: sa.Engine) -> Iterator[sa.Connection]:
-    with translate_errors(engine), engine.begin() as connection:
+    with (
+        _sqlite_migration_lock(engine),
+        translate_errors(engine),
+        engine.begin() as connection,
+    ):
         if engine.dialect.name == "postgresql":
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
         yield connection

@@ -7,28 +7,34 @@ engine's retries and waits stay in the parent. Handlers are called as
 
 Failures are reported as AWS Lambda reports them: ``Error`` = the exception's class
 name, ``Cause`` = ``{"errorMessage", "errorType", "stackTrace"}`` as JSON. A worker that
-dies (segfault, ``os._exit``, OOM kill) fails the invocations it broke with
-``Lambda.Unknown`` and the pool is recreated, so the Task's Retry applies.
+dies (segfault, ``os._exit``, OOM kill, or a handler out of memory) fails only the
+invocation it was running, with ``Lambda.Unknown``, and is replaced
+(:mod:`plateseg.engine.workers`), so the Task's Retry applies and other invocations
+in flight are untouched. A timeout (``States.Timeout``) kills the worker, as Lambda
+stops a function at its timeout. Test-only faults (:mod:`plateseg.engine.faults`,
+``PLATESEG_FAULTS``) are injected here: Lambda service errors before the call,
+runtime crashes in the worker before the handler.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import multiprocessing
 import re
 import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from plateseg.engine import faults
 from plateseg.engine.retry import TaskFailure
+from plateseg.engine.workers import WorkerDied, WorkerPool, WorkerTimedOut
 
 __all__ = ["Invoker", "LambdaContext", "function_name_of"]
 
@@ -107,6 +113,25 @@ def _call(handler: Handler | str, payload_json: str, context: LambdaContext) -> 
         return "error", json.dumps(cause)
 
 
+def _prepare_in_worker(handler: str, payload_json: str, context: LambdaContext) -> None:
+    """Import the handler before the timeout clock starts (Lambda's init phase)."""
+    _load(handler)
+
+
+def _call_in_worker(handler: str, payload_json: str, context: LambdaContext) -> tuple[str, str]:
+    """:func:`_call` in a worker process: faults first; out of memory ends the runtime."""
+    rule = faults.fire("worker", context.function_name, payload_json)
+    if rule is not None:
+        try:
+            faults.run_worker_fault(rule)
+        except MemoryError as exc:
+            return "died", _error_json(exc)
+    status, body = _call(handler, payload_json, context)
+    if status == "error" and json.loads(body).get("errorType") == "MemoryError":
+        return "died", body
+    return status, body
+
+
 class Invoker:
     """Runs Lambda functions by name.
 
@@ -136,18 +161,25 @@ class Invoker:
         self.initargs = initargs
         self.arn_prefix = arn_prefix
         self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
         self._threads: ThreadPoolExecutor | None = None
-        self.crashes = 0
+        #: Invocations started, by function name (retries included).
+        self.calls: Counter[str] = Counter()
 
-    def _process_pool(self) -> ProcessPoolExecutor:
+    @property
+    def crashes(self) -> int:
+        """Worker processes that died or were killed at a timeout (each replaced)."""
+        return self._pool.replaced if self._pool is not None else 0
+
+    def _process_pool(self) -> WorkerPool:
         with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    max_workers=self.workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=self.initializer,
-                    initargs=self.initargs,
+            if self._pool is None or self._pool.closed:
+                self._pool = WorkerPool(
+                    self.workers,
+                    _call_in_worker,
+                    self.initializer,
+                    self.initargs,
+                    prepare=_prepare_in_worker,
                 )
             return self._pool
 
@@ -157,31 +189,32 @@ class Invoker:
                 self._threads = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lambda")
             return self._threads
 
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._pool is pool:
-                self._pool = None
-                self.crashes += 1
-            else:
-                return
-        pool.shutdown(wait=False, cancel_futures=True)
-
-    def _submit(
-        self, name: str, handler: str, payload_json: str, context: LambdaContext
-    ) -> tuple[ProcessPoolExecutor, Future[tuple[str, str]]]:
-        """Submit to the pool, replacing it once if it is broken or shut down."""
-        for attempt in (1, 2):
-            pool = self._process_pool()
-            try:
-                return pool, pool.submit(_call, handler, payload_json, context)
-            except (BrokenProcessPool, RuntimeError) as exc:
-                self._discard(pool)
-                if attempt == 2:
-                    raise TaskFailure(
-                        "Lambda.Unknown",
-                        f"could not start a worker process for function {name}: {exc}",
-                    ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+    def _in_worker(
+        self,
+        name: str,
+        handler: str,
+        payload_json: str,
+        context: LambdaContext,
+        timeout: float | None,
+    ) -> tuple[str, str]:
+        try:
+            return self._process_pool().call((handler, payload_json, context), timeout)
+        except WorkerTimedOut:
+            raise TaskFailure(
+                "States.Timeout",
+                f"Task timed out after {timeout} seconds (function {name}); "
+                "its worker process was stopped",
+            ) from None
+        except WorkerDied as died:
+            raise TaskFailure(
+                "Lambda.Unknown",
+                f"The worker process running function {name} {died.reason}; "
+                "the local engine started a new one.",
+            ) from None
+        except (OSError, RuntimeError) as exc:
+            raise TaskFailure(
+                "Lambda.Unknown", f"could not run a worker process for function {name}: {exc}"
+            ) from None
 
     def invoke(self, reference: str, payload: Any, timeout: float | None) -> Any:
         """Invoke a function and return its (JSON round-tripped) result.
@@ -217,38 +250,43 @@ class Invoker:
             deadline=time.time() + timeout if timeout else None,
         )
         payload_json = json.dumps(payload)
-        pool: ProcessPoolExecutor | None = None
-        future: Future[tuple[str, str]]
+        with self._lock:
+            self.calls[name] += 1
+        rule = faults.fire("invoke", name, payload_json)
+        if rule is not None:
+            error = str(rule.spec["error"])
+            raise TaskFailure(error, f"{error}: injected fault for function {name}")
         if isinstance(handler, str):
-            pool, future = self._submit(name, handler, payload_json, context)
+            status, body = self._in_worker(name, handler, payload_json, context, timeout)
         else:
+            future: Future[tuple[str, str]]
             future = self._thread_pool().submit(_call, handler, payload_json, context)
-        try:
-            status, body = future.result(timeout=timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise TaskFailure(
-                "States.Timeout", f"Task timed out after {timeout} seconds (function {name})"
-            ) from None
-        except BrokenProcessPool as exc:
-            if pool is not None:
-                self._discard(pool)
+            try:
+                status, body = future.result(timeout=timeout)
+            except FutureTimeout:
+                future.cancel()
+                raise TaskFailure(
+                    "States.Timeout", f"Task timed out after {timeout} seconds (function {name})"
+                ) from None
+        if status == "died":
+            cause = json.loads(body)
             raise TaskFailure(
                 "Lambda.Unknown",
-                f"The worker process running function {name} exited unexpectedly "
-                f"({exc}); the local engine restarted its worker pool.",
-            ) from None
+                f"The worker process running function {name} ran out of memory "
+                f"({cause.get('errorMessage') or 'MemoryError'}); the local engine "
+                "started a new one.",
+            )
         if status == "ok":
             return json.loads(body)
         cause = json.loads(body)
         raise TaskFailure(cause["errorType"], body)
 
     def close(self) -> None:
-        """Shut down the worker pools."""
+        """Shut down the worker processes and threads."""
         with self._lock:
             pool, threads = self._pool, self._threads
-            self._pool = self._threads = None
+            self._threads = None
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()
         if threads is not None:
             threads.shutdown(wait=True, cancel_futures=True)

@@ -210,17 +210,20 @@ class Journal:
 
         Transitions from that Map's step on are forgotten, so the Map runs again — its
         succeeded batches from the journal, its failed ones for real — and so does
-        everything after it.
+        everything after it. When no Map has failed batches but the execution failed
+        (a later state such as Aggregate failed), nothing is forgotten: the redrive
+        starts at the state that failed, as AWS ``RedriveExecution`` does.
 
         Returns
         -------
         str
-            The name of the Map state that will run again.
+            The name of the state that will run again first.
 
         Raises
         ------
         ResumeError
-            The execution is still running or no Map has failed batches.
+            The execution is still running, or it succeeded and no Map has failed
+            batches.
         """
         row = self.execution()
         if row is None or row["status"] == "RUNNING":
@@ -234,7 +237,14 @@ class Journal:
                 "ORDER BY step DESC LIMIT 1"
             ).fetchone()
             if found is None:
-                raise ResumeError(f"journal {self.path}: no failed Map items to redrive")
+                last = self._db.execute(
+                    "SELECT next FROM transitions ORDER BY step DESC LIMIT 1"
+                ).fetchone()
+                if row["status"] == "SUCCEEDED" or (last is not None and last[0] is None):
+                    raise ResumeError(f"journal {self.path}: no failed Map items to redrive")
+                # A state after the Maps failed (e.g. Aggregate with the database down):
+                # as AWS redrives from the failed state, run again from where it stopped.
+                return str(last[0]) if last is not None else "the first state"
             step, state = found
             self._db.execute("DELETE FROM transitions WHERE step >= ?", (step,))
         return str(state)

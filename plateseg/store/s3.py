@@ -45,6 +45,51 @@ def _translate(exc: Exception, key: str, bucket: str) -> Exception:
     return exc
 
 
+class _FaultBody:
+    """The raw body botocore reads from a short-circuited (fault-injected) response."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_kwargs: Any) -> Iterator[bytes]:
+        yield self._data
+
+    def read(self, *_args: Any) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
+def _install_faults(client: Any) -> None:
+    """Answer S3 requests with injected errors when ``PLATESEG_FAULTS`` says so (tests only).
+
+    The request never leaves; botocore parses the injected HTTP error as if S3 had sent
+    it, so the fault goes through botocore's own retries and :func:`_translate`.
+    """
+    from plateseg.engine import faults
+
+    plan = faults.active_plan()
+    if plan is None or not any(rule.at == "s3" for rule in plan.rules):
+        return
+    from botocore.awsrequest import AWSResponse
+
+    def answer(request: Any, event_name: str = "", **_kwargs: Any) -> Any:
+        operation = event_name.rsplit(".", 1)[-1]
+        rule = faults.fire("s3", operation, str(request.url))
+        if rule is None:
+            return None
+        code = str(rule.spec["code"])
+        status = int(rule.spec.get("status", 503))
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>'
+            f"{code}</Code><Message>injected fault: {code}</Message>"
+            "<RequestId>PLATESEGFAULT</RequestId></Error>"
+        ).encode()
+        headers = {"Content-Type": "application/xml", "Content-Length": str(len(body))}
+        return AWSResponse(request.url, status, headers, _FaultBody(body))
+
+    client.meta.events.register_first("before-send.s3", answer)
+
+
 class S3Store:
     """Objects in one S3 bucket.
 
@@ -59,6 +104,7 @@ class S3Store:
     def __init__(self, bucket: str, client: Any = None) -> None:
         self.name = bucket
         self._client = client
+        self._faults_checked = False
 
     @property
     def client(self) -> Any:
@@ -66,6 +112,9 @@ class S3Store:
             import boto3
 
             self._client = boto3.client("s3")
+        if not self._faults_checked:
+            self._faults_checked = True
+            _install_faults(self._client)
         return self._client
 
     def get_bytes(self, key: str) -> bytes:

@@ -132,3 +132,19 @@ def echo(event: Any, context: Any) -> Any:
 def fail_transient(event: Any, context: Any) -> Any:
     """Always raise a transient error (its class name is the ASL error)."""
     raise StoreUnavailableError(f"throttled while handling {event!r}")
+
+
+def sleep_echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Sleep ``event["seconds"]``, then return the event and this worker's pid."""
+    import time
+
+    time.sleep(float(event.get("seconds", 0)))
+    return {"event": event, "pid": os.getpid()}
+
+
+def segfault(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Die of SIGSEGV, as a crashing native extension would."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGSEGV)
+    return {}

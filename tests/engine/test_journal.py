@@ -176,3 +176,31 @@ def test_finished_journal_returns_recorded_output(
         again = engine.run(definition(), INPUT, name="x", journal=journal)
     assert again.output == first.output
     assert set(work.calls.values()) == {1}
+
+
+def test_redrive_after_a_failure_past_the_map_starts_at_the_failed_state(
+    make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    """Like Aggregate with the database down: no Map batch failed, a later Task did."""
+    work, down = Work(), [True]
+
+    def finish(event: Any, context: Any) -> Any:
+        if down[0]:
+            raise ConnectionError("database down")
+        return {"total": sum(sum(r) for r in event["results"])}
+
+    states = definition()["States"]
+    states["Sum"] = {"Type": "Task", "Resource": f"{ARN}Finish", "End": True}
+    failing = machine(states, start="Prepare")
+    with Journal(tmp_path / "j.sqlite") as journal:
+        engine = make_engine({**functions(work, []), "Finish": finish})
+        first = engine.run(failing, INPUT, name="x", journal=journal)
+        assert first.status == "FAILED" and first.error == "ConnectionError"
+        assert journal.rewind_to_failed_map() == "Sum"
+        down[0] = False
+        second = engine.run(failing, INPUT, name="x", journal=journal)
+        with pytest.raises(ResumeError, match="no failed Map items"):
+            journal.rewind_to_failed_map()  # succeeded now: nothing to redrive
+    assert second.status == "SUCCEEDED", second.cause
+    assert second.output == {"total": 10 * sum(range(8))}
+    assert sum(work.calls.values()) == 8  # the Map's batches were not run again

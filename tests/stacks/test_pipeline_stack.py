@@ -345,6 +345,18 @@ def test_functions_write_only_under_runs(synthesized: Synthesized) -> None:
     assert written and all(resource.endswith("/runs/*") for resource in written)
 
 
+def test_segment_reads_its_batch_checkpoints_under_runs(synthesized: Synthesized) -> None:
+    template = synthesized.pipeline
+    _, segment = _functions_by_command(template)[HANDLERS["Segment"]]
+    read = {
+        render(resource)
+        for statement in _statements(template, segment["Role"]["Fn::GetAtt"][0])
+        if "s3:GetObject*" in _actions(statement)
+        for resource in _resources(statement)
+    }
+    assert any(resource.endswith("/runs/*") for resource in read), read
+
+
 def test_functions_know_the_store_bucket(synthesized: Synthesized) -> None:
     template = synthesized.pipeline
     bucket = render(

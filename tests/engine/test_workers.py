@@ -1,0 +1,91 @@
+"""Worker processes: a crash or a timeout fails only its own invocation; fault plans."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from plateseg.engine.faults import ENV, parse_plan
+from plateseg.engine.invoker import Invoker
+from plateseg.engine.retry import TaskFailure
+from plateseg.errors import InputError
+
+FAKES = "tests.engine.fake_functions"
+
+
+@pytest.fixture
+def invoker() -> Iterator[Invoker]:
+    functions = {"sleep": f"{FAKES}:sleep_echo", "segv": f"{FAKES}:segfault"}
+    pool = Invoker(functions, workers=2, initializer=None, initargs=(), arn_prefix="arn:")
+    yield pool
+    pool.close()
+
+
+def test_a_crash_fails_only_its_own_invocation(invoker: Invoker) -> None:
+    invoker.invoke("sleep", {"seconds": 0}, None)  # warm one worker
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        slow = threads.submit(invoker.invoke, "sleep", {"seconds": 2}, None)
+        crash = threads.submit(invoker.invoke, "segv", {}, None)
+        with pytest.raises(TaskFailure) as died:
+            crash.result(timeout=120)
+        survivor = slow.result(timeout=120)  # in flight on the other worker: unaffected
+    assert died.value.name == "Lambda.Unknown"
+    assert "SIGSEGV (segmentation fault)" in died.value.cause
+    assert survivor["event"] == {"seconds": 2}
+    assert invoker.crashes == 1
+    again = invoker.invoke("sleep", {"seconds": 0}, None)  # the pool recovered
+    assert again["event"] == {"seconds": 0}
+
+
+def test_a_timeout_stops_the_worker(invoker: Invoker) -> None:
+    first = invoker.invoke("sleep", {"seconds": 0}, 60)
+    with pytest.raises(TaskFailure) as timed_out:
+        invoker.invoke("sleep", {"seconds": 60}, 1)
+    assert timed_out.value.name == "States.Timeout"
+    assert "worker process was stopped" in timed_out.value.cause
+    assert invoker.crashes == 1
+    after = invoker.invoke("sleep", {"seconds": 0}, 60)
+    assert after["pid"] != first["pid"]  # the killed worker was replaced by a new process
+
+
+def test_invoke_faults_count_across_calls(
+    invoker: Invoker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = [{"at": "invoke", "function": "sleep", "error": "Lambda.ServiceException", "times": 2}]
+    text = json.dumps({"state": str(tmp_path), "rules": rules})
+    monkeypatch.setenv(ENV, text)
+    errors = []
+    for _ in range(3):
+        try:
+            invoker.invoke("sleep", {"seconds": 0}, None)
+            errors.append("ok")
+        except TaskFailure as failure:
+            errors.append(failure.name)
+    assert errors == ["Lambda.ServiceException", "Lambda.ServiceException", "ok"]
+    assert parse_plan(text).fired(0) == 2
+    assert invoker.calls["sleep"] == 3
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        ("{", "not JSON"),
+        ('{"rules": []}', '"state"'),
+        ('{"state": "x", "rules": [{"at": "disk"}]}', "rule 0: 'at' must be one of"),
+        ('{"state": "x", "rules": [{"at": "invoke", "function": "f"}]}', "needs the 'error'"),
+        ('{"state": "x", "rules": [{"at": "worker", "function": "f", "action": "melt"}]}',
+         "'action' must be one of"),
+        ('{"state": "x", "rules": [{"at": "s3", "operation": "GetObject"}]}', "S3 error 'code'"),
+        ('{"state": "x", "rules": [{"at": "s3", "code": "SlowDown"}]}', "'operation' must name"),
+        ('{"state": "x", "rules": [{"at": "invoke", "function": "f", "error": "E", "times": -1}]}',
+         "'times' must be a non-negative integer"),
+    ],
+)  # fmt: skip
+def test_malformed_fault_plans_are_named(plan: str, message: str) -> None:
+    with pytest.raises(InputError, match=message.replace("(", r"\(")) as error:
+        parse_plan(plan)
+    assert str(error.value).startswith(ENV)
