@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 .PHONY: run test lint fmt bench bench-segment bench-accuracy bench-engine bench-aggregate \
-	bench-pipeline soak synth serve clean system-deps
+	bench-pipeline bench-plan soak synth serve clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,7 @@ fmt: $(VENV)/.dev
 	$(BIN)/ruff format .
 
 # Benchmarks print markdown tables (ratios against a baseline measured in the same run).
-bench: bench-segment bench-accuracy bench-engine bench-aggregate bench-pipeline
+bench: bench-segment bench-accuracy bench-engine bench-aggregate bench-pipeline bench-plan
 
 bench-segment: $(VENV)/.dev
 	$(BIN)/python bench/segment.py
@@ -65,6 +65,10 @@ bench-aggregate: $(VENV)/.dev system-deps
 
 bench-pipeline: $(VENV)/.dev
 	$(BIN)/python bench/pipeline.py
+
+# The planning model's predicted vs measured wall time of real local runs (issue: ±25%).
+bench-plan: $(VENV)/.dev
+	$(BIN)/python bench/plan.py
 
 # Long crash-safety soak (not in make test): SIGKILL a local run at 20 random moments,
 # resume each time, compare with an uninterrupted run.

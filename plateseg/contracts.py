@@ -27,6 +27,7 @@ __all__ = [
     "LookupResult",
     "ManifestItem",
     "Recipe",
+    "RunSettings",
     "SegmentResult",
     "format_validation_error",
     "parse_event",
@@ -329,6 +330,18 @@ class SegmentResult(_Model):
     images: list[ImageSummary]
 
 
+class RunSettings(_Model):
+    """The Distributed Map settings a run ran with, as the definition passes them to
+    Aggregate (``run_settings``); kept equal to the Map state's own fields by
+    :func:`plateseg.definition.sync_run_settings`."""
+
+    max_concurrency: int = Field(ge=0)
+    items_per_batch: int = Field(ge=1)
+    tolerated_failure_percentage: float = Field(ge=0, le=100)
+    child_execution_type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
+    segment_memory_mb: int = Field(default=2048, ge=128, le=10240)
+
+
 class AggregateRequest(_Model):
     """Event of the Aggregate Lambda."""
 
@@ -340,6 +353,7 @@ class AggregateRequest(_Model):
     map_run_arn: str
     result_writer: dict[str, str]
     started_at: str | None = None
+    run_settings: RunSettings | None = None
 
 
 class AggregateResult(_Model):

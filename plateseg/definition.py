@@ -28,6 +28,7 @@ __all__ = [
     "local_substitutions",
     "placeholders",
     "substitute",
+    "sync_run_settings",
 ]
 
 DEFINITION_PATH = Path(__file__).resolve().parents[1] / "statemachines" / "segmentation.asl.json"
@@ -148,4 +149,40 @@ def apply_tunables(
         map_state["MaxConcurrency"] = tunables.max_concurrency
     if tunables.tolerated_failure_percentage is not None:
         map_state["ToleratedFailurePercentage"] = tunables.tolerated_failure_percentage
-    return result
+    return sync_run_settings(result, state)
+
+
+def sync_run_settings(
+    definition: dict[str, Any],
+    state: str = "Segment",
+    *,
+    segment_memory_mb: int | None = None,
+    task: str = "Aggregate",
+) -> dict[str, Any]:
+    """Copy the Map state's settings into the ``run_settings`` the Aggregate task receives.
+
+    The run row records the concurrency, batch size, tolerated failures and child
+    execution type a run ran with, and its cost estimate needs the Segment memory; the
+    definition passes them to Aggregate as literals, so every change of the Map's fields
+    (``apply_tunables`` here and in the CDK stack) goes through this function. Changes
+    ``definition`` in place and returns it; a definition without ``run_settings`` in
+    ``task``'s Parameters is returned unchanged.
+    """
+    states = definition.get("States", {})
+    parameters = states.get(task, {}).get("Parameters", {})
+    settings = parameters.get("run_settings")
+    map_state = states.get(state)
+    if not isinstance(settings, dict) or not isinstance(map_state, dict):
+        return definition
+    batcher = map_state.get("ItemBatcher", {})
+    processor = map_state.get("ItemProcessor", {}).get("ProcessorConfig", {})
+    for key, value in (
+        ("max_concurrency", map_state.get("MaxConcurrency")),
+        ("items_per_batch", batcher.get("MaxItemsPerBatch")),
+        ("tolerated_failure_percentage", map_state.get("ToleratedFailurePercentage")),
+        ("child_execution_type", processor.get("ExecutionType")),
+        ("segment_memory_mb", segment_memory_mb),
+    ):
+        if value is not None:
+            settings[key] = value
+    return definition

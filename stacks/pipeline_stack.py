@@ -31,6 +31,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from plateseg.definition import sync_run_settings
 from stacks.config import ExistingDatabase, PlatesegConfig
 from stacks.database import DatabaseAccess, resolve_access
 from stacks.storage import resolve_bucket
@@ -156,7 +157,7 @@ def apply_tunables(asl: dict[str, Any], config: PlatesegConfig) -> dict[str, Any
         retrier["BackoffRate"] = retry.backoff_rate
         retrier["MaxDelaySeconds"] = retry.max_delay_seconds
         retrier["JitterStrategy"] = retry.jitter
-    return rendered
+    return sync_run_settings(rendered, name, segment_memory_mb=config.segment_memory_mb)
 
 
 def check_substitutions(definition: dict[str, Any], values: dict[str, str]) -> dict[str, str]:

@@ -7,14 +7,19 @@ from typing import Any
 
 import pytest
 
+from plateseg.contracts import RunSettings
 from plateseg.definition import (
     DEFINITION_PATH,
+    MapTunables,
+    apply_tunables,
     load_definition,
     local_substitutions,
     placeholders,
     substitute,
 )
 from plateseg.errors import DefinitionError, transient_error_names
+
+CDK_JSON = DEFINITION_PATH.parent.parent / "cdk.json"
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +77,32 @@ def test_no_images_ends_in_a_fail_state_with_the_lookup_message(raw: dict[str, A
     assert choice["Default"] == "NoImages"
     fail = raw["States"]["NoImages"]
     assert fail == {"Type": "Fail", "Error": "NoImagesFound", "CausePath": "$.lookup.message"}
+
+
+def test_the_files_run_settings_equal_the_maps_own_fields(raw: dict[str, Any]) -> None:
+    recorded = raw["States"]["Aggregate"]["Parameters"]["run_settings"]
+    segment = raw["States"]["Segment"]
+    assert recorded == {
+        "max_concurrency": segment["MaxConcurrency"],
+        "items_per_batch": segment["ItemBatcher"]["MaxItemsPerBatch"],
+        "tolerated_failure_percentage": segment["ToleratedFailurePercentage"],
+        "child_execution_type": segment["ItemProcessor"]["ProcessorConfig"]["ExecutionType"],
+        "segment_memory_mb": json.loads(CDK_JSON.read_text())["context"]["plateseg"][
+            "segment_memory_mb"
+        ],
+    }
+    RunSettings.model_validate(recorded)
+
+
+def test_tunables_change_the_map_and_what_aggregate_records_alike(raw: dict[str, Any]) -> None:
+    tuned = apply_tunables(
+        raw, MapTunables(items_per_batch=9, max_concurrency=3, tolerated_failure_percentage=0)
+    )
+    assert tuned["States"]["Aggregate"]["Parameters"]["run_settings"] == {
+        "max_concurrency": 3,
+        "items_per_batch": 9,
+        "tolerated_failure_percentage": 0,
+        "child_execution_type": "STANDARD",
+        "segment_memory_mb": 2048,
+    }
+    assert raw["States"]["Aggregate"]["Parameters"]["run_settings"]["max_concurrency"] == 16

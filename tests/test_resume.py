@@ -24,6 +24,7 @@ from plateseg.errors import ResumeError
 from plateseg.runner import journal_path, redrive_local, resume_local, run_local
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
+from tests.snapshots import is_clock_column, without_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 WELLS = ["A01", "A02", "B03", "C04", "D05", "E06"]  # 2 fields each: 12 batches of 1
@@ -97,7 +98,7 @@ def kill_when(proc: subprocess.Popen[bytes], settings: Settings, batches: int) -
 
 
 def db_rows(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
-    """Every result table, sorted, without the timestamp columns (``*_at``)."""
+    """Every result table, sorted, without clock readings (:mod:`tests.snapshots`)."""
     tables: dict[str, list[tuple[Any, ...]]] = {}
     with sqlite3.connect(settings.home / "plateseg.db") as db:
         names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -105,9 +106,10 @@ def db_rows(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
             if name == "alembic_version":
                 continue
             columns = [r[1] for r in db.execute(f"PRAGMA table_info({name})")]
-            kept = ", ".join(f'"{c}"' for c in columns if not c.endswith("_at"))
-            rows = db.execute(f'SELECT {kept} FROM "{name}"').fetchall()
-            tables[name] = sorted(rows, key=repr)
+            kept = [c for c in columns if not is_clock_column(c)]
+            listed = ", ".join(f'"{c}"' for c in kept)
+            rows = db.execute(f'SELECT {listed} FROM "{name}"').fetchall()
+            tables[name] = sorted((without_clock(kept, row) for row in rows), key=repr)
     return tables
 
 

@@ -14,7 +14,7 @@ import traceback
 
 import typer
 
-from plateseg.cli import asl, data, db, run, serve, train
+from plateseg.cli import asl, data, db, plan, run, serve, train
 from plateseg.cli import aws as aws_cli
 from plateseg.cli.output import err_console
 from plateseg.errors import PlatesegError
@@ -34,6 +34,7 @@ run.register(app)
 train.register(app)
 serve.register(app)
 aws_cli.register(app)
+plan.register(app)
 app.add_typer(asl.app, name="asl")
 app.add_typer(db.app, name="db")
 

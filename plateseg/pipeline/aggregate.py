@@ -36,6 +36,7 @@ from plateseg.pipeline.aggregate_collect import (
     load_json,
     parse_time,
 )
+from plateseg.planning.costs import run_cost_usd
 from plateseg.settings import get_settings
 from plateseg.store import LocalStore, Store
 from plateseg.summaries import finite, image_qc_flags, plate_qc, summarise
@@ -162,6 +163,44 @@ def _image_row(image: ImageSummary, channels: dict[str, str] | None) -> dict[str
     }
 
 
+def _parameters(
+    request: AggregateRequest, collected: CollectedRun, given: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Run parameters: the Map settings the definition passed, then the caller's."""
+    params: dict[str, Any] = {}
+    settings = request.run_settings
+    if settings is not None:
+        params.update(settings.model_dump())
+        params["batch_size"] = settings.items_per_batch
+    params.update(given or {})
+    params.setdefault("batch_size", collected.batch_size or None)
+    params["parquet_parts"] = len(collected.parquet_keys)
+    params["child_seconds"] = round(collected.child_seconds, 3)
+    return params
+
+
+def _cost_estimate(request: AggregateRequest, collected: CollectedRun, images: int) -> float | None:
+    """What the run's work costs on AWS at its settings (``None`` without settings).
+
+    Priced by :func:`plateseg.planning.run_cost_usd` on the child executions' summed
+    durations; a local run is priced as if each child had been a Lambda of the
+    definition's ``segment_memory_mb`` taking as long as it took here.
+    """
+    settings = request.run_settings
+    if settings is None:
+        return None
+    return round(
+        run_cost_usd(
+            images,
+            collected.batches,
+            collected.child_seconds,
+            settings.segment_memory_mb,
+            settings.child_execution_type,
+        ),
+        9,
+    )
+
+
 def build_rows(
     request: AggregateRequest,
     store: Store,
@@ -191,9 +230,9 @@ def build_rows(
     )
     recipe_json, recipe_hash = canonical_recipe(request.recipe)
     started = parse_time(request.started_at, "aggregate request started_at")
-    params = dict(parameters or {})
-    params.setdefault("batch_size", collected.batch_size or None)
-    params["parquet_parts"] = len(collected.parquet_keys)
+    params = _parameters(request, collected, parameters)
+    if cost_estimate_usd is None:
+        cost_estimate_usd = _cost_estimate(request, collected, len(images))
     run: dict[str, Any] = {
         "run_id": request.run_id,
         "experiment_id": request.experiment_id,

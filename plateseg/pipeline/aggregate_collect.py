@@ -58,6 +58,9 @@ class CollectedRun:
         Most items seen in one batch (the Map's ``MaxItemsPerBatch`` as it ran).
     parquet_keys : list of str
         Per-object Parquet parts the successful batches wrote, sorted.
+    child_seconds : float
+        Sum over the child executions of ``StopDate - StartDate`` (seconds): the time
+        Segment worked, what the run's cost estimate is priced on.
     """
 
     images: dict[str, ImageSummary] = field(default_factory=dict)
@@ -68,6 +71,7 @@ class CollectedRun:
     batches: int = 0
     batch_size: int = 0
     parquet_keys: list[str] = field(default_factory=list)
+    child_seconds: float = 0.0
 
 
 def parse_time(value: Any, what: str) -> datetime | None:
@@ -229,6 +233,9 @@ def collect_results(store: Store, manifest_key: str, run_id: str) -> CollectedRu
                 stop = parse_time(record.get("StopDate"), f"{where}.StopDate")
                 if stop is not None and (run.finished_at is None or stop > run.finished_at):
                     run.finished_at = stop
+                start = parse_time(record.get("StartDate"), f"{where}.StartDate")
+                if start is not None and stop is not None and stop > start:
+                    run.child_seconds += (stop - start).total_seconds()
                 if status == "SUCCEEDED":
                     _add_succeeded(run, record, run_id, where)
                 else:

@@ -23,7 +23,10 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from plateseg.contracts import RunSettings
+from plateseg.definition import DEFINITION_PATH
 from plateseg.errors import NotFoundError, ResumeError
+from plateseg.planning import estimate_run
 from plateseg.settings import Settings
 from plateseg.web.config import WebSettings
 from plateseg.web.runs import TERMINAL, RunManager, RunProgress, with_timing
@@ -141,9 +144,17 @@ class LocalBackend:
         )
 
     def estimate(self, fields: int, seconds_per_field: float) -> Estimate:
-        workers = self.settings.worker_count
-        seconds = fields * seconds_per_field / workers + 3.0  # + pool start, lookup, aggregate
-        return Estimate(fields, seconds, None, f"{workers} local worker processes")
+        """The planning model's local wall time, at the definition's batch size."""
+        run = definition_run_settings()
+        predicted = estimate_run(
+            fields,
+            seconds_per_field,
+            engine="local",
+            batch_size=run.items_per_batch,
+            max_concurrency=run.max_concurrency,
+            workers=self.settings.worker_count,
+        )
+        return Estimate(fields, predicted.wall_seconds, None, predicted.basis)
 
 
 def _default_database(settings: Settings) -> Callable[[], sa.Engine]:
@@ -335,18 +346,27 @@ class AwsBackend:
         return self._progress(run_id, describe(arn, stepfunctions=self.client))
 
     def estimate(self, fields: int, seconds_per_field: float) -> Estimate:
-        compute = fields * seconds_per_field * self.config.lambda_memory_gb
-        transitions = 20 + 3 * fields  # outer states + per-item child states (upper bound)
-        cost = (
-            compute * self.config.lambda_gb_second_usd
-            + transitions * self.config.state_transition_usd
+        """The planning model's AWS wall time and list-price cost (prices in one place:
+        :mod:`plateseg.planning.prices`), at the definition's batch size and concurrency
+        and the configured Segment memory."""
+        run = definition_run_settings()
+        predicted = estimate_run(
+            fields,
+            seconds_per_field,
+            engine="aws",
+            batch_size=run.items_per_batch,
+            max_concurrency=run.max_concurrency,
+            memory_mb=round(self.config.lambda_memory_gb * 1024),
         )
-        seconds = max(seconds_per_field * 10, 30.0)
-        basis = (
-            f"Lambda {self.config.lambda_memory_gb:g} GB at "
-            f"${self.config.lambda_gb_second_usd:.7f}/GB-s"
-        )
-        return Estimate(fields, seconds, cost, basis)
+        return Estimate(fields, predicted.wall_seconds, predicted.cost_usd, predicted.basis)
+
+
+def definition_run_settings() -> RunSettings:
+    """The Map settings of the packaged definition (what Aggregate records for a run)."""
+    definition = json.loads(DEFINITION_PATH.read_text(encoding="utf-8"))
+    return RunSettings.model_validate(
+        definition["States"]["Aggregate"]["Parameters"]["run_settings"]
+    )
 
 
 def make_backend(

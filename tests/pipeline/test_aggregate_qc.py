@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from plateseg.contracts import RunSettings
 from plateseg.db import get_engine
 from plateseg.db.models import Base
 from plateseg.errors import InputError
 from plateseg.pipeline.aggregate import aggregate_run
+from plateseg.planning import run_cost_usd
 from plateseg.settings import Settings
 from plateseg.store import LocalStore, put_json
 from tests.db.runs import MapResults, item, ok, qc_run, standard_run, write_layout
@@ -103,11 +105,9 @@ def test_image_channels_metadata_and_qc_flags(engine: sa.Engine, local: LocalSto
     [run] = rows(engine, "runs")
     assert (run["max_concurrency"], run["batch_size"], run["items_total"]) == (8, 2, 2)
     assert run["batches"] == 1 and run["cost_estimate_usd"] is None
-    assert json.loads(run["parameters_json"]) == {
-        "batch_size": 2,
-        "max_concurrency": 8,
-        "parquet_parts": 1,
-    }
+    parameters = json.loads(run["parameters_json"])
+    assert parameters.pop("child_seconds") >= 0
+    assert parameters == {"batch_size": 2, "max_concurrency": 8, "parquet_parts": 1}
 
 
 def test_failed_batch_attempts_count_redrives(engine: sa.Engine, local: LocalStore) -> None:
@@ -117,3 +117,29 @@ def test_failed_batch_attempts_count_redrives(engine: sa.Engine, local: LocalSto
 
     attempts = {r["item_id"]: r["attempts"] for r in rows(engine, "run_failures")}
     assert attempts == {"P1_B03_2": None, "P1_C02_1": 3, "P1_C02_2": 3}
+
+
+def test_run_settings_from_the_definition_are_recorded_and_priced(
+    engine: sa.Engine, local: LocalStore
+) -> None:
+    results = MapResults()
+    results.add_ok([ok("P1", "B02", 1, 3, 80.0), ok("P1", "B02", 2, 5, 80.0)])
+    results.add_ok([ok("P1", "B03", 1, 4, 80.0)])
+    settings = RunSettings(
+        max_concurrency=32,
+        items_per_batch=2,
+        tolerated_failure_percentage=5,
+        child_execution_type="STANDARD",
+        segment_memory_mb=3008,
+    )
+    request = results.write(local).model_copy(update={"run_settings": settings})
+
+    aggregate_run(request, local, engine)
+
+    [run] = rows(engine, "runs")
+    assert (run["max_concurrency"], run["batch_size"], run["batches"]) == (32, 2, 2)
+    parameters = json.loads(run["parameters_json"])
+    assert parameters["child_seconds"] == 121.0  # two children of 60.5 s each
+    assert parameters["segment_memory_mb"] == 3008
+    assert run["cost_estimate_usd"] == pytest.approx(run_cost_usd(3, 2, 121.0, 3008), abs=1e-9)
+    assert run["cost_estimate_usd"] > run_cost_usd(3, 2, 121.0, 1024) > 0

@@ -30,6 +30,7 @@ from plateseg.engine.faults import ENV, FaultPlan, parse_plan
 from plateseg.runner import init_worker
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
+from tests.snapshots import is_clock_column, without_clock
 
 ROOT = Path(__file__).resolve().parents[2]
 #: One plate, 8 wells, 1 field each: 8 fields of view, 8 batches of one.
@@ -116,7 +117,7 @@ def db_snapshot(
     as_run: str = "",
     ignore: frozenset[str] = frozenset(),
 ) -> Snapshot:
-    """Every result table of a SQLite database, rows sorted, ``*_at`` columns left out.
+    """Every result table of a SQLite database, rows sorted, clock readings left out.
 
     Parameters
     ----------
@@ -136,13 +137,13 @@ def db_snapshot(
             if name == "alembic_version":
                 continue
             columns = [r[1] for r in db.execute(f'PRAGMA table_info("{name}")')]
-            kept = [c for c in columns if not c.endswith("_at") and c not in ignore]
+            kept = [c for c in columns if not is_clock_column(c) and c not in ignore]
             query = "SELECT " + ", ".join(f'"{c}"' for c in kept) + f' FROM "{name}"'
             args: tuple[Any, ...] = ()
             if run_id is not None and "run_id" in columns:
                 query += " WHERE run_id = ?"
                 args = (run_id,)
-            rows = db.execute(query, args).fetchall()
+            rows = [without_clock(kept, row) for row in db.execute(query, args).fetchall()]
             if run_id is not None and as_run:
                 rows = [
                     tuple(as_run if v == run_id else _swap(v, run_id, as_run) for v in r)
@@ -188,9 +189,10 @@ def sa_snapshot(url: str) -> Snapshot:
             for name, table in sorted(metadata.tables.items()):
                 if name == "alembic_version":
                     continue
-                kept = [c for c in table.columns if not c.name.endswith("_at")]
+                kept = [c for c in table.columns if not is_clock_column(c.name)]
                 rows = connection.execute(sa.select(*kept)).fetchall()
-                tables[name] = sorted((tuple(r) for r in rows), key=repr)
+                names = [c.name for c in kept]
+                tables[name] = sorted((without_clock(names, r) for r in rows), key=repr)
     finally:
         engine.dispose()
     return tables

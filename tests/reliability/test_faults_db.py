@@ -85,7 +85,8 @@ def test_database_down_fails_clearly_and_redrive_completes(
     assert retries(events, "Aggregate") == ["DatabaseUnavailableError"] * 6  # MaxAttempts 6
     assert retries(events, "Lookup") == []
 
-    # the CLI names the problem in one line, no traceback, exit 1 (failed execution)
+    # the CLI names the problem in one line, no traceback, exit 75 (the failing state's
+    # DatabaseUnavailableError is transient: try again later, i.e. redrive)
     monkeypatch.setenv("PLATESEG_HOME", str(home.home))
     monkeypatch.setenv("PLATESEG_DATABASE_URL", url)
     use_settings(None)
@@ -93,7 +94,7 @@ def test_database_down_fails_clearly_and_redrive_completes(
     with pytest.raises(SystemExit) as exit_info:
         main(["redrive", "R", "--time-scale", "0.001", "--workers", "1"])
     err = capsys.readouterr().err
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 75
     assert "error: execution R failed: DatabaseUnavailableError: database " in err
     assert describe_url(url) in err and "is unavailable" in err
     assert "Traceback" not in err

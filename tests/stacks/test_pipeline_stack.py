@@ -97,6 +97,13 @@ def _expected_definition(tunables: Mapping[str, Any]) -> dict[str, Any]:
     retrier["BackoffRate"] = retry["backoff_rate"]
     retrier["MaxDelaySeconds"] = retry["max_delay_seconds"]
     retrier["JitterStrategy"] = retry["jitter"]
+    expected["States"]["Aggregate"]["Parameters"]["run_settings"] = {
+        "max_concurrency": tunables["map_max_concurrency"],
+        "items_per_batch": tunables["items_per_batch"],
+        "tolerated_failure_percentage": tunables["tolerated_failure_percentage"],
+        "child_execution_type": tunables.get("child_execution_type", "STANDARD"),
+        "segment_memory_mb": tunables["segment_memory_mb"],
+    }
     return expected
 
 
@@ -147,7 +154,7 @@ def test_rendered_definition_is_the_file_with_the_tunables_applied(
     assert rendered_definition(synthesized.pipeline) == expected
 
 
-def test_changing_one_tunable_changes_only_max_concurrency(
+def test_changing_one_tunable_changes_only_max_concurrency_and_its_record(
     synthesized: Synthesized, synthesize: SynthesizeFn, cdk_context: dict[str, Any]
 ) -> None:
     context = copy.deepcopy(cdk_context)
@@ -155,7 +162,10 @@ def test_changing_one_tunable_changes_only_max_concurrency(
     changed = rendered_definition(synthesize(context, nag=False).pipeline)
 
     before = rendered_definition(synthesized.pipeline)
-    assert _differences(before, changed) == [("States", "Segment", "MaxConcurrency")]
+    assert _differences(before, changed) == [
+        ("States", "Aggregate", "Parameters", "run_settings", "max_concurrency"),
+        ("States", "Segment", "MaxConcurrency"),
+    ]
     assert changed["States"]["Segment"]["MaxConcurrency"] == (
         cdk_context["plateseg"]["map_max_concurrency"] - 7
     )

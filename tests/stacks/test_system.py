@@ -314,7 +314,15 @@ def _differences(a: Any, b: Any, path: tuple[str, ...] = ()) -> list[tuple[str, 
 @pytest.mark.parametrize(
     ("key", "value", "expected"),
     [
-        ("segment_memory_mb", 3008, {("pipeline", "Segment", "MemorySize")}),
+        (
+            "segment_memory_mb",
+            3008,
+            {
+                ("pipeline", "Segment", "MemorySize"),
+                # Aggregate prices the run at this memory (run_settings in the definition)
+                ("pipeline", "StateMachine", "DefinitionString"),
+            },
+        ),
         (
             "segment_timeout_seconds",
             600,

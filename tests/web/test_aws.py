@@ -78,7 +78,7 @@ def test_preview_estimates_a_cost_on_aws(aws_client: TestClient) -> None:
     ]
     assert estimate["engine"] == "aws"
     assert estimate["cost_usd"] > 0
-    assert "GB-s" in estimate["basis"]
+    assert "Lambda batches" in estimate["basis"] and "MB" in estimate["basis"]
 
 
 def _stubbed(settings: Settings) -> tuple[AwsBackend, Stubber]:

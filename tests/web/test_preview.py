@@ -51,6 +51,10 @@ def test_preview_segments_two_fields_and_estimates_the_run(
     assert body["recipe"]["params"]["min_diameter"] == 8.0
     assert body["estimate"]["fields"] == 12
     assert body["estimate"]["seconds"] > 0
+    # the planning model at the definition's batch size (4): 12 fields are 3 batches
+    assert (
+        "12 fields" in body["estimate"]["basis"] and "3 batches of 4" in body["estimate"]["basis"]
+    )
 
 
 def test_preview_of_a_corrupt_field_is_a_clear_422(client: TestClient, demo: LocalStore) -> None:
