@@ -5,25 +5,128 @@ maxima (one per nucleus once maxima closer than ``min_distance`` or joined by no
 dip are merged), and a watershed of the negated distance from those maxima, run only
 on the connected components that hold two or more of them.
 
-Speed: the distance transform and the watershed each run once on a canvas packed with
-the components' bounding boxes (:mod:`plateseg.segmentation.packing`): the work scales
-with the objects, not the image, without per-object call overhead.
+Speed: every step runs once on a canvas packed with the components' bounding boxes
+(:mod:`plateseg.segmentation.packing`): the work scales with the objects, not the
+image, without per-object call overhead. Maxima, the saddle test and the watershed all
+work in canvas coordinates; only the pieces of split clumps are written back.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["declump"]
+from plateseg.segmentation.packing import Packing, pack_windows
+
+__all__ = ["Declumped", "PackedDistance", "declump", "packed_distance"]
+
+Window = tuple[slice, slice]
 
 
-def _windows(components: np.ndarray) -> list[tuple[slice, slice] | None]:
-    """Each component's bounding box grown by one pixel (clipped); ``None`` for gaps."""
+@dataclass(frozen=True)
+class PackedDistance:
+    """The components packed on one canvas, and their smoothed distance transform.
+
+    Attributes
+    ----------
+    packing : Packing
+        Where each component's window sits on the canvas.
+    ids : np.ndarray
+        (w,) intp component id of each window.
+    inside : np.ndarray
+        (H, W) bool: the canvas pixel belongs to its window's component.
+    owner : np.ndarray
+        (H, W) int32 window index of each canvas pixel, -1 in the gaps.
+    dy, dx : np.ndarray
+        (w,) intp: image coordinate = canvas coordinate + offset of the window.
+    distance : np.ndarray
+        (H, W) float32 distance to the background, 3x3 mean, 0 outside components.
+    holes : np.ndarray
+        (k,) intp flat canvas indices of the hole pixels filled (``fill=True``).
+    """
+
+    packing: Packing
+    ids: np.ndarray
+    inside: np.ndarray
+    owner: np.ndarray
+    dy: np.ndarray
+    dx: np.ndarray
+    distance: np.ndarray
+    holes: np.ndarray
+
+    def to_image(self, shape: tuple[int, int]) -> np.ndarray:
+        """The distance at image coordinates, (Y, X) float32 (0 on the background)."""
+        out = np.zeros(shape, np.float32)
+        cy, cx = np.nonzero(self.inside)
+        which = self.owner[cy, cx]
+        out[cy + self.dy[which], cx + self.dx[which]] = self.distance[cy, cx]
+        return out
+
+
+@dataclass(frozen=True)
+class Declumped:
+    """Result of :func:`declump`.
+
+    Attributes
+    ----------
+    labels : np.ndarray
+        (Y, X) int32: the input components, those split replaced by new ids above
+        ``count`` (the input array, modified in place).
+    areas : np.ndarray
+        (n + 1,) int64 pixel count of every id of ``labels`` (0 for split components).
+    filled : int
+        Background pixels that became foreground by hole filling.
+    """
+
+    labels: np.ndarray
+    areas: np.ndarray
+    filled: int = 0
+
+
+def _mean3(image: np.ndarray) -> np.ndarray:
+    """3x3 box mean with zero padding, (H, W) float32 (slices: ndimage's axis-0 pass
+    strides across rows and is several times slower)."""
+    rows = image.copy()
+    rows[:, 1:] += image[:, :-1]
+    rows[:, :-1] += image[:, 1:]
+    out = rows.copy()
+    out[1:] += rows[:-1]
+    out[:-1] += rows[1:]
+    out *= np.float32(1.0 / 9.0)
+    return out
+
+
+def _max3(image: np.ndarray) -> np.ndarray:
+    """3x3 maximum with zero padding of a non-negative (H, W) image."""
+    rows = image.copy()
+    np.maximum(rows[:, 1:], image[:, :-1], out=rows[:, 1:])
+    np.maximum(rows[:, :-1], image[:, 1:], out=rows[:, :-1])
+    out = rows.copy()
+    np.maximum(out[1:], rows[:-1], out=out[1:])
+    np.maximum(out[:-1], rows[1:], out=out[:-1])
+    return out
+
+
+def _power(values: np.ndarray, exponent: float) -> np.ndarray:
+    """``values ** exponent`` for non-negative float32; square roots for 1/2 and 3/4
+    (several times faster than ``np.power``)."""
+    if exponent == 1.0:
+        return values
+    if exponent in (0.5, 0.75):
+        root = np.sqrt(values)
+        return root if exponent == 0.5 else root * np.sqrt(root)
+    return np.asarray(values**exponent, np.float32)
+
+
+def _windows(components: np.ndarray, keep: np.ndarray | None = None) -> list[Window | None]:
+    """Each component's bounding box grown by one pixel (clipped); ``None`` for gaps and
+    for the ids where ``keep`` is False."""
     height, width = components.shape
-    windows: list[tuple[slice, slice] | None] = []
-    for box in ndi.find_objects(components):
-        if box is None:
+    windows: list[Window | None] = []
+    for index, box in enumerate(ndi.find_objects(components), start=1):
+        if box is None or (keep is not None and not keep[index]):
             windows.append(None)
             continue
         rows, cols = box
@@ -36,50 +139,103 @@ def _windows(components: np.ndarray) -> list[tuple[slice, slice] | None]:
     return windows
 
 
-def _distance(
-    components: np.ndarray, windows: list[tuple[slice, slice] | None]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Euclidean distance to the background, lightly smoothed, and its local maxima.
+def _holes(inside: np.ndarray, large: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fill, in place, the background of the canvas not connected to its edge.
 
-    Each connected component's window (bounding box grown by one pixel) is copied onto
-    one packed canvas (:mod:`plateseg.segmentation.packing`) with background between
-    windows, and ``distance_transform_edt`` runs once on that canvas: the values of a
-    whole-image transform, but the work scales with the objects, not the image, and
-    there is no per-object call overhead. A 3x3 mean then softens the ridges of the
-    pixel grid, and the pixels equal to their 3x3 maximum are the candidate maxima
-    (every pixel of a plateau).
+    Windows have a ring of background and the canvas a gap all round, so a hole is
+    background enclosed by one component (as in the whole image).
 
     Returns
     -------
-    distance : np.ndarray
-        (Y, X) float32, 0 on the background.
-    py, px : np.ndarray
-        Row and column of every candidate maximum, intp.
+    holes, large_holes : np.ndarray
+        Flat canvas indices of all filled pixels, and of those in holes of at least
+        ``large`` pixels.
     """
-    from plateseg.segmentation.packing import pack_windows
+    background, count = ndi.label(~inside)
+    none = np.zeros(0, np.intp)
+    if count <= 1:
+        return none, none
+    edge = np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])
+    enclosed = np.ones(count + 1, bool)
+    enclosed[np.unique(edge)] = False
+    enclosed[0] = False
+    flat = background.reshape(-1)
+    holes = np.flatnonzero(enclosed[flat])
+    if len(holes) == 0:
+        return none, none
+    inside.reshape(-1)[holes] = True
+    sizes = np.bincount(flat[holes], minlength=count + 1)
+    return holes, holes[sizes[flat[holes]] >= large]
 
-    distance = np.zeros(components.shape, np.float32)
+
+def packed_distance(
+    components: np.ndarray,
+    windows: list[Window | None],
+    intensity: np.ndarray | None = None,
+    weight: float = 0.0,
+    fill: bool = False,
+    large_hole: float = 20.0,
+) -> PackedDistance:
+    """Euclidean distance to the background of every component, on one packed canvas.
+
+    Each component's window (bounding box grown by one pixel) is copied onto the canvas
+    with background between windows, and the Euclidean distance transform (the ``edt``
+    package: ndimage's values, ~2.5x faster) runs once: the values of a whole-image
+    transform, at the cost of the objects' area. A 3x3 mean then softens the ridges of
+    the pixel grid.
+
+    Parameters
+    ----------
+    components : np.ndarray
+        (Y, X) integer labels.
+    windows : list
+        From :func:`_windows`: one entry per label id 1..n, ``None`` to leave it out.
+    intensity : np.ndarray, optional
+        (Y, X) float32 smoothed stain, > 0 on the objects. With ``weight > 0`` the
+        distance is multiplied by ``intensity ** weight``, so a dimmer seam between
+        two touching nuclei deepens the neck between their maxima. Large filled holes
+        and the 2 px inside their rim take the mean intensity of the rest of their
+        object, so a dark interior does not split a nucleus.
+    weight : float
+        Exponent of the intensity factor (0 = shape only).
+    fill : bool
+        Fill each component's holes first (background enclosed by that component).
+    large_hole : float
+        Holes of at least this many pixels are a dark interior, not a speck of the
+        threshold: for the intensity factor they take their object's mean.
+    """
+    import edt
+
     present = [(index, w) for index, w in enumerate(windows, start=1) if w is not None]
-    if not present:
-        return distance, np.empty(0, np.intp), np.empty(0, np.intp)
     packing = pack_windows([w for _i, w in present], width=components.shape[1])
     inside = np.zeros(packing.shape, bool)
     for (index, window), place in zip(present, packing.places, strict=True):
         inside[place] = components[window] == index
-    local = ndi.uniform_filter(ndi.distance_transform_edt(inside).astype(np.float32), 3)
-    local[~inside] = 0.0
     owner, dy, dx = packing.offsets()
-    cy, cx = np.nonzero(inside)
-    which = owner[cy, cx]
-    distance[cy + dy[which], cx + dx[which]] = local[cy, cx]
-    peak_y, peak_x = np.nonzero(inside & (local >= ndi.maximum_filter(local, 3)))
-    which = owner[peak_y, peak_x]
-    return distance, peak_y + dy[which], peak_x + dx[which]
+    none = np.zeros(0, np.intp)
+    holes, large_holes = _holes(inside, large_hole) if fill else (none, none)
+    # the edt package: the same values as ndimage's transform, ~2.5x faster
+    distance = _mean3(edt.edt(inside, black_border=False, parallel=1))
+    if intensity is not None and weight > 0 and present:
+        canvas = packing.gather(intensity, fill=1.0)
+        np.maximum(canvas, np.float32(1e-6), out=canvas)
+        if len(large_holes):  # a large filled hole (and its blurred rim) takes its
+            # object's mean intensity, so a dark interior does not split the nucleus
+            grown = np.zeros(inside.shape, bool)
+            grown.reshape(-1)[large_holes] = True
+            grown = ndi.binary_dilation(grown, iterations=2) & inside
+            body = np.where(inside & ~grown, owner + 1, 0)
+            level = ndi.mean(canvas, body, np.arange(1, len(present) + 1))
+            canvas[grown] = np.asarray(level, np.float32)[owner[grown]]
+        distance *= _power(canvas, weight)
+    distance[~inside] = 0.0
+    ids = np.array([index for index, _w in present], np.intp)
+    return PackedDistance(packing, ids, inside, owner, dy, dx, distance, holes)
 
 
 def _markers(
     distance: np.ndarray,
-    components: np.ndarray,
+    windows: np.ndarray,
     candidates: tuple[np.ndarray, np.ndarray],
     min_distance: float,
     reach: float,
@@ -87,12 +243,27 @@ def _markers(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The candidate maxima of ``distance`` that stand for separate objects.
 
-    A maximum is dropped when a higher one of the same component (ties: the first)
-    lies closer than ``min_distance``, or within ``reach`` with no real dip between
-    them: the distance along the straight line joining them never falls below
+    A maximum is dropped when a higher one of the same window (ties: the first) lies
+    closer than ``min_distance``, or within ``reach`` with no real dip between them:
+    the distance along the straight line joining them never falls below
     ``(1 - depth)`` times the lower maximum (one elongated body, not two touching ones).
+    The line stays within the window (a box is convex), so canvas coordinates serve.
 
-    Returns the (n, 2) int coordinates of the kept maxima and their component ids.
+    Parameters
+    ----------
+    distance : np.ndarray
+        (H, W) float32 canvas.
+    windows : np.ndarray
+        (H, W) int window index of each canvas pixel.
+    candidates : tuple of np.ndarray
+        Rows and columns of the candidate maxima, intp.
+
+    Returns
+    -------
+    points : np.ndarray
+        (m, 2) intp canvas coordinates of the kept maxima.
+    owner : np.ndarray
+        (m,) window index of each.
     """
     from scipy.spatial import cKDTree
 
@@ -101,7 +272,7 @@ def _markers(
     if count == 0:
         return np.empty((0, 2), np.intp), np.empty(0, np.intp)
     height = distance[py, px]
-    comp = components[py, px]
+    comp = windows[py, px].astype(np.intp)
     suppressed = np.zeros(count, bool)
     pairs = cKDTree(np.column_stack([py, px])).query_pairs(reach, output_type="ndarray")
     if len(pairs):
@@ -123,42 +294,86 @@ def _markers(
 
 
 def declump(
-    mask_labels: np.ndarray, count: int, min_distance: float, reach: float, depth: float
-) -> np.ndarray:
-    """Split components holding several distance maxima with a watershed.
+    components: np.ndarray,
+    count: int,
+    areas: np.ndarray,
+    keep: np.ndarray,
+    min_distance: float,
+    reach: float,
+    depth: float,
+    intensity: np.ndarray | None = None,
+    weight: float = 0.0,
+    fill: bool = False,
+) -> Declumped:
+    """Split components holding several distance maxima with one packed watershed.
 
-    The clumps' windows are packed onto one canvas and flooded by one watershed call.
+    Parameters
+    ----------
+    components : np.ndarray
+        (Y, X) int32 connected components 1..count; modified in place.
+    count : int
+    areas : np.ndarray
+        (count + 1,) int64 pixel count of each component (``np.bincount``).
+    keep : np.ndarray
+        (count + 1,) bool: the components to consider (others stay as they are).
+    min_distance, reach, depth : float
+        See :func:`_markers`.
+    intensity, weight, fill
+        See :func:`packed_distance`. Filled holes become part of their component in
+        ``components`` and ``areas``.
+
+    Returns
+    -------
+    Declumped
     """
     from skimage.segmentation import watershed
 
-    from plateseg.segmentation.packing import pack_windows
-
-    windows = _windows(mask_labels)
-    distance, py, px = _distance(mask_labels, windows)
-    points, comp = _markers(distance, mask_labels, (py, px), min_distance, reach, depth)
-    per_component = np.bincount(comp, minlength=count + 1)
-    clumps = np.flatnonzero(per_component >= 2)
-    if len(clumps) == 0:
-        return mask_labels
-    clump_windows = [windows[k - 1] for k in clumps]
-    packing = pack_windows([w for w in clump_windows if w is not None], width=mask_labels.shape[1])
-    mask = np.zeros(packing.shape, bool)
-    for k, window, place in zip(clumps, clump_windows, packing.places, strict=True):
-        assert window is not None
-        mask[place] = mask_labels[window] == k
-    height = packing.gather(distance)
-    owner, dy, dx = packing.offsets()
-    slot = np.full(count + 1, -1, np.intp)
-    slot[clumps] = np.arange(len(clumps))
-    in_clump = slot[comp] >= 0
-    chosen, chosen_slot = points[in_clump], slot[comp[in_clump]]
-    markers = np.zeros(packing.shape, np.int32)
-    markers[chosen[:, 0] - dy[chosen_slot], chosen[:, 1] - dx[chosen_slot]] = np.arange(
+    windows = _windows(components, keep)
+    if not any(w is not None for w in windows):
+        return Declumped(components, areas)
+    large_hole = np.pi * (min_distance / 2) ** 2  # a quarter of the smallest nucleus
+    packed = packed_distance(components, windows, intensity, weight, fill, large_hole)
+    distance, owner = packed.distance, packed.owner
+    areas = areas.astype(np.int64)  # a copy: the caller's stays as it was
+    filled = 0
+    if len(packed.holes):
+        cy, cx = np.divmod(packed.holes, distance.shape[1])
+        which = owner[cy, cx]
+        rows, cols = cy + packed.dy[which], cx + packed.dx[which]
+        size = len(areas)
+        before = components[rows, cols]
+        filled = int(np.count_nonzero(before == 0))  # the rest were specks swallowed
+        areas -= np.bincount(before, minlength=size)[:size]
+        components[rows, cols] = packed.ids[which]
+        areas += np.bincount(packed.ids[which], minlength=size)
+    py, px = np.nonzero(packed.inside & (distance >= _max3(distance)))
+    points, window_of = _markers(distance, owner, (py, px), min_distance, reach, depth)
+    per_window = np.bincount(window_of, minlength=len(packed.ids))
+    clumps = (per_window >= 2) & (areas[packed.ids] > 0)  # > 0: not swallowed by a hole
+    if not clumps.any():
+        return Declumped(components, areas, filled)
+    # the watershed floods a second canvas that holds only the clumps' windows
+    clump_index = np.flatnonzero(clumps)
+    boxes = [packed.packing.places[k] for k in clump_index]
+    second = pack_windows(boxes, width=distance.shape[1])
+    owner2, dy2, dx2 = second.offsets()
+    mask = second.gather(packed.inside)
+    markers = np.zeros(second.shape, np.int32)
+    slot = np.full(len(packed.ids), -1, np.intp)
+    slot[clump_index] = np.arange(len(clump_index))
+    in_clump = clumps[window_of]
+    chosen, chosen_slot = points[in_clump], slot[window_of[in_clump]]
+    markers[chosen[:, 0] - dy2[chosen_slot], chosen[:, 1] - dx2[chosen_slot]] = np.arange(
         1, len(chosen) + 1, dtype=np.int32
     )
-    split = watershed(-height, markers, mask=mask)
-    out = mask_labels.astype(np.int64)
+    split = watershed(-second.gather(distance), markers, mask=mask)
     cy, cx = np.nonzero(mask)
-    which = owner[cy, cx]
-    out[cy + dy[which], cx + dx[which]] = split[cy, cx].astype(np.int64) + count
-    return out
+    which2 = owner2[cy, cx]
+    which = clump_index[which2]
+    rows = cy + dy2[which2] + packed.dy[which]
+    cols = cx + dx2[which2] + packed.dx[which]
+    pieces = split[cy, cx].astype(np.int32)
+    components[rows, cols] = pieces + np.int32(count)
+    areas[packed.ids[clumps]] = 0
+    piece_areas = np.bincount(pieces, minlength=len(chosen) + 1)[1:]
+    return Declumped(components, np.concatenate([areas, piece_areas]), filled)

@@ -86,39 +86,56 @@ def intensity_columns(channel: str) -> list[str]:
     return [f"Intensity_{name}Intensity_{channel}" for name in _INTENSITY]
 
 
-def _perimeter(padded: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _perimeter(
+    labels: np.ndarray, flat: np.ndarray, lab: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Boundary pixels and per-object perimeter (scikit-image ``perimeter``, 4-neighbour).
 
     A boundary pixel has a 4-neighbour with another label (or the image edge); each gets
     a code from which of its 8 neighbours are boundary pixels of the same object, and
     the code maps to a length (1, sqrt(2) or (1 + sqrt(2)) / 2), as in scikit-image.
+    Only the object pixels are visited (flat indices into the zero-padded labels), never
+    the whole image.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        (Y, X) integer labels.
+    flat : np.ndarray
+        (m,) intp flat indices of the object pixels in ``labels``, ascending.
+    lab : np.ndarray
+        (m,) their labels.
 
     Returns
     -------
     by, bx, bl : np.ndarray
-        Row, column and label of every boundary pixel.
+        Row, column and label of every boundary pixel (intp).
     perimeter : np.ndarray
         (n,) float64.
     """
-    centre = padded[1:-1, 1:-1]
-    inner = centre == padded[:-2, 1:-1]
-    inner &= centre == padded[2:, 1:-1]
-    inner &= centre == padded[1:-1, :-2]
-    inner &= centre == padded[1:-1, 2:]
-    border = (centre != 0) & ~inner
-    by, bx = np.nonzero(border)
-    bl = centre[by, bx].astype(np.intp)
-    is_border = np.pad(border, 1)
-    code = np.ones(len(by), np.intp)
+    width = labels.shape[1]
+    stride = width + 2
+    padded = np.pad(labels, 1).ravel()
+    ys, xs = np.divmod(flat, width)
+    at = (ys + 1) * stride + xs + 1
+    inner = padded[at - 1] == lab
+    inner &= padded[at + 1] == lab
+    inner &= padded[at - stride] == lab
+    inner &= padded[at + stride] == lab
+    border = ~inner
+    where, bl = at[border], lab[border].astype(np.intp)
+    is_border = np.zeros(padded.shape, bool)
+    is_border[where] = True
+    code = np.ones(len(where), np.intp)
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             if dy == 0 and dx == 0:
                 continue
             weight = 2 if dy == 0 or dx == 0 else 10
-            ny, nx = by + 1 + dy, bx + 1 + dx
-            code += weight * ((padded[ny, nx] == bl) & is_border[ny, nx])
+            near = where + (dy * stride + dx)
+            code += weight * ((padded[near] == bl) & is_border[near])
     lengths = _PERIMETER_WEIGHTS[np.minimum(code, 63)]
-    return by, bx, bl, np.bincount(bl, weights=lengths, minlength=n + 1)[1:]
+    return ys[border], xs[border], bl, np.bincount(bl, weights=lengths, minlength=n + 1)[1:]
 
 
 def _convex_areas(
@@ -241,9 +258,10 @@ def measure_objects(labels: np.ndarray, images: dict[str, np.ndarray]) -> dict[s
         intensity columns once per channel, in the order of ``images``.
     """
     n = int(labels.max(initial=0))
-    padded = np.pad(labels, 1)
-    ys, xs = np.nonzero(labels)
-    lab = labels[ys, xs].astype(np.intp)
+    flat = np.flatnonzero(labels)
+    ys, xs = np.divmod(flat, labels.shape[1])
+    raw = labels.ravel()[flat]  # the labels' own dtype: a radix sort for uint16 below
+    lab = raw.astype(np.intp)
     counts = np.bincount(lab, minlength=n + 1)[1:]
     area = counts.astype(np.float64)
     safe = np.maximum(area, 1.0)
@@ -264,7 +282,7 @@ def measure_objects(labels: np.ndarray, images: dict[str, np.ndarray]) -> dict[s
         0.5 * np.arctan2(2 * mu_rc, mu_rr - mu_cc),
     )
     orientation = np.where(orientation <= -np.pi / 2 + 1e-9, np.pi / 2, orientation)
-    by, bx, bl, perimeter = _perimeter(padded, n)
+    by, bx, bl, perimeter = _perimeter(labels, flat, raw, n)
     solidity = np.minimum(area / np.maximum(_convex_areas(by, bx, bl, cy, cx), 1.0), 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         form_factor = np.where(perimeter > 0, 4 * np.pi * area / perimeter**2, 0.0)
@@ -282,13 +300,13 @@ def measure_objects(labels: np.ndarray, images: dict[str, np.ndarray]) -> dict[s
         "Location_Center_X": cx,
         "Location_Center_Y": cy,
     }
-    order = np.argsort(lab, kind="stable")
+    order = np.argsort(raw, kind="stable")
     sorted_lab = lab[order]
     columns.update(_bounding_boxes(ys[order], xs[order], counts, n))
     for channel, image in images.items():
         if image.shape != labels.shape:
             raise ValueError(f"channel {channel!r} has shape {image.shape}, labels {labels.shape}")
-        stats = _intensity(image[ys, xs][order], sorted_lab, n, counts)
+        stats = _intensity(image.ravel()[flat[order]], sorted_lab, n, counts)
         for name in _INTENSITY:
             columns[f"Intensity_{name}Intensity_{channel}"] = stats[name]
     return columns

@@ -40,8 +40,22 @@ def test_packed_distance_equals_whole_image_distance() -> None:
     labels = np.zeros((120, 160), np.int32)
     for n, (y, x, r) in enumerate([(30, 30, 12), (80, 100, 20), (30, 120, 8), (95, 30, 15)], 1):
         labels[disk((y, x), r, shape=labels.shape)] = n
-    distance, py, px = classical._distance(labels, classical._windows(labels))
+    packed = classical.packed_distance(labels, classical._windows(labels))
     whole = ndi.uniform_filter(ndi.distance_transform_edt(labels > 0).astype(np.float32), 3)
     whole[labels == 0] = 0
-    np.testing.assert_allclose(distance, whole, atol=1e-5)
-    assert set(labels[py, px].tolist()) == {1, 2, 3, 4}
+    np.testing.assert_allclose(packed.to_image(labels.shape), whole, atol=1e-5)
+    assert packed.ids.tolist() == [1, 2, 3, 4]
+
+
+def test_declump_splits_only_the_clump_and_reports_areas() -> None:
+    labels = np.zeros((100, 160), np.int32)
+    labels[disk((50, 40), 15)] = 1
+    labels[disk((50, 67), 15)] = 1  # two touching disks: one component
+    labels[disk((50, 130), 12)] = 2  # a lone disk
+    areas = np.bincount(labels.ravel())
+    result = classical.declump(labels.copy(), 2, areas, areas > 0, 5.0, 50.0, 0.05)
+    assert result.areas[1] == 0  # the clump's id is gone ...
+    assert result.areas[2] == areas[2]  # ... the lone disk is untouched
+    pieces = result.areas[3:]
+    assert len(pieces) == 2 and pieces.sum() == areas[1]
+    assert np.array_equal(np.bincount(result.labels.ravel(), minlength=5), result.areas)
