@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 .PHONY: run test lint fmt bench bench-segment bench-accuracy bench-engine bench-aggregate \
-	bench-pipeline bench-plan soak synth serve clean system-deps
+	bench-pipeline bench-plan soak load audit synth serve clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,15 @@ bench-plan: $(VENV)/.dev
 # resume each time, compare with an uninterrupted run.
 soak: $(VENV)/.dev
 	$(BIN)/python bench/resume_soak.py --kills 20
+
+# Load test of the web API on loopback (make test runs a 5-s variant).
+load: $(VENV)/.dev
+	$(BIN)/python bench/load.py --clients 50 --seconds 20
+
+# Dependency audit: pip-audit over .venv, npm audit over package-lock.json. Exit 1 on a
+# vulnerability not in audit-allowlist.txt, 2 when no vulnerability service answered.
+audit: $(VENV)/.dev
+	bash tools/audit.sh
 
 # The CDK CLI, pinned in package.json (plain `npm install aws-cdk` gives 3.x, which refuses aws-cdk-lib 2).
 node_modules/.bin/cdk: package.json package-lock.json

@@ -9,6 +9,7 @@ local engine hands the same values to its worker processes through
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "use_settings"]
+__all__ = ["Settings", "get_settings", "hide_password", "use_settings"]
 
 
 class Settings(BaseSettings):
@@ -53,7 +54,9 @@ class Settings(BaseSettings):
         Connect with an RDS IAM authentication token instead of the secret's password.
     """
 
-    model_config = SettingsConfigDict(env_prefix="PLATESEG_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PLATESEG_", extra="ignore", hide_input_in_errors=True
+    )
 
     home: Path = Field(default=Path(".plateseg"))
     store: str = ""
@@ -67,6 +70,13 @@ class Settings(BaseSettings):
     database_proxy_endpoint: str = ""
     database_name: str = ""
     database_iam_auth: bool = False
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """``repr``/``str`` show the database URL without its password."""
+        for name, value in super().__repr_args__():
+            if name == "database_url" and value:
+                value = hide_password(str(value))
+            yield name, value
 
     @field_validator("home")
     @classmethod
@@ -91,6 +101,20 @@ class Settings(BaseSettings):
     def worker_count(self) -> int:
         """Number of worker processes for the local engine (at least one)."""
         return self.workers or max(1, os.cpu_count() or 1)
+
+
+def hide_password(url: str) -> str:
+    """A database URL with its password replaced by ``***`` (unparseable: all hidden).
+
+    >>> hide_password("postgresql+psycopg://app:s3cret@db:5432/plateseg")
+    'postgresql+psycopg://app:***@db:5432/plateseg'
+    """
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # a malformed URL may hold the password anywhere: show none of it
+        return "***"
 
 
 _override: Settings | None = None

@@ -21,6 +21,8 @@ from constructs import IConstruct
 
 __all__ = [
     "ACKNOWLEDGEMENTS",
+    "RESOURCE_STAR_ACTIONS",
+    "WILDCARD_ACTIONS",
     "NagAcknowledgement",
     "acknowledge",
     "add_nag_checks",
@@ -87,7 +89,8 @@ ACKNOWLEDGEMENTS: tuple[NagAcknowledgement, ...] = (
         r"LogRetention[0-9a-f]+/ServiceRole/DefaultPolicy/Resource",
         "AwsSolutions-IAM5",
         "CDK's log-retention helper sets retention on the log groups RDS creates by name "
-        "at runtime (logs:PutRetentionPolicy on *); it holds no data access",
+        "at runtime (logs:PutRetentionPolicy on *); it holds no data access. Declaring "
+        "/aws/rds/instance/<id>/postgresql as a LogGroup would remove it",
         r"Resource::\*",
     ),
     NagAcknowledgement(
@@ -162,6 +165,49 @@ ACKNOWLEDGEMENTS: tuple[NagAcknowledgement, ...] = (
 )
 
 _GRANULAR = ("AwsSolutions-IAM4", "AwsSolutions-IAM5")
+
+_XRAY = "X-Ray trace upload and sampling have no resource type: the Service Authorization Reference allows only Resource '*'"  # noqa: E501
+_LOG_DELIVERY = (
+    "CloudWatch Logs vended-log delivery (Step Functions logging) has no resource type: "
+    "AWS documents Resource '*' for these actions"
+)
+_RETENTION = (
+    "CDK's LogRetention helper for the RDS log exports, whose log groups RDS names at "
+    "run time (could be scoped by declaring /aws/rds/instance/<id>/postgresql ourselves)"
+)
+
+#: The only actions a policy may grant on ``Resource: "*"``, each with why (a test over
+#: the synthesized templates enforces this list and the matching acknowledgement).
+RESOURCE_STAR_ACTIONS: dict[str, str] = {
+    "xray:PutTraceSegments": _XRAY,
+    "xray:PutTelemetryRecords": _XRAY,
+    "xray:GetSamplingRules": _XRAY,
+    "xray:GetSamplingTargets": _XRAY,
+    "logs:CreateLogDelivery": _LOG_DELIVERY,
+    "logs:GetLogDelivery": _LOG_DELIVERY,
+    "logs:UpdateLogDelivery": _LOG_DELIVERY,
+    "logs:DeleteLogDelivery": _LOG_DELIVERY,
+    "logs:ListLogDeliveries": _LOG_DELIVERY,
+    "logs:PutResourcePolicy": _LOG_DELIVERY,
+    "logs:DescribeResourcePolicies": _LOG_DELIVERY,
+    "logs:DescribeLogGroups": _LOG_DELIVERY,
+    "logs:PutRetentionPolicy": _RETENTION,
+    "logs:DeleteRetentionPolicy": _RETENTION,
+}
+
+_S3_GROUPS = (
+    "CDK's Bucket.grant_read/grant_read_write action group, always on one bucket and key "
+    "prefix; no action group reaches another bucket, a bucket policy or an ACL"
+)
+
+#: The only wildcard actions a policy may grant (never ``*`` or ``service:*``).
+WILDCARD_ACTIONS: dict[str, str] = {
+    "s3:GetObject*": _S3_GROUPS + " (GetObject, GetObjectVersion, GetObjectTagging, ...)",
+    "s3:GetBucket*": _S3_GROUPS + " (GetBucketLocation, GetBucketVersioning, ...)",
+    "s3:List*": _S3_GROUPS + " (ListBucket for the ItemReader/Lookup prefix listing)",
+    "s3:Abort*": _S3_GROUPS + " (AbortMultipartUpload of a failed Parquet/mask upload)",
+    "s3:DeleteObject*": _S3_GROUPS + " (rewriting a run's outputs under runs/<id>/)",
+}
 
 
 def nag_text(value: Any) -> str:

@@ -129,7 +129,9 @@ class WebStack(Stack):
             ),
         )
 
-        self.function = self._function(bucket, database, removal, state_machine_name)
+        self.function = self._function(
+            bucket, database, removal, state_machine_name, config.segment_memory_mb
+        )
         self._grant(bucket, state_machine_name, map_label)
         database.connect(self.function)
 
@@ -200,6 +202,7 @@ class WebStack(Stack):
         database: DatabaseAccess,
         removal: RemovalPolicy,
         state_machine_name: str,
+        segment_memory_mb: int,
     ) -> lambda_.DockerImageFunction:
         code = lambda_.DockerImageCode.from_image_asset(
             str(REPO_ROOT),
@@ -233,6 +236,8 @@ class WebStack(Stack):
                 "PLATESEG_ENGINE": "aws",
                 "PLATESEG_WEB_AUTH": "proxy",
                 "PLATESEG_WEB_SECURE_COOKIES": "true",
+                # The new-run page's cost estimate prices Segment at its deployed memory.
+                "PLATESEG_SEGMENT_MEMORY_MB": str(segment_memory_mb),
                 "POWERTOOLS_SERVICE_NAME": "plateseg-web",
                 "POWERTOOLS_METRICS_NAMESPACE": "plateseg",
                 "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -356,7 +356,7 @@ class AwsBackend:
             engine="aws",
             batch_size=run.items_per_batch,
             max_concurrency=run.max_concurrency,
-            memory_mb=round(self.config.lambda_memory_gb * 1024),
+            memory_mb=self.config.segment_memory_mb,
         )
         return Estimate(fields, predicted.wall_seconds, predicted.cost_usd, predicted.basis)
 

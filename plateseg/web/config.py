@@ -36,24 +36,36 @@ class WebSettings(BaseSettings):
         Password for ``web_auth="password"``.
     web_secret : str
         Key signing session cookies and CSRF tokens; random per process when empty.
+        Token, password and secret are left out of ``repr`` (and so of logs).
     web_max_body : int
         Largest request body accepted, bytes.
     web_secure_cookies : bool
         Mark cookies ``Secure`` (HTTPS deployments).
-    lambda_gb_second_usd, state_transition_usd : float
-        Prices used for the AWS cost estimate of a run.
+    web_max_active_runs : int
+        Local engine: runs executing at once (each starts a pool of worker processes);
+        0 turns admission control off. See :mod:`plateseg.web.admission`.
+    web_max_queued_runs : int
+        Local engine: accepted runs waiting for a free slot; starts beyond get 429.
+    web_max_query : int
+        Longest query string accepted, bytes (longer gets 414).
+    segment_memory_mb : int
+        Memory of the deployed Segment Lambda (set by the web stack from ``cdk.json``);
+        the AWS estimate prices it with :mod:`plateseg.planning.prices`.
     """
 
-    model_config = SettingsConfigDict(env_prefix="PLATESEG_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PLATESEG_", extra="ignore", hide_input_in_errors=True
+    )
 
     engine: Literal["local", "aws"] = "local"
     state_machine_arn: str = ""
     web_auth: Literal["token", "password", "proxy"] = "token"
-    web_token: str = Field(default_factory=lambda: secrets.token_urlsafe(24))
-    web_password: str = ""
-    web_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    web_token: str = Field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    web_password: str = Field(default="", repr=False)
+    web_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     web_max_body: int = Field(default=1024 * 1024, gt=0)
     web_secure_cookies: bool = False
-    lambda_gb_second_usd: float = 0.0000166667
-    lambda_memory_gb: float = 3.0
-    state_transition_usd: float = 0.000025
+    web_max_active_runs: int = Field(default=2, ge=0, le=64)
+    web_max_queued_runs: int = Field(default=20, ge=0, le=10_000)
+    web_max_query: int = Field(default=4096, gt=0)
+    segment_memory_mb: int = Field(default=2048, ge=128, le=10_240)

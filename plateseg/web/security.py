@@ -8,7 +8,12 @@
   cookie must carry the CSRF token (``X-CSRF-Token`` header or ``csrf_token`` form
   field); it is derived from the session, embedded in every page. Bearer requests
   carry no ambient credentials and need none.
-* Request bodies larger than ``web_max_body`` get 413.
+* Size limits, for every route (present and future) alike: a request body larger than
+  ``web_max_body`` gets 413, whether it declares its ``Content-Length`` or streams
+  chunks (the body is read, up to the limit, before any route sees it); a query string
+  longer than ``web_max_query`` gets 414. Both answer with a JSON ``detail`` naming the
+  limit, before authentication, so an anonymous client cannot make the server buffer
+  more than the limit either.
 """
 
 from __future__ import annotations
@@ -132,10 +137,19 @@ class SecurityMiddleware:
         limit = self.guard.config.web_max_body
         length = headers.get(b"content-length", b"0")
         if not length.isdigit() or int(length) > limit:
-            await _json(send, 413, f"request body larger than {limit} bytes")
+            await _json(send, 413, f"request body larger than {limit} bytes (web_max_body)")
+            return
+        query_limit = self.guard.config.web_max_query
+        if len(scope.get("query_string", b"")) > query_limit:
+            await _json(send, 414, f"query string longer than {query_limit} bytes (web_max_query)")
+            return
+        try:
+            receive = await _buffered(receive, limit)
+        except BodyTooLarge as exc:
+            await _json(send, 413, f"{exc} (web_max_body)")
             return
         if path in PUBLIC_PATHS:
-            await self.app(scope, _limited(receive, limit), send)
+            await self.app(scope, receive, send)
             return
 
         via_cookie = False
@@ -179,21 +193,41 @@ class SecurityMiddleware:
             if not self.guard.csrf_ok(token):
                 await _json(send, 403, "missing or invalid CSRF token (X-CSRF-Token header)")
                 return
-        await self.app(scope, _limited(receive, limit), send)
+        await self.app(scope, receive, send)
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """Wrap ``receive`` so a chunked body past ``limit`` bytes is cut off."""
+async def _buffered(receive: Receive, limit: int) -> Receive:
+    """Read the whole request body (at most ``limit`` bytes) and replay it to the app.
+
+    Raises
+    ------
+    BodyTooLarge
+        The chunks add up to more than ``limit`` bytes (a chunked upload declares no
+        ``Content-Length``, or declares a false one).
+    """
+    chunks: list[bytes] = []
     seen = 0
+    while True:
+        message = await receive()
+        if message.get("type") != "http.request":  # disconnect: hand it on as it came
+            first: Message | None = message
+            break
+        body = message.get("body", b"")
+        seen += len(body)
+        if seen > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(body)
+        if not message.get("more_body", False):
+            first = None
+            break
+    replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+    if first is not None:
+        replay = [first]
 
     async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message.get("type") == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise BodyTooLarge(limit)
-        return message
+        if replay:
+            return replay.pop(0)
+        return await receive()
 
     return wrapped
 

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from plateseg.settings import Settings
 from plateseg.store import Store, open_store
+from plateseg.web.admission import with_admission
 from plateseg.web.backends import Backend, make_backend
 from plateseg.web.config import WebSettings
 from plateseg.web.queries import ManifestCache
@@ -61,8 +62,9 @@ class AppState:
     def backend(self) -> Backend:
         with self._lock:
             if self._backend is None:
-                self._backend = make_backend(
-                    self.settings, self.config, database=lambda: self.engine
+                self._backend = with_admission(
+                    make_backend(self.settings, self.config, database=lambda: self.engine),
+                    self.config,
                 )
             return self._backend
 

@@ -140,3 +140,10 @@ def test_describe_url_never_shows_the_password() -> None:
 def test_invalid_url_is_a_clear_database_error() -> None:
     with pytest.raises(DatabaseError, match="invalid database URL"):
         get_engine("nosuchdialect://x/y")
+
+
+def test_a_url_with_a_bad_port_is_a_typed_error_without_the_password() -> None:
+    with pytest.raises(DatabaseError, match="invalid database URL") as caught:
+        get_engine("postgresql+psycopg://app:s3cret-pw@db.example:no-port/plateseg")
+    assert "s3cret-pw" not in str(caught.value)
+    assert "db.example:no-port/plateseg" in str(caught.value)

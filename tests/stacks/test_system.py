@@ -321,6 +321,8 @@ def _differences(a: Any, b: Any, path: tuple[str, ...] = ()) -> list[tuple[str, 
                 ("pipeline", "Segment", "MemorySize"),
                 # Aggregate prices the run at this memory (run_settings in the definition)
                 ("pipeline", "StateMachine", "DefinitionString"),
+                # and so does the web UI's estimate (PLATESEG_SEGMENT_MEMORY_MB)
+                ("web", "Web", "Environment"),
             },
         ),
         (

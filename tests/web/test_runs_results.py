@@ -175,8 +175,9 @@ def test_redrive_is_refused_clearly_while_the_runner_lacks_it(
     monkeypatch.delattr(plateseg.runner, "redrive_local", raising=False)
     response = client.post("/api/runs/some-run/redrive")
     assert response.status_code in (404, 409)
-    assert isinstance(app.state.plateseg.backend, LocalBackend)
-    assert not app.state.plateseg.backend.supports_redrive()
+    backend = app.state.plateseg.backend  # admission control wraps the local backend
+    assert isinstance(backend.inner, LocalBackend)
+    assert not backend.supports_redrive()
 
 
 def test_redrive_uses_the_runner_once_it_offers_it(

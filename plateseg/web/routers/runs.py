@@ -37,9 +37,11 @@ def start_run(state: AppStateDep, body: RunIn) -> dict[str, Any]:
 
 @router.get("")
 def list_active(state: AppStateDep) -> list[dict[str, Any]]:
-    """Runs started by this server (local engine), newest first."""
+    """Runs started by this server (local engine), newest first, then those queued."""
     manager = getattr(state.backend, "manager", None)
-    return [p.as_json() for p in manager.active()] if manager is not None else []
+    running = [p.as_json() for p in manager.active()] if manager is not None else []
+    queued = getattr(state.backend, "queued", list)
+    return running + [p.as_json() for p in queued()]
 
 
 @router.get("/{run_id}")
