@@ -40,7 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -70,7 +70,7 @@ class Stats:
     final: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def record(self, label: str, started: float, response: httpx.Response) -> None:
+    def record(self, label: str, started: float, response: httpx2.Response) -> None:
         self.latencies[label].append(time.perf_counter() - started)
         self.statuses[label][response.status_code] += 1
         if response.status_code not in EXPECTED[label]:
@@ -141,9 +141,9 @@ def serve(settings: Any, max_active: int, max_queued: int) -> Iterator[str]:
     try:
         while True:
             try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                if httpx2.get(f"{url}/health", timeout=2).status_code == 200:
                     break
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             if not process.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"the app did not start on 127.0.0.1:{port}")
@@ -157,7 +157,7 @@ def serve(settings: Any, max_active: int, max_queued: int) -> Iterator[str]:
             process.join(10)
 
 
-async def _client(http: httpx.AsyncClient, stats: Stats, until: float, think: float) -> None:
+async def _client(http: httpx2.AsyncClient, stats: Stats, until: float, think: float) -> None:
     run_id: str | None = None
     retry_at = 0.0
     first = True  # every client starts one run, however late the event loop reaches it
@@ -186,13 +186,13 @@ async def _client(http: httpx.AsyncClient, stats: Stats, until: float, think: fl
                 if response.status_code == 200 and response.json()["status"] in TERMINAL:
                     stats.final[run_id] = response.json()
                     run_id = None
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             stats.errors.append(f"{type(exc).__name__}: {exc}")
         await asyncio.sleep(think)
 
 
 async def _baseline(base_url: str, seconds: float, stats: Stats) -> None:
-    async with httpx.AsyncClient(
+    async with httpx2.AsyncClient(
         base_url=base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
     ) as http:
         until = time.monotonic() + seconds
@@ -202,7 +202,7 @@ async def _baseline(base_url: str, seconds: float, stats: Stats) -> None:
                 stats.record(label, started, await http.get(path))
 
 
-async def _drain(http: httpx.AsyncClient, stats: Stats, seconds: float) -> None:
+async def _drain(http: httpx2.AsyncClient, stats: Stats, seconds: float) -> None:
     """Wait for every accepted run to end; record its last snapshot."""
     until = time.monotonic() + seconds
     pending = [r for r in stats.accepted if r not in stats.final]
@@ -217,8 +217,8 @@ async def _drain(http: httpx.AsyncClient, stats: Stats, seconds: float) -> None:
 
 async def _load(base_url: str, clients: int, seconds: float, think: float, drain: float) -> Stats:
     stats = Stats()
-    limits = httpx.Limits(max_connections=clients + 5, max_keepalive_connections=clients + 5)
-    async with httpx.AsyncClient(
+    limits = httpx2.Limits(max_connections=clients + 5, max_keepalive_connections=clients + 5)
+    async with httpx2.AsyncClient(
         base_url=base_url,
         headers={"Authorization": f"Bearer {TOKEN}"},
         timeout=60,

@@ -289,7 +289,14 @@ def retry_local(
             found = _RETRY.fullmatch(folder.name)
             if found and folder.name == retry_execution_name(base, int(found.group("n"))):
                 taken.add(int(found.group("n")))
-    name = retry_execution_name(base, max(taken) + 1)
+    number = max(taken) + 1
+    while True:  # claim the name atomically: a CLI and a web retry at once get two names
+        name = retry_execution_name(base, number)
+        try:
+            (runs / name).mkdir(parents=True, exist_ok=False)
+            break
+        except FileExistsError:
+            number += 1
     return _execute(recorded["definition"], payload, name, settings, listener, cancel)
 
 

@@ -129,9 +129,7 @@ class WebStack(Stack):
             ),
         )
 
-        self.function = self._function(
-            bucket, database, removal, state_machine_name, config.segment_memory_mb
-        )
+        self.function = self._function(bucket, database, removal, state_machine_name, config)
         self._grant(bucket, state_machine_name, map_label)
         database.connect(self.function)
 
@@ -202,7 +200,7 @@ class WebStack(Stack):
         database: DatabaseAccess,
         removal: RemovalPolicy,
         state_machine_name: str,
-        segment_memory_mb: int,
+        config: PlatesegConfig,
     ) -> lambda_.DockerImageFunction:
         code = lambda_.DockerImageCode.from_image_asset(
             str(REPO_ROOT),
@@ -236,8 +234,17 @@ class WebStack(Stack):
                 "PLATESEG_ENGINE": "aws",
                 "PLATESEG_WEB_AUTH": "proxy",
                 "PLATESEG_WEB_SECURE_COOKIES": "true",
-                # The new-run page's cost estimate prices Segment at its deployed memory.
-                "PLATESEG_SEGMENT_MEMORY_MB": str(segment_memory_mb),
+                # The new-run page's estimate models the deployed Map settings.
+                "PLATESEG_RUN_SETTINGS": json.dumps(
+                    {
+                        "max_concurrency": config.map_max_concurrency,
+                        "items_per_batch": config.items_per_batch,
+                        "tolerated_failure_percentage": config.tolerated_failure_percentage,
+                        "child_execution_type": config.child_execution_type,
+                        "segment_memory_mb": config.segment_memory_mb,
+                    },
+                    sort_keys=True,
+                ),
                 "POWERTOOLS_SERVICE_NAME": "plateseg-web",
                 "POWERTOOLS_METRICS_NAMESPACE": "plateseg",
                 "POWERTOOLS_LOG_LEVEL": "INFO",

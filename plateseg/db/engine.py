@@ -62,17 +62,15 @@ def describe_url(url: str | URL) -> str:
     'postgresql://app@db.example:5432/plateseg'
     >>> describe_url("sqlite:////tmp/x/plateseg.db")
     'sqlite:////tmp/x/plateseg.db'
-    >>> describe_url("postgresql://app:s3cret@db.example:no-port/plateseg")
-    "'postgresql://app:***@db.example:no-port/plateseg'"
+    >>> describe_url("postgresql://app:pa:ss@db.example:no-port/plateseg?password=x")
+    "'postgresql://db.example:no-port/plateseg'"
     """
     try:
         parsed = make_url(url) if isinstance(url, str) else url
-    except (exc.ArgumentError, ValueError):  # unparsable: show the text, password masked
-        text = str(url)
-        head, at, tail = text.rpartition("@")
-        if at and ":" in head.split("://", 1)[-1]:
-            head = head[: head.rindex(":")] + ":***"
-        return repr(f"{head}{at}{tail}"[:120])
+    except (exc.ArgumentError, ValueError):  # unparsable: scheme, host and path only
+        scheme, sep, rest = str(url).partition("://")
+        rest = rest.rpartition("@")[2].split("?", 1)[0]  # no user info, no query
+        return repr(f"{scheme}{sep}{rest}"[:120])
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return f"sqlite:///{parsed.database or ':memory:'}"

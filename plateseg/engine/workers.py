@@ -156,8 +156,11 @@ class WorkerPool:
         child.close()
         worker = _Worker(process, parent)
         with self._lock:
-            self._all.add(worker)
-        return worker
+            if not self.closed:
+                self._all.add(worker)
+                return worker
+        worker.kill()  # the pool closed while this worker started: close() never sees it
+        raise RuntimeError("the worker pool is closed")
 
     def _discard(self, worker: _Worker) -> None:
         worker.kill()
@@ -181,6 +184,9 @@ class WorkerPool:
         if self.closed:
             raise RuntimeError("the worker pool is closed")
         worker = self._slots.get()
+        if self.closed:  # closed while this call waited for a slot
+            self._slots.put(worker)
+            raise RuntimeError("the worker pool is closed")
         try:
             if worker is None or not worker.alive():
                 if worker is not None:
@@ -238,8 +244,8 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop every worker (idle ones are asked to exit, others are killed)."""
-        self.closed = True
         with self._lock:
+            self.closed = True
             workers = list(self._all)
             self._all.clear()
         for worker in workers:

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from plateseg.contracts import AggregateRequest, AggregateResult, ImageSummary
 from plateseg.db.engine import get_engine, upgrade
 from plateseg.db.writer import RunRows, write_run
-from plateseg.errors import InputError, ObjectNotFoundError
+from plateseg.errors import InputError, ModelError, ObjectNotFoundError
 from plateseg.layout import PlateLayout, WellLayout, plate_format_for, read_layout, split_well
 from plateseg.pipeline.aggregate_collect import (
     CollectedRun,
@@ -37,6 +37,7 @@ from plateseg.pipeline.aggregate_collect import (
     parse_time,
 )
 from plateseg.planning.costs import run_cost_usd
+from plateseg.segmentation.onnx_model import model_digest
 from plateseg.settings import get_settings
 from plateseg.store import LocalStore, Store
 from plateseg.summaries import finite, image_qc_flags, plate_qc, summarise
@@ -97,14 +98,15 @@ def _channels(store: Store, run_id: str) -> tuple[dict[str, dict[str, str]], int
 
 
 def _model_hash(store: Store, recipe: Mapping[str, Any]) -> str | None:
-    """SHA-256 of the recipe's model file (``params.model``, a store key), if it has one."""
+    """SHA-256 of the recipe's model (``params.model``: ``models/<name>.onnx`` in the
+    store, else the shipped model of that name), if it has one that exists."""
     params = recipe.get("params")
     model = params.get("model") if isinstance(params, Mapping) else None
     if not isinstance(model, str) or not model:
         return None
     try:
-        return hashlib.sha256(store.get_bytes(model)).hexdigest()
-    except ObjectNotFoundError:
+        return model_digest(model, store)
+    except ModelError:
         return None
 
 

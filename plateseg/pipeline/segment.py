@@ -31,6 +31,7 @@ from plateseg.contracts import Batch, ImageSummary, ManifestItem, Recipe, Segmen
 from plateseg.errors import ImageError, StoreError
 from plateseg.imaging import read_field, write_tiff
 from plateseg.segmentation import FieldResult, segment_field, validate_recipe
+from plateseg.segmentation.onnx_model import model_digest
 from plateseg.store import Store
 
 __all__ = [
@@ -75,15 +76,20 @@ def part_key(run_id: str, image_ids: list[str]) -> str:
     return f"runs/{run_id}/objects/part-{digest.hexdigest()[:16]}.parquet"
 
 
-def checkpoint_key(run_id: str, recipe: Recipe, items: list[ManifestItem]) -> str:
+def checkpoint_key(
+    run_id: str, recipe: Recipe, items: list[ManifestItem], model_sha256: str | None = None
+) -> str:
     """``runs/<run_id>/batches/<sha256>.json``: where a fully successful batch is stored.
 
-    The digest covers the recipe's canonical JSON (sorted keys) and the batch's sorted
-    image ids with their channels' source keys, so another recipe, another batching or
-    other files make another key.
+    The digest covers the recipe's canonical JSON (sorted keys), the SHA-256 of its model
+    file if it names one, and the batch's sorted image ids with their channels' source
+    keys: another recipe, a replaced model, another batching or other file names make
+    another key. An image overwritten under the same key is not noticed.
     """
     recipe_text = json.dumps(recipe.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(hashlib.sha256(recipe_text.encode()).hexdigest().encode())
+    if model_sha256 is not None:
+        digest.update(f"\nmodel\t{model_sha256}".encode())
     for item in sorted(items, key=lambda it: it.image_id):
         sources = json.dumps(sorted(item.channels.items()), separators=(",", ":"))
         digest.update(f"\n{item.image_id}\t{sources}".encode())
@@ -177,7 +183,9 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
     """
     info = batch.batch_input
     recipe = validate_recipe(Recipe.model_validate(info.recipe))
-    checkpoint = checkpoint_key(info.run_id, recipe, batch.items)
+    model = recipe.params.get("model")
+    model_sha256 = model_digest(model, store) if isinstance(model, str) and model else None
+    checkpoint = checkpoint_key(info.run_id, recipe, batch.items, model_sha256)
     stored = _stored_result(store, checkpoint, batch.items)
     if stored is not None:
         return stored

@@ -152,6 +152,17 @@ def _read_model_bytes(name: str, store: Store | None) -> bytes:
     raise ModelError(f"model {name!r} not found at {where} nor among the shipped models ({known})")
 
 
+def model_digest(name: str, store: Store | None = None) -> str:
+    """SHA-256 (hex) of the bytes :func:`load_model` would load for ``name``.
+
+    Raises
+    ------
+    ModelError
+        No such model in the store nor among the shipped ones.
+    """
+    return hashlib.sha256(_read_model_bytes(name, store)).hexdigest()
+
+
 def load_model(name: str, store: Store | None = None) -> LoadedModel:
     """Load (or reuse) the model ``name`` from ``store`` or the package.
 

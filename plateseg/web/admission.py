@@ -204,6 +204,9 @@ class AdmittedBackend:
         """Run ``start`` in a free slot at once, or raise :class:`RunsBusy`."""
         with self._lock:
             self._reap()
+            if run_id in self._active or any(w.run_id == run_id for w in self._queue):
+                # its slot is its own: a refused redrive must not free it (409, not 429)
+                raise ResumeError(f"run {run_id!r} is still queued or running")
             if len(self._active) >= self.max_active or self._queue:
                 raise RunsBusy(len(self._active), len(self._queue), self.retry_after)
             self._admit(run_id, None)

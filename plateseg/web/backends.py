@@ -347,16 +347,20 @@ class AwsBackend:
 
     def estimate(self, fields: int, seconds_per_field: float) -> Estimate:
         """The planning model's AWS wall time and list-price cost (prices in one place:
-        :mod:`plateseg.planning.prices`), at the definition's batch size and concurrency
-        and the configured Segment memory."""
-        run = definition_run_settings()
+        :mod:`plateseg.planning.prices`) at the deployed Map settings
+        (``PLATESEG_RUN_SETTINGS``, set by the web stack), else the definition's."""
+        run = (
+            RunSettings.model_validate_json(self.config.run_settings)
+            if self.config.run_settings
+            else definition_run_settings()
+        )
         predicted = estimate_run(
             fields,
             seconds_per_field,
             engine="aws",
             batch_size=run.items_per_batch,
             max_concurrency=run.max_concurrency,
-            memory_mb=self.config.segment_memory_mb,
+            memory_mb=run.segment_memory_mb,
         )
         return Estimate(fields, predicted.wall_seconds, predicted.cost_usd, predicted.basis)
 

@@ -48,9 +48,10 @@ class WebSettings(BaseSettings):
         Local engine: accepted runs waiting for a free slot; starts beyond get 429.
     web_max_query : int
         Longest query string accepted, bytes (longer gets 414).
-    segment_memory_mb : int
-        Memory of the deployed Segment Lambda (set by the web stack from ``cdk.json``);
-        the AWS estimate prices it with :mod:`plateseg.planning.prices`.
+    run_settings : str
+        JSON of the deployed Map settings (:class:`plateseg.contracts.RunSettings`), set
+        by the web stack from ``cdk.json``; empty: the packaged definition's. The
+        new-run estimate models these (AWS prices: :mod:`plateseg.planning.prices`).
     """
 
     model_config = SettingsConfigDict(
@@ -68,4 +69,4 @@ class WebSettings(BaseSettings):
     web_max_active_runs: int = Field(default=2, ge=0, le=64)
     web_max_queued_runs: int = Field(default=20, ge=0, le=10_000)
     web_max_query: int = Field(default=4096, gt=0)
-    segment_memory_mb: int = Field(default=2048, ge=128, le=10_240)
+    run_settings: str = Field(default="", max_length=2000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -16,6 +17,7 @@ from plateseg.db.models import Base
 from plateseg.errors import InputError
 from plateseg.pipeline.aggregate import aggregate_run
 from plateseg.planning import run_cost_usd
+from plateseg.segmentation import onnx_model
 from plateseg.settings import Settings
 from plateseg.store import LocalStore, put_json
 from tests.db.runs import MapResults, item, ok, qc_run, standard_run, write_layout
@@ -143,3 +145,15 @@ def test_run_settings_from_the_definition_are_recorded_and_priced(
     assert parameters["segment_memory_mb"] == 3008
     assert run["cost_estimate_usd"] == pytest.approx(run_cost_usd(3, 2, 121.0, 3008), abs=1e-9)
     assert run["cost_estimate_usd"] > run_cost_usd(3, 2, 121.0, 1024) > 0
+
+
+def test_the_model_hash_is_of_the_model_the_recipe_names(
+    engine: sa.Engine, local: LocalStore
+) -> None:
+    results = MapResults()
+    results.add_ok([ok("P1", "B02", 1, 3, 80.0)])
+    recipe = {"segmenter": "onnx", "params": {"model": "nuclei-rf"}}
+    aggregate_run(results.write(local).model_copy(update={"recipe": recipe}), local, engine)
+    shipped = Path(onnx_model.__file__).parents[1] / "models" / "nuclei-rf.onnx"
+    [run] = rows(engine, "runs")
+    assert run["model_hash"] == hashlib.sha256(shipped.read_bytes()).hexdigest()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import onnx
 import pytest
 
 import plateseg.pipeline.segment as segment_module
@@ -13,7 +14,7 @@ from plateseg.demo import write_demo_experiment
 from plateseg.errors import StoreError
 from plateseg.metadata import build_manifest
 from plateseg.pipeline.segment import checkpoint_key, part_key, segment_batch
-from plateseg.segmentation import validate_recipe
+from plateseg.segmentation import onnx_model, validate_recipe
 from plateseg.store import LocalStore
 
 EXP = "DEMO-K"
@@ -151,3 +152,21 @@ def test_an_unreadable_checkpoint_is_no_checkpoint_not_a_failed_batch(
     assert again.model_dump(mode="json") == first.model_dump(mode="json")
     segment_batch(batch_of(items), store)  # readable: reused
     assert len(calls) == 2 * len(items)
+
+
+def test_a_model_replaced_under_its_name_is_segmented_again(
+    items_and_store: tuple[LocalStore, list[ManifestItem]], calls: list[str]
+) -> None:
+    store, items = items_and_store
+    original = (Path(onnx_model.__file__).parents[1] / "models" / "nuclei-rf.onnx").read_bytes()
+    store.put_bytes(onnx_model.model_key("nuclei-rf"), original)
+    with_model = {"segmenter": "onnx", "params": {"model": "nuclei-rf"}}
+    segment_batch(batch_of(items, with_model), store)
+    segment_batch(batch_of(items, with_model), store)
+    assert len(calls) == len(items)  # the same model bytes: reused
+
+    replaced = onnx.load_from_string(original)
+    replaced.doc_string = "retrained from new scribbles"
+    store.put_bytes(onnx_model.model_key("nuclei-rf"), replaced.SerializeToString())
+    segment_batch(batch_of(items, with_model), store)
+    assert len(calls) == 2 * len(items)  # another model under the same name: segmented

@@ -131,9 +131,24 @@ def test_redrive_and_retry_are_refused_while_every_slot_is_taken(
     admitted.start("E", "run-0", {})
     admitted.start("E", "run-1", {})
     with pytest.raises(RunsBusy):
-        admitted.redrive("run-0")
+        admitted.redrive("an-earlier-run")
     with pytest.raises(RunsBusy):
-        admitted.retry("run-0")
+        admitted.retry("an-earlier-run")
+
+
+def test_redrive_or_retry_of_a_running_run_is_a_conflict_and_keeps_its_slot(
+    admitted: AdmittedBackend, runner: GatedRunner
+) -> None:
+    admitted.start("E", "run-0", {})
+    runner.wait_started(1)
+    for again in (admitted.redrive, admitted.retry):
+        with pytest.raises(ResumeError, match="still queued or running"):
+            again("run-0")
+    assert admitted.counts() == (1, 0)
+    admitted.start("E", "run-1", {})
+    admitted.start("E", "run-2", {})  # the slot run-0 holds is still counted: queued
+    assert admitted.counts() == (2, 1)
+    assert admitted.progress("run-2").status == QUEUED
 
 
 def test_admission_bounds_only_the_local_engine_and_can_be_turned_off(

@@ -321,7 +321,7 @@ def _differences(a: Any, b: Any, path: tuple[str, ...] = ()) -> list[tuple[str, 
                 ("pipeline", "Segment", "MemorySize"),
                 # Aggregate prices the run at this memory (run_settings in the definition)
                 ("pipeline", "StateMachine", "DefinitionString"),
-                # and so does the web UI's estimate (PLATESEG_SEGMENT_MEMORY_MB)
+                # and the web UI's estimate models it (PLATESEG_RUN_SETTINGS)
                 ("web", "Web", "Environment"),
             },
         ),
@@ -333,7 +333,11 @@ def _differences(a: Any, b: Any, path: tuple[str, ...] = ()) -> list[tuple[str, 
                 ("monitoring", "SegmentDurationNearTimeout", "Threshold"),
             },
         ),
-        ("items_per_batch", 25, {("pipeline", "StateMachine", "DefinitionString")}),
+        (
+            "items_per_batch",
+            25,
+            {("pipeline", "StateMachine", "DefinitionString"), ("web", "Web", "Environment")},
+        ),
         (
             # micro classes lack Performance Insights: a larger class switches it on
             "database.instance_class",

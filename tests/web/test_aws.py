@@ -237,3 +237,18 @@ def test_lambda_handler_serves_the_app_behind_the_authorizer(
     listed = lambdas.web.handler(_http_event("/api/experiments", claims), None)
     assert listed["statusCode"] == 200
     assert json.loads(listed["body"])[0]["experiment_id"] == EXPERIMENT
+
+
+def test_the_aws_estimate_models_the_deployed_map_settings(settings: Settings) -> None:
+    deployed = {
+        "max_concurrency": 100,
+        "items_per_batch": 10,
+        "tolerated_failure_percentage": 5,
+        "child_execution_type": "STANDARD",
+        "segment_memory_mb": 3008,
+    }
+    config = WebSettings(engine="aws", state_machine_arn=MACHINE, run_settings=json.dumps(deployed))
+    estimate = AwsBackend(settings, config).estimate(1000, 1.0)
+    assert "100 Lambda batches of 10 at 3008 MB" in estimate.basis
+    packaged = AwsBackend(settings, WebSettings(engine="aws", state_machine_arn=MACHINE))
+    assert "250 Lambda batches of 4 at 2048 MB" in packaged.estimate(1000, 1.0).basis
