@@ -43,21 +43,9 @@ def trivial(event: Any, context: Any) -> Any:
 
 
 def _definition(batch: int | None, child: dict[str, Any]) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "Type": "Map",
-        "ItemsPath": "$.items",
-        "MaxConcurrency": 0,
-        "ItemProcessor": {
-            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-            "StartAt": "Child",
-            "States": {"Child": child},
-        },
-        "ResultSelector": {"n.$": "States.ArrayLength($)"},
-        "End": True,
-    }
-    if batch:
-        state["ItemBatcher"] = {"MaxItemsPerBatch": batch}
-    return {"StartAt": "Fan", "States": {"Fan": state}}
+    from plateseg.planning.workload import fan_out_definition
+
+    return fan_out_definition(child, batch)
 
 
 PASS_CHILD = {"Type": "Pass", "Result": "ok", "End": True}

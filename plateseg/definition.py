@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from plateseg.contracts import RunSettings
 from plateseg.errors import DefinitionError
 from plateseg.settings import Settings, get_settings
 
@@ -26,6 +27,7 @@ __all__ = [
     "apply_tunables",
     "load_definition",
     "local_substitutions",
+    "packaged_run_settings",
     "placeholders",
     "substitute",
     "sync_run_settings",
@@ -150,6 +152,13 @@ def apply_tunables(
     if tunables.tolerated_failure_percentage is not None:
         map_state["ToleratedFailurePercentage"] = tunables.tolerated_failure_percentage
     return sync_run_settings(result, state)
+
+
+def packaged_run_settings() -> RunSettings:
+    """The Map settings of the definition file itself (what a local run records), the
+    ``run_settings`` its Aggregate task receives."""
+    raw = json.loads(DEFINITION_PATH.read_text(encoding="utf-8"))
+    return RunSettings.model_validate(raw["States"]["Aggregate"]["Parameters"]["run_settings"])
 
 
 def sync_run_settings(

@@ -276,6 +276,15 @@ def _map_definition(function: str, batch: int | None) -> dict[str, Any]:
         "Resource": f"arn:aws:lambda:us-east-1:000000000000:function:{function}",
         "End": True,
     }
+    return fan_out_definition(child, batch)
+
+
+def fan_out_definition(child: dict[str, Any], batch: int | None) -> dict[str, Any]:
+    """A one-state machine: a Distributed Map over ``$.items`` running ``child`` per item
+    (per batch of ``batch`` items if given), unlimited concurrency, output ``{"n": …}``.
+
+    What engine overhead is measured with (here and in ``bench/engine.py``).
+    """
     state: dict[str, Any] = {
         "Type": "Map",
         "ItemsPath": "$.items",

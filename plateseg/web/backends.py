@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from plateseg.contracts import RunSettings
-from plateseg.definition import DEFINITION_PATH
+from plateseg.definition import packaged_run_settings
 from plateseg.errors import NotFoundError, ResumeError
 from plateseg.planning import estimate_run
 from plateseg.settings import Settings
@@ -145,7 +145,7 @@ class LocalBackend:
 
     def estimate(self, fields: int, seconds_per_field: float) -> Estimate:
         """The planning model's local wall time, at the definition's batch size."""
-        run = definition_run_settings()
+        run = packaged_run_settings()
         predicted = estimate_run(
             fields,
             seconds_per_field,
@@ -352,7 +352,7 @@ class AwsBackend:
         run = (
             RunSettings.model_validate_json(self.config.run_settings)
             if self.config.run_settings
-            else definition_run_settings()
+            else packaged_run_settings()
         )
         predicted = estimate_run(
             fields,
@@ -363,14 +363,6 @@ class AwsBackend:
             memory_mb=run.segment_memory_mb,
         )
         return Estimate(fields, predicted.wall_seconds, predicted.cost_usd, predicted.basis)
-
-
-def definition_run_settings() -> RunSettings:
-    """The Map settings of the packaged definition (what Aggregate records for a run)."""
-    definition = json.loads(DEFINITION_PATH.read_text(encoding="utf-8"))
-    return RunSettings.model_validate(
-        definition["States"]["Aggregate"]["Parameters"]["run_settings"]
-    )
 
 
 def make_backend(

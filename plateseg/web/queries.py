@@ -77,6 +77,13 @@ class ManifestCache:
                 return item
         raise NotFoundError(f"experiment {experiment_id!r} has no field {image_id!r}")
 
+    def channel_key(self, experiment_id: str, image_id: str, channel: str) -> str:
+        """Store key of one channel of one field; :class:`NotFoundError` naming what lacks."""
+        key = self.item(experiment_id, image_id).channels.get(channel)
+        if key is None:
+            raise NotFoundError(f"field {image_id!r} has no channel {channel!r}")
+        return key
+
 
 def experiment_ids(store: Store) -> list[str]:
     """Ids of the experiments with at least one object under ``experiments/``."""

@@ -13,44 +13,22 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from plateseg.demo import write_demo_experiment
 from plateseg.store import LocalStore
 
+from .browser import ARTIFACTS, chromium, screenshot, served
 from .conftest import CORRUPT_IMAGE, CORRUPT_KEY, EXPERIMENT, TOKEN, WELLS
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 #: A few more wells than the API tests: a fuller plate reads better in screenshots.
 STORY_WELLS = sorted({*WELLS, "A02", "C01", "D01", "E01", "C12", "D12", "E12", "B06", "E07", "F09"})
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -63,28 +41,14 @@ def story_store(store: LocalStore) -> LocalStore:
 @pytest.fixture
 def server(app: FastAPI, story_store: LocalStore) -> Iterator[str]:
     """The app served by uvicorn on a free port of 127.0.0.1, in a thread."""
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is required: apt-get install -y chromium"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -106,17 +70,12 @@ def tifffile_bytes(source: bytes) -> bytes:
     return write_tiff(np.ascontiguousarray(pixels))
 
 
-def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
 def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> None:
     # open the app with the printed token: the cookie replaces it
     page.goto(f"{server}/?token={TOKEN}")
     assert "token=" not in page.url
     expect(page.locator("#experiments")).to_contain_text(EXPERIMENT)
-    _shot(page, "01-experiments")
+    screenshot(page, "01-experiments")
 
     # pick the experiment and look at a well's thumbnails
     page.get_by_role("link", name=EXPERIMENT).click()
@@ -129,7 +88,7 @@ def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> No
         ".every(i => i.complete && i.naturalWidth > 0)"
     )
     expect(page.locator("#well-layout")).to_contain_text("neg")
-    _shot(page, "02-experiment-plate")
+    screenshot(page, "02-experiment-plate")
 
     # new run: a bad parameter gets a field-level message, then the preview
     page.locator("#new-run").click()
@@ -145,7 +104,7 @@ def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> No
     expect(page.locator("#estimate")).to_contain_text("Estimated time")
     counts = page.locator("#preview-results .count-big").all_inner_texts()
     assert int(counts[0].replace(",", "")) > 0
-    _shot(page, "03-new-run-preview")
+    screenshot(page, "03-new-run-preview")
 
     # start the run and watch it finish on the same page (no reload)
     page.locator("#launch-button").click()
@@ -198,7 +157,7 @@ def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> No
     )
     expect(page.locator("#tip")).to_be_visible()
     expect(page.locator("#tip")).to_contain_text("area")
-    _shot(page, "04-run-results")
+    screenshot(page, "04-run-results")
     page.locator("#heatmap").screenshot(path=str(ARTIFACTS / "05-heatmap.png"))
     page.locator("#image-filter").fill("error")
     expect(page.locator("#images tbody tr")).to_have_count(1)
@@ -223,7 +182,7 @@ def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> No
     expect(page.locator("#images tbody tr")).to_have_count(0)  # the "error" filter: none left
     page.locator("#image-filter").fill(CORRUPT_IMAGE)
     expect(page.locator(f'#images tbody tr[data-image="{CORRUPT_IMAGE}"]')).to_contain_text("ok")
-    _shot(page, "04b-run-after-retry")
+    screenshot(page, "04b-run-after-retry")
 
     # download the CSV: every field segmented now
     with page.expect_download() as download_info:

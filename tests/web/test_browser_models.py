@@ -10,38 +10,22 @@ watch it finish. Screenshots go to ``test-artifacts/`` (``06-models-scribbles``,
 
 from __future__ import annotations
 
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from plateseg.demo import write_demo_experiment
 from plateseg.imaging import read_image
 from plateseg.segmentation.onnx_model import _SHIPPED
 from plateseg.store import LocalStore, get_json
 
+from .browser import chromium, screenshot, served
 from .conftest import TOKEN
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 EXPERIMENT = "DEMO-M"
 WELLS = ["A01", "B01", "C03", "D05", "E07", "F09"]
 FIELDS = ["P1_A01_1", "P1_B01_2"]
@@ -60,36 +44,18 @@ def models_store(store: LocalStore) -> LocalStore:
 @pytest.fixture
 def server(app: FastAPI, models_store: LocalStore) -> Iterator[str]:
     """The app served by uvicorn on a free port of 127.0.0.1, in a thread."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    executable = shutil.which("chromium")
-    assert executable, "Debian's chromium is required: apt-get install -y chromium"
-    with sync_playwright() as playwright:
-        browser: Browser = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS
-        )
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1440, "height": 1000})
         page = context.new_page()
         page.set_default_timeout(20_000)
         yield page
         context.close()
-        browser.close()
 
 
 @pytest.fixture
@@ -135,11 +101,6 @@ def _paint(page: Page, lines: list[tuple[float, ...]]) -> None:
         page.mouse.down()
         page.mouse.move(box["x"] + x1 * scale, box["y"] + y1 * scale, steps=6)
         page.mouse.up()
-
-
-def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_train_a_model_from_scribbles_and_run_it(
@@ -208,7 +169,7 @@ def test_train_a_model_from_scribbles_and_run_it(
     )
     page.locator("#model-name").fill(MODEL)
     page.mouse.move(10, 10)
-    _shot(page, "06-models-scribbles")
+    screenshot(page, "06-models-scribbles")
 
     page.locator("#train-button").click()
     expect(page.locator("#train-result")).to_be_visible(timeout=90_000)
@@ -225,21 +186,21 @@ def test_train_a_model_from_scribbles_and_run_it(
     expect(page.locator(f'#models tr[data-model="{MODEL}"]')).to_contain_text(
         "trained on", timeout=WAIT
     )
-    _shot(page, "07-models-trained")
+    screenshot(page, "07-models-trained")
 
     page.locator("#use-model").click()
     page.wait_for_url("**/new-run?*")
     expect(page.locator("#segmenter")).to_have_value("trainable", timeout=WAIT)
     expect(page.locator("#model")).to_have_value(MODEL, timeout=WAIT)
     expect(page.locator("#channel-nuclei")).to_have_value("w1", timeout=WAIT)
-    _shot(page, "08-models-new-run")
+    screenshot(page, "08-models-new-run")
     page.locator("#launch-button").click()
     page.wait_for_url("**/runs/*")
     expect(page.locator("#run-status")).to_have_text("succeeded", timeout=240_000)
     page.wait_for_selector("body[data-results-ready='true']", timeout=60_000)
     expect(page.locator("#st-failed")).to_have_text("0", timeout=WAIT)
     expect(page.locator("#heatmap .well[data-well]")).to_have_count(len(WELLS), timeout=WAIT)
-    _shot(page, "09-models-run")
+    screenshot(page, "09-models-run")
     runs: list[dict[str, Any]] = page.evaluate(
         f"async () => (await (await fetch('/api/experiments/{EXPERIMENT}')).json()).runs"
     )

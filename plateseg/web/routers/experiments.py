@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
 from plateseg import results
-from plateseg.errors import InputError, NotFoundError
+from plateseg.errors import InputError
 from plateseg.imaging import read_image
 from plateseg.layout import (
     PLATE_FORMATS,
@@ -168,10 +168,7 @@ def field_thumbnail(
     channel: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")],
 ) -> Response:
     """A contrast-stretched PNG thumbnail (≤ 256 px) of one channel of one field."""
-    item = state.manifests.item(experiment_id, image_id)
-    key = item.channels.get(channel)
-    if key is None:
-        raise NotFoundError(f"field {image_id!r} has no channel {channel!r}")
+    key = state.manifests.channel_key(experiment_id, image_id, channel)
     image = read_image(state.store.get_bytes(key), key, state.settings.max_image_pixels)
     return Response(
         thumbnail_png(image),

@@ -184,10 +184,7 @@ def canvas(
     channel: Annotated[str, Path(max_length=64, pattern=_CHANNEL)],
 ) -> Response:
     """The picture to paint scribbles on: one channel, contrast-stretched, ≤ 1024 px."""
-    item = state.manifests.item(experiment_id, image_id)
-    key = item.channels.get(channel)
-    if key is None:
-        raise NotFoundError(f"field {image_id!r} has no channel {channel!r}")
+    key = state.manifests.channel_key(experiment_id, image_id, channel)
     image = read_image(state.store.get_bytes(key), key, state.settings.max_image_pixels)
     return Response(
         canvas_png(image),

@@ -1,20 +1,11 @@
 /* plateseg models page: paint scribbles on fields, train a model, list/upload/delete models.
-   Vanilla JS over /api/models, no build step. Self-contained (an IIFE): app.js owns the globals. */
+   Vanilla JS over /api/models, no build step. An IIFE over app.js's helpers ($, el, csrf:
+   base.html loads app.js first on every page). */
 (function () {
   "use strict";
 
   const NUCLEUS = 2, BACKGROUND = 1, MAX_FIELDS = 3;
   const COLOURS = { 2: [31, 196, 106], 1: [224, 54, 143] };
-  const $ = (sel, root = document) => root.querySelector(sel);
-  const el = (tag, attrs = {}, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) {
-      if (k === "class") node.className = v; else if (k === "text") node.textContent = v; else node.setAttribute(k, v);
-    }
-    for (const c of children) node.append(c);
-    return node;
-  };
-  const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   const num = (v) => (v === null || v === undefined ? "–" : Number(v).toLocaleString("en-US"));
   const kib = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${Math.max(1, Math.round(n / 1024))} KiB`);
 
