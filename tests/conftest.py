@@ -7,7 +7,7 @@ environment.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,3 +31,22 @@ def settings(tmp_path: Path) -> Iterator[Settings]:
 def store(settings: Settings) -> LocalStore:
     """The local store the settings name (an empty folder)."""
     return LocalStore(settings.store_location)
+
+
+@pytest.fixture
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Call with a region: fake credentials and that region in the environment, no
+    profile, so boto3 under moto's ``mock_aws`` can never reach a real account."""
+
+    def install(region: str) -> None:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+    return install

@@ -16,7 +16,7 @@ import importlib.util
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -72,15 +72,8 @@ def aws_commands() -> None:
 
 
 @pytest.fixture
-def machine(monkeypatch: pytest.MonkeyPatch, synthesized_definition: str) -> Iterator[str]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def machine(fake_aws: Callable[[str], None], synthesized_definition: str) -> Iterator[str]:
+    fake_aws(REGION)
     with mock_aws():
         created = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
             name="plateseg-dev-segmentation",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +102,8 @@ def test_results_export_writes_what_the_web_downloads(
 
 
 @pytest.fixture
-def machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def machine(fake_aws: Callable[[str], None]) -> Iterator[str]:
+    fake_aws("eu-west-1")
     with mock_aws():
         sfn = boto3.client("stepfunctions", region_name="eu-west-1")
         created = sfn.create_state_machine(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -23,14 +23,9 @@ PASSWORD = "Sup3r-Secret-Pw"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def aws(fake_aws: Callable[[str], None]) -> Iterator[Any]:
     """moto for every AWS API, with fake credentials; yields a Secrets Manager client."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+    fake_aws("us-east-1")
     with mock_aws():
         yield boto3.client("secretsmanager")
 

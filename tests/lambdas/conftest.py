@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -25,15 +25,9 @@ def demo_source(tmp_path_factory: pytest.TempPathFactory) -> LocalStore:
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[S3Store]:
+def s3(fake_aws: Callable[[str], None], tmp_path: Path) -> Iterator[S3Store]:
     """An empty moto S3 bucket; settings point the database at tmp_path."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+    fake_aws("us-east-1")
     use_settings(Settings(home=tmp_path / "home", store=f"s3://{BUCKET}", time_scale=0))
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket=BUCKET)

@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,14 +136,9 @@ def test_an_unreachable_database_names_the_host_not_the_password(
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def aws(fake_aws: Callable[[str], None]) -> Iterator[Any]:
     """moto for every AWS API with fake credentials; yields a Secrets Manager client."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
+    fake_aws("us-east-1")
     with mock_aws():
         yield boto3.client("secretsmanager")
 
