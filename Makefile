@@ -20,7 +20,7 @@ $(VENV)/.runtime: $(BIN)/python requirements.txt pyproject.toml
 	touch $@
 
 # Development install: tests, linters, CDK.
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt tools/requirements-train.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 

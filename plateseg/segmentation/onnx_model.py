@@ -11,6 +11,11 @@ key                        meaning
 =========================  ================================================================
 ``plateseg.kind``          ``image`` (default): input float32 ``(1, 1, h, w)``, output
                            ``(1, K, h, w)`` class probabilities (a CNN);
+                           ``nuclei-3class``: the same shapes, K = 3 (background,
+                           nucleus interior, nucleus boundary), run at a fixed nuclear
+                           scale with the post-processing of
+                           :mod:`plateseg.segmentation.learned` (the shipped
+                           ``nuclei-unet``);
                            ``pixel-features``: input float32 ``(n, F)`` per-pixel features
                            of :func:`~plateseg.segmentation.features.pixel_features`,
                            output ``(n, K)`` probabilities named ``probabilities`` (a
@@ -19,6 +24,8 @@ key                        meaning
 ``plateseg.scale``         integer downsampling factor the model works at (default 1)
 ``plateseg.foreground``    index of the nucleus class in K (default 1)
 ``plateseg.multiple``      tile sides must be a multiple of this (``image``; default 1)
+``plateseg.diameter``      nuclear diameter (px) the model was trained at
+                           (``nuclei-3class`` only; fields are rescaled to it)
 =========================  ================================================================
 
 Pre-processing: the nuclei channel is scaled robustly to 0..1
@@ -51,16 +58,21 @@ if TYPE_CHECKING:
     from plateseg.store import Store
 
 __all__ = [
+    "DEFAULT_MODEL",
     "MODEL_NAME_PATTERN",
     "LoadedModel",
     "ModelParams",
     "load_model",
+    "load_model_bytes",
     "model_key",
     "predict_foreground",
     "segment_with_model",
     "shipped_models",
 ]
 
+#: The model the ``onnx`` segmenter uses when the recipe names none: the shipped
+#: learned nuclei model (see ``plateseg/models/README.md``).
+DEFAULT_MODEL = "nuclei-unet"
 #: A model name: one safe path segment, no extension.
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _SHIPPED = Path(__file__).resolve().parents[1] / "models"
@@ -73,35 +85,41 @@ class ModelParams(BaseModel):
     Attributes
     ----------
     model : str
-        Model name: ``models/<model>.onnx`` in the store, else the shipped model.
+        Model name: ``models/<model>.onnx`` in the store, else the shipped model
+        (default :data:`DEFAULT_MODEL`).
     probability : float
         Foreground probability threshold.
     tile : int
         Tile side in model pixels (after downsampling); bounds memory.
     overlap : int or None
         Context pixels on each side of a tile; ``None`` = the model's own need.
+    diameter : float or None
+        Typical nuclear diameter in pixels for ``nuclei-3class`` models (the field is
+        rescaled to the model's training scale); ``None`` = estimated from the image.
     min_diameter, max_diameter, declump, neck_depth, exclude_border
-        As for the classical segmenter: post-processing of the thresholded mask.
+        As for the classical segmenter: post-processing of the thresholded mask of
+        pixel classifiers (``None``: 10 and 50 px). For ``nuclei-3class`` models only
+        the size filter (when given) and ``exclude_border`` apply.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(default="nuclei-rf", pattern=MODEL_NAME_PATTERN)
+    model: str = Field(default=DEFAULT_MODEL, pattern=MODEL_NAME_PATTERN)
     probability: float = Field(default=0.5, gt=0.0, lt=1.0)
     tile: int = Field(default=512, ge=64, le=4096)
     overlap: int | None = Field(default=None, ge=0, le=512)
-    min_diameter: float = Field(default=10.0, gt=1.0, le=1000.0)
-    max_diameter: float = Field(default=50.0, gt=1.0, le=2000.0)
+    diameter: float | None = Field(default=None, gt=2.0, le=1000.0)
+    min_diameter: float | None = Field(default=None, gt=1.0, le=1000.0)
+    max_diameter: float | None = Field(default=None, gt=1.0, le=2000.0)
     declump: bool = True
     neck_depth: float = Field(default=0.05, gt=0.0, lt=1.0)
     exclude_border: bool = False
 
     @model_validator(mode="after")
     def _ordered(self) -> ModelParams:
-        if self.max_diameter < self.min_diameter:
-            raise ValueError(
-                f"max_diameter ({self.max_diameter}) must be >= min_diameter ({self.min_diameter})"
-            )
+        low, high = self.min_diameter, self.max_diameter
+        if low is not None and high is not None and high < low:
+            raise ValueError(f"max_diameter ({high}) must be >= min_diameter ({low})")
         return self
 
 
@@ -128,6 +146,8 @@ class LoadedModel:
     scale: int
     foreground: int
     multiple: int
+    diameter: float | None = None
+    digest: str = ""
 
     @property
     def margin(self) -> int:
@@ -171,13 +191,36 @@ def load_model(name: str, store: Store | None = None) -> LoadedModel:
     ModelError
         Missing, not an ONNX model, or metadata that breaks the contract.
     """
-    data = _read_model_bytes(name, store)
+    return load_model_bytes(name, _read_model_bytes(name, store))
+
+
+def load_model_bytes(name: str, data: bytes) -> LoadedModel:
+    """Load (or reuse) a model from its ONNX bytes; ``name`` is for messages and the cache.
+
+    Raises
+    ------
+    ModelError
+        Not an ONNX model, or metadata that breaks the contract.
+    """
     digest = hashlib.sha256(data).hexdigest()
     with _LOCK:
         return _session(name, digest, data)
 
 
 _CACHE: dict[tuple[str, str], LoadedModel] = {}
+#: The model kinds of the contract (see the module table).
+KINDS = ("image", "pixel-features", "nuclei-3class")
+
+
+def _diameter(kind: str, value: str | None) -> float | None:
+    if kind != "nuclei-3class":
+        return None
+    if value is None:
+        raise ValueError("a nuclei-3class model needs plateseg.diameter")
+    diameter = float(value)
+    if not 2.0 <= diameter <= 200.0:
+        raise ValueError(f"plateseg.diameter {diameter} is outside 2..200")
+    return diameter
 
 
 def _session(name: str, digest: str, data: bytes) -> LoadedModel:
@@ -197,8 +240,8 @@ def _session(name: str, digest: str, data: bytes) -> LoadedModel:
     meta = session.get_modelmeta().custom_metadata_map
     try:
         kind = meta.get("plateseg.kind", "image")
-        if kind not in ("image", "pixel-features"):
-            raise ValueError(f"plateseg.kind {kind!r} is neither 'image' nor 'pixel-features'")
+        if kind not in KINDS:
+            raise ValueError(f"plateseg.kind {kind!r} is not one of {', '.join(KINDS)}")
         sigmas = tuple(float(s) for s in json.loads(meta.get("plateseg.sigmas", "[]")))
         if kind == "pixel-features" and not sigmas:
             raise ValueError("a pixel-features model needs plateseg.sigmas")
@@ -213,6 +256,8 @@ def _session(name: str, digest: str, data: bytes) -> LoadedModel:
             scale=scale,
             foreground=int(meta.get("plateseg.foreground", "1")),
             multiple=max(1, int(meta.get("plateseg.multiple", "1"))),
+            diameter=_diameter(kind, meta.get("plateseg.diameter")),
+            digest=digest,
         )
     except ValueError as exc:
         raise ModelError(f"model {name!r}: bad metadata: {exc}") from None
@@ -300,6 +345,8 @@ def segment_with_model(
     from plateseg.segmentation.classical import ClassicalParams, fill_holes, labels_from_mask
 
     model = load_model(params.model, store)
+    if model.kind == "nuclei-3class":
+        return _segment_3class(image, model, params)
     probability = predict_foreground(model, image, params.tile, params.overlap)
     mask = fill_holes(probability > params.probability)
     post = ClassicalParams(
@@ -308,5 +355,19 @@ def segment_with_model(
         declump=params.declump,
         neck_depth=params.neck_depth,
         exclude_border=params.exclude_border,
-    )
+    ).sized(None)
     return labels_from_mask(mask, post), params.probability, float(mask.mean())
+
+
+def _segment_3class(
+    image: np.ndarray, model: LoadedModel, params: ModelParams
+) -> tuple[np.ndarray, float, float]:
+    """Instances of a ``nuclei-3class`` model, then the recipe's size and border filters."""
+    from plateseg.segmentation.classical import filter_objects
+    from plateseg.segmentation.learned import segment_learned
+
+    result = segment_learned(image, model, params.diameter, params.probability, params.tile)
+    labels = filter_objects(
+        result.labels, params.min_diameter, params.max_diameter, params.exclude_border
+    )
+    return labels, params.probability, result.foreground_fraction

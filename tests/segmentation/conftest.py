@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,34 @@ def identity_image_model(kind: str = "image", multiple: int = 1) -> bytes:
 @pytest.fixture(scope="session")
 def image_model() -> bytes:
     return identity_image_model()
+
+
+#: Three BBBC039 validation images with expert labels (CC0; see tests/data/bbbc039).
+BBBC039 = Path(__file__).resolve().parents[1] / "data" / "bbbc039"
+
+
+@pytest.fixture(scope="session")
+def bbbc039() -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(image uint16, labels)`` of the three committed BBBC039 images."""
+    import tifffile
+
+    return [
+        (tifffile.imread(path), tifffile.imread(BBBC039 / "labels" / path.name))
+        for path in sorted((BBBC039 / "images").glob("*.tif"))
+    ]
+
+
+def pooled_ap(pairs: list[tuple[np.ndarray, np.ndarray]], iou: float = 0.5) -> float:
+    """AP at ``iou`` = TP / (TP + FP + FN), pooled over ``(truth, prediction)`` pairs."""
+    from plateseg.segmentation.evaluate import match_objects
+
+    tp = fp = fn = 0
+    for truth, pred in pairs:
+        a, b, c = match_objects(truth, pred, iou)
+        tp, fp, fn = tp + a, fp + b, fn + c
+    return tp / max(tp + fp + fn, 1)
+
+
+def upscale(array: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscale, as a higher magnification would sample the scene."""
+    return np.repeat(np.repeat(array, factor, axis=0), factor, axis=1)

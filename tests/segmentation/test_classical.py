@@ -70,15 +70,18 @@ def test_size_filter_and_border_exclusion() -> None:
     assert segment_nuclei(image, params.model_copy(update={"exclude_border": True})).count == 1
 
 
-def test_li_threshold_and_correction_factor() -> None:
+def test_threshold_methods_and_correction_factor() -> None:
     field = render_field(np.random.default_rng(5), 30, 256)
-    otsu = segment_nuclei(field.w1, ClassicalParams())
-    li = segment_nuclei(field.w1, ClassicalParams(threshold_method="li"))
+    li = segment_nuclei(field.w1, ClassicalParams())  # default: minimum cross-entropy
+    otsu = segment_nuclei(field.w1, ClassicalParams(threshold_method="otsu"))
+    otsu3 = segment_nuclei(field.w1, ClassicalParams(threshold_method="otsu3"))
     strict = segment_nuclei(field.w1, ClassicalParams(threshold_correction=1.5))
-    assert li.threshold != otsu.threshold
-    assert strict.threshold == pytest.approx(otsu.threshold / 0.8 * 1.5)  # default 0.8
-    assert strict.foreground_fraction < otsu.foreground_fraction
-    assert abs(li.count - field.count) <= 2
+    assert len({li.threshold, otsu.threshold, otsu3.threshold}) == 3
+    # the correction multiplies the threshold above the background, not the raw value
+    assert strict.threshold > li.threshold
+    assert strict.foreground_fraction < li.foreground_fraction
+    for result in (li, otsu, otsu3):
+        assert abs(result.count - field.count) <= 2
 
 
 def test_many_objects_switch_labels_to_uint32() -> None:

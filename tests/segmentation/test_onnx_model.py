@@ -102,7 +102,7 @@ def test_model_errors_are_recipe_errors_and_names_are_checked() -> None:
         validate_recipe(Recipe(segmenter="onnx", params={"model": "../etc/passwd"}))
     with pytest.raises(ModelError, match="invalid model name"):
         model_key("a/b")
-    assert ModelParams().model == "nuclei-rf"
+    assert ModelParams().model == "nuclei-unet"
 
 
 def test_trainable_refuses_an_image_model(model_store: LocalStore) -> None:

@@ -1,0 +1,36 @@
+"""The training script of the shipped learned model runs end to end (a short run)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from plateseg.segmentation.onnx_model import load_model_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_one_short_run_on_two_images_exports_a_valid_model(tmp_path: Path) -> None:
+    out = tmp_path / "quick.onnx"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "train_nuclei_net.py"),
+            "--quick",
+            "--data",
+            str(ROOT / "tests" / "data" / "bbbc039"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(summary["validation"]) == {"ap50_pooled", "ap50_mean", "map"}
+    model = load_model_bytes("quick", out.read_bytes())
+    assert model.kind == "nuclei-3class" and model.diameter == 14.0

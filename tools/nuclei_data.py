@@ -1,0 +1,148 @@
+"""Annotated nuclei data for training and benchmarks: one owner for the dev-set split,
+the stress transforms and the external real image.
+
+* :func:`load_dev` — ``../shared/data/bbbc039-dev`` (150 BBBC039 images, CC0), split by a
+  hash of the file name: ``sha256(name)[0] % 5 == 0`` → validation (35 images, never
+  trained on), the rest → training (115).
+* :data:`STRESS` — what differs between labs, applied to an image and its labels:
+  camera offset, magnification, bit depth, illumination gradient, noise, defocus.
+* :func:`fetch_dsb` — the real DSB 2018 image and annotation shipped in the ``stardist``
+  wheel on PyPI (BBBC038, CC0), downloaded with pip into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "bbbc039-dev"
+STARDIST = "stardist==0.9.2"
+
+
+@dataclass(frozen=True)
+class Annotated:
+    """One image with its instance labels and median true nuclear diameter (px)."""
+
+    name: str
+    image: np.ndarray
+    labels: np.ndarray
+    diameter: float
+
+
+def is_validation(name: str) -> bool:
+    """The fixed train/validation split of the dev set: a hash of the file name."""
+    return hashlib.sha256(name.encode()).digest()[0] % 5 == 0
+
+
+def median_diameter(labels: np.ndarray) -> float:
+    """Median equivalent diameter of the labelled objects (20 px when there are none)."""
+    areas = np.bincount(labels.ravel())[1:]
+    areas = areas[areas > 0]
+    return float(np.median(np.sqrt(4 * areas / np.pi))) if areas.size else 20.0
+
+
+def load_dev(data: Path = DATA) -> tuple[list[Annotated], list[Annotated]]:
+    """``(train, validation)`` of the dev set (uint16 images, int32 labels)."""
+    import tifffile
+
+    if not (data / "images").is_dir():
+        raise SystemExit(f"no dev set at {data} (expected images/ and labels/)")
+    train, validation = [], []
+    for path in sorted((data / "images").glob("*.tif")):
+        labels = tifffile.imread(data / "labels" / path.name).astype(np.int32)
+        item = Annotated(path.name, tifffile.imread(path), labels, median_diameter(labels))
+        (validation if is_validation(path.name) else train).append(item)
+    return train, validation
+
+
+def _zoom(item: Annotated, factor: int) -> Annotated:
+    from plateseg.segmentation.preprocess import resize
+
+    shape = (item.image.shape[0] * factor, item.image.shape[1] * factor)
+    image = np.round(resize(item.image.astype(np.float32), shape)).astype(item.image.dtype)
+    labels = resize(item.labels, shape, order=0)
+    return Annotated(item.name, image, labels, item.diameter * factor)
+
+
+def _with_image(item: Annotated, image: np.ndarray) -> Annotated:
+    return Annotated(item.name, image, item.labels, item.diameter)
+
+
+def _offset(item: Annotated) -> Annotated:
+    image = item.image.astype(np.int64) + 30_000
+    return _with_image(item, np.clip(image, 0, 65535).astype(np.uint16))
+
+
+def _eight_bit(item: Annotated) -> Annotated:
+    image = item.image.astype(np.float64)
+    top = np.percentile(image, 99.9)
+    return _with_image(item, np.clip(np.round(image / top * 255), 0, 255).astype(np.uint8))
+
+
+def _gradient(item: Annotated) -> Annotated:
+    """A linear illumination ramp across the field plus vignetting, both additive, up
+    to 2x the median nuclear signal above background."""
+    image = item.image.astype(np.float64)
+    signal = np.median(image[item.labels > 0]) - np.median(image[item.labels == 0])
+    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]]
+    ramp = xx / image.shape[1] + 0.5 * yy / image.shape[0]
+    vignette = 1 - ((yy / image.shape[0] - 0.5) ** 2 + (xx / image.shape[1] - 0.5) ** 2)
+    image = image + signal * (1.4 * ramp + 1.0 * vignette)
+    return _with_image(item, np.clip(np.round(image), 0, 65535).astype(np.uint16))
+
+
+def _noise(item: Annotated) -> Annotated:
+    """Poisson noise at ~30 photons per median nuclear pixel plus read noise."""
+    rng = np.random.default_rng(0)
+    image = item.image.astype(np.float64)
+    background = np.median(image[item.labels == 0])
+    signal = np.median(image[item.labels > 0]) - background
+    k = 30 / max(signal, 1)
+    noisy = rng.poisson(np.maximum(image - background, 0) * k) / k + background
+    noisy += rng.normal(0, 0.05 * signal, image.shape)
+    return _with_image(item, np.clip(np.round(noisy), 0, 65535).astype(np.uint16))
+
+
+def _defocus(item: Annotated) -> Annotated:
+    from scipy import ndimage as ndi
+
+    image = ndi.gaussian_filter(item.image.astype(np.float64), 0.08 * item.diameter)
+    return _with_image(item, np.round(image).astype(item.image.dtype))
+
+
+#: Stress transforms by name: each takes and returns an :class:`Annotated`.
+STRESS: dict[str, Callable[[Annotated], Annotated]] = {
+    "offset +30000": _offset,
+    "x2 upscale": lambda item: _zoom(item, 2),
+    "x3 upscale": lambda item: _zoom(item, 3),
+    "8-bit": _eight_bit,
+    "strong gradient": _gradient,
+    "noise": _noise,
+    "defocus": _defocus,
+}
+
+
+def fetch_dsb(folder: Path) -> Annotated:
+    """Download the stardist wheel and read its DSB 2018 image and annotation."""
+    import tifffile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", STARDIST, "-d", str(folder)],
+        check=True,
+    )
+    wheel = next(folder.glob("stardist-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        with archive.open("stardist/data/images/img2d.tif") as handle:
+            image = np.asarray(tifffile.imread(io.BytesIO(handle.read())))
+        with archive.open("stardist/data/images/mask2d.tif") as handle:
+            labels = np.asarray(tifffile.imread(io.BytesIO(handle.read()))).astype(np.int32)
+    return Annotated("dsb2018-img2d", image, labels, median_diameter(labels))
