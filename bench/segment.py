@@ -1,8 +1,9 @@
 """Benchmark: segment + measure one 2048x2048 two-channel uint16 field on one thread.
 
 Compares plateseg's segmenters (``plateseg.segmentation.segment_field``: ``classical``,
-``onnx`` with the shipped ``nuclei-rf`` model, and ``trainable`` with a forest trained
-here from the scribbles of one small demo field) with a naive scikit-image baseline
+``onnx`` with the shipped learned ``nuclei-unet`` (the default recipe) and with the
+shipped ``nuclei-rf`` forest, and ``trainable`` with a forest trained here from the
+scribbles of one small demo field) with a naive scikit-image baseline
 written the tutorial way: gaussian -> Otsu -> label -> a
 ``for region in regionprops(...)`` loop computing the same measurements. Each method
 runs in its own subprocess (one BLAS/OpenMP thread) so that its peak RSS is its own.
@@ -85,7 +86,8 @@ def classical(images: dict[str, object]) -> int:
     from plateseg.contracts import Recipe
     from plateseg.segmentation import segment_field
 
-    return segment_field(images, Recipe()).object_count  # type: ignore[arg-type]
+    recipe = Recipe(segmenter="classical")
+    return segment_field(images, recipe).object_count  # type: ignore[arg-type]
 
 
 def _model_run(segmenter: str, model: str, store_path: str):  # type: ignore[no-untyped-def]
@@ -121,6 +123,7 @@ def train_bench_model(store_path: str) -> None:
 
 METHODS = {
     "classical": "plateseg classical",
+    "learned": "plateseg onnx (nuclei-unet)",
     "onnx": "plateseg onnx (nuclei-rf)",
     "trainable": "plateseg trainable",
     "naive": "scikit-image tutorial loop",
@@ -137,6 +140,7 @@ def worker(method: str, path: str, repeat: int) -> None:
     runs = {
         "classical": classical,
         "naive": naive,
+        "learned": _model_run("onnx", "nuclei-unet", store_path),
         "onnx": _model_run("onnx", "nuclei-rf", store_path),
         "trainable": _model_run("trainable", "bench-trainable", store_path),
     }

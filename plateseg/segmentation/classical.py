@@ -359,8 +359,7 @@ def segment_nuclei(image: np.ndarray, params: ClassicalParams) -> ClassicalSegme
     """
     from plateseg.segmentation.preprocess import estimate_diameter, normalise
 
-    scaled = scale_intensity(image)
-    normalised = normalise(scaled)
+    normalised = normalise(image)
     unsized = params.min_diameter is None or params.max_diameter is None
     params = params.sized(estimate_diameter(normalised) if unsized else None)
     assert params.min_diameter is not None and params.smoothing_sigma is not None
@@ -375,7 +374,8 @@ def segment_nuclei(image: np.ndarray, params: ClassicalParams) -> ClassicalSegme
     if params.threshold_scope == "adaptive" and params.adaptive_weight > 0:
         local_sigma = params.adaptive_sigma or 0.3 * params.min_diameter
         _adaptive(mask, smoothed, relative, local_sigma, params.adaptive_weight)
-    threshold = float(np.mean(normalised.background)) + relative * normalised.scale
+    unit = 1.0 / np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
+    threshold = (float(np.mean(normalised.background)) + relative * normalised.scale) * unit
     if params.declump:  # holes are filled on the declumping canvas, object by object
         blobs = gaussian(flat, max(sigma, DECLUMP_SMOOTHING * params.min_diameter))
         np.maximum(blobs, np.float32(1e-3), out=blobs)

@@ -184,7 +184,10 @@ def normalise(image: np.ndarray) -> Normalised:
     # noise SD from the background side of the histogram: the 5th and 25th percentiles
     # of a field whose background covers at least a quarter of it (z 1.645 and 0.674)
     p5, p25 = np.percentile(sample, (5, 25))
-    noise = float(p25 - p5) / 0.971 or 1e-6
+    noise = float(p25 - p5) / 0.971
+    if np.asarray(image).dtype.kind in "ui":  # an integer camera: at least its rounding
+        noise = max(noise, 0.5)
+    noise = noise or 1e-6
     smooth = ndi.gaussian_filter(sample, 1.0) if min(sample.shape) > 8 else sample
     if float(smooth.max()) <= float(smooth.min()):
         scale = MIN_SPAN_NOISE * noise
@@ -226,7 +229,11 @@ def estimate_diameter(normalised: Normalised) -> float | None:
         return None
     floor = MIN_CONTRAST * normalised.noise / normalised.scale
     mask = smooth > max(float(threshold_li(_sample(smooth))), floor)
-    mask = ndi.binary_fill_holes(mask)
+    import edt
+
+    from plateseg.segmentation.classical import fill_holes
+
+    mask = fill_holes(mask)
     labels, count = ndi.label(mask)
     if count == 0:
         return None
@@ -235,7 +242,7 @@ def estimate_diameter(normalised: Normalised) -> float | None:
     ids = ids[ids > 0]
     if ids.size == 0:
         return None
-    distance = ndi.distance_transform_edt(mask)
+    distance = edt.edt(mask, black_border=False, parallel=1)
     radii = np.asarray(ndi.maximum(distance, labels, ids), np.float64)
     weights = sizes[ids].astype(np.float64)
     order = np.argsort(radii)
