@@ -27,7 +27,7 @@ def test_normalised_image_ignores_offset_gain_and_gradient(
     bbbc039: list[tuple[np.ndarray, np.ndarray]],
 ) -> None:
     image, labels = bbbc039[0]
-    yy, xx = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    _, xx = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
     shifted = image.astype(np.float64) * 3 + 30_000 + 2.0 * xx
     for variant in (image, shifted):
         result = normalise(variant)
