@@ -81,13 +81,12 @@ class Score:
 
 
 def score(truths: list[np.ndarray], preds: list[np.ndarray], seconds: list[float]) -> Score:
-    from plateseg.segmentation.evaluate import match_objects
+    from plateseg.segmentation.evaluate import match_counts
 
     totals = np.zeros((len(IOUS), 3))
     errors = []
     for truth, pred in zip(truths, preds, strict=True):
-        for k, iou in enumerate(IOUS):
-            totals[k] += match_objects(truth, pred, float(iou))
+        totals += match_counts(truth, pred, tuple(float(i) for i in IOUS))
         true_n = len(np.unique(truth)) - 1
         found = len(np.unique(pred)) - 1
         errors.append(abs(found - true_n) / max(true_n, 1))

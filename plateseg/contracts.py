@@ -9,7 +9,7 @@ documented in ``DESIGN.md``; change them everywhere at once or not at all.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -122,6 +122,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: The segmenter of a recipe that names none: ``onnx`` with the shipped learned nuclei
+#: model, the most accurate on real images from other labs (``bench/accuracy.py``).
+DEFAULT_SEGMENTER: Final = "onnx"
+
+
 class Recipe(_Model):
     """How to segment: which segmenter, its parameters, and which channel plays which role.
 
@@ -130,7 +135,8 @@ class Recipe(_Model):
     version : int
         Recipe schema version (1).
     segmenter : str
-        Registered segmenter name, e.g. ``"classical"``.
+        Registered segmenter name: ``"onnx"`` (default, :data:`DEFAULT_SEGMENTER`),
+        ``"classical"`` or ``"trainable"``.
     params : dict
         Segmenter parameters; validated by the segmenter's own parameter model.
     channels : dict of str to str
@@ -143,7 +149,7 @@ class Recipe(_Model):
     """
 
     version: Literal[1] = 1
-    segmenter: str = "classical"
+    segmenter: str = DEFAULT_SEGMENTER
     params: dict[str, Any] = Field(default_factory=dict)
     channels: dict[str, str] = Field(default_factory=lambda: {"nuclei": "w1", "cells": "w2"})
     secondary: dict[str, Any] | None = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["average_precision", "f1", "iou_matrix", "match_objects"]
+__all__ = ["average_precision", "f1", "iou_matrix", "match_counts", "match_objects"]
 
 
 def iou_matrix(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -68,14 +68,28 @@ def match_objects(truth: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> tupl
     tuple of int
         ``(tp, fp, fn)``.
     """
-    if iou < 0.5:
+    tp, fp, fn = match_counts(truth, pred, (iou,))[0]
+    return int(tp), int(fp), int(fn)
+
+
+def match_counts(truth: np.ndarray, pred: np.ndarray, ious: tuple[float, ...]) -> np.ndarray:
+    """``(tp, fp, fn)`` at each IoU threshold, from one IoU matrix; ``(k, 3)`` int64.
+
+    The matrix is the costly part on a large image, so a sweep over thresholds
+    (0.5, 0.55, ..., 0.95) computes it once.
+    """
+    if min(ious) < 0.5:
         raise ValueError("one-to-one matching needs iou >= 0.5")
     scores = iou_matrix(truth, pred)
     n_truth, n_pred = scores.shape
-    if n_truth == 0 or n_pred == 0:
-        return 0, n_pred, n_truth
-    tp = int(np.count_nonzero(scores >= iou)) if iou > 0.5 else int(np.count_nonzero(scores > iou))
-    return tp, n_pred - tp, n_truth - tp
+    out = np.zeros((len(ious), 3), np.int64)
+    for k, iou in enumerate(ious):
+        if n_truth == 0 or n_pred == 0:
+            out[k] = (0, n_pred, n_truth)
+            continue
+        tp = np.count_nonzero(scores >= iou) if iou > 0.5 else np.count_nonzero(scores > iou)
+        out[k] = (tp, n_pred - tp, n_truth - tp)
+    return out
 
 
 def f1(truth: np.ndarray, pred: np.ndarray, iou: float = 0.5) -> float:

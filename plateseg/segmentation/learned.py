@@ -8,7 +8,7 @@ Inference, step by step::
         ─► resize by D / d (D = the model's training diameter; skipped within ±10 %)
         ─► network, tile by tile (tiles of ``tile`` px + 32 px context each side)
         ─► P(interior), P(interior) + P(boundary), upsampled to full resolution
-        ─► seeds = connected components of P(interior) > 0.5
+        ─► seeds = connected components of P(interior) > 0.5, split at narrow necks
         ─► each seed grown by up to ~3 model pixels, only into P(nucleus) > 0.5
         ─► objects below 5 % of a typical nucleus's area dropped
 
@@ -123,11 +123,35 @@ def segment_learned(
     interior = resize(probs[1], shape, order=1)
     nucleus = resize(probs[1] + probs[2], shape, order=1)
     foreground = nucleus > probability
-    seeds, count = ndi.label(interior > probability)
+    seeds, count = _seeds(interior > probability, diameter)
     labels = _grow(seeds, count, foreground, math.ceil(3 / factor) + 1)
     typical_area = math.pi * diameter**2 / 4
     labels = _drop_small(labels, 0.05 * typical_area)
     return LearnedSegmentation(labels, float(diameter), float(foreground.mean()))
+
+
+#: Interiors joined by a bridge are split where the bridge is at least this much narrower
+#: than the smaller body. On 10 BBBC039 training images / 6 synthetic fields (AP@0.5):
+#: no splitting 0.887 / 0.927; neck 0.05: 0.842 / 1.000; 0.2: 0.891 / 0.993; 0.35:
+#: 0.894 / 0.985.
+NECK_DEPTH = 0.25
+
+
+def _seeds(mask: np.ndarray, diameter: float) -> tuple[np.ndarray, int]:
+    """Instances of the interior mask: its connected components, two interiors joined by
+    a narrow bridge split at the neck (the classical segmenter's shape declumping,
+    maxima closer than a quarter nucleus merged); seeds too small for the declumping's
+    size filter are kept as they are."""
+    from plateseg.segmentation.classical import ClassicalParams, labels_from_mask
+
+    params = ClassicalParams(
+        min_diameter=0.5 * diameter, max_diameter=4.0 * diameter, neck_depth=NECK_DEPTH
+    )
+    labels = labels_from_mask(mask, params).astype(np.int32)
+    count = int(labels.max())
+    rest, extra = ndi.label(mask & (labels == 0))  # small seeds the size filter left out
+    labels[rest > 0] = rest[rest > 0] + count
+    return labels, count + int(extra)
 
 
 def _grow(seeds: np.ndarray, count: int, allowed: np.ndarray, distance: int) -> np.ndarray:

@@ -111,8 +111,9 @@ def test_every_models_route_refuses_anonymous_requests(anonymous: TestClient) ->
 
 def test_the_list_holds_the_shipped_model(client: TestClient) -> None:
     listed = client.get("/api/models").json()
-    assert [(m["name"], m["source"], m["segmenter"]) for m in listed] == [
-        ("nuclei-rf", "shipped", "trainable")
+    assert [(m["name"], m["source"], m["segmenter"], m["kind"]) for m in listed] == [
+        ("nuclei-rf", "shipped", "trainable", "pixel-features"),
+        ("nuclei-unet", "shipped", "onnx", "nuclei-3class"),
     ]
     assert listed[0]["size"] == (_SHIPPED / "nuclei-rf.onnx").stat().st_size
 
@@ -129,7 +130,7 @@ def test_a_good_upload_is_stored_with_its_provenance(
     assert get_json(store, "models/my-rf.json")["origin"] == "uploaded"
     assert get_json(store, "models/my-rf.json")["filename"] == "model.onnx"
     names = [m["name"] for m in client.get("/api/models").json()]
-    assert names == ["my-rf", "nuclei-rf"]
+    assert names == ["my-rf", "nuclei-rf", "nuclei-unet"]
 
 
 def test_models_put_in_the_store_by_hand_are_listed_from_their_metadata(
@@ -139,7 +140,7 @@ def test_models_put_in_the_store_by_hand_are_listed_from_their_metadata(
     store.put_bytes("models/broken.onnx", b"not onnx")
     store.put_bytes("models/notes.txt", b"ignored")
     listed = {m["name"]: m for m in client.get("/api/models").json()}
-    assert sorted(listed) == ["broken", "by-cli", "nuclei-rf"]
+    assert sorted(listed) == ["broken", "by-cli", "nuclei-rf", "nuclei-unet"]
     assert listed["by-cli"]["kind"] == "pixel-features"
     assert listed["by-cli"]["provenance"]["training"]["trees"] == 16
     assert listed["broken"]["kind"] == "unknown"
@@ -332,7 +333,7 @@ def test_the_models_page_offers_the_trainer(client: TestClient, trained: dict[st
     assert "Train from scribbles" in page.text
     assert f'<option value="{EXPERIMENT}" selected>' in page.text
     listed = json.loads(page.text.split('id="models-data">')[1].split("</script>")[0])
-    assert [m["name"] for m in listed] == ["demo-nuclei", "nuclei-rf"]
+    assert [m["name"] for m in listed] == ["demo-nuclei", "nuclei-rf", "nuclei-unet"]
     assert 'href="/models"' in client.get("/").text  # the nav link
 
 

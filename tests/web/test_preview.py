@@ -13,8 +13,9 @@ def test_segmenters_expose_parameters_with_defaults(client: TestClient) -> None:
     listed = {item["name"]: item for item in client.get("/api/segmenters").json()}
     assert set(listed) == {"classical", "trainable", "onnx"}
     properties = listed["classical"]["schema"]["properties"]
-    assert properties["min_diameter"]["default"] == 10.0
-    assert properties["threshold_method"]["enum"] == ["otsu", "li"]
+    assert properties["min_diameter"]["default"] is None  # estimated from each image
+    assert properties["threshold_method"]["enum"] == ["otsu", "otsu3", "li"]
+    assert properties["threshold_method"]["default"] == "li"
 
 
 def test_bad_parameters_are_named_field_by_field(client: TestClient) -> None:

@@ -53,7 +53,9 @@ class ModelOut(BaseModel):
     source: Literal["store", "shipped"]
     size: int = Field(description="bytes of the ONNX file")
     created: str | None = Field(description="ISO time it was stored (shipped: null)")
-    kind: str = Field(description="pixel-features (trainable), image (onnx) or unknown")
+    kind: str = Field(
+        description="pixel-features (trainable), image or nuclei-3class (onnx), or unknown"
+    )
     segmenter: Literal["trainable", "onnx"]
     provenance: dict[str, Any]
 

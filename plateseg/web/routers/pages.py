@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from plateseg.contracts import DEFAULT_SEGMENTER
 from plateseg.segmentation import get_segmenter
-from plateseg.segmentation.onnx_model import MODEL_NAME_PATTERN
+from plateseg.segmentation.onnx_model import DEFAULT_MODEL, MODEL_NAME_PATTERN
 from plateseg.web.deps import AppStateDep, ExperimentId, RunId
 from plateseg.web.models_store import MAX_MODEL_BYTES, list_models
 from plateseg.web.routers.experiments import experiment_detail, list_experiments
@@ -18,9 +19,9 @@ from plateseg.web.state import HERE, AppState
 
 #: Segmenters the new-run page offers (``onnx``/``trainable`` take a model from the store).
 SEGMENTERS = {
-    "classical": "classical (Otsu + watershed)",
+    "onnx": "onnx (learned nuclei model nuclei-unet, or any ONNX model)",
+    "classical": "classical (threshold + watershed)",
     "trainable": "trainable (pixel classifier from scribbles)",
-    "onnx": "onnx (any ONNX model)",
 }
 
 router = APIRouter(include_in_schema=False)
@@ -88,7 +89,7 @@ def new_run_page(
     request: Request,
     state: AppStateDep,
     experiment_id: ExperimentId,
-    segmenter: Literal["classical", "trainable", "onnx"] = "classical",
+    segmenter: Literal["classical", "trainable", "onnx"] = DEFAULT_SEGMENTER,
     model: Annotated[str | None, Query(max_length=64)] = None,
     nuclei: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
@@ -110,6 +111,8 @@ def new_run_page(
             if wanted is None or m.kind in (wanted, "unknown")
         ]
     chosen = _choice(model, MODEL_NAME_PATTERN)
+    if chosen is None and segmenter == "onnx":
+        chosen = DEFAULT_MODEL
     if chosen is not None and chosen not in models:
         models.insert(0, chosen)
     channel = _choice(nuclei, r"[A-Za-z0-9_.-]+")

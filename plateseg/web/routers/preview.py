@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from plateseg.contracts import Recipe, format_validation_error
+from plateseg.contracts import DEFAULT_SEGMENTER, Recipe, format_validation_error
 from plateseg.errors import RecipeError
 from plateseg.imaging import read_field
 from plateseg.segmentation import get_segmenter, segment_field, validate_recipe
@@ -26,7 +26,7 @@ class RecipeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    segmenter: str = Field(default="classical", max_length=64)
+    segmenter: str = Field(default=DEFAULT_SEGMENTER, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict, max_length=64)
     channels: dict[str, str] = Field(
         default_factory=lambda: {"nuclei": "w1", "cells": "w2"}, max_length=16
