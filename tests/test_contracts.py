@@ -12,7 +12,7 @@ from plateseg.errors import ExecutionInputError, RecipeError
 
 def test_minimal_input_gets_the_default_recipe() -> None:
     parsed = ExecutionInput.parse({"experiment_id": "EXP-001"})
-    assert parsed.recipe.segmenter == "classical"
+    assert parsed.recipe.segmenter == "onnx"
     assert parsed.recipe.channels["nuclei"] == "w1"
     assert parsed.run_id is None
 

@@ -10,12 +10,14 @@ Inference, step by step::
         ─► P(interior), P(interior) + P(boundary), upsampled to full resolution
         ─► seeds = connected components of P(interior) > 0.5, split at narrow necks
         ─► each seed grown by up to ~3 model pixels, only into P(nucleus) > 0.5
-        ─► objects below 5 % of a typical nucleus's area dropped
+        ─► objects below 5 % of a typical nucleus's area dropped, and objects whose
+           mean intensity is not MIN_CONTRAST (4) noise SDs above the background
 
 The boundary class is a thin ring around every nucleus, so touching nuclei have separate
 interiors: the seeds are the instances, and growing them back over the ring restores
-their outline. A field with no nuclei gives no seeds: there is no separate "empty field"
-rule that could drop a field with real nuclei.
+their outline. There is no field-level "empty field" rule that could drop a field with
+real nuclei: on an empty field the network finds (almost) nothing, and what it finds
+in the noise is below the per-object contrast floor.
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ from scipy import ndimage as ndi
 
 from plateseg.errors import ModelError
 from plateseg.segmentation.onnx_model import LoadedModel
-from plateseg.segmentation.preprocess import estimate_diameter, normalise, resize
+from plateseg.segmentation.preprocess import (
+    MIN_CONTRAST,
+    estimate_diameter,
+    normalise,
+    resize,
+)
 
 __all__ = ["LearnedSegmentation", "predict_classes", "segment_learned"]
 
@@ -126,7 +133,8 @@ def segment_learned(
     seeds, count = _seeds(interior > probability, diameter)
     labels = _grow(seeds, count, foreground, math.ceil(3 / factor) + 1)
     typical_area = math.pi * diameter**2 / 4
-    labels = _drop_small(labels, 0.05 * typical_area)
+    floor = MIN_CONTRAST * normalised.noise / normalised.scale
+    labels = _keep(labels, normalised.image, 0.05 * typical_area, floor)
     return LearnedSegmentation(labels, float(diameter), float(foreground.mean()))
 
 
@@ -168,10 +176,14 @@ def _grow(seeds: np.ndarray, count: int, allowed: np.ndarray, distance: int) -> 
     return np.where(allowed | (seeds > 0), grown, 0)
 
 
-def _drop_small(labels: np.ndarray, min_area: float) -> np.ndarray:
-    """Remove objects smaller than ``min_area`` pixels; renumber 1..n (uint16/uint32)."""
-    areas = np.bincount(labels.ravel())
-    keep = areas >= min_area
+def _keep(labels: np.ndarray, image: np.ndarray, min_area: float, floor: float) -> np.ndarray:
+    """Remove objects smaller than ``min_area`` pixels or whose mean normalised intensity
+    is below ``floor`` (noise the network took for a nucleus); renumber 1..n
+    (uint16/uint32)."""
+    flat = labels.ravel()
+    areas = np.bincount(flat)
+    sums = np.bincount(flat, weights=image.ravel(), minlength=len(areas))
+    keep = (areas >= min_area) & (sums >= floor * np.maximum(areas, 1))
     keep[0] = False
     lut = np.zeros(len(areas), np.int64)
     n = int(keep.sum())

@@ -30,6 +30,7 @@ from plateseg.segmentation.onnx_model import (
     _SHIPPED,
     MODEL_NAME_PATTERN,
     LoadedModel,
+    load_model,
     model_key,
     shipped_models,
 )
@@ -195,7 +196,7 @@ def list_models(store: Store) -> list[ModelInfo]:
                 "shipped",
                 path.stat().st_size,
                 None,
-                "pixel-features",
+                load_model(name).kind,
                 {"origin": "shipped", "documentation": readme},
             )
         )

@@ -173,7 +173,7 @@ def test_validate_input_prints_the_normalized_input(
     document.write_text(json.dumps({"experiment_id": "EXP-1"}), encoding="utf-8")
     assert run_cli(["validate-input", f"@{document}"]) == 0
     parsed = json.loads(capsys.readouterr().out)
-    assert (parsed["experiment_id"], parsed["recipe"]["segmenter"]) == ("EXP-1", "classical")
+    assert (parsed["experiment_id"], parsed["recipe"]["segmenter"]) == ("EXP-1", "onnx")
 
 
 def test_validate_input_names_the_bad_field(

@@ -25,6 +25,12 @@ def recipe(**fields: Any) -> Recipe:
     return validate_recipe(Recipe(**fields))
 
 
+def default_key(store: LocalStore, items: list[ManifestItem]) -> str:
+    """The checkpoint key of the default recipe, which names the shipped learned model."""
+    digest = onnx_model.model_digest(onnx_model.DEFAULT_MODEL, store)
+    return checkpoint_key("run-k", recipe(), items, digest)
+
+
 @pytest.fixture
 def items_and_store(tmp_path: Path) -> tuple[LocalStore, list[ManifestItem]]:
     store = LocalStore(tmp_path / "store")
@@ -67,7 +73,7 @@ def test_a_successful_batch_is_reused_without_segmenting(
     store, items = items_and_store
     first = segment_batch(batch_of(items), store)
     assert len(calls) == len(items)
-    key = checkpoint_key("run-k", recipe(), items)
+    key = default_key(store, items)
     assert key.startswith("runs/run-k/batches/") and store.exists(key)
 
     again = segment_batch(batch_of(items), store)
@@ -100,14 +106,14 @@ def test_a_batch_with_a_failed_image_has_no_checkpoint_and_runs_again(
     store.put_bytes(broken, b"II*\x00 not a tiff")
     failed = segment_batch(batch_of(items), store)
     assert failed.images[0].status == "error"
-    assert not store.exists(checkpoint_key("run-k", recipe(), items))
+    assert not store.exists(default_key(store, items))
     segmented = len(calls)
 
     store.put_bytes(broken, good)  # the scientist replaces the file
     fixed = segment_batch(batch_of(items), store)
     assert [s.status for s in fixed.images] == ["ok"] * len(items)
     assert len(calls) == segmented + len(items)  # every image segmented again
-    assert store.exists(checkpoint_key("run-k", recipe(), items))
+    assert store.exists(default_key(store, items))
 
 
 def test_a_checkpoint_whose_outputs_changed_is_not_trusted(
@@ -126,7 +132,7 @@ def test_a_checkpoint_whose_outputs_changed_is_not_trusted(
     segment_batch(batch_of(items), store)
     assert len(calls) == 3 * len(items)  # a mask vanished: segmented again
 
-    store.put_bytes(checkpoint_key("run-k", recipe(), items), b"{not json")
+    store.put_bytes(default_key(store, items), b"{not json")
     again = segment_batch(batch_of(items), store)
     assert len(calls) == 4 * len(items)  # unreadable checkpoint: segmented again
     assert again.model_dump(mode="json") == first.model_dump(mode="json")

@@ -12,7 +12,7 @@ from plateseg.segmentation.classical import ClassicalParams
 
 
 def test_validate_recipe_fills_in_defaults() -> None:
-    recipe = validate_recipe(Recipe(params={"min_diameter": 8}))
+    recipe = validate_recipe(Recipe(segmenter="classical", params={"min_diameter": 8}))
     assert recipe.params["min_diameter"] == 8.0
     assert recipe.params["threshold_method"] == ClassicalParams().threshold_method
     assert recipe.channels == {"nuclei": "w1", "cells": "w2"}
@@ -29,7 +29,7 @@ def test_validate_recipe_fills_in_defaults() -> None:
 )
 def test_bad_params_name_the_field(params: dict[str, object], message: str) -> None:
     with pytest.raises(RecipeError) as caught:
-        validate_recipe(Recipe(params=params))
+        validate_recipe(Recipe(segmenter="classical", params=params))
     assert message in str(caught.value)
 
 
@@ -47,7 +47,7 @@ def test_segment_field_measures_every_channel() -> None:
     image[10:26, 10:26] = 30000
     image[40:56, 30:50] = 20000
     other = np.full((64, 64), 1000, np.uint16)
-    result = segment_field({"w1": image, "w9": other}, Recipe())
+    result = segment_field({"w1": image, "w9": other}, Recipe(segmenter="classical"))
     assert result.object_count == 2
     assert result.labels.dtype == np.uint16 and result.labels.shape == (64, 64)
     assert sorted(np.unique(result.labels).tolist()) == [0, 1, 2]
@@ -55,6 +55,15 @@ def test_segment_field_measures_every_channel() -> None:
     np.testing.assert_allclose(result.objects["Intensity_MeanIntensity_w9"], 1000 / 65535)
     assert result.metrics["Count_Nuclei"] == 2.0
     assert 0 < result.metrics["Threshold_FinalThreshold_Nuclei"] < 30000 / 65535
+
+
+def test_the_default_recipe_segments_with_the_learned_model() -> None:
+    image = np.full((96, 96), 500, np.uint16)
+    image[20:40, 20:40] = 30000
+    image[60:80, 50:74] = 20000
+    result = segment_field({"w1": image}, Recipe())
+    assert Recipe().segmenter == "onnx" and result.object_count == 2
+    assert result.metrics["Threshold_FinalThreshold_Nuclei"] == 0.5  # the probability
 
 
 def test_segment_field_needs_the_nuclei_channel() -> None:

@@ -61,7 +61,7 @@ def test_start_describe_and_stop_an_execution(aws_client: TestClient, machine: s
     arn = f"{machine.replace(':stateMachine:', ':execution:')}:{run_id}"
     described = sfn.describe_execution(executionArn=arn)
     assert json.loads(described["input"])["experiment_id"] == EXPERIMENT
-    assert json.loads(described["input"])["recipe"]["segmenter"] == "classical"
+    assert json.loads(described["input"])["recipe"]["segmenter"] == "onnx"
 
     progress = aws_client.get(f"/api/runs/{run_id}").json()
     assert (progress["engine"], progress["experiment_id"]) == ("aws", EXPERIMENT)

@@ -87,9 +87,10 @@ def test_pages_render_the_list_and_the_plate(client: TestClient, demo: LocalStor
     assert plate.status_code == 200
     assert plate.text.count('data-well="') == len(WELLS)
     assert 'class="well has ctl-neg"' in plate.text
-    form = client.get(f"/experiments/{EXPERIMENT}/new-run")
+    form = client.get(f"/experiments/{EXPERIMENT}/new-run?segmenter=classical")
     assert 'data-param="min_diameter"' in form.text
-    assert 'value="10.0"' in form.text  # the classical default, filled in
+    assert 'value="0.05"' in form.text  # a classical default (neck_depth), filled in
+    assert 'placeholder="auto"' in form.text  # diameters: estimated from each image
 
 
 def test_missing_experiment_page_is_a_readable_404(client: TestClient, demo: LocalStore) -> None:

@@ -346,7 +346,10 @@ def test_the_new_run_page_preselects_a_trained_model(
     assert 'data-param="probability"' in page
     assert 'data-param="min_diameter"' in page
     assert '<option value="w1" selected>' in page
-    classical = client.get(f"/experiments/{EXPERIMENT}/new-run").text
+    default = client.get(f"/experiments/{EXPERIMENT}/new-run").text
+    assert '<option value="onnx" selected>' in default
+    assert '<option value="nuclei-unet" selected>' in default  # the shipped learned model
+    classical = client.get(f"/experiments/{EXPERIMENT}/new-run?segmenter=classical").text
     assert '<option value="classical" selected>' in classical
     assert 'data-param="model"' not in classical
     assert client.get(f"/experiments/{EXPERIMENT}/new-run?segmenter=bogus").status_code == 422
