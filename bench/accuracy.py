@@ -178,8 +178,9 @@ def main() -> None:
     sets: dict[str, list[Annotated]] = {"dev validation": validation}
     for name, transform in STRESS.items():
         sets[name] = [transform(item) for item in validation]
-    with tempfile.TemporaryDirectory() as folder:
-        sets["real DSB 2018"] = [fetch_dsb(Path(folder))]
+    if args.sets is None or "real DSB 2018" in args.sets:
+        with tempfile.TemporaryDirectory() as folder:
+            sets["real DSB 2018"] = [fetch_dsb(Path(folder))]
     sets["synthetic (8 fields)"] = synthetic()
     if args.sets:
         wanted = {s.strip() for s in args.sets.split(",")}

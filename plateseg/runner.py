@@ -121,7 +121,7 @@ def run_local(
     experiment_id : str
         Experiment whose images are under ``experiments/<id>/`` in the local store.
     recipe : Recipe or dict, optional
-        Segmentation recipe; the default classical recipe if omitted.
+        Segmentation recipe; the default recipe if omitted.
     run_id : str, optional
         Idempotency key: re-running with the same id rewrites the same run.
     naming : str, optional

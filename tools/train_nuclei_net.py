@@ -59,7 +59,7 @@ BOUNDARY_WEIGHT = 3.0
 
 
 def _crop(rng: np.random.Generator, image: np.ndarray, labels: np.ndarray, size: int):
-    """A random window of ``size`` (or the whole axis when smaller), reflect-padded."""
+    """A random window of ``size`` (or the whole axis when smaller)."""
     h, w = image.shape
     y0 = int(rng.integers(0, max(h - size, 0) + 1))
     x0 = int(rng.integers(0, max(w - size, 0) + 1))
@@ -255,7 +255,7 @@ def export(model, out: Path, meta: dict[str, str]) -> None:  # type: ignore[no-u
 
 def validate(out: Path, items: list[Annotated]) -> dict[str, float]:
     """AP@0.5 (pooled and per-image mean) and mAP .5:.95 of the exported model."""
-    from plateseg.segmentation.evaluate import match_objects
+    from plateseg.segmentation.evaluate import match_counts
     from plateseg.segmentation.learned import segment_learned
     from plateseg.segmentation.onnx_model import load_model_bytes
 
@@ -264,13 +264,10 @@ def validate(out: Path, items: list[Annotated]) -> dict[str, float]:
     totals = np.zeros((len(ious), 3))
     per_image = []
     for item in items:
-        truth = item.labels
         pred = segment_learned(item.image, model).labels
-        for k, iou in enumerate(ious):
-            tp, fp, fn = match_objects(truth, pred, float(iou))
-            totals[k] += (tp, fp, fn)
-            if k == 0:
-                per_image.append(tp / max(tp + fp + fn, 1))
+        counts = match_counts(item.labels, pred, tuple(float(i) for i in ious))
+        totals += counts
+        per_image.append(counts[0, 0] / max(counts[0].sum(), 1))
     aps = totals[:, 0] / np.maximum(totals.sum(axis=1), 1)
     return {
         "ap50_pooled": round(float(aps[0]), 4),

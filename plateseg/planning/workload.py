@@ -143,7 +143,7 @@ def measure_workload(
     experiment_id : str
         An experiment under ``experiments/<id>/`` in the configured store.
     recipe : dict or Recipe, optional
-        Segmentation recipe (the default classical recipe if omitted).
+        Segmentation recipe (the default recipe if omitted).
     naming : str, optional
         File-name preset or regex (ImageXpress by default).
     sample : int

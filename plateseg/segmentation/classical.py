@@ -2,7 +2,7 @@
 
 The pipeline (CellProfiler's IdentifyPrimaryObjects, "shape" declumping)::
 
-    image ─► scale to 0..1 ─► background removed, scaled to its foreground (preprocess)
+    image ─► background removed, scaled to its foreground (preprocess.normalise)
           ─► [no diameter given: nuclear diameter d estimated → range 0.5d..2d]
           ─► gaussian(sigma) ─► threshold (li | otsu | otsu3, at least min_contrast
              noise SDs) * correction ─► [adaptive: and above a local threshold]
@@ -26,12 +26,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage as ndi
 
+from plateseg.segmentation.preprocess import MIN_CONTRAST
+
 __all__ = [
     "ClassicalParams",
     "ClassicalSegmentation",
     "fill_holes",
     "filter_objects",
     "labels_from_mask",
+    "relabel",
     "scale_intensity",
     "segment_nuclei",
 ]
@@ -93,9 +96,11 @@ class ClassicalParams(BaseModel):
     min_contrast : float
         A pixel is foreground only when it exceeds the background by this many noise
         standard deviations (robust, from the background pixels), whatever the
-        threshold method says. On an empty field Otsu would split the noise into
-        specks; this floor keeps it empty without any field-level rule, so a field
-        with real nuclei is never declared empty. 0 disables it.
+        threshold method and correction say (capped at half a typical nucleus's
+        brightness, as a crowded field's background spread includes nuclear edges).
+        On an empty field Otsu would split the noise into specks; this floor keeps it
+        empty without any field-level rule, so a field with real nuclei is never
+        declared empty. 0 disables it.
     declump : bool
         Split touching nuclei with a distance-transform watershed.
     neck_depth : float
@@ -117,7 +122,7 @@ class ClassicalParams(BaseModel):
     threshold_scope: Literal["adaptive", "global"] = "global"
     adaptive_sigma: float | None = Field(default=None, gt=0.0, le=200.0)
     adaptive_weight: float = Field(default=0.8, ge=0.0, le=1.0)
-    min_contrast: float = Field(default=4.0, ge=0.0, le=1000.0)
+    min_contrast: float = Field(default=MIN_CONTRAST, ge=0.0, le=1000.0)
     declump: bool = True
     neck_depth: float = Field(default=0.05, gt=0.0, lt=1.0)
     fill_holes: bool = True
@@ -136,10 +141,10 @@ class ClassicalParams(BaseModel):
         low, high = self.min_diameter, self.max_diameter
         if low is None and high is None:
             low, high = (0.5 * diameter, 2.0 * diameter) if diameter else DEFAULT_RANGE
-        elif low is None:
+        elif low is None:  # only the largest given: at least a 4x range below it
             assert high is not None
-            low = min(0.5 * diameter if diameter else DEFAULT_RANGE[0], high)
-        elif high is None:
+            low = min(0.5 * diameter if diameter else DEFAULT_RANGE[0], 0.25 * high)
+        elif high is None:  # only the smallest given: at least a 4x range above it
             high = max(4.0 * low, 2.0 * diameter if diameter else DEFAULT_RANGE[1])
         assert low is not None and high is not None
         sigma = self.smoothing_sigma
@@ -163,7 +168,8 @@ class ClassicalSegmentation:
     labels : np.ndarray
         (Y, X) uint16 labels (uint32 above 65534 objects), 0 = background, 1..n.
     threshold : float
-        Final threshold on the 0..1 scaled, smoothed image.
+        Final threshold at the mean background, on the 0..1 scale of the measurements
+        (integers divided by their dtype maximum).
     foreground_fraction : float
         Fraction of pixels above the threshold (after hole filling).
     """
@@ -307,7 +313,7 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | ~keep[background]
 
 
-def _relabel(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+def relabel(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Keep labels where ``keep[label]``, renumbered 1..n in order; uint16 or uint32."""
     keep = keep.copy()
     keep[0] = False
@@ -318,9 +324,12 @@ def _relabel(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return lut.astype(dtype)[labels]
 
 
-def _relative_threshold(smoothed: np.ndarray, method: str, floor: float) -> float:
+def _relative_threshold(
+    smoothed: np.ndarray, method: str, correction: float, floor: float
+) -> float:
     """Threshold of a background-free image (background 0, typical nucleus ~1): the
-    method's value, but at least ``floor``; above the maximum for a flat image."""
+    method's value times ``correction``, but at least ``floor``; the maximum for a flat
+    image (nothing is above it)."""
     from skimage.filters import threshold_li, threshold_multiotsu, threshold_otsu
 
     step = max(1, int(np.sqrt(smoothed.size / 250_000)))  # a ~0.25 Mpx sample is plenty
@@ -334,7 +343,7 @@ def _relative_threshold(smoothed: np.ndarray, method: str, floor: float) -> floa
         value = float(threshold_multiotsu(sample, classes=3)[0])
     else:
         value = float(threshold_otsu(sample))
-    return max(value, floor)
+    return max(value * correction, floor)
 
 
 def segment_nuclei(image: np.ndarray, params: ClassicalParams) -> ClassicalSegmentation:
@@ -366,10 +375,12 @@ def segment_nuclei(image: np.ndarray, params: ClassicalParams) -> ClassicalSegme
     flat = normalised.image
     sigma = params.smoothing_sigma
     smoothed = gaussian(flat, sigma) if sigma > 0 else flat
+    # the floor is capped at half a typical nucleus: on a crowded field the background
+    # pixels' spread (the noise estimate) includes nuclear edges
     floor = min(params.min_contrast * normalised.noise / normalised.scale, 0.5)
-    relative = _relative_threshold(smoothed, params.threshold_method, floor)
-    if relative < float(smoothed.max()):  # not the "flat image" sentinel
-        relative *= params.threshold_correction
+    relative = _relative_threshold(
+        smoothed, params.threshold_method, params.threshold_correction, floor
+    )
     mask = np.ascontiguousarray(smoothed > relative)
     if params.threshold_scope == "adaptive" and params.adaptive_weight > 0:
         local_sigma = params.adaptive_sigma or 0.3 * params.min_diameter
@@ -454,7 +465,7 @@ def _labels(
     keep = (diameters >= 0.7 * params.min_diameter) & (diameters <= 1.3 * params.max_diameter)
     if params.exclude_border:
         keep[_border_ids(labels)] = False
-    return _relabel(labels, keep), filled
+    return relabel(labels, keep), filled
 
 
 def _border_ids(labels: np.ndarray) -> np.ndarray:
@@ -481,4 +492,4 @@ def filter_objects(
         keep &= diameters <= 1.3 * max_diameter
     if exclude_border:
         keep[_border_ids(labels)] = False
-    return _relabel(labels, keep)
+    return relabel(labels, keep)

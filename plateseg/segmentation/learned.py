@@ -5,7 +5,8 @@ Inference, step by step::
 
     raw ─► normalise (background removed, median nucleus = 1; preprocess.normalise)
         ─► nuclear diameter d (recipe's ``diameter``, else preprocess.estimate_diameter)
-        ─► resize by D / d (D = the model's training diameter; skipped within ±10 %)
+        ─► resize by D / d (D = the model's training diameter; skipped within ±10 %;
+           enlarged to at most MAX_MODEL_PIXELS)
         ─► network, tile by tile (tiles of ``tile`` px + 32 px context each side)
         ─► P(interior), P(interior) + P(boundary), upsampled to full resolution
         ─► seeds = connected components of P(interior) > 0.5, split at narrow necks
@@ -43,6 +44,9 @@ __all__ = ["LearnedSegmentation", "predict_classes", "segment_learned"]
 MARGIN = 32
 #: Rescaling is skipped when the field's nuclei are within this ratio of the model's.
 SCALE_TOLERANCE = 1.1
+#: A field is enlarged (nuclei smaller than the model's scale) to at most this many
+#: pixels: 3 float32 probability maps of 16.8 Mpx are ~200 MB.
+MAX_MODEL_PIXELS = 4096 * 4096
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ def segment_learned(
     factor = model.diameter / diameter
     if 1 / SCALE_TOLERANCE <= factor <= SCALE_TOLERANCE:
         factor = 1.0
+    # nuclei smaller than the model's: enlarge, but never past MAX_MODEL_PIXELS (memory)
+    factor = min(factor, max(1.0, math.sqrt(MAX_MODEL_PIXELS / (shape[0] * shape[1]))))
     small_shape = (max(8, round(shape[0] * factor)), max(8, round(shape[1] * factor)))
     small = resize(normalised.image, small_shape, order=1)
     probs = predict_classes(model, small, tile)
@@ -163,11 +169,7 @@ def _seeds(mask: np.ndarray, diameter: float) -> tuple[np.ndarray, int]:
 
 
 def _grow(seeds: np.ndarray, count: int, allowed: np.ndarray, distance: int) -> np.ndarray:
-    """Grow labelled seeds by up to ``distance`` px into ``allowed`` (nearest seed wins).
-
-    Work is done in the bounding box of the allowed pixels near seeds only, which on a
-    sparse field is a small part of the image.
-    """
+    """Grow labelled seeds by up to ``distance`` px into ``allowed`` (nearest seed wins)."""
     if count == 0:
         return seeds
     from skimage.segmentation import expand_labels
@@ -180,13 +182,9 @@ def _keep(labels: np.ndarray, image: np.ndarray, min_area: float, floor: float) 
     """Remove objects smaller than ``min_area`` pixels or whose mean normalised intensity
     is below ``floor`` (noise the network took for a nucleus); renumber 1..n
     (uint16/uint32)."""
+    from plateseg.segmentation.classical import relabel
+
     flat = labels.ravel()
     areas = np.bincount(flat)
     sums = np.bincount(flat, weights=image.ravel(), minlength=len(areas))
-    keep = (areas >= min_area) & (sums >= floor * np.maximum(areas, 1))
-    keep[0] = False
-    lut = np.zeros(len(areas), np.int64)
-    n = int(keep.sum())
-    lut[keep] = np.arange(1, n + 1)
-    dtype = np.uint16 if n < np.iinfo(np.uint16).max else np.uint32
-    return lut.astype(dtype)[labels]
+    return relabel(labels, (areas >= min_area) & (sums >= floor * np.maximum(areas, 1)))

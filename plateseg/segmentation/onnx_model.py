@@ -108,7 +108,7 @@ class ModelParams(BaseModel):
     probability: float = Field(default=0.5, gt=0.0, lt=1.0)
     tile: int = Field(default=512, ge=64, le=4096)
     overlap: int | None = Field(default=None, ge=0, le=512)
-    diameter: float | None = Field(default=None, gt=2.0, le=1000.0)
+    diameter: float | None = Field(default=None, gt=2.0, le=400.0)
     min_diameter: float | None = Field(default=None, gt=1.0, le=1000.0)
     max_diameter: float | None = Field(default=None, gt=1.0, le=2000.0)
     declump: bool = True

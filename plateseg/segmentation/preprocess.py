@@ -213,9 +213,10 @@ def estimate_diameter(normalised: Normalised) -> float | None:
     Foreground = the normalised image smoothed (sigma 1) above Li's minimum cross-entropy
     threshold (low enough to keep the dim nucleoplasm between bright chromatin spots
     in one piece) and :data:`MIN_CONTRAST` noise SDs, holes filled; components smaller
-    than 12 px are ignored. The estimate is :data:`SHAPE_FACTOR` x 2 x the median of the
-    components' largest inscribed radii (area-weighted median, so specks of debris do
-    not drag it down). Large images are measured on a 2x-reduced copy.
+    than 12 px (full resolution) are ignored. The estimate is :data:`SHAPE_FACTOR` x 2
+    x the median of the components' largest inscribed radii (area-weighted median, so
+    specks of debris do not drag it down). Large images are measured on a 2x-reduced
+    copy.
     """
     image = normalised.image
     factor = 2 if image.size > 3_000_000 else 1
@@ -238,7 +239,7 @@ def estimate_diameter(normalised: Normalised) -> float | None:
     if count == 0:
         return None
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    ids = np.flatnonzero(sizes >= 12)
+    ids = np.flatnonzero(sizes >= 12 / factor**2)
     ids = ids[ids > 0]
     if ids.size == 0:
         return None

@@ -228,6 +228,10 @@ def _check_contract(model: LoadedModel) -> None:
         raise ValueError(f"input {inputs[0].name!r} has shape {shape}; expected (1, 1, h, w)")
     tile = np.random.default_rng(0).random((96, 96)).astype(np.float32)
     try:
+        if model.kind == "nuclei-3class":  # the path a run takes: scale, 3 classes, seeds
+            from plateseg.segmentation.learned import segment_learned
+
+            segment_learned(tile, model, diameter=model.diameter, tile=64)
         probability = predict_foreground(model, tile, tile=64)
     except ModelError:
         raise
