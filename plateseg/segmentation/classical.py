@@ -324,6 +324,18 @@ def relabel(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return lut.astype(dtype)[labels]
 
 
+def _blobs(image: np.ndarray, sigma: float) -> np.ndarray:
+    """``image`` smoothed by ``sigma``; for sigma >= 3 computed on a 2x block-averaged
+    copy and upsampled linearly (the same values to within a few percent: the result
+    is smooth at that scale), at a quarter of the cost."""
+    if sigma < 3 or min(image.shape) < 16:
+        return gaussian(image, sigma)
+    from plateseg.segmentation.features import downsample, upsample
+
+    small = gaussian(downsample(image, 2), sigma / 2)
+    return upsample(small, 2, (int(image.shape[0]), int(image.shape[1])))
+
+
 def _relative_threshold(
     smoothed: np.ndarray, method: str, correction: float, floor: float
 ) -> float:
@@ -388,7 +400,7 @@ def segment_nuclei(image: np.ndarray, params: ClassicalParams) -> ClassicalSegme
     unit = 1.0 / np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
     threshold = (float(np.mean(normalised.background)) + relative * normalised.scale) * unit
     if params.declump:  # holes are filled on the declumping canvas, object by object
-        blobs = gaussian(flat, max(sigma, DECLUMP_SMOOTHING * params.min_diameter))
+        blobs = _blobs(flat, max(sigma, DECLUMP_SMOOTHING * params.min_diameter))
         np.maximum(blobs, np.float32(1e-3), out=blobs)
         labels, filled = _labels(mask, params, blobs, params.fill_holes)
         foreground = float(np.count_nonzero(mask) + filled) / mask.size

@@ -8,11 +8,13 @@ Inference, step by step::
         ─► resize by D / d (D = the model's training diameter; skipped within ±10 %;
            enlarged to at most MAX_MODEL_PIXELS)
         ─► network, tile by tile (tiles of ``tile`` px + 32 px context each side)
-        ─► P(interior), P(interior) + P(boundary), upsampled to full resolution
-        ─► seeds = connected components of P(interior) > 0.5, split at narrow necks
-        ─► each seed grown by up to ~3 model pixels, only into P(nucleus) > 0.5
-        ─► objects below 5 % of a typical nucleus's area dropped, and objects whose
+        ─► P(interior), P(nucleus) = P(interior) + P(boundary), at model scale:
+           seeds = connected components of P(interior) > 0.5, split at narrow necks;
+           each seed grown by up to GROWTH (4) model pixels into P(nucleus) > 0.5;
+           objects below 5 % of a typical nucleus's area dropped, and objects whose
            mean intensity is not MIN_CONTRAST (4) noise SDs above the background
+        ─► back to full resolution: each pixel with upsampled P(nucleus) > 0.5 takes
+           the label of its nearest model pixel (outlines as smooth as the probability)
 
 The boundary class is a thin ring around every nucleus, so touching nuclei have separate
 interiors: the seeds are the instances, and growing them back over the ring restores
@@ -30,6 +32,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from plateseg.errors import ModelError
+from plateseg.segmentation.classical import relabel
 from plateseg.segmentation.onnx_model import LoadedModel
 from plateseg.segmentation.preprocess import (
     MIN_CONTRAST,
@@ -40,6 +43,8 @@ from plateseg.segmentation.preprocess import (
 
 __all__ = ["LearnedSegmentation", "predict_classes", "segment_learned"]
 
+#: Seeds grow back over the boundary ring by up to this many model pixels.
+GROWTH = 4
 #: Context (model pixels) around each tile; the U-Net's useful receptive field.
 MARGIN = 32
 #: Rescaling is skipped when the field's nuclei are within this ratio of the model's.
@@ -133,15 +138,19 @@ def segment_learned(
     small_shape = (max(8, round(shape[0] * factor)), max(8, round(shape[1] * factor)))
     small = resize(normalised.image, small_shape, order=1)
     probs = predict_classes(model, small, tile)
-    interior = resize(probs[1], shape, order=1)
-    nucleus = resize(probs[1] + probs[2], shape, order=1)
-    foreground = nucleus > probability
-    seeds, count = _seeds(interior > probability, diameter)
-    labels = _grow(seeds, count, foreground, math.ceil(3 / factor) + 1)
-    typical_area = math.pi * diameter**2 / 4
+    # instances at model scale (where nuclei are D px across), outlines at full scale
+    nucleus = probs[1] + probs[2]
+    scaled = diameter * small_shape[0] / shape[0]
+    seeds, count = _seeds(probs[1] > probability, scaled)
+    grown = _grow(seeds, count, nucleus > probability, GROWTH)
     floor = MIN_CONTRAST * normalised.noise / normalised.scale
-    labels = _keep(labels, normalised.image, 0.05 * typical_area, floor)
-    return LearnedSegmentation(labels, float(diameter), float(foreground.mean()))
+    grown = _keep(grown, small, 0.05 * math.pi * scaled**2 / 4, floor)
+    if small_shape == shape:
+        return LearnedSegmentation(grown, float(diameter), float((nucleus > probability).mean()))
+    foreground = resize(nucleus, shape, order=1) > probability
+    labels = np.where(foreground, resize(grown, shape, order=0), 0)
+    present = np.bincount(labels.ravel(), minlength=int(grown.max()) + 1) > 0
+    return LearnedSegmentation(relabel(labels, present), float(diameter), float(foreground.mean()))
 
 
 #: Interiors joined by a bridge are split where the bridge is at least this much narrower
@@ -182,8 +191,6 @@ def _keep(labels: np.ndarray, image: np.ndarray, min_area: float, floor: float) 
     """Remove objects smaller than ``min_area`` pixels or whose mean normalised intensity
     is below ``floor`` (noise the network took for a nucleus); renumber 1..n
     (uint16/uint32)."""
-    from plateseg.segmentation.classical import relabel
-
     flat = labels.ravel()
     areas = np.bincount(flat)
     sums = np.bincount(flat, weights=image.ravel(), minlength=len(areas))

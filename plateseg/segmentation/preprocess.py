@@ -215,15 +215,16 @@ def estimate_diameter(normalised: Normalised) -> float | None:
     in one piece) and :data:`MIN_CONTRAST` noise SDs, holes filled; components smaller
     than 12 px (full resolution) are ignored. The estimate is :data:`SHAPE_FACTOR` x 2
     x the median of the components' largest inscribed radii (area-weighted median, so
-    specks of debris do not drag it down). Large images are measured on a 2x-reduced
-    copy.
+    specks of debris do not drag it down). Images above 1 Mpx are measured on a
+    2x-reduced copy.
     """
     image = normalised.image
-    factor = 2 if image.size > 3_000_000 else 1
-    if factor > 1:
-        image = image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
-        image = image.reshape(image.shape[0] // 2, 2, image.shape[1] // 2, 2).mean(axis=(1, 3))
     from skimage.filters import threshold_li
+
+    from plateseg.segmentation.features import downsample
+
+    factor = 2 if image.size > 1_000_000 else 1
+    image = downsample(image, factor)
 
     smooth = ndi.gaussian_filter(image, 1.0)
     if float(smooth.max()) <= float(smooth.min()):
@@ -244,7 +245,10 @@ def estimate_diameter(normalised: Normalised) -> float | None:
     if ids.size == 0:
         return None
     distance = edt.edt(mask, black_border=False, parallel=1)
-    radii = np.asarray(ndi.maximum(distance, labels, ids), np.float64)
+    inside = np.flatnonzero(labels)  # per-label maximum over the foreground pixels only
+    peak = np.zeros(count + 1, np.float64)
+    np.maximum.at(peak, labels.ravel()[inside], distance.ravel()[inside])
+    radii = peak[ids]
     weights = sizes[ids].astype(np.float64)
     order = np.argsort(radii)
     cumulative = np.cumsum(weights[order])
