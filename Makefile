@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 
 .PHONY: run test lint fmt bench bench-segment bench-accuracy bench-engine bench-aggregate \
-	bench-pipeline bench-plan soak load audit synth serve clean system-deps
+	bench-pipeline bench-plan soak load audit synth serve clean system-deps train-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ fmt: $(VENV)/.dev
 
 # Benchmarks print markdown tables (ratios against a baseline measured in the same run).
 bench: bench-segment bench-accuracy bench-engine bench-aggregate bench-pipeline bench-plan
+
+# Retrain the shipped learned nuclei model from ../shared/data/bbbc039-dev (~40 min, 2 cores).
+train-model: $(VENV)/.dev
+	$(BIN)/python tools/train_nuclei_net.py
 
 bench-segment: $(VENV)/.dev
 	$(BIN)/python bench/segment.py
