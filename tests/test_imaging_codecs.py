@@ -378,3 +378,25 @@ def test_a_corrupt_compressed_tiff_is_still_corrupt(rng: np.random.Generator) ->
     with pytest.raises(ImageReadError, match="corrupt or truncated TIFF") as caught:
         read_image(bytes(data), KEY)
     assert "imagecodecs" not in caught.value.problem
+
+
+def test_channel_stacks_read_compressed_and_palette_pages_like_single_planes() -> None:
+    from plateseg.imaging_stack import read_stack
+
+    channels = np.arange(2 * 8 * 8, dtype=np.uint8).reshape(2, 8, 8) % 4
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, channels.astype(np.uint16) * 1000, compression="lzw")
+    np.testing.assert_array_equal(
+        read_stack(buffer.getvalue(), KEY), channels.astype(np.uint16) * 1000
+    )
+
+    colormap = np.zeros((3, 256), np.uint16)
+    colormap[0, :4] = [0, 65535, 0, 0]  # black, red, green, blue
+    colormap[1, :4] = [0, 0, 65535, 0]
+    colormap[2, :4] = [0, 0, 0, 65535]
+    palette = io.BytesIO()
+    tifffile.imwrite(palette, channels, photometric="palette", colormap=colormap)
+    stack = read_stack(palette.getvalue(), KEY)
+    assert stack.shape == (2, 8, 8) and stack.dtype == np.uint16
+    expected = np.array([0, 19595, 38469, 7471], np.uint16)[channels]  # BT.601 luminance
+    np.testing.assert_allclose(stack, expected, atol=1)
