@@ -9,7 +9,6 @@ turns into a per-image error record.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 import warnings
@@ -22,6 +21,7 @@ from plateseg.contracts import ManifestItem
 from plateseg.errors import ImageReadError, ImageShapeError, ObjectNotFoundError, StoreKeyError
 from plateseg.settings import get_settings
 from plateseg.store import Store
+from plateseg.tiff_codecs import is_missing_codec, missing_codec_error, palette_to_grey
 
 if TYPE_CHECKING:
     import tifffile
@@ -170,125 +170,14 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
     except (ImageReadError, ImageShapeError):
         raise
     except Exception as exc:  # tifffile raises many types on bad bytes
-        if page is not None and _is_missing_codec(exc):
-            raise _missing_codec(key, page, exc) from None
+        if page is not None and is_missing_codec(exc):
+            raise missing_codec_error(key, page, _reason(exc)) from None
         raise ImageReadError(key, f"corrupt or truncated TIFF ({_reason(exc)})") from None
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
     if palette:
-        array = _palette_to_grey(array, colormap, key)
+        array = palette_to_grey(array, colormap, key)
     return array
-
-
-#: Names, as a microscopist knows them, of the TIFF compressions that need a codec
-#: (tifffile's own ``COMPRESSION`` names the rest).
-_COMPRESSION_NAMES = {
-    5: "LZW",
-    6: "JPEG",
-    7: "JPEG",
-    8: "Deflate",
-    32946: "Deflate",
-    22610: "JPEG-XR",
-    34934: "JPEG-XR",
-    33003: "JPEG 2000",
-    33004: "JPEG 2000",
-    33005: "JPEG 2000",
-    34712: "JPEG 2000",
-    34887: "LERC",
-    34925: "LZMA",
-    34933: "PNG",
-    34927: "WebP",
-    50001: "WebP",
-    50000: "Zstd",
-    50002: "JPEG XL",
-    52546: "JPEG XL",
-}
-
-
-def _is_missing_codec(exc: Exception) -> bool:
-    """Whether tifffile failed for want of a codec rather than on bad bytes.
-
-    Without ``imagecodecs`` tifffile falls back to pure-Python codecs; a codec it has
-    no fallback for fails with "... requires the 'imagecodecs' package" (ValueError or
-    NotImplementedError), and a fallback that needs a missing module (Zstd before
-    Python 3.14) raises ImportError when called.
-    """
-    return isinstance(exc, ImportError) or "'imagecodecs'" in str(exc)
-
-
-def _encoding(page: tifffile.TiffPage) -> str:
-    """How a TIFF page is encoded, in words: ``"12-bit packed LZW-compressed TIFF"``."""
-    import tifffile
-
-    def name(enum: type[tifffile.COMPRESSION] | type[tifffile.PREDICTOR], value: int) -> str:
-        try:
-            return enum(value).name
-        except ValueError:
-            return str(value)
-
-    words = []
-    bits = int(page.bitspersample)
-    if bits not in (1, 8, 16, 32, 64):
-        words.append(f"{bits}-bit packed")
-    compression = int(page.compression)
-    if compression != 1:
-        label = _COMPRESSION_NAMES.get(compression) or name(tifffile.COMPRESSION, compression)
-        words.append(f"{label}-compressed")
-    text = " ".join([*words, "TIFF"])
-    predictor = int(page.predictor)
-    if predictor not in (1, 2):  # horizontal differencing has a pure-Python fallback
-        text += f" with the {name(tifffile.PREDICTOR, predictor).lower()} predictor"
-    return text
-
-
-def _missing_codec(key: str, page: tifffile.TiffPage, exc: Exception) -> ImageReadError:
-    what = _encoding(page)
-    if importlib.util.find_spec("imagecodecs") is None:
-        problem = (
-            f"{what} needs the imagecodecs package, which is not installed "
-            f"(pip install imagecodecs; {_reason(exc)})"
-        )
-    else:
-        problem = (
-            f"{what} needs a codec that the installed imagecodecs package lacks ({_reason(exc)})"
-        )
-    return ImageReadError(key, problem)
-
-
-#: ITU-R BT.601 luma weights of red, green and blue.
-_BT601 = np.array([0.299, 0.587, 0.114])
-
-
-def _palette_to_grey(indices: np.ndarray, colormap: np.ndarray | None, key: str) -> np.ndarray:
-    """Map a palette TIFF's indices through its colormap to one grey plane.
-
-    The identity grey ramp (``i``, ``256 i`` or ``257 i``) returns the indices; other
-    grey maps their ``uint16`` values; colour maps BT.601 luminance as ``uint16``.
-    """
-    if colormap is None:
-        raise ImageReadError(key, "palette TIFF without a colormap (ColorMap tag)")
-    cmap = np.asarray(colormap).astype(np.int64)
-    if cmap.ndim != 2 or cmap.shape[0] != 3 or cmap.shape[1] == 0:
-        raise ImageReadError(key, f"palette TIFF with a malformed colormap of shape {cmap.shape}")
-    index = indices.view(np.uint8) if indices.dtype.kind == "b" else indices  # 1-bit
-    if index.dtype.kind not in "ui":
-        raise ImageReadError(key, f"palette TIFF with {indices.dtype} indices")
-    if index.size and (int(index.min()) < 0 or int(index.max()) >= cmap.shape[1]):
-        raise ImageReadError(
-            key,
-            f"palette TIFF has indices up to {int(index.max())} but its colormap has only "
-            f"{cmap.shape[1]} entries",
-        )
-    red, green, blue = cmap
-    if np.array_equal(red, green) and np.array_equal(red, blue):
-        ramp = np.arange(red.size, dtype=np.int64)
-        if any(np.array_equal(red, ramp * step) for step in (1, 256, 257)):
-            return indices
-        table = red
-    else:
-        table = np.rint(_BT601 @ cmap)
-    lookup = np.clip(table, 0, np.iinfo(np.uint16).max).astype(np.uint16)
-    return lookup[index]
 
 
 def _read_pillow(data: bytes, key: str, limit: int, kind: str) -> np.ndarray:

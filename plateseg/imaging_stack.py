@@ -47,16 +47,9 @@ def read_stack(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
         Z-stacks or time series (more than one plane per channel), too many pixels,
         empty planes, an unsupported dtype.
     """
-    from plateseg.imaging import (
-        _check_plane,
-        _is_missing_codec,
-        _missing_codec,
-        _palette_to_grey,
-        _too_big,
-        read_image,
-        sniff_format,
-    )
+    from plateseg.imaging import _check_plane, _reason, _too_big, read_image, sniff_format
     from plateseg.settings import get_settings
+    from plateseg.tiff_codecs import is_missing_codec, missing_codec_error, palette_to_grey
 
     limit = get_settings().max_image_pixels if max_pixels is None else max_pixels
     if sniff_format(data) != "tiff":
@@ -76,11 +69,11 @@ def read_stack(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
             try:
                 array = np.asarray(series.asarray())
             except Exception as exc:
-                if _is_missing_codec(exc):
-                    raise _missing_codec(key, page, exc) from None
+                if is_missing_codec(exc):
+                    raise missing_codec_error(key, page, _reason(exc)) from None
                 raise
             if page.photometric == tifffile.PHOTOMETRIC.PALETTE:  # as read_image does
-                array = _palette_to_grey(array, page.colormap, key)
+                array = palette_to_grey(array, page.colormap, key)
     except (ImageReadError, ImageShapeError):
         raise
     except Exception as exc:  # tifffile raises many types on bad bytes

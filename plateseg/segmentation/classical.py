@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage as ndi
 
 from plateseg.segmentation.preprocess import MIN_CONTRAST
+from plateseg.segmentation.thresholds import clear_below_local, relative_threshold
 
 __all__ = [
     "ClassicalParams",
@@ -244,61 +245,6 @@ def gaussian(image: np.ndarray, sigma: float, truncate: float = 3.0) -> np.ndarr
     return out
 
 
-def _threshold(smoothed: np.ndarray, method: str, min_contrast: float) -> float:
-    """Global threshold; above the image maximum when foreground and background do not
-    differ by ``min_contrast`` noise standard deviations (an empty field)."""
-    from skimage.filters import threshold_li, threshold_otsu
-
-    step = max(1, int(np.sqrt(smoothed.size / 250_000)))  # a ~0.25 Mpx sample is plenty
-    sample = smoothed[::step, ::step]
-    top = float(sample.max())
-    if float(sample.min()) == top:
-        return top  # flat image: nothing is above it
-    value = float(threshold_li(sample) if method == "li" else threshold_otsu(sample))
-    below, above = sample[sample <= value], sample[sample > value]
-    if min_contrast > 0 and below.size and above.size:
-        background = float(np.median(below))
-        noise = 1.4826 * float(np.median(np.abs(below - background)))
-        if float(np.median(above)) - background < min_contrast * noise:
-            return float(smoothed.max())
-    return value
-
-
-def _adaptive(
-    mask: np.ndarray, smoothed: np.ndarray, threshold: float, sigma: float, weight: float
-) -> None:
-    """Clear, in place, the pixels of ``mask`` at or below the local threshold.
-
-    For ``sigma >= 2`` the local mean is computed on a 2x block-averaged image and read
-    back, bilinearly interpolated, at the foreground pixels only (~10% of a field): the
-    same values to within a fraction of a grey level, at half the cost of a
-    full-resolution Gaussian.
-    """
-    width = smoothed.shape[1]
-    flat = np.flatnonzero(mask)
-    if sigma < 2 or min(smoothed.shape) < 8:
-        local = gaussian(smoothed, sigma).ravel()[flat]
-    else:
-        from plateseg.segmentation.features import downsample
-
-        small = gaussian(downsample(smoothed, 2), sigma / 2)
-        rows, cols = small.shape
-        ys, xs = np.divmod(flat, width)
-        fy = np.clip(ys.astype(np.float32) * np.float32(0.5) - np.float32(0.25), 0, rows - 1)
-        fx = np.clip(xs.astype(np.float32) * np.float32(0.5) - np.float32(0.25), 0, cols - 1)
-        y0 = np.minimum(fy.astype(np.intp), rows - 2)
-        x0 = np.minimum(fx.astype(np.intp), cols - 2)
-        wy, wx = fy - y0, fx - x0
-        at = y0 * cols + x0
-        grid = small.ravel()
-        top = grid[at] + (grid[at + 1] - grid[at]) * wx
-        bottom = grid[at + cols] + (grid[at + cols + 1] - grid[at + cols]) * wx
-        local = top + (bottom - top) * wy
-    level = local * np.float32(weight) + np.float32(threshold * (1 - weight))
-    below = smoothed.ravel()[flat] <= level
-    mask.reshape(-1)[flat[below]] = False  # mask is C-contiguous: reshape is a view
-
-
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """Fill background components that do not touch the border (faster than ndi's)."""
     background, count = ndi.label(~mask)
@@ -336,28 +282,6 @@ def _blobs(image: np.ndarray, sigma: float) -> np.ndarray:
     return upsample(small, 2, (int(image.shape[0]), int(image.shape[1])))
 
 
-def _relative_threshold(
-    smoothed: np.ndarray, method: str, correction: float, floor: float
-) -> float:
-    """Threshold of a background-free image (background 0, typical nucleus ~1): the
-    method's value times ``correction``, but at least ``floor``; the maximum for a flat
-    image (nothing is above it)."""
-    from skimage.filters import threshold_li, threshold_multiotsu, threshold_otsu
-
-    step = max(1, int(np.sqrt(smoothed.size / 250_000)))  # a ~0.25 Mpx sample is plenty
-    sample = smoothed[::step, ::step]
-    top = float(sample.max())
-    if float(sample.min()) == top:
-        return top  # flat image: nothing is above it
-    if method == "li":
-        value = float(threshold_li(sample))
-    elif method == "otsu3":
-        value = float(threshold_multiotsu(sample, classes=3)[0])
-    else:
-        value = float(threshold_otsu(sample))
-    return max(value * correction, floor)
-
-
 def segment_nuclei(image: np.ndarray, params: ClassicalParams) -> ClassicalSegmentation:
     """Segment nuclei in one fluorescence image.
 
@@ -390,13 +314,13 @@ def segment_nuclei(image: np.ndarray, params: ClassicalParams) -> ClassicalSegme
     # the floor is capped at half a typical nucleus: on a crowded field the background
     # pixels' spread (the noise estimate) includes nuclear edges
     floor = min(params.min_contrast * normalised.noise / normalised.scale, 0.5)
-    relative = _relative_threshold(
+    relative = relative_threshold(
         smoothed, params.threshold_method, params.threshold_correction, floor
     )
     mask = np.ascontiguousarray(smoothed > relative)
     if params.threshold_scope == "adaptive" and params.adaptive_weight > 0:
         local_sigma = params.adaptive_sigma or 0.3 * params.min_diameter
-        _adaptive(mask, smoothed, relative, local_sigma, params.adaptive_weight)
+        clear_below_local(mask, smoothed, relative, local_sigma, params.adaptive_weight)
     unit = 1.0 / np.iinfo(image.dtype).max if image.dtype.kind in "ui" else 1.0
     threshold = (float(np.mean(normalised.background)) + relative * normalised.scale) * unit
     if params.declump:  # holes are filled on the declumping canvas, object by object

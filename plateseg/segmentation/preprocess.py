@@ -39,6 +39,7 @@ __all__ = [
     "estimate_diameter",
     "normalise",
     "resize",
+    "subsample",
 ]
 
 #: The foreground scale is at least this many robust noise SDs (an empty field stays dark).
@@ -85,7 +86,9 @@ class Normalised:
 CLIP = 4.0
 
 
-def _sample(image: np.ndarray, pixels: int = 250_000) -> np.ndarray:
+def subsample(image: np.ndarray, pixels: int = 250_000) -> np.ndarray:
+    """Every k-th row and column, so that about ``pixels`` remain (a strided view):
+    plenty for a histogram, a percentile or a threshold."""
     step = max(1, int(np.sqrt(image.size / pixels)))
     return image[::step, ::step]
 
@@ -138,7 +141,7 @@ def estimate_background(image: np.ndarray, block: int | None = None) -> np.ndarr
     for i in range(ny):
         for j in range(nx):
             tile = data[ys[i] : ys[i + 1], xs[j] : xs[j + 1]]
-            grid[i, j] = np.percentile(_sample(tile, 20_000), 10)
+            grid[i, j] = np.percentile(subsample(tile, 20_000), 10)
     if min(ny, nx) >= 2:  # pad by point reflection: a plane stays a plane at the edges
         padded = np.pad(grid, 1, mode="reflect", reflect_type="odd")
         grid = ndi.median_filter(padded, size=3)[1:-1, 1:-1]
@@ -180,7 +183,7 @@ def normalise(image: np.ndarray) -> Normalised:
     data = np.asarray(image, np.float32)
     background = estimate_background(data)
     flat = data - background
-    sample = _sample(flat)
+    sample = subsample(flat)
     # noise SD from the background side of the histogram: the 5th and 25th percentiles
     # of a field whose background covers at least a quarter of it (z 1.645 and 0.674)
     p5, p25 = np.percentile(sample, (5, 25))
@@ -230,7 +233,7 @@ def estimate_diameter(normalised: Normalised) -> float | None:
     if float(smooth.max()) <= float(smooth.min()):
         return None
     floor = MIN_CONTRAST * normalised.noise / normalised.scale
-    mask = smooth > max(float(threshold_li(_sample(smooth))), floor)
+    mask = smooth > max(float(threshold_li(subsample(smooth))), floor)
     import edt
 
     from plateseg.segmentation.classical import fill_holes

@@ -63,11 +63,12 @@ def segment_cells(
     """
     from skimage.segmentation import watershed
 
-    from plateseg.segmentation.classical import _threshold, gaussian, scale_intensity
+    from plateseg.segmentation.classical import gaussian, scale_intensity
+    from plateseg.segmentation.thresholds import global_threshold
 
     scaled = scale_intensity(cytoplasm)
     smoothed = gaussian(scaled, params.smoothing_sigma) if params.smoothing_sigma > 0 else scaled
-    threshold = _threshold(smoothed, "otsu", 5.0)
+    threshold = global_threshold(smoothed, "otsu", 5.0)
     if threshold < float(smoothed.max()):
         threshold *= params.threshold_correction
     if not nuclei.any():
