@@ -3,7 +3,9 @@
 The manifest (``runs/<run_id>/manifest.json``) is the JSON array of
 :class:`~plateseg.contracts.ManifestItem` the Distributed Map's ItemReader reads; one
 item per field of view with all its channels. Beside it Lookup stores the validated
-recipe (``recipe.json``) and what it skipped (``lookup-report.json``).
+recipe (``recipe.json``, pinned to the model's SHA-256), what it skipped
+(``lookup-report.json``), the owner (``owner.json``) and the pinned inputs: the model's
+bytes and the layout (:mod:`plateseg.pipeline.pinning`).
 
 Lookup refuses, before any image is segmented, what would otherwise waste a whole run
 or give results nobody can trust (each an :class:`~plateseg.errors.InputError` naming
@@ -15,6 +17,10 @@ the files):
   ``trainable`` segmenters) is missing or not a valid ONNX model — otherwise every
   batch would fail alike and the run would end with only "tolerated failure threshold
   exceeded";
+- a field whose well lies on no standard plate (``Z99``), naming its file — Aggregate
+  would otherwise fail only after every field was segmented;
+- a run id that belongs to another experiment (:mod:`plateseg.pipeline.ownership`;
+  checked, and the owner recorded, before anything is written);
 - a ``layout.csv`` that does not parse (a malformed or off-plate well, a bad
   concentration or control value), named by line and column — Aggregate reads the
   same file at the end of the run, so a bad layout would otherwise fail the run only
@@ -22,23 +28,30 @@ the files):
 
 Layout wells that have no images are fine (a plate map describes the whole plate); the
 report lists them under ``layout_wells_without_images``.
+
+A symbolic link in a local store that leads outside it (a plate folder linked in from
+another disk), or is broken, is not followed (:class:`~plateseg.store.LocalStore`
+refuses it); the report lists each under ``refused_links`` and the message counts them,
+so a linked plate never vanishes without a word.
 """
 
 from __future__ import annotations
 
 from plateseg.contracts import ExecutionInput, LookupRequest, LookupResult, ManifestItem, Recipe
 from plateseg.errors import ExecutionInputError, InputError, RecipeError
-from plateseg.layout import PlateLayout, read_layout
+from plateseg.layout import PlateLayout, plate_format_for, read_layout, split_well
 from plateseg.metadata import ManifestReport, build_manifest, naming_pattern
+from plateseg.pipeline.ownership import claim_run
+from plateseg.pipeline.pinning import MODEL_SEGMENTERS, pin_model, snapshot_layout
 from plateseg.segmentation import validate_recipe
-from plateseg.store import Store, put_json
+from plateseg.store import LocalStore, Store, put_json
 
 __all__ = ["experiment_prefix", "lookup", "run_prefix"]
 
 #: Duplicate pairs named in the error message; the report file lists them all.
 _SHOWN_DUPLICATES = 3
-#: Segmenters whose ``params.model`` names an ONNX model Lookup loads once up front.
-_MODEL_SEGMENTERS = ("onnx", "trainable")
+#: Off-plate wells named in the error message; the report file lists them all.
+_SHOWN_OFF_PLATE = 3
 
 
 def experiment_prefix(experiment_id: str) -> str:
@@ -75,7 +88,7 @@ def _check_model(recipe: Recipe, store: Store) -> None:
         shipped, or is not a valid ONNX model.
     """
     model = recipe.params.get("model")
-    if recipe.segmenter in _MODEL_SEGMENTERS and isinstance(model, str):
+    if recipe.segmenter in MODEL_SEGMENTERS and isinstance(model, str):
         from plateseg.segmentation.onnx_model import load_model
 
         load_model(model, store)
@@ -99,6 +112,31 @@ def _check_duplicates(
     )
 
 
+def _off_plate(items: list[ManifestItem]) -> list[str]:
+    """``"<well> (<file>)"`` for every field whose well is not on a 1536-well plate."""
+    found = []
+    for item in items:
+        try:
+            plate_format_for([split_well(item.well)])
+        except InputError:
+            first = sorted(item.channels.values())[0]
+            found.append(f"{item.well} ({first})")
+    return found
+
+
+def _check_off_plate(off_plate: list[str], store: Store, report_key: str) -> None:
+    """Refuse fields whose well lies on no standard plate, naming their files."""
+    if not off_plate:
+        return
+    shown = "; ".join(off_plate[:_SHOWN_OFF_PLATE])
+    more = len(off_plate) - _SHOWN_OFF_PLATE
+    rest = f"; and {more} more" if more > 0 else ""
+    raise InputError(
+        f"{len(off_plate)} field(s) name a well that is on no 96-, 384- or 1536-well plate: "
+        f"{shown}{rest}; rename or remove those files (full list: {store.uri(report_key)})"
+    )
+
+
 def _layout_wells_without_images(
     layout: PlateLayout | None, items: list[ManifestItem]
 ) -> list[str]:
@@ -113,6 +151,16 @@ def _layout_wells_without_images(
             if (plate, entry.well) not in imaged:
                 missing.add((plate, entry.well))
     return [f"{plate} {well}" for plate, well in sorted(missing)]
+
+
+def _refused_links(store: Store, prefix: str) -> list[dict[str, str]]:
+    """The links under ``prefix`` a local store did not follow (S3 has no links)."""
+    if not isinstance(store, LocalStore):
+        return []
+    return [
+        {"key": link.key, "target": link.target, "reason": link.reason}
+        for link in store.refused_links(prefix)
+    ]
 
 
 def lookup(request: LookupRequest, store: Store) -> LookupResult:
@@ -150,15 +198,18 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
         raise ExecutionInputError(f"input.naming: {exc}") from None
     experiment_id = execution_input.experiment_id
     run_id = execution_input.run_id or request.execution_name
+    claim_run(store, run_id, experiment_id)  # before anything else is written under the run
     prefix = experiment_prefix(experiment_id)
 
     keys = [info.key for info in store.list(prefix)]
+    refused = _refused_links(store, prefix)
     items, report = build_manifest(keys, experiment_id, pattern)
     _check_channels(recipe, items, experiment_id)
     if items:
         _check_model(recipe, store)
     layout = read_layout(store, experiment_id) if items else None  # InputError if malformed
     unimaged = _layout_wells_without_images(layout, items)
+    off_plate = _off_plate(items)
 
     out = run_prefix(run_id)
     report_key = f"{out}lookup-report.json"
@@ -176,9 +227,15 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
             "duplicate_pairs": [[report.duplicate_of[k], k] for k in report.duplicates],
             "extra_planes": list(report.extra_planes),
             "layout_wells_without_images": unimaged,
+            "off_plate": off_plate,
+            "refused_links": refused,
         },
     )
     _check_duplicates(report, experiment_id, store, report_key)
+    _check_off_plate(off_plate, store, report_key)
+    if items:
+        recipe = pin_model(recipe, store, run_id)
+    snapshot_layout(store, experiment_id, run_id)
     manifest_key = f"{out}manifest.json"
     put_json(store, manifest_key, [item.model_dump(mode="json") for item in items])
     put_json(store, f"{out}recipe.json", recipe.model_dump(mode="json"))
@@ -199,6 +256,13 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
         )
     else:
         message = f"no images found for experiment {experiment_id!r}: {store.uri(prefix)} is empty"
+    if refused:
+        shown = ", ".join(f"{link['key']} ({link['reason']})" for link in refused[:3])
+        more = f" and {len(refused) - 3} more" if len(refused) > 3 else ""
+        message += (
+            f"; {len(refused)} symbolic link(s) not followed: {shown}{more} "
+            f"(links must stay inside the store; see {store.uri(report_key)})"
+        )
     return LookupResult(
         run_id=run_id,
         experiment_id=experiment_id,

@@ -44,6 +44,9 @@ class RecordingStore:
             return self.written[key]
         return self.inner.get_bytes(key)
 
+    def size(self, key: str) -> int:
+        return len(self.written[key]) if key in self.written else self.inner.size(key)
+
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         self.puts.append((key, len(data)))
         self.written[key] = bytes(data)

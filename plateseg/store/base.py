@@ -34,6 +34,11 @@ class Store(Protocol):
         """Return the object's bytes; :class:`~plateseg.errors.ObjectNotFoundError` if absent."""
         ...
 
+    def size(self, key: str) -> int:
+        """The object's size in bytes, without reading it (``HeadObject``; a ``stat``);
+        :class:`~plateseg.errors.ObjectNotFoundError` if absent."""
+        ...
+
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         """Write the object atomically (readers see the old or the new bytes, never half)."""
         ...

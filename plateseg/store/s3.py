@@ -125,6 +125,13 @@ class S3Store:
         except Exception as exc:
             raise _translate(exc, key, self.name) from exc
 
+    def size(self, key: str) -> int:
+        try:
+            head = self.client.head_object(Bucket=self.name, Key=check_key(key))
+        except Exception as exc:
+            raise _translate(exc, key, self.name) from exc
+        return int(head["ContentLength"])
+
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         extra = {"ContentType": content_type} if content_type else {}
         try:

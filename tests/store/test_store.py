@@ -47,6 +47,15 @@ def test_list_reports_sizes(any_store: Store) -> None:
     assert info.size == 5 and info.etag
 
 
+def test_size_is_the_object_length_and_a_missing_key_is_not_found(any_store: Store) -> None:
+    any_store.put_bytes("experiments/E1/a.tif", b"123456789")
+    assert any_store.size("experiments/E1/a.tif") == 9
+    with pytest.raises(ObjectNotFoundError):
+        any_store.size("experiments/E1/none.tif")
+    with pytest.raises(ObjectNotFoundError):
+        any_store.size("experiments/E1")  # a folder (local) or a prefix (S3) is no object
+
+
 def test_list_of_a_partial_name_prefix_matches_like_s3(any_store: Store) -> None:
     any_store.put_bytes("experiments/E10/a.tif", b"x")
     any_store.put_bytes("experiments/E1/a.tif", b"x")
