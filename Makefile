@@ -13,15 +13,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Runtime install: the library, the handlers and their pinned dependencies.
-$(VENV)/.runtime: $(BIN)/python requirements.txt pyproject.toml
-	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+# Runtime install: exactly requirements.lock (every transitive pin, each file checked against
+# its sha256), then the library and handlers themselves, built without build isolation from
+# the hashed setuptools of requirements-build.lock. The locks come from requirements*.txt
+# through tools/lock.sh; tests/test_lock.py fails when they disagree.
+$(VENV)/.runtime: $(BIN)/python requirements.lock requirements-build.lock pyproject.toml
+	$(BIN)/pip install --quiet --require-hashes -r requirements-build.lock
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-# Development install: tests, linters, CDK.
-$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt tools/requirements-train.txt
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+# Development install: tests, linters, CDK, training (requirements-dev.lock, hashed; it holds
+# the runtime pins at the same versions, so it changes nothing the runtime install put there).
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.lock
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	touch $@
 
 # System packages the test suite needs (PostgreSQL server binaries, Node.js for CDK).

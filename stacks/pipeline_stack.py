@@ -71,7 +71,7 @@ IMAGE_ASSET_EXCLUDE = [
     "*",
     "!lambdas",
     "!plateseg",
-    "!requirements.txt",
+    "!requirements.lock",
     "!pyproject.toml",
     "**/__pycache__",
     "**/*.pyc",

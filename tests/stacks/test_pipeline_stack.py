@@ -397,7 +397,7 @@ def test_image_build_context_holds_only_what_the_dockerfile_copies(
 ) -> None:
     contexts = [p.parent.parent for p in synthesized.outdir.glob("asset.*/lambdas/Dockerfile")]
     assert [sorted(p.name for p in context.iterdir()) for context in contexts] == [
-        ["lambdas", "plateseg", "pyproject.toml", "requirements.txt"]
+        ["lambdas", "plateseg", "pyproject.toml", "requirements.lock"]
     ]
 
 
