@@ -7,10 +7,17 @@ an ASGI adapter over the FastAPI app); HTTP APIs terminate TLS on an AWS-managed
 certificate and validate Cognito JWTs natively (no authorizer Lambda). The 29 s
 integration timeout is no limit here: long work runs in Step Functions, not in requests.
 
-Routes: ``GET /`` and ``GET /static/{proxy+}`` (the page shell and its assets) are public
-so a browser can load the sign-in flow; every other path (``$default``) requires a
-Cognito access token. The function joins the database's VPC (reads results from RDS) and
-reaches S3 and Step Functions through the VPC endpoints of the database stack.
+Routes: every route (``ANY /`` and ``ANY /{proxy+}``, the page shell and static assets
+included) has the Cognito JWT authorizer; there is no public route. The app runs with
+``PLATESEG_WEB_AUTH=proxy`` and ``PLATESEG_WEB_PROXY=apigateway``: it accepts a request
+only when the Lambda event carries the authorizer's verified claims
+(``requestContext.authorizer.jwt.claims``), which API Gateway writes and no client can,
+and it never trusts identity headers. Callers send ``Authorization: Bearer <Cognito
+access token>`` (a script, or a browser extension / local proxy that attaches it); a UI
+reached by plain browser navigation needs an ALB with OIDC sign-in instead, which the app
+supports as ``PLATESEG_WEB_PROXY=alb`` (it verifies the ALB-signed ``x-amzn-oidc-data``
+token; see :mod:`plateseg.web.proxy_auth`). The function joins the database's VPC (reads
+results from RDS) and reaches S3 and Step Functions through the VPC endpoints of the database stack.
 """
 
 from __future__ import annotations
@@ -35,13 +42,14 @@ from stacks.database import DatabaseAccess, resolve_access
 from stacks.pipeline_stack import DOCKERFILE, IMAGE_ASSET_EXCLUDE, REPO_ROOT
 from stacks.storage import resolve_bucket
 
-__all__ = ["PUBLIC_ROUTES", "WEB_HANDLER", "WebStack"]
+__all__ = ["AUTHORIZED_ROUTES", "WEB_HANDLER", "WebStack"]
 
 #: Image command of the web function (the same image as the pipeline's functions).
 WEB_HANDLER = "lambdas.web.handler"
 
-#: Routes served without a token: the page shell and its static assets.
-PUBLIC_ROUTES = ("/", "/static/{proxy+}")
+#: Every route of the API; each has the JWT authorizer (the app refuses requests without
+#: the authorizer's claims, so a route added without it would serve nothing but 401).
+AUTHORIZED_ROUTES = ("/", "/{proxy+}")
 
 #: One JSON line per request in the API's access log.
 _ACCESS_LOG_FORMAT = {
@@ -175,18 +183,12 @@ class WebStack(Stack):
         authorizer = authorizers.HttpUserPoolAuthorizer(
             "Cognito", self.user_pool, user_pool_clients=[client]
         )
-        self.api.add_routes(
-            path="/{proxy+}",
-            methods=[apigw.HttpMethod.ANY],
-            integration=integration,
-            authorizer=authorizer,
-        )
-        for path in PUBLIC_ROUTES:
+        for path in AUTHORIZED_ROUTES:
             self.api.add_routes(
                 path=path,
-                methods=[apigw.HttpMethod.GET],
+                methods=[apigw.HttpMethod.ANY],
                 integration=integration,
-                authorizer=apigw.HttpNoneAuthorizer(),
+                authorizer=authorizer,
             )
 
         CfnOutput(self, "WebUrl", value=stage.url)
@@ -230,9 +232,11 @@ class WebStack(Stack):
                 "PLATESEG_STORE": f"s3://{bucket.bucket_name}",
                 "PLATESEG_HOME": "/tmp/plateseg",
                 "PLATESEG_STATE_MACHINE_ARN": self._states_arn("stateMachine", state_machine_name),
-                # The app runs executions on AWS and trusts the API's JWT authorizer.
+                # The app runs executions on AWS and accepts only requests whose event
+                # carries the API's JWT authorizer claims (never an identity header).
                 "PLATESEG_ENGINE": "aws",
                 "PLATESEG_WEB_AUTH": "proxy",
+                "PLATESEG_WEB_PROXY": "apigateway",
                 "PLATESEG_WEB_SECURE_COOKIES": "true",
                 # The new-run page's estimate models the deployed Map settings.
                 "PLATESEG_RUN_SETTINGS": json.dumps(

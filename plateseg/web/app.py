@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 from plateseg.settings import Settings, get_settings
 from plateseg.web.config import WebSettings
 from plateseg.web.errors import install_error_handlers
+from plateseg.web.headers import SecurityHeadersMiddleware, redact_token_in_logs
 from plateseg.web.routers import experiments, health, models, pages, preview, results, runs
 from plateseg.web.security import Guard, SecurityMiddleware
 from plateseg.web.state import HERE, AppState
@@ -49,7 +50,8 @@ def create_app(settings: Settings | None = None, config: WebSettings | None = No
     -------
     FastAPI
         ``app.state.plateseg`` holds the :class:`AppState`; the access token is
-        ``app.state.plateseg.config.web_token``.
+        ``app.state.plateseg.config.web_token``. The token is redacted from the
+        uvicorn and app logs once the app exists (it is shown once, by ``plateseg serve``).
     """
     settings = settings or get_settings()
     config = config or WebSettings()
@@ -72,4 +74,7 @@ def create_app(settings: Settings | None = None, config: WebSettings | None = No
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_middleware(SecurityMiddleware, guard=guard)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: 401/413 answers get them too
+    if config.web_auth == "token":
+        redact_token_in_logs(config.web_token)
     return app

@@ -1,13 +1,23 @@
-"""Authentication, CSRF protection and request size limits, as one ASGI middleware.
+"""Authentication, sessions, CSRF protection and request size limits, as one ASGI middleware.
 
 * Every path but ``/health`` and the login page needs a session: a signed cookie set
   after the first visit with ``?token=<access token>`` (printed by ``plateseg serve``)
   or after the login form, or an ``Authorization: Bearer <token>`` header (scripts).
   Unauthenticated API calls get 401, pages a redirect to the login page.
-* State-changing requests (anything but GET/HEAD/OPTIONS) that authenticate with the
-  cookie must carry the CSRF token (``X-CSRF-Token`` header or ``csrf_token`` form
-  field); it is derived from the session, embedded in every page. Bearer requests
-  carry no ambient credentials and need none.
+* Sessions expire (``web_session_ttl``: the cookie's ``Max-Age`` and a server-side check
+  of the signed issue time); every sign-in mints a new random session id (a session
+  fixed before sign-in never becomes valid); ``POST /logout`` revokes it.
+* Failed credentials (form, ``?token=``, bearer) are counted per client address: after
+  ``web_login_attempts`` in ``web_login_window`` seconds the client gets 429 with
+  ``Retry-After`` until the window has passed, right credential or not.
+* ``web_auth="proxy"``: the identity is proven by :mod:`plateseg.web.proxy_auth` (the
+  ALB's signed token, or API Gateway's authorizer claims in the Lambda event); a bare
+  ``x-amzn-oidc-identity`` header proves nothing.
+* State-changing requests (anything but GET/HEAD/OPTIONS) that authenticate with an
+  ambient credential (the session cookie; the ALB's session cookie) must carry the CSRF
+  token (``X-CSRF-Token`` header or ``csrf_token`` form field); it is derived from the
+  session or the verified identity and embedded in every page. Bearer requests (and API
+  Gateway's, which need an ``Authorization`` header) carry no ambient credentials.
 * Size limits, for every route (present and future) alike: a request body larger than
   ``web_max_body`` gets 413, whether it declares its ``Content-Length`` or streams
   chunks (the body is read, up to the limit, before any route sees it); a query string
@@ -21,6 +31,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
+import secrets
+import threading
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
@@ -28,27 +43,81 @@ from urllib.parse import parse_qs, quote, urlencode
 
 from plateseg.errors import InputError
 from plateseg.web.config import WebSettings
+from plateseg.web.proxy_auth import AlbVerifier, apigateway_identity
 
-__all__ = ["SESSION_COOKIE", "BodyTooLarge", "Guard", "SecurityMiddleware"]
+__all__ = ["SESSION_COOKIE", "BodyTooLarge", "Guard", "SecurityMiddleware", "TooManyAttempts"]
 
 SESSION_COOKIE = "plateseg_session"
 PUBLIC_PATHS = frozenset({"/health", "/login"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PROXY_IDENTITY_HEADERS = (b"x-amzn-oidc-identity", b"x-amzn-oidc-data")
+#: The header of the ALB's signed token (its unsigned sibling x-amzn-oidc-identity is ignored).
+ALB_TOKEN_HEADER = b"x-amzn-oidc-data"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+class TooManyAttempts(InputError):
+    """A client failed too many credentials recently (HTTP 429)."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(f"too many failed sign-in attempts; try again in {self.retry_after} s")
+
+
+class Throttle:
+    """Failed attempts per client in a sliding window."""
+
+    def __init__(self, limit: int, window: float, clock: Clock) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, client: str) -> float:
+        """Seconds until ``client`` may try again (0: now)."""
+        now = self.clock()
+        with self._lock:
+            failures = self._failures.get(client)
+            if not failures:
+                return 0.0
+            while failures and failures[0] <= now - self.window:
+                failures.popleft()
+            if len(failures) < self.limit:
+                return 0.0
+            return failures[0] + self.window - now
+
+    def failed(self, client: str) -> None:
+        now = self.clock()
+        with self._lock:
+            if len(self._failures) > 10_000:  # forget clients whose window has passed
+                for key in [k for k, v in self._failures.items() if v[-1] <= now - self.window]:
+                    del self._failures[key]
+            self._failures.setdefault(client, deque(maxlen=self.limit)).append(now)
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
 
 
 class Guard:
-    """Checks credentials and mints the session cookie and the CSRF token."""
+    """Checks credentials; mints, checks and revokes sessions; derives CSRF tokens."""
 
-    def __init__(self, config: WebSettings) -> None:
+    def __init__(self, config: WebSettings, clock: Clock = time.time) -> None:
         self.config = config
+        self.clock = clock
         self._key = config.web_secret.encode()
+        self.throttle = Throttle(config.web_login_attempts, config.web_login_window, clock)
+        self.alb = (
+            AlbVerifier(config)
+            if config.web_auth == "proxy" and config.web_proxy == "alb"
+            else None
+        )
+        self._revoked: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def _sign(self, purpose: str, value: str = "") -> str:
         return hmac.new(self._key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
@@ -62,26 +131,78 @@ class Guard:
         )
         return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
-    def session_value(self) -> str:
-        """The cookie value proving a successful login (bound to the secret and credential)."""
+    def check(self, given: str, client: str) -> bool:
+        """``credential_ok`` under the per-client limit of failed attempts.
+
+        Raises
+        ------
+        TooManyAttempts
+            ``client`` failed ``web_login_attempts`` times within ``web_login_window``.
+        """
+        wait = self.throttle.wait(client)
+        if wait > 0:
+            raise TooManyAttempts(wait)
+        if self.credential_ok(given):
+            self.throttle.succeeded(client)
+            return True
+        self.throttle.failed(client)
+        return False
+
+    def _session_payload(self, issued: int, sid: str) -> str:
         credential = self.config.web_password or self.config.web_token
-        return self._sign("session", hashlib.sha256(credential.encode()).hexdigest())
+        return f"{issued}.{sid}.{hashlib.sha256(credential.encode()).hexdigest()}"
+
+    def new_session(self) -> str:
+        """A fresh session: ``<issued>.<random id>.<signature>`` (bound to the credential)."""
+        issued, sid = int(self.clock()), secrets.token_urlsafe(18)
+        return f"{issued}.{sid}.{self._sign('session', self._session_payload(issued, sid))}"
 
     def session_ok(self, value: str) -> bool:
-        return bool(value) and hmac.compare_digest(value, self.session_value())
+        """Signed by this secret for this credential, not expired, not signed out."""
+        parts = value.split(".")
+        if len(parts) != 3 or not parts[0].isdigit():
+            return False
+        issued, sid, signature = int(parts[0]), parts[1], parts[2]
+        expected = self._sign("session", self._session_payload(issued, sid))
+        if not hmac.compare_digest(signature, expected):
+            return False
+        age = self.clock() - issued
+        with self._lock:
+            revoked = sid in self._revoked
+        return 0 <= age < self.config.web_session_ttl and not revoked
 
-    def csrf_token(self) -> str:
-        """The CSRF token pages embed and state-changing cookie requests must send."""
-        return self._sign("csrf", self.session_value())
+    def revoke(self, value: str) -> None:
+        """Sign ``value`` out (kept until it would have expired anyway)."""
+        if not self.session_ok(value):
+            return
+        issued, sid, _ = value.split(".")
+        now = self.clock()
+        with self._lock:
+            for old in [k for k, until in self._revoked.items() if until <= now]:
+                del self._revoked[old]
+            self._revoked[sid] = int(issued) + self.config.web_session_ttl
 
-    def csrf_ok(self, value: str) -> bool:
-        return bool(value) and hmac.compare_digest(value, self.csrf_token())
+    def csrf_token(self, subject: str) -> str:
+        """The CSRF token of a session value (or a proxy-verified identity)."""
+        return self._sign("csrf", subject)
 
-    def cookie_header(self) -> bytes:
+    def csrf_ok(self, value: str, subject: str) -> bool:
+        return bool(value) and hmac.compare_digest(value, self.csrf_token(subject))
+
+    def _cookie(self, value: str, max_age: int) -> str:
         secure = "; Secure" if self.config.web_secure_cookies else ""
         return (
-            f"{SESSION_COOKIE}={self.session_value()}; Path=/; HttpOnly; SameSite=Strict{secure}"
-        ).encode()
+            f"{SESSION_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict"
+            f"{secure}"
+        )
+
+    def cookie_header(self, session: str) -> bytes:
+        """``Set-Cookie`` value carrying ``session`` for ``web_session_ttl`` seconds."""
+        return self._cookie(session, self.config.web_session_ttl).encode()
+
+    def clear_cookie_header(self) -> bytes:
+        """``Set-Cookie`` value removing the session cookie."""
+        return self._cookie("", 0).encode()
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -99,6 +220,11 @@ def _cookie(headers: dict[bytes, bytes]) -> str:
     return morsel.value if morsel is not None else ""
 
 
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 async def _respond(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:
@@ -113,19 +239,34 @@ async def _json(
     await _respond(send, status, body, [(b"content-type", b"application/json"), *extra])
 
 
+async def _too_many(send: Send, exc: TooManyAttempts) -> None:
+    await _json(send, 429, str(exc), ((b"retry-after", str(exc.retry_after).encode()),))
+
+
+def _form_field(headers: dict[bytes, bytes], body: bytes, name: str) -> str:
+    kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    if kind != b"application/x-www-form-urlencoded":
+        return ""
+    return (parse_qs(body.decode("latin-1")).get(name) or [""])[0]
+
+
 class SecurityMiddleware:
-    """ASGI middleware enforcing authentication, CSRF and the body size limit."""
+    """ASGI middleware enforcing authentication, CSRF and the body size limit.
+
+    Sets ``scope["state"]``: ``csrf_token`` (what pages embed), ``session`` (the cookie
+    value, for sign-out) and ``identity`` (proxy mode: the verified ``sub``).
+    """
 
     def __init__(self, app: ASGIApp, guard: Guard) -> None:
         self.app = app
         self.guard = guard
 
-    def _proxy_ok(self, scope: Scope, headers: dict[bytes, bytes]) -> bool:
-        if any(headers.get(name) for name in PROXY_IDENTITY_HEADERS):
-            return True
-        event = scope.get("aws.event") or {}
-        context = event.get("requestContext") if isinstance(event, dict) else None
-        return bool(isinstance(context, dict) and context.get("authorizer"))
+    def _proxy_identity(self, scope: Scope, headers: dict[bytes, bytes]) -> str | None:
+        if self.guard.alb is None:
+            return apigateway_identity(scope)
+        token = headers.get(ALB_TOKEN_HEADER, b"").decode("latin-1")
+        claims = self.guard.alb.claims(token) if token else None
+        return str(claims["sub"]) if claims else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -144,37 +285,50 @@ class SecurityMiddleware:
             await _json(send, 414, f"query string longer than {query_limit} bytes (web_max_query)")
             return
         try:
-            receive = await _buffered(receive, limit)
+            receive, body = await _buffered(receive, limit)
         except BodyTooLarge as exc:
             await _json(send, 413, f"{exc} (web_max_body)")
             return
+        state = scope.setdefault("state", {})
+        state.update(csrf_token="", session="", identity="")
         if path in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
 
-        via_cookie = False
+        ambient: str | None = None  # the subject of the CSRF token, when one is needed
         if self.guard.config.web_auth == "proxy":
-            authed = self._proxy_ok(scope, headers)
+            identity = self._proxy_identity(scope, headers)
+            authed = identity is not None
+            if identity is not None:
+                state["identity"] = identity
+                if self.guard.alb is not None:
+                    ambient = f"proxy:{identity}"
         else:
             auth = headers.get(b"authorization", b"").decode("latin-1")
             bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-            authed = bool(bearer) and self.guard.credential_ok(bearer)
-            if not authed:
-                authed = via_cookie = self.guard.session_ok(_cookie(headers))
+            try:
+                authed = bool(bearer) and self.guard.check(bearer, _client(scope))
+            except TooManyAttempts as exc:
+                await _too_many(send, exc)
+                return
+            session = _cookie(headers)
+            if not authed and self.guard.session_ok(session):
+                authed, ambient = True, session
+                state["session"] = session
             if not authed and method in SAFE_METHODS and self.guard.config.web_auth == "token":
                 query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
                 token = (query.get("token") or [""])[0]
-                if token and self.guard.credential_ok(token):
+                try:
+                    good = bool(token) and self.guard.check(token, _client(scope))
+                except TooManyAttempts as exc:
+                    await _too_many(send, exc)
+                    return
+                if good:
                     rest = {k: v for k, v in query.items() if k != "token"}
                     target = path + (("?" + urlencode(rest, doseq=True)) if rest else "")
+                    cookie = self.guard.cookie_header(self.guard.new_session())
                     await _respond(
-                        send,
-                        303,
-                        b"",
-                        [
-                            (b"location", target.encode()),
-                            (b"set-cookie", self.guard.cookie_header()),
-                        ],
+                        send, 303, b"", [(b"location", target.encode()), (b"set-cookie", cookie)]
                     )
                     return
         if not authed:
@@ -188,16 +342,21 @@ class SecurityMiddleware:
                 location = f"/login?next={quote(target, safe='')}"
                 await _respond(send, 303, b"", [(b"location", location.encode())])
             return
-        if via_cookie and method not in SAFE_METHODS:
-            token = headers.get(b"x-csrf-token", b"").decode("latin-1")
-            if not self.guard.csrf_ok(token):
-                await _json(send, 403, "missing or invalid CSRF token (X-CSRF-Token header)")
-                return
+        if ambient is not None:
+            state["csrf_token"] = self.guard.csrf_token(ambient)
+            if method not in SAFE_METHODS:
+                given = headers.get(b"x-csrf-token", b"").decode("latin-1")
+                given = given or _form_field(headers, body, "csrf_token")
+                if not self.guard.csrf_ok(given, ambient):
+                    await _json(send, 403, "missing or invalid CSRF token (X-CSRF-Token header)")
+                    return
         await self.app(scope, receive, send)
 
 
-async def _buffered(receive: Receive, limit: int) -> Receive:
-    """Read the whole request body (at most ``limit`` bytes) and replay it to the app.
+async def _buffered(receive: Receive, limit: int) -> tuple[Receive, bytes]:
+    """Read the whole request body (at most ``limit`` bytes) to replay it to the app.
+
+    Returns the replaying ``receive`` and the body.
 
     Raises
     ------
@@ -220,7 +379,8 @@ async def _buffered(receive: Receive, limit: int) -> Receive:
         if not message.get("more_body", False):
             first = None
             break
-    replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+    whole = b"".join(chunks)
+    replay: list[Message] = [{"type": "http.request", "body": whole, "more_body": False}]
     if first is not None:
         replay = [first]
 
@@ -229,7 +389,7 @@ async def _buffered(receive: Receive, limit: int) -> Receive:
             return replay.pop(0)
         return await receive()
 
-    return wrapped
+    return wrapped, whole
 
 
 class BodyTooLarge(InputError):

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.web import PUBLIC_ROUTES, WEB_HANDLER
+from stacks.web import AUTHORIZED_ROUTES, WEB_HANDLER
 from tests.stacks.conftest import Synthesized, only_resource, render
 
 pytestmark = pytest.mark.xdist_group("cdk")
@@ -232,15 +232,14 @@ def test_alarm_topic_is_encrypted(synthesized: Synthesized) -> None:
 # --- web ---------------------------------------------------------------------------------
 
 
-def test_web_api_requires_cognito_except_on_the_public_shell(synthesized: Synthesized) -> None:
+def test_web_api_requires_cognito_on_every_route(synthesized: Synthesized) -> None:
+    """``GET /`` included: the app refuses requests the authorizer did not pass."""
     routes = {
         r["Properties"]["RouteKey"]: r["Properties"].get("AuthorizationType", "NONE")
         for r in synthesized.web.find_resources("AWS::ApiGatewayV2::Route").values()
     }
-    assert routes == {
-        "ANY /{proxy+}": "JWT",
-        **{f"GET {path}": "NONE" for path in PUBLIC_ROUTES},
-    }
+    assert routes == {"ANY /": "JWT", "ANY /{proxy+}": "JWT"}
+    assert set(AUTHORIZED_ROUTES) == {"/", "/{proxy+}"}
     authorizer = only_resource(synthesized.web, "AWS::ApiGatewayV2::Authorizer")
     assert authorizer["AuthorizerType"] == "JWT"
     pool = only_resource(synthesized.web, "AWS::Cognito::UserPool")
@@ -380,7 +379,11 @@ def test_web_function_runs_on_aws_behind_the_authorizer(synthesized: Synthesized
     name = only_resource(synthesized.pipeline, "AWS::StepFunctions::StateMachine")[
         "StateMachineName"
     ]
-    assert (variables["PLATESEG_ENGINE"], variables["PLATESEG_WEB_AUTH"]) == ("aws", "proxy")
+    assert (
+        variables["PLATESEG_ENGINE"],
+        variables["PLATESEG_WEB_AUTH"],
+        variables["PLATESEG_WEB_PROXY"],
+    ) == ("aws", "proxy", "apigateway")
     assert render(variables["PLATESEG_STATE_MACHINE_ARN"]).endswith(f":stateMachine:{name}")
 
 

@@ -322,7 +322,7 @@ def test_cookie_sessions_need_the_csrf_token_to_train(
     anonymous.get(f"/?token={TOKEN}")
     body = {"name": "m", "experiment_id": EXPERIMENT, "fields": scribbled}
     assert anonymous.post("/api/models/train", json=body).status_code == 403
-    csrf = app.state.plateseg.guard.csrf_token()
+    csrf = app.state.plateseg.guard.csrf_token(anonymous.cookies["plateseg_session"])
     accepted = anonymous.post("/api/models/train", json=body, headers={"X-CSRF-Token": csrf})
     assert accepted.status_code == 201
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,6 +15,7 @@ from plateseg.segmentation.onnx_model import DEFAULT_MODEL, MODEL_NAME_PATTERN
 from plateseg.web.deps import AppStateDep, ExperimentId, RunId
 from plateseg.web.models_store import MAX_MODEL_BYTES, list_models
 from plateseg.web.routers.experiments import experiment_detail, list_experiments
+from plateseg.web.security import TooManyAttempts
 from plateseg.web.state import HERE, AppState
 
 #: Segmenters the new-run page offers (``onnx``/``trainable`` take a model from the store).
@@ -29,7 +30,8 @@ router = APIRouter(include_in_schema=False)
 
 def _page(state: AppState, request: Request, name: str, **context: Any) -> Response:
     context.setdefault("engine", state.config.engine)
-    context["csrf_token"] = state.guard.csrf_token()
+    context["csrf_token"] = request.state.csrf_token  # set by the security middleware
+    context["signed_in"] = bool(request.state.session)
     return state.templates.TemplateResponse(request, name, context)
 
 
@@ -41,16 +43,31 @@ def _safe_next(target: str) -> str:
     return target
 
 
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/", failed: bool = False) -> Response:
+def _login_page(
+    request: Request, next: str, *, failed: bool = False, status: int = 200, wait: int = 0
+) -> Response:
     state: AppState = request.app.state.plateseg
     css = (HERE / "static" / "app.css").read_text(encoding="utf-8")
-    return state.templates.TemplateResponse(
-        request,
-        "login.html",
-        {"next": _safe_next(next), "failed": failed, "css": css, "mode": state.config.web_auth},
-        status_code=401 if failed else 200,
-    )
+    context = {
+        "next": _safe_next(next),
+        "failed": failed,
+        "wait": wait,
+        "css": css,
+        "mode": state.config.web_auth,
+    }
+    response = state.templates.TemplateResponse(request, "login.html", context, status_code=status)
+    if wait:
+        response.headers["Retry-After"] = str(wait)
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(
+    request: Request,
+    next: Annotated[str, Query(max_length=2048)] = "/",
+    failed: bool = False,
+) -> Response:
+    return _login_page(request, next, failed=failed, status=401 if failed else 200)
 
 
 @router.post("/login")
@@ -59,12 +76,28 @@ def login(
     secret: Annotated[str, Form(max_length=512)],
     next: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
+    """Check the password / token (rate-limited per client); a new session on success."""
     state: AppState = request.app.state.plateseg
     target = _safe_next(next)
-    if state.config.web_auth == "proxy" or not state.guard.credential_ok(secret):
-        return RedirectResponse(f"/login?failed=true&next={target}", status_code=303)
+    client = request.client.host if request.client else "unknown"
+    try:
+        good = state.config.web_auth != "proxy" and state.guard.check(secret, client)
+    except TooManyAttempts as exc:
+        return _login_page(request, target, status=429, wait=exc.retry_after)
+    if not good:
+        return RedirectResponse(f"/login?failed=true&next={quote(target)}", status_code=303)
     response = RedirectResponse(target, status_code=303)
-    response.headers.append("set-cookie", state.guard.cookie_header().decode())
+    session = state.guard.new_session()
+    response.headers.append("set-cookie", state.guard.cookie_header(session).decode())
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, state: AppStateDep) -> Response:
+    """Revoke this browser's session and remove its cookie (CSRF-checked like any POST)."""
+    state.guard.revoke(request.state.session)
+    response = RedirectResponse("/login", status_code=303)
+    response.headers.append("set-cookie", state.guard.clear_cookie_header().decode())
     return response
 
 

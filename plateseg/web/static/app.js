@@ -3,6 +3,8 @@
 
 const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 const $ = (sel, root = document) => root.querySelector(sel);
+/* Ids in URL paths: plate names may hold "#", "?", "%" or spaces. */
+const enc = encodeURIComponent;
 const el = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -79,7 +81,7 @@ function initExperiment() {
       for (const f of w.fields) {
         const row = el("div", { class: "row" });
         for (const c of f.channels) {
-          row.append(el("figure", {}, el("img", { src: `/api/experiments/${data.experiment_id}/fields/${f.image_id}/${c}.png`, alt: `${f.image_id} ${c}`, loading: "lazy" }), el("figcaption", { text: `field ${f.field} · ${c}` })));
+          row.append(el("figure", {}, el("img", { src: `/api/experiments/${enc(data.experiment_id)}/fields/${enc(f.image_id)}/${enc(c)}.png`, alt: `${f.image_id} ${c}`, loading: "lazy" }), el("figcaption", { text: `field ${f.field} · ${c}` })));
         }
         box.append(row);
       }
@@ -122,7 +124,7 @@ function initNewRun() {
     const unique = [...new Set(ids)];
     previewButton.disabled = true; $("#preview-status").textContent = "segmenting…";
     try {
-      const result = await api("POST", `/api/experiments/${experiment}/preview`, { recipe: collectRecipe(form), image_ids: unique });
+      const result = await api("POST", `/api/experiments/${enc(experiment)}/preview`, { recipe: collectRecipe(form), image_ids: unique });
       showErrors(form, null);
       const box = $("#preview-results"); box.replaceChildren();
       for (const f of result.fields) {
@@ -232,7 +234,8 @@ async function drawHeatmap(runId, metric) {
   const plates = [...new Set(data.wells.map((w) => w.plate))];
   for (const plate of plates) {
     const wells = Object.fromEntries(data.wells.filter((w) => w.plate === plate).map((w) => [w.well, w]));
-    const grid = el("div", { class: "plate heat", style: `--cols: ${data.columns}`, "data-plate": plate });
+    const grid = el("div", { class: "plate heat", "data-plate": plate });
+    grid.style.setProperty("--cols", String(data.columns));  /* CSSOM: allowed by the CSP, a style attribute is not */
     grid.append(el("div", { class: "corner" }));
     for (let c = 1; c <= data.columns; c++) grid.append(el("div", { class: "colhead", text: String(c) }));
     for (let r = 0; r < data.rows; r++) {
@@ -267,9 +270,9 @@ async function openImage(runId, row) {
   $("#viewer-title").textContent = `${row.image_id} · ${fmt(row.object_count)} nuclei`;
   const box = $("#viewer"); box.replaceChildren();
   if (row.status !== "ok") { box.append(el("p", { class: "error", text: `${row.error}: ${row.cause}` })); return; }
-  const img = el("img", { src: `/api/runs/${runId}/images/${row.image_id}/overlay.png`, alt: `outlines on ${row.image_id}`, id: "overlay" });
+  const img = el("img", { src: `/api/runs/${enc(runId)}/images/${enc(row.image_id)}/overlay.png`, alt: `outlines on ${row.image_id}`, id: "overlay" });
   box.append(img);
-  const info = await api("GET", `/api/runs/${runId}/images/${row.image_id}/objects`);
+  const info = await api("GET", `/api/runs/${enc(runId)}/images/${enc(row.image_id)}/objects`);
   const tip = $("#tip");
   img.addEventListener("mousemove", (event) => {
     const rect = img.getBoundingClientRect();
@@ -337,6 +340,10 @@ function drawImages(runId, rows) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  /* No inline styles or handlers (the CSP forbids them): plate widths and the segmenter switch live here. */
+  document.querySelectorAll("[data-cols]").forEach((p) => p.style.setProperty("--cols", p.dataset.cols));
+  const segmenter = $("select#segmenter");
+  if (segmenter) segmenter.addEventListener("change", () => { location.search = "?segmenter=" + encodeURIComponent(segmenter.value); });
   if ($("#exp-data")) initExperiment();
   if ($("#recipe-form")) initNewRun();
   if ($("#run-data")) initRun();
