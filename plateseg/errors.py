@@ -26,6 +26,7 @@ the ASL retries exactly those names (a test keeps the two in step).
     ├── DatabaseError                   exit 5
     ├── DefinitionError                 exit 2   the ASL definition is invalid
     ├── ExecutionFailed                 exit 1   a state machine run ended in failure
+    ├── AllImagesFailedError            exit 1   a run finished but no image was segmented
     ├── StatesError                     exit 1   the ``States.*`` errors, by ASL name
     └── TransientError                  exit 75  retry later (EX_TEMPFAIL)
         ├── StoreUnavailableError                S3 throttling, 5xx, connection reset
@@ -37,6 +38,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AllImagesFailedError",
     "DatabaseError",
     "DatabaseUnavailableError",
     "DefinitionError",
@@ -54,6 +56,7 @@ __all__ = [
     "PlatesegError",
     "RecipeError",
     "ResumeError",
+    "RunOwnershipError",
     "StatesError",
     "StoreError",
     "StoreKeyError",
@@ -109,6 +112,10 @@ class NotFoundError(InputError):
 
 class ResumeError(InputError):
     """A run cannot be resumed or redriven (unknown run id, finished, or journal mismatch)."""
+
+
+class RunOwnershipError(InputError):
+    """A run id is already taken by another experiment (checked before anything is written)."""
 
 
 # --- images ------------------------------------------------------------------------
@@ -204,6 +211,14 @@ class ExecutionFailed(PlatesegError):
         self.cause = cause
         self.execution = execution
         self.exit_code = _exit_code_of_error_name(error)
+
+
+class AllImagesFailedError(PlatesegError):
+    """A run finished (``SUCCEEDED_WITH_FAILURES``) but every one of its images failed.
+
+    The execution itself succeeded, yet it produced no result a lab can use; the CLI
+    exits 1 as for a failed execution. (Some failed images: the CLI's exit 10.)
+    """
 
 
 #: ASL error names of the definition that are not class names of this tree.

@@ -38,6 +38,8 @@ __all__ = [
     "parse_layout",
     "plate_format_for",
     "read_layout",
+    "read_layout_text",
+    "run_layout_key",
     "split_well",
 ]
 
@@ -240,6 +242,33 @@ def layout_key(experiment_id: str) -> str:
     return f"experiments/{experiment_id}/layout.csv"
 
 
+def run_layout_key(run_id: str) -> str:
+    """Store key of the layout snapshot Lookup takes for a run: ``runs/<run_id>/layout.csv``.
+
+    Aggregate reads the snapshot, so editing the experiment's ``layout.csv`` during or
+    after a run does not change that run's annotations or Z'.
+    """
+    return f"runs/{run_id}/layout.csv"
+
+
+def read_layout_text(store: Store, key: str) -> str | None:
+    """The layout file at ``key`` as text, or ``None`` when there is none.
+
+    Raises
+    ------
+    InputError
+        The file is not UTF-8.
+    """
+    try:
+        data = store.get_bytes(key)
+    except ObjectNotFoundError:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{store.uri(key)}: not UTF-8 text ({error.reason})") from None
+
+
 def read_layout(
     store: Store, experiment_id: str, *, plate_format: int | None = None
 ) -> PlateLayout | None:
@@ -251,12 +280,7 @@ def read_layout(
         The file is not UTF-8 or not a valid layout (see :func:`parse_layout`).
     """
     key = layout_key(experiment_id)
-    try:
-        data = store.get_bytes(key)
-    except ObjectNotFoundError:
+    text = read_layout_text(store, key)
+    if text is None:
         return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"{store.uri(key)}: not UTF-8 text ({error.reason})") from None
     return parse_layout(text, source=store.uri(key), plate_format=plate_format)

@@ -32,6 +32,7 @@ from plateseg.definition import (
 )
 from plateseg.engine import Clock, Event, Journal, LocalEngine
 from plateseg.errors import ExecutionFailed, ResumeError, StoreError
+from plateseg.pipeline.ownership import check_run_owner
 from plateseg.settings import Settings, get_settings, use_settings
 from plateseg.store import LocalStore, Store
 
@@ -144,6 +145,8 @@ def run_local(
     ------
     InputError
         The experiment id or recipe is invalid (checked before anything runs).
+    RunOwnershipError
+        ``run_id`` belongs to another experiment (nothing is written).
     ExecutionFailed
         The execution failed; ``error`` and ``cause`` say why.
     """
@@ -162,6 +165,8 @@ def run_local(
         definition = apply_tunables(definition, tunables)
     name = run_id or execution_name(experiment_id)
     path = journal_path(name, settings)
+    # before the journal or anything else of the run is touched
+    check_run_owner(LocalStore(settings.store_location), name, execution_input.experiment_id)
     path.unlink(missing_ok=True)  # the same run id rewrites the same run, from the start
     for suffix in ("-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)

@@ -15,11 +15,12 @@ validation images never trained on.
 Augmentation, for what varies between labs (all on the raw counts, *before* the same
 :func:`plateseg.segmentation.preprocess.normalise` inference uses):
 nucleus size (each image rescaled so its nuclei are TARGET_DIAMETER x 0.7-1.4, on
-top of the scale estimate's error), per-nucleus brightness, chromatin texture (bright
-chromocentre spots inside nuclei, as in mouse cells), gamma 0.6-1.6, gain 0.05-20x,
-camera offsets up to half the range, slow linear and quadratic illumination gradients up
-to 3x the nuclear signal, defocus blur, Poisson and read noise, 8/12/16-bit quantisation
-with saturation or float, small saturated debris, flips and 90° turns.
+top of the scale estimate's error), touching neighbours (copy-paste), per-nucleus
+brightness, chromatin texture (bright chromocentre spots inside nuclei, as in mouse
+cells), gamma 0.6-1.6, gain 0.05-20x, camera offsets up to half the range, slow linear
+and quadratic illumination gradients up to 3x the nuclear signal, defocus blur, Poisson
+and read noise, 8/12/16-bit quantisation with saturation or float, small saturated
+debris, flips and 90° turns.
 
 Run (CPU, 2 cores: ~40 min; CUDA is used when present)::
 
@@ -68,6 +69,32 @@ def _crop(rng: np.random.Generator, image: np.ndarray, labels: np.ndarray, size:
     return im, lab
 
 
+def paste_neighbours(rng: np.random.Generator, signal: np.ndarray, lab: np.ndarray, d: float):
+    """Copy-paste (Ghiasi et al., CVPR 2021) for clumps: up to five nuclei get a copy
+    0.55-0.95 diameters away (overlapping others by < 30 %), so touching and partly
+    overlapping pairs — with the dim neck between them that real clumps have (the copy's
+    own dim rim) — are common whatever the plate's density. The copy lies on top."""
+    out, labels = signal.copy(), lab.copy()
+    boxes = ndi.find_objects(lab)
+    present = [i for i, box in enumerate(boxes, start=1) if box is not None]
+    h, w = lab.shape
+    for _ in range(int(rng.integers(1, 6))):
+        source = present[int(rng.integers(len(present)))]
+        box = boxes[source - 1]
+        angle, reach = rng.uniform(0, 2 * np.pi), rng.uniform(0.55, 0.95) * d
+        dy, dx = round(reach * math.sin(angle)), round(reach * math.cos(angle))
+        (y0, y1), (x0, x1) = (box[0].start, box[0].stop), (box[1].start, box[1].stop)
+        if min(y0 + dy, x0 + dx) < 0 or y1 + dy > h or x1 + dx > w:
+            continue
+        mask = lab[box] == source
+        into = (slice(y0 + dy, y1 + dy), slice(x0 + dx, x1 + dx))
+        if (mask & (labels[into] > 0)).sum() > 0.3 * mask.sum():
+            continue  # a nucleus hidden inside another is not what clumps look like
+        out[into] = np.where(mask, signal[box], out[into])
+        labels[into] = np.where(mask, labels.max() + 1, labels[into])
+    return out, labels
+
+
 def augment(rng: np.random.Generator, image: np.ndarray, labels: np.ndarray, diameter: float):
     """One augmented, normalised ``PATCH`` x ``PATCH`` sample and its class target."""
     from skimage.segmentation import find_boundaries
@@ -85,10 +112,13 @@ def augment(rng: np.random.Generator, image: np.ndarray, labels: np.ndarray, dia
     signal = raw - base
     level = float(np.percentile(signal[lab > 0], 50)) if (lab > 0).any() else 100.0
     level = max(level, 1.0)
+    # touching neighbours: copies of nuclei pasted next to themselves
+    if lab.max() and rng.random() < 0.5:
+        signal, lab = paste_neighbours(rng, signal, lab, d)
     # per-nucleus brightness
     n = int(lab.max())
     if n and rng.random() < 0.7:
-        gains = np.exp(rng.normal(0, 0.4, n + 1)).astype(np.float32)
+        gains = np.exp(rng.normal(0, 0.55, n + 1)).astype(np.float32)
         gains[0] = 1.0
         signal = signal * ndi.gaussian_filter(gains[lab], 0.7)
     # chromatin texture: bright spots inside nuclei, dimmer nucleoplasm

@@ -8,15 +8,23 @@ Three export levels, each a flat table:
 ``wells``    one row per imaged well (all of its fields failed included): layout
              annotations, ``n_fields`` (segmented), ``n_objects``, ``n_failed``, then one
              column per metric holding the well mean.
-``objects``  every per-object row of the run's Parquet parts
-             (``runs/<run_id>/objects/part-*.parquet`` in the store), joined with the
-             well's layout annotations. Needs the store.
+``objects``  every per-object row of the Parquet parts the run recorded
+             (``runs.object_parts_json``: the parts of the attempt Aggregate committed,
+             never leftovers of an earlier attempt under ``runs/<run_id>/objects/``),
+             joined with the well's layout annotations. Needs the store.
+
+Annotations are the run's own: the layout snapshot it was aggregated with. CSV text
+cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,
+``@``, tab or carriage return) are written with a leading ``'`` (OWASP CSV injection);
+numbers are never altered, Parquet is written as is.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +33,7 @@ import sqlalchemy as sa
 from plateseg.db.engine import translate_errors
 from plateseg.db.models import Image, ImageMetric, Run, Well, WellMetric
 from plateseg.errors import InputError, NotFoundError
+from plateseg.layout import parse_layout
 from plateseg.store import Store
 
 __all__ = ["IMAGE_SORT_COLUMNS", "ImagePage", "export_table", "image_page", "table_bytes"]
@@ -124,17 +133,26 @@ def image_page(
     return ImagePage(total=total, rows=rows)
 
 
-def _annotations(connection: sa.Connection, experiment_id: str) -> dict[tuple[str, str], Any]:
+def _annotations(
+    connection: sa.Connection, run_id: str, experiment_id: str
+) -> Callable[[tuple[str, str]], Any]:
+    """``(plate, well) -> annotations`` as the run was aggregated: from its layout snapshot
+    (``runs.layout_csv``), else — a run recorded before snapshots — the experiment's."""
+    snapshot = connection.scalar(sa.select(_runs.layout_csv).where(_runs.run_id == run_id))
+    if snapshot is not None:
+        layout = parse_layout(snapshot, source=f"the layout of run {run_id}")
+        return lambda key: layout.lookup(*key)
     stmt = sa.select(_wells.plate, _wells.well, *(_wells[a] for a in ANNOTATIONS)).where(
         _wells.experiment_id == experiment_id
     )
-    return {(r.plate, r.well): r for r in connection.execute(stmt)}
+    rows = {(r.plate, r.well): r for r in connection.execute(stmt)}
+    return rows.get
 
 
 def _image_columns(
     connection: sa.Connection, run_id: str, experiment_id: str
 ) -> dict[str, list[Any]]:
-    notes = _annotations(connection, experiment_id)
+    notes = _annotations(connection, run_id, experiment_id)
     base = [
         "image_id",
         "plate",
@@ -163,7 +181,7 @@ def _image_columns(
         names.add(metric)
     columns: dict[str, list[Any]] = {c: [getattr(r, c) for r in images] for c in base}
     for a in ANNOTATIONS:
-        columns[a] = [getattr(notes.get((r.plate, r.well)), a, None) for r in images]
+        columns[a] = [getattr(notes((r.plate, r.well)), a, None) for r in images]
     for name in sorted(names):
         columns[name] = [values[r.image_id].get(name) for r in images]
     return columns
@@ -172,7 +190,7 @@ def _image_columns(
 def _well_columns(
     connection: sa.Connection, run_id: str, experiment_id: str
 ) -> dict[str, list[Any]]:
-    notes = _annotations(connection, experiment_id)
+    notes = _annotations(connection, run_id, experiment_id)
     stmt = sa.select(_wm.plate, _wm.well, _wm.metric, _wm.mean, _wm.n_fields, _wm.n_objects).where(
         _wm.run_id == run_id
     )
@@ -192,7 +210,7 @@ def _well_columns(
     keys = sorted(wells)
     columns: dict[str, list[Any]] = {"plate": [k[0] for k in keys], "well": [k[1] for k in keys]}
     for a in ANNOTATIONS:
-        columns[a] = [getattr(notes.get(k), a, None) for k in keys]
+        columns[a] = [getattr(notes(k), a, None) for k in keys]
     for c in ("n_fields", "n_objects", "n_failed", *sorted(names)):
         columns[c] = [wells[k].get(c, 0 if c == "n_failed" else None) for k in keys]
     return columns
@@ -206,16 +224,22 @@ def _object_table(
 
     if store is None:
         raise InputError(f"exporting the objects of run {run_id!r} needs the store")
-    prefix = connection.scalar(sa.select(_runs.objects_prefix).where(_runs.run_id == run_id))
-    keys = sorted(o.key for o in store.list(str(prefix)) if o.key.endswith(".parquet"))
+    recorded = connection.execute(
+        sa.select(_runs.objects_prefix, _runs.object_parts_json).where(_runs.run_id == run_id)
+    ).one()
+    if recorded.object_parts_json is not None:  # exactly the parts of the recorded attempt
+        keys = sorted(json.loads(recorded.object_parts_json))
+    else:  # a run recorded before revision 0003
+        prefix = str(recorded.objects_prefix)
+        keys = sorted(o.key for o in store.list(prefix) if o.key.endswith(".parquet"))
     parts = [pq.read_table(io.BytesIO(store.get_bytes(key))) for key in keys]
     if not parts:
         return pa.table({"image_id": pa.array([], pa.string())})
     table = pa.concat_tables(parts, promote_options="default")
-    notes = _annotations(connection, experiment_id)
+    notes = _annotations(connection, run_id, experiment_id)
     pairs = list(zip(table["plate"].to_pylist(), table["well"].to_pylist(), strict=True))
     for a in ANNOTATIONS:
-        table = table.append_column(a, pa.array([getattr(notes.get(p), a, None) for p in pairs]))
+        table = table.append_column(a, pa.array([getattr(notes(p), a, None) for p in pairs]))
     return table
 
 
@@ -238,6 +262,27 @@ def export_table(
         return pa.table(build(connection, run_id, experiment_id))
 
 
+#: First characters that make a spreadsheet evaluate a text cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _defused(table: Any) -> Any:
+    """``table`` with every text cell a spreadsheet would evaluate prefixed by ``'``."""
+    import pyarrow as pa
+
+    for index, column in enumerate(table.schema):
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        values = table.column(index).to_pylist()
+        if any(isinstance(v, str) and v.startswith(FORMULA_STARTS) for v in values):
+            safe = [
+                f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+                for v in values
+            ]
+            table = table.set_column(index, column.name, pa.array(safe, column.type))
+    return table
+
+
 def table_bytes(table: Any, fmt: Literal["csv", "parquet"]) -> bytes:
     """Serialise a pyarrow table as CSV (header, UTF-8) or Parquet (zstd)."""
     import pyarrow.csv as pacsv
@@ -245,7 +290,7 @@ def table_bytes(table: Any, fmt: Literal["csv", "parquet"]) -> bytes:
 
     buffer = io.BytesIO()
     if fmt == "csv":
-        pacsv.write_csv(table, buffer)
+        pacsv.write_csv(_defused(table), buffer)
     elif fmt == "parquet":
         pq.write_table(table, buffer, compression="zstd")
     else:

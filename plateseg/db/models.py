@@ -1,4 +1,4 @@
-"""The results schema (revision 0002): experiments, plates, wells with their layout, runs,
+"""The results schema (revision 0003): experiments, plates, wells with their layout, runs,
 their failures, per-image/well/experiment metrics and plate QC.
 
 Summaries and run bookkeeping live here; per-object rows stay in Parquet under
@@ -157,6 +157,9 @@ class Run(Base):
     items_total: Mapped[int | None] = mapped_column(Integer)
     batches: Mapped[int | None] = mapped_column(Integer)
     cost_estimate_usd: Mapped[float | None] = mapped_column(Float)
+    # revision 0003: the Parquet parts (JSON list of keys) and layout the run was made of
+    object_parts_json: Mapped[str | None] = mapped_column(Text)
+    layout_csv: Mapped[str | None] = mapped_column(Text)
 
 
 class RunFailure(Base):

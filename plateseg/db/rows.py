@@ -47,6 +47,8 @@ class RunInfo:
     items_total: int | None = None
     batches: int | None = None
     cost_estimate_usd: float | None = None
+    object_parts: tuple[str, ...] | None = None
+    layout_csv: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,16 @@ def run_info(row: sa.Row[Any]) -> RunInfo:
     values = row._asdict()
     recipe = json.loads(values.pop("recipe_json"))
     parameters = json.loads(values.pop("parameters_json", None) or "{}")
+    parts = values.pop("object_parts_json", None)
+    object_parts = tuple(json.loads(parts)) if parts is not None else None
     finished = _utc(values.pop("finished_at"))
     started = _utc(values.pop("started_at"))
     assert finished is not None  # NOT NULL column
     return RunInfo(
-        **values, recipe=recipe, parameters=parameters, started_at=started, finished_at=finished
+        **values,
+        recipe=recipe,
+        parameters=parameters,
+        object_parts=object_parts,
+        started_at=started,
+        finished_at=finished,
     )

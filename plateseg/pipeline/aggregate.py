@@ -29,7 +29,16 @@ from plateseg.contracts import AggregateRequest, AggregateResult, ImageSummary
 from plateseg.db.engine import get_engine, upgrade
 from plateseg.db.writer import RunRows, write_run
 from plateseg.errors import InputError, ModelError, ObjectNotFoundError
-from plateseg.layout import PlateLayout, WellLayout, plate_format_for, read_layout, split_well
+from plateseg.layout import (
+    PlateLayout,
+    WellLayout,
+    layout_key,
+    parse_layout,
+    plate_format_for,
+    read_layout_text,
+    run_layout_key,
+    split_well,
+)
 from plateseg.pipeline.aggregate_collect import (
     CollectedRun,
     collect_results,
@@ -98,10 +107,14 @@ def _channels(store: Store, run_id: str) -> tuple[dict[str, dict[str, str]], int
 
 
 def _model_hash(store: Store, recipe: Mapping[str, Any]) -> str | None:
-    """SHA-256 of the recipe's model (``params.model``: ``models/<name>.onnx`` in the
-    store, else the shipped model of that name), if it has one that exists."""
+    """SHA-256 of the recipe's model: the hash Lookup pinned the run to, else (a run
+    aggregated without Lookup) of the model ``params.model`` names, if it exists."""
     params = recipe.get("params")
-    model = params.get("model") if isinstance(params, Mapping) else None
+    if not isinstance(params, Mapping):
+        return None
+    pinned, model = params.get("model_sha256"), params.get("model")
+    if isinstance(pinned, str) and pinned:
+        return pinned
     if not isinstance(model, str) or not model:
         return None
     try:
@@ -203,6 +216,16 @@ def _cost_estimate(request: AggregateRequest, collected: CollectedRun, images: i
     )
 
 
+def _run_layout(store: Store, request: AggregateRequest) -> tuple[str | None, PlateLayout | None]:
+    """The layout the run was started with: Lookup's snapshot (``runs/<id>/layout.csv``),
+    else (a run from before snapshots) the experiment's current ``layout.csv``."""
+    for key in (run_layout_key(request.run_id), layout_key(request.experiment_id)):
+        text = read_layout_text(store, key)
+        if text is not None:
+            return text, parse_layout(text, source=store.uri(key))
+    return None, None
+
+
 def build_rows(
     request: AggregateRequest,
     store: Store,
@@ -221,7 +244,7 @@ def build_rows(
     manifest_key = _check_request(request)
     collected = collect_results(store, manifest_key, request.run_id)
     images = sorted(collected.images.values(), key=lambda image: image.image_id)
-    layout = read_layout(store, request.experiment_id)
+    layout_text, layout = _run_layout(store, request)
     wells, experiment = summarise(images)
     plates, well_rows = _plates_and_wells(images, layout, store.uri(manifest_key))
     controls = {(w["plate"], w["well"]): w["control"] for w in well_rows if w["control"]}
@@ -259,6 +282,8 @@ def build_rows(
         "items_total": items_total if items_total is not None else len(images),
         "batches": collected.batches,
         "cost_estimate_usd": cost_estimate_usd,
+        "object_parts_json": json.dumps(collected.parquet_keys),
+        "layout_csv": layout_text,
     }
     return RunRows(
         run=run,
@@ -275,6 +300,38 @@ def build_rows(
         plates=plates,
         wells=well_rows,
     )
+
+
+#: Suffixes of the files Segment writes per image under ``runs/<run_id>/masks/``.
+_MASK_SUFFIXES = (".cells.tif", ".overlay.png", ".thumb.png", ".tif")
+
+
+def prune_superseded(store: Store, rows: RunRows) -> int:
+    """Delete what earlier attempts of the run left that the committed run does not use.
+
+    Called once the run's rows are committed: Parquet parts under ``objects/`` that the
+    run did not record (another batching wrote other parts), and masks, overlays and
+    thumbnails of images that are not ``ok`` in this attempt. Exports never read those
+    (they read the recorded parts), so a crash part-way through leaves only litter.
+    Returns the number of files deleted.
+    """
+    run_id = rows.run["run_id"]
+    keep = set(json.loads(rows.run["object_parts_json"]))
+    ok = {image["image_id"] for image in rows.images if image["status"] == "ok"}
+    stale = [
+        info.key
+        for info in store.list(f"runs/{run_id}/objects/")
+        if info.key.endswith(".parquet") and info.key not in keep
+    ]
+    masks = f"runs/{run_id}/masks/"
+    for info in store.list(masks):
+        name = info.key[len(masks) :]
+        image_id = next((name[: -len(s)] for s in _MASK_SUFFIXES if name.endswith(s)), None)
+        if image_id is not None and image_id not in ok:
+            stale.append(info.key)
+    for key in stale:
+        store.delete_prefix(key)
+    return len(stale)
 
 
 def aggregate_run(
@@ -334,6 +391,7 @@ def aggregate_run(
     if get_settings().auto_migrate:
         upgrade(engine)
     write_run(engine, rows)
+    prune_superseded(store, rows)
     run = rows.run
     return AggregateResult(
         run_id=request.run_id,

@@ -30,8 +30,8 @@ import numpy as np
 from plateseg.contracts import Batch, ImageSummary, ManifestItem, Recipe, SegmentResult
 from plateseg.errors import ImageError, StoreError
 from plateseg.imaging import read_field, write_tiff
+from plateseg.pipeline.pinning import pinned_model_store
 from plateseg.segmentation import FieldResult, segment_field, validate_recipe
-from plateseg.segmentation.onnx_model import model_digest
 from plateseg.store import Store
 
 __all__ = [
@@ -177,14 +177,15 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
     Raises
     ------
     RecipeError
-        The recipe is invalid (every batch would fail alike).
+        The recipe is invalid (every batch would fail alike); :class:`ModelError` when
+        the model the run is pinned to is missing or changed (see
+        :mod:`plateseg.pipeline.pinning`).
     TransientError
         The store is unavailable; retry the batch.
     """
     info = batch.batch_input
     recipe = validate_recipe(Recipe.model_validate(info.recipe))
-    model = recipe.params.get("model")
-    model_sha256 = model_digest(model, store) if isinstance(model, str) and model else None
+    store, model_sha256 = pinned_model_store(recipe, store, info.run_id)
     checkpoint = checkpoint_key(info.run_id, recipe, batch.items, model_sha256)
     stored = _stored_result(store, checkpoint, batch.items)
     if stored is not None:

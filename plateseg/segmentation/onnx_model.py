@@ -63,6 +63,7 @@ __all__ = [
     "LoadedModel",
     "ModelParams",
     "load_model",
+    "read_model_bytes",
     "load_model_bytes",
     "model_key",
     "predict_foreground",
@@ -100,6 +101,10 @@ class ModelParams(BaseModel):
         As for the classical segmenter: post-processing of the thresholded mask of
         pixel classifiers (``None``: 10 and 50 px). For ``nuclei-3class`` models only
         the size filter (when given) and ``exclude_border`` apply.
+    model_sha256 : str or None
+        The SHA-256 of the model bytes the run is pinned to. Lookup sets it (and copies
+        the bytes to ``runs/<run_id>/model.onnx``); every batch segments with exactly
+        those bytes (:func:`plateseg.pipeline.segment.segment_batch`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -114,6 +119,7 @@ class ModelParams(BaseModel):
     declump: bool = True
     neck_depth: float = Field(default=0.05, gt=0.0, lt=1.0)
     exclude_border: bool = False
+    model_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     @model_validator(mode="after")
     def _ordered(self) -> ModelParams:
@@ -157,7 +163,14 @@ class LoadedModel:
         return feature_margin(self.sigmas) if self.kind == "pixel-features" else 32
 
 
-def _read_model_bytes(name: str, store: Store | None) -> bytes:
+def read_model_bytes(name: str, store: Store | None) -> bytes:
+    """The bytes of model ``name``: ``models/<name>.onnx`` in ``store``, else shipped.
+
+    Raises
+    ------
+    ModelError
+        No such model.
+    """
     key = model_key(name)
     if store is not None:
         try:
@@ -180,7 +193,7 @@ def model_digest(name: str, store: Store | None = None) -> str:
     ModelError
         No such model in the store nor among the shipped ones.
     """
-    return hashlib.sha256(_read_model_bytes(name, store)).hexdigest()
+    return hashlib.sha256(read_model_bytes(name, store)).hexdigest()
 
 
 def load_model(name: str, store: Store | None = None) -> LoadedModel:
@@ -191,7 +204,7 @@ def load_model(name: str, store: Store | None = None) -> LoadedModel:
     ModelError
         Missing, not an ONNX model, or metadata that breaks the contract.
     """
-    return load_model_bytes(name, _read_model_bytes(name, store))
+    return load_model_bytes(name, read_model_bytes(name, store))
 
 
 def load_model_bytes(name: str, data: bytes) -> LoadedModel:

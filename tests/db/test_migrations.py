@@ -33,7 +33,7 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
 
     upgrade(engine)
     assert _tables(engine) == TABLES
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0003"
 
     downgrade(engine, "base")
     assert _tables(engine) == set()
@@ -41,14 +41,14 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
 
     upgrade(engine)
     assert _tables(engine) == TABLES
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
 
 
 def test_upgrade_twice_is_a_no_op(db_url: str) -> None:
     engine = get_engine(db_url)
     upgrade(engine)
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     assert _tables(engine) == TABLES
 
 
