@@ -121,6 +121,8 @@ class ExecutionStatus:
         The Distributed Map runs started so far (one per redrive-free run).
     input : str
         The execution input as JSON text.
+    output : str
+        The execution output as JSON text (the Aggregate result once it succeeded).
     """
 
     arn: str
@@ -132,6 +134,7 @@ class ExecutionStatus:
     cause: str = ""
     map_runs: list[MapRunStatus] = field(default_factory=list)
     input: str = ""
+    output: str = ""
 
     @property
     def done(self) -> bool:
@@ -325,6 +328,7 @@ def describe(execution_arn: str, *, stepfunctions: Any = None) -> ExecutionStatu
         cause=cause,
         map_runs=map_runs,
         input=str(execution.get("input") or ""),
+        output=str(execution.get("output") or ""),
     )
 
 

@@ -5,7 +5,9 @@ one line per problem (JSON pointer, state name, what is wrong) on stderr.
 
 ``run DEFINITION --input JSON|@FILE`` prints the execution output as JSON on stdout
 and exits 0; a failed execution prints ``{"Error": …, "Cause": …}`` and exits 1; an
-invalid definition exits 2 with the validation messages on stderr. ``--store DIR``
+invalid definition exits 2 with the validation messages on stderr. When the output is
+a segmentation run's result (``statemachines/segmentation.asl.json``), the exit is
+``plateseg run``'s: 10 when some images failed, 1 when all did. ``--store DIR``
 makes bucket ``B`` the folder ``DIR/B``; ``--bind NAME=module:callable`` makes a
 Lambda function named ``NAME`` (plain name or the last segment of its ARN) call
 ``callable(event, context)`` in this process. ``--sub NAME=VALUE`` fills a
@@ -25,6 +27,7 @@ from typing import Any
 
 import typer
 
+from plateseg.cli.exit_codes import aggregate_result_of, exit_for_run
 from plateseg.cli.output import err_console, load_json_argument
 from plateseg.errors import DefinitionError, InputError, PlatesegError
 
@@ -159,6 +162,9 @@ def run_command(
         result = engine.run(document, execution_input, name=name or None)
     if result.status == "SUCCEEDED":
         print(json.dumps(result.output))
+        run_result = aggregate_result_of(result.output)
+        if run_result is not None:
+            exit_for_run(run_result)
         return
     print(json.dumps({"Error": result.error, "Cause": result.cause}))
     raise typer.Exit(1)

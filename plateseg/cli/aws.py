@@ -2,7 +2,9 @@
 
 Each command prints one parseable result on stdout (the execution ARN, the status, or
 ``--json``) and reports problems as typed errors (exit 2 bad input or unknown stack,
-1 failed run, 75 retry later), so shell scripts can chain them::
+1 failed run, 75 retry later), so shell scripts can chain them. ``wait`` exits as
+``plateseg run`` does for a finished run: 0 every image segmented, 10 some images
+failed, 1 every image failed::
 
     arn=$(plateseg start EXP-042 --stack plateseg-prod-pipeline --recipe @recipe.json)
     plateseg wait "$arn" && plateseg results EXP-042
@@ -15,6 +17,7 @@ from typing import Any
 
 import typer
 
+from plateseg.cli.exit_codes import aggregate_result_of, exit_for_run
 from plateseg.cli.output import console, err_console, load_json_argument
 from plateseg.errors import InputError
 
@@ -74,7 +77,7 @@ def wait(
     timeout: float = typer.Option(0.0, min=0.0, help="Give up after N seconds (0 = never)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
 ) -> None:
-    """Wait for a run to end: exit 0 if it succeeded, 1 with its error if not."""
+    """Wait for a run to end: exit 0 if every image succeeded, 10 if some failed, else 1."""
     from plateseg import aws
 
     def progress(current: Any) -> None:
@@ -92,6 +95,9 @@ def wait(
         on_poll=progress,
     )
     _print_status(final)
+    result = aggregate_result_of(final.output)
+    if result is not None:
+        exit_for_run(result)
 
 
 def validate_input(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from plateseg.cli.output import console, load_json_argument
 from plateseg.errors import InputError, PlatesegError
@@ -29,10 +30,15 @@ def demo_data(
     )
     wells = len(truth.well_counts)
     console.print(
-        f"wrote experiment [bold]{experiment_id}[/]: {wells} wells x {fields} fields x 2 "
-        f"channels to {store.uri(f'experiments/{experiment_id}/')}"
+        Text.assemble(
+            "wrote experiment ",
+            (experiment_id, "bold"),
+            f": {wells} wells x {fields} fields x 2 channels to "
+            f"{store.uri(f'experiments/{experiment_id}/')}",
+        ),
+        soft_wrap=True,
     )
-    console.print(f"ground truth: {store.uri(f'truth/{experiment_id}/')}")
+    console.print(f"ground truth: {store.uri(f'truth/{experiment_id}/')}", soft_wrap=True)
 
 
 def segment(
@@ -69,7 +75,8 @@ def segment(
         raise PlatesegError(f"cannot write {labels_out}: {exc.strerror}") from None
     console.print(
         f"{result.object_count} nuclei in {image} -> {labels_out} "
-        f"({result.labels.dtype}, {result.labels.shape[1]}x{result.labels.shape[0]})"
+        f"({result.labels.dtype}, {result.labels.shape[1]}x{result.labels.shape[0]})",
+        soft_wrap=True,
     )
 
 

@@ -18,4 +18,5 @@ def upgrade_command(
 
     engine = get_engine(url or None)
     upgrade(engine)
-    console.print(f"database schema up to date: {engine.url.render_as_string(hide_password=True)}")
+    url_shown = engine.url.render_as_string(hide_password=True)
+    console.print(f"database schema up to date: {url_shown}", soft_wrap=True)

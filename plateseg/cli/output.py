@@ -1,4 +1,10 @@
-"""Terminal output shared by the commands: consoles, JSON arguments, plate grids."""
+"""Terminal output shared by the commands: consoles, JSON arguments, plate grids.
+
+Both consoles print text as it is (``markup=False``): experiment ids, file and plate
+names, layout wells and error messages are user data, and ``Plate [old]`` or a well
+``[/b]`` must reach the terminal unchanged, never as Rich markup. Styled output is
+built with :class:`rich.text.Text` (``Text.assemble(("error:", "bold red"), " ", msg)``).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +19,8 @@ from plateseg.errors import InputError
 
 __all__ = ["console", "err_console", "load_json_argument", "plate_grid"]
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def load_json_argument(value: str, what: str) -> Any:

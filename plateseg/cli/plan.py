@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from plateseg.cli.output import console, err_console, load_json_argument
 from plateseg.errors import InputError
@@ -84,7 +85,6 @@ def _grid_table(rows: list[Any], chosen: Any, limit: int) -> Table:
         shown.append(chosen)
     for p in shown:
         s = p.setting
-        mark = "[bold green]" if p is chosen else ""
         cells = [
             str(p.items_per_batch),
             str(s.max_concurrency),
@@ -95,7 +95,7 @@ def _grid_table(rows: list[Any], chosen: Any, limit: int) -> Table:
             str(p.peak_concurrency),
             str(p.db_connections),
         ]
-        table.add_row(*[f"{mark}{c}" for c in cells])
+        table.add_row(*cells, style="bold green" if p is chosen else None)
     return table
 
 
@@ -199,8 +199,11 @@ def plan(
 
     p = profile
     console.print(
-        f"[bold]{experiment_id}[/]: {workload.fields} fields x {workload.channels_per_field:g} "
-        f"channels, {p.bytes_per_field / 1e6:.2f} MB of images per field"
+        Text.assemble(
+            (experiment_id, "bold"),
+            f": {workload.fields} fields x {workload.channels_per_field:g} "
+            f"channels, {p.bytes_per_field / 1e6:.2f} MB of images per field",
+        )
     )
     console.print(
         f"sample of {workload.sample} fields: {cloud.seconds_per_field:.3f} CPU s per field "
@@ -218,9 +221,12 @@ def plan(
     )
     console.print(_grid_table(table, chosen, rows))
     console.print(
-        f"[bold]recommended[/]: {_seconds(chosen.wall_seconds)}, ${chosen.cost_usd:.4f} "
-        f"per run (prices: {PRICES_REGION}, {PRICES_DATE}), {chosen.peak_concurrency} Lambdas "
-        f"at peak, {chosen.db_connections} database connection (Aggregate only)"
+        Text.assemble(
+            ("recommended", "bold"),
+            f": {_seconds(chosen.wall_seconds)}, ${chosen.cost_usd:.4f} "
+            f"per run (prices: {PRICES_REGION}, {PRICES_DATE}), {chosen.peak_concurrency} "
+            f"Lambdas at peak, {chosen.db_connections} database connection (Aggregate only)",
+        )
     )
     console.print(f"why: {choice.reason}")
     if choice.arm64 is not None and choice.arm64.cost_usd is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import threading
@@ -14,7 +15,9 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from plateseg.cli.exit_codes import exit_code_table, exit_for_run
 from plateseg.cli.output import console, err_console, load_json_argument, plate_grid
 from plateseg.errors import InputError, PlatesegError
 
@@ -52,7 +55,7 @@ class _ProgressListener:
             elif event.type == "StateEntered":
                 name = event.details.get("name", "")
                 if name in ("Lookup", "Aggregate"):
-                    self._progress.console.print(f"[dim]{name.lower()}…[/]")
+                    self._progress.console.print(Text(f"{name.lower()}…", style="dim"))
 
 
 def run(
@@ -75,7 +78,8 @@ def run(
     """Run the segmentation state machine on this machine and print a per-well summary.
 
     Every run is journaled; ``--resume RUN_ID`` continues one that was killed, running
-    only the work that had not finished.
+    only the work that had not finished. A run where some images failed exits 10 and
+    prints "N of M images failed" on stderr; one where every image failed exits 1.
     """
     from plateseg.definition import MapTunables
     from plateseg.runner import resume_local, run_local
@@ -142,7 +146,7 @@ def retry(
         from plateseg import aws
 
         arn = state_machine_arn or aws.resolve_state_machine_arn(stack)
-        console.print(aws.start_retry(arn, run_id), soft_wrap=True)
+        console.print(aws.start_retry(arn, run_id), soft_wrap=True, markup=False)
         return
     from plateseg.runner import retry_local
     from plateseg.settings import get_settings
@@ -166,12 +170,22 @@ def _progress() -> Progress:
 
 
 def _report(outcome: Any) -> None:
+    """Print a finished local run's summary and grid, then exit as its images say."""
+    from plateseg.db.engine import open_database
+    from plateseg.results import run_failures
+
     result = outcome.result
     console.print(
-        f"run [bold]{result.run_id}[/] {result.status}: {result.images_ok} fields segmented, "
-        f"{result.images_failed} failed, {result.objects} nuclei in {result.wells} wells"
+        Text.assemble(
+            "run ",
+            (result.run_id, "bold"),
+            f" {result.status}: {result.images_ok} fields segmented, "
+            f"{result.images_failed} failed, {result.objects} nuclei in {result.wells} wells",
+        )
     )
     _print_well_grid(result.experiment_id, result.run_id)
+    failures = run_failures(open_database(), result.run_id) if result.status != "SUCCEEDED" else []
+    exit_for_run(result, failures)
 
 
 def _print_well_grid(experiment_id: str, run_id: str | None) -> None:
@@ -299,7 +313,8 @@ def _compare_truth(experiment_id: str, counts: dict[tuple[str, str], int]) -> No
 
 
 def register(app: typer.Typer) -> None:
-    app.command("run")(run)
+    run_help = f"{inspect.getdoc(run)}\n\nExit codes:\n\n{exit_code_table()}"
+    app.command("run", help=run_help)(run)
     app.command("redrive")(redrive)
     app.command("retry")(retry)
     app.command("results")(results)

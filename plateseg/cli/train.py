@@ -103,7 +103,8 @@ def train(
         where = str(target)
     console.print(
         f"trained on {len(pixels)} images ({trees} trees, depth {depth}, scale {scale}) "
-        f"-> {where} ({len(model) / 1024:.0f} KiB)"
+        f"-> {where} ({len(model) / 1024:.0f} KiB)",
+        soft_wrap=True,
     )
 
 

@@ -188,3 +188,47 @@ def test_validate_input_names_the_bad_field(
 def test_aws_commands_exist_after_registration() -> None:
     names = {command.name for command in plateseg.cli.app.registered_commands}
     assert {"start", "status", "wait", "validate-input"} <= names
+
+
+def _aggregate_output(ok: int, failed: int) -> str:
+    """The Aggregate result a pipeline execution ends with (its execution output)."""
+    return json.dumps(
+        {
+            "run_id": "R-9",
+            "experiment_id": "EXP-9",
+            "status": "SUCCEEDED_WITH_FAILURES" if failed else "SUCCEEDED",
+            "images_ok": ok,
+            "images_failed": failed,
+            "batches_failed": 0,
+            "wells": 2,
+            "objects": 10 * ok,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("ok", "failed", "code", "line"),
+    [
+        (4, 0, 0, ""),
+        (3, 1, 10, "warning: run R-9: 1 of 4 images failed; list them with: plateseg results"),
+        (0, 4, 1, "error: run R-9: all 4 images failed; list them with: plateseg results"),
+    ],
+    ids=["all-ok", "some-failed", "all-failed"],
+)
+def test_wait_exits_as_the_run_images_say(
+    machine: str,
+    capsys: pytest.CaptureFixture[str],
+    ok: int,
+    failed: int,
+    code: int,
+    line: str,
+) -> None:
+    assert run_cli(["start", "EXP-9", "--run-id", "R-9", "--state-machine-arn", machine]) == 0
+    arn = capsys.readouterr().out.strip()
+    execution = stepfunctions_backends[ACCOUNT][REGION].describe_execution(arn)
+    execution.status = "SUCCEEDED"
+    execution.output = _aggregate_output(ok, failed)
+    assert run_cli(["wait", arn, "--quiet"]) == code
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"SUCCEEDED  {arn}")
+    assert captured.err.strip().startswith(line) if line else captured.err == ""

@@ -31,7 +31,8 @@ def corrupt_run(settings: Settings, store: LocalStore) -> dict[str, Any]:
     """DEMO-R (3 wells x 2 fields) run as ``r1`` with one corrupt image; its image rows."""
     write_demo_experiment(store, EXP, size=128, wells=["A01", "C03", "D05"])
     store.put_bytes(CORRUPT, b"II*\x00 not a TIFF any more")
-    assert run_cli(["run", EXP, "--run-id", "r1", "--batch-size", "2", *FAST]) == 0
+    # one of six images failed: exit 10 (EXIT_SOME_IMAGES_FAILED)
+    assert run_cli(["run", EXP, "--run-id", "r1", "--batch-size", "2", *FAST]) == 10
     rows = {row.image_id: row for row in image_table(get_engine(), "r1")}
     assert rows["P1_C03_2"].status == "error"
     return rows

@@ -235,13 +235,15 @@ def corpus(
 
 def test_the_cli_run_succeeds_with_failures_and_shows_no_traceback(corpus: CorpusRun) -> None:
     failed = len(BAD_FIELDS) + len(FIELD_ERRORS) + 1  # + the backslash key
-    assert corpus.cli.code == 0, corpus.cli.err
+    assert corpus.cli.code == 10, corpus.cli.err  # EXIT_SOME_IMAGES_FAILED
     assert f"SUCCEEDED_WITH_FAILURES: {len(corpus.images) - failed} fields segmented, " in (
         corpus.cli.out
     )
     assert f"{failed} failed" in corpus.cli.out
     assert "Traceback" not in corpus.cli.out
-    assert corpus.cli.err == ""  # not a line from the CLI nor from any worker process
+    [line] = corpus.cli.err.splitlines()  # from the CLI; not a line from any worker process
+    assert line.startswith(f"warning: run {RUN_ID}: {failed} of {len(corpus.images)} images failed")
+    assert line.endswith(f"plateseg results {EXPERIMENT} --run-id {RUN_ID} --export images.csv")
 
 
 def test_no_batch_failed_so_the_tolerated_failure_budget_is_untouched(corpus: CorpusRun) -> None:

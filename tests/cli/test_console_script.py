@@ -1,0 +1,276 @@
+"""Exit codes of the installed ``plateseg`` console script, in a real process.
+
+``CliRunner`` calls the command object and :func:`plateseg.cli.main` is what the
+script calls; only the script shows what a shell sees (a code Typer hands back but
+``main`` dropped read as exit 0 there). Every case runs ``.venv/bin/plateseg`` with
+``PLATESEG_HOME`` set to a home holding tiny experiments (two 64 px fields each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import typer.main
+
+from plateseg.cli import app
+from plateseg.cli.exit_codes import EXIT_CODES, EXIT_SOME_IMAGES_FAILED, exit_code_table
+from plateseg.demo import write_demo_experiment
+from plateseg.settings import Settings
+from plateseg.store import LocalStore
+
+#: The console script of this environment (what ``pip install`` put beside python).
+PLATESEG = Path(sys.executable).with_name("plateseg")
+ONE_WORKER = ["--workers", "1", "--time-scale", "0"]
+BROKEN = b"II*\x00 not a TIFF any more"
+#: A plate folder and a layout well that are Rich markup (a style tag, a closing tag).
+PLATE_FOLDER = "Plate [old]"
+MARKUP_WELL = "[/b]"
+
+
+def _commands() -> list[list[str]]:
+    """Every leaf command of the app, as the words that name it (``["asl", "run"]``)."""
+    found: list[list[str]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        children = getattr(command, "commands", None)
+        if children is None:
+            found.append(path)
+            return
+        for name, child in sorted(children.items()):
+            walk(child, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with experiments OK (2 good fields), SOME (1 of 2 corrupt), ALL (2 of 2
+    corrupt), WELL-MARKUP (layout well ``[/b]``) and PLATE-MARKUP (a duplicate field
+    under the folder ``Plate [old]``)."""
+    folder = tmp_path_factory.mktemp("console-script") / "home"
+    store = LocalStore(Settings(home=folder).store_location)
+    for experiment in ("OK", "SOME", "ALL", "WELL-MARKUP", "PLATE-MARKUP"):
+        write_demo_experiment(store, experiment, size=64, fields=1, wells=["A01", "A12"])
+    store.put_bytes("experiments/SOME/P1/P1_A01_s1_w1.tif", BROKEN)
+    for well in ("A01", "A12"):
+        store.put_bytes(f"experiments/ALL/P1/P1_{well}_s1_w1.tif", BROKEN)
+    store.put_bytes(
+        "experiments/WELL-MARKUP/layout.csv",
+        f"well,control\nA01,neg\n{MARKUP_WELL},pos\n".encode(),
+    )
+    good = store.get_bytes("experiments/PLATE-MARKUP/P1/P1_A01_s1_w1.tif")
+    store.put_bytes(f"experiments/PLATE-MARKUP/{PLATE_FOLDER}/P1_A01_s1_w1.tif", good)
+    store.put_bytes(f"experiments/PLATE-MARKUP/{PLATE_FOLDER}/rescan/P1_A1_s1_w1.tif", good)
+    return folder
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a shell sees of one ``plateseg`` process."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.strip()]
+
+
+Script = Callable[[list[str]], Outcome]
+
+
+@pytest.fixture
+def script(home: Path) -> Script:
+    """``script(args)``: run the installed ``plateseg ARGS`` in a new process on
+    :func:`home` (``PLATESEG_*`` of the test environment dropped, no retry waits)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATESEG_")}
+    env.update({"PLATESEG_HOME": str(home), "PLATESEG_TIME_SCALE": "0", "COLUMNS": "200"})
+
+    def run(args: list[str]) -> Outcome:
+        done = subprocess.run(
+            [str(PLATESEG), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+        return Outcome(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+@pytest.fixture
+def definitions(tmp_path: Path) -> dict[str, Path]:
+    """ASL files: ``invalid`` (a state with neither Next nor End), ``fails`` (a Fail
+    state), ``passes`` (a Pass state)."""
+    documents = {
+        "invalid": {"StartAt": "X", "States": {"X": {"Type": "Pass"}}},
+        "fails": {
+            "StartAt": "F",
+            "States": {"F": {"Type": "Fail", "Error": "Boom", "Cause": "it broke"}},
+        },
+        "passes": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+    }
+    paths = {}
+    for name, document in documents.items():
+        paths[name] = tmp_path / f"{name}.asl.json"
+        paths[name].write_text(json.dumps(document), encoding="utf-8")
+    return paths
+
+
+def no_traceback(outcome: Outcome) -> None:
+    assert "Traceback" not in outcome.out + outcome.err, outcome.err
+
+
+def one_line(outcome: Outcome, code: int, prefix: str, *words: str) -> str:
+    """Assert the exit code and ONE stderr line starting with ``prefix``, holding ``words``."""
+    assert outcome.code == code, (outcome.code, outcome.out, outcome.err)
+    assert len(outcome.error_lines) == 1, outcome.err
+    line = outcome.error_lines[0]
+    assert line.startswith(prefix), line
+    for word in words:
+        assert word in line, (word, line)
+    no_traceback(outcome)
+    return line
+
+
+# --- usage ------------------------------------------------------------------------------
+
+
+def test_help_exits_0_and_no_arguments_exits_2(script: Script) -> None:
+    shown = script(["--help"])
+    assert shown.code == 0 and "Usage: plateseg" in shown.out, shown.err
+    bare = script([])
+    assert bare.code == 2 and "Usage: plateseg" in bare.out + bare.err
+    no_traceback(bare)
+
+
+@pytest.mark.parametrize("command", _commands(), ids=" ".join)
+def test_every_command_refuses_a_bad_option_with_exit_2(script: Script, command: list[str]) -> None:
+    outcome = script([*command, "--no-such-option"])
+    assert outcome.code == 2, (outcome.code, outcome.err)
+    assert "No such option: --no-such-option" in outcome.err
+    no_traceback(outcome)
+
+
+def test_run_help_lists_every_exit_code(script: Script) -> None:
+    outcome = script(["run", "--help"])
+    assert outcome.code == 0, outcome.err
+    for code, meaning in EXIT_CODES:
+        assert f"{code:<4} {meaning}" in outcome.out, (code, outcome.out)
+
+
+def test_the_module_docstring_shows_the_exit_code_table() -> None:
+    import plateseg.cli
+
+    documented = plateseg.cli.__doc__ or ""
+    for row in exit_code_table().splitlines():
+        assert f"  {row}\n" in documented, row
+
+
+# --- plateseg asl -----------------------------------------------------------------------
+
+
+def test_asl_validate_exit_codes(script: Script, definitions: dict[str, Path]) -> None:
+    invalid = script(["asl", "validate", str(definitions["invalid"])])
+    line = one_line(invalid, 2, "/States/X", "needs exactly one of Next or End")
+    assert "X" in line
+    valid = script(["asl", "validate", str(definitions["passes"])])
+    assert valid.code == 0 and "valid (1 top-level states)" in valid.out, valid.err
+
+
+def test_asl_run_exit_codes(script: Script, definitions: dict[str, Path]) -> None:
+    failed = script(["asl", "run", str(definitions["fails"])])
+    assert failed.code == 1, (failed.out, failed.err)
+    assert json.loads(failed.out) == {"Error": "Boom", "Cause": "it broke"}
+    no_traceback(failed)
+    passed = script(["asl", "run", str(definitions["passes"]), "--input", '{"a": 1}'])
+    assert passed.code == 0 and json.loads(passed.out) == {"a": 1}, passed.err
+    invalid = script(["asl", "run", str(definitions["invalid"])])
+    assert invalid.code == 2 and "needs exactly one of Next or End" in invalid.err
+
+
+# --- plateseg run -------------------------------------------------------------------------
+
+
+def test_a_run_where_every_image_succeeded_exits_0(script: Script) -> None:
+    outcome = script(["run", "OK", "--run-id", "ok-1", *ONE_WORKER])
+    assert outcome.code == 0, outcome.err
+    assert "run ok-1 SUCCEEDED: 2 fields segmented, 0 failed" in outcome.out
+    assert outcome.err == ""
+
+
+def test_a_run_where_some_images_failed_exits_10_and_says_how_many(script: Script) -> None:
+    outcome = script(["run", "SOME", "--run-id", "some-1", *ONE_WORKER])
+    line = one_line(
+        outcome,
+        EXIT_SOME_IMAGES_FAILED,
+        "warning: run some-1: 1 of 2 images failed",
+        "(P1_A01_1 ImageReadError)",
+        "list them with: plateseg results SOME --run-id some-1 --export images.csv",
+    )
+    assert line
+    assert "run some-1 SUCCEEDED_WITH_FAILURES: 1 fields segmented, 1 failed" in outcome.out
+
+
+def test_a_run_where_every_image_failed_exits_1(script: Script) -> None:
+    outcome = script(["run", "ALL", "--run-id", "all-1", *ONE_WORKER])
+    one_line(
+        outcome,
+        1,
+        "error: run all-1: all 2 images failed",
+        "(P1_A01_1 ImageReadError, P1_A12_1 ImageReadError)",
+        "list them with: plateseg results ALL --run-id all-1 --export images.csv",
+    )
+
+
+def test_markup_in_a_layout_well_is_printed_as_written(script: Script) -> None:
+    outcome = script(["run", "WELL-MARKUP", "--run-id", "well-1", *ONE_WORKER])
+    one_line(
+        outcome,
+        2,
+        "error: ",
+        "WELL-MARKUP/layout.csv: line 3, column 'well'",
+        f"'{MARKUP_WELL}' is not a well name",
+    )
+
+
+def test_markup_in_a_plate_folder_is_printed_as_written(script: Script) -> None:
+    outcome = script(["run", "PLATE-MARKUP", "--run-id", "plate-1", *ONE_WORKER])
+    one_line(
+        outcome,
+        2,
+        "error: ",
+        "1 duplicate image",
+        f"'experiments/PLATE-MARKUP/{PLATE_FOLDER}/P1_A01_s1_w1.tif'",
+        f"'experiments/PLATE-MARKUP/{PLATE_FOLDER}/rescan/P1_A1_s1_w1.tif'",
+    )
+
+
+def test_markup_in_a_file_path_is_printed_as_written(
+    script: Script, home: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / PLATE_FOLDER
+    folder.mkdir()
+    image = folder / "P1_A01_s1_w1.tif"
+    store = LocalStore(Settings(home=home).store_location)
+    image.write_bytes(store.get_bytes("experiments/OK/P1/P1_A01_s1_w1.tif"))
+    labels = folder / "labels [/b].tif"
+    done = script(["segment", str(image), "--labels-out", str(labels)])
+    assert done.code == 0, done.err
+    assert f"nuclei in {image} -> {labels}" in done.out
+    broken = folder / "broken.tif"
+    broken.write_bytes(BROKEN)
+    one_line(
+        script(["segment", str(broken), "--labels-out", str(labels)]), 3, "error: ", str(broken)
+    )
