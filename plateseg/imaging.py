@@ -22,6 +22,7 @@ from plateseg.errors import ImageReadError, ImageShapeError, ObjectNotFoundError
 from plateseg.settings import get_settings
 from plateseg.store import Store
 from plateseg.tiff_codecs import is_missing_codec, missing_codec_error, palette_to_grey
+from plateseg.tiff_integrity import FILE_SIZE_SLACK, check_complete, check_file_size
 
 if TYPE_CHECKING:
     import tifffile
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MIN_FIELD_SIDE",
     "check_field_size",
+    "get_image_bytes",
+    "max_file_bytes",
     "read_field",
     "read_image",
     "sniff_format",
@@ -86,7 +89,9 @@ def read_image(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
     ImageReadError
         Empty, truncated or corrupt bytes; unknown format; NaN or infinite pixels; a
         compressed TIFF whose codec is missing (the message names the compression and
-        the ``imagecodecs`` package rather than calling the file corrupt).
+        the ``imagecodecs`` package rather than calling the file corrupt); a TIFF cut
+        short or zero-filled at the end (an interrupted copy, see
+        :mod:`plateseg.tiff_integrity`), or far larger than the pixels it declares.
     ImageShapeError
         Not a single 2-D plane (RGB, stack), larger than ``max_pixels``, empty, or an
         unsupported dtype.
@@ -163,7 +168,9 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
                 raise _too_big(key, shape, limit)
             if len(_plane_shape(shape)) != 2:
                 raise _not_a_plane(key, shape)
+            check_file_size(len(data), sum(int(each.nbytes) for each in tif.series), key)
             page = series.keyframe
+            check_complete(data, tif, key)
             array = np.asarray(series.asarray())
             palette = page.photometric == tifffile.PHOTOMETRIC.PALETTE
             colormap = page.colormap if palette else None
@@ -293,6 +300,53 @@ def write_tiff(array: np.ndarray, *, compress: bool = True) -> bytes:
     return buffer.getvalue()
 
 
+def max_file_bytes(max_pixels: int) -> int:
+    """Largest file read as an image of at most ``max_pixels`` pixels: twice the raw size
+    at 8 bytes a sample (float64, the widest type read; twice for compression that
+    expands, pyramids and thumbnails) plus 16 MiB of metadata.
+
+    >>> max_file_bytes(1000)
+    16793216
+    """
+    return 16 * max_pixels + FILE_SIZE_SLACK
+
+
+def get_image_bytes(store: Store, key: str, max_pixels: int | None = None) -> bytes:
+    """Read an image file's bytes, after checking its size without reading it.
+
+    Parameters
+    ----------
+    store : Store
+    key : str
+    max_pixels : int, optional
+        Default ``get_settings().max_image_pixels``; files over
+        :func:`max_file_bytes` of it are refused before a byte is read.
+
+    Raises
+    ------
+    ImageReadError
+        The object is gone, or its key is one the store refuses (``\\``, ``..``, a
+        symbolic link out of a local store).
+    ImageShapeError
+        The file is larger than any image of ``max_pixels`` pixels can be.
+    """
+    limit = get_settings().max_image_pixels if max_pixels is None else max_pixels
+    try:
+        size = store.size(key)
+        if size > max_file_bytes(limit):
+            raise ImageShapeError(
+                key,
+                f"the file is {size / 1e9:.2f} GB, more than an image of at most {limit} "
+                f"pixels (Settings.max_image_pixels) can take ({max_file_bytes(limit) / 1e9:.2f}"
+                " GB); it was not read",
+            )
+        return store.get_bytes(key)
+    except ObjectNotFoundError:
+        raise ImageReadError(key, "the image file no longer exists in the store") from None
+    except StoreKeyError as exc:  # legal on S3 (e.g. a backslash), refused by the store
+        raise ImageReadError(key, f"cannot be read: {exc}") from None
+
+
 def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dict[str, np.ndarray]:
     """Read the given channels of one field of view.
 
@@ -313,9 +367,11 @@ def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dic
     ------
     ImageReadError
         A channel is missing from the item, its object is gone, its key is one the
-        store refuses (``\\``, ``..``), or decoding failed.
+        store refuses (``\\``, ``..``, a link out of a local store), or decoding
+        failed (including a truncated or zero-filled TIFF).
     ImageShapeError
-        A channel is not a plane, is smaller than :data:`MIN_FIELD_SIDE` pixels on a
+        A file larger than :func:`max_file_bytes` (refused before it is read), a
+        channel is not a plane, is smaller than :data:`MIN_FIELD_SIDE` pixels on a
         side, or the channels differ in shape.
     """
     images: dict[str, np.ndarray] = {}
@@ -326,12 +382,7 @@ def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dic
             raise ImageReadError(
                 item.image_id, f"has no channel {channel!r} (channels found: {known})"
             )
-        try:
-            data = store.get_bytes(key)
-        except ObjectNotFoundError:
-            raise ImageReadError(key, "the image file no longer exists in the store") from None
-        except StoreKeyError as exc:  # legal on S3 (e.g. a backslash), refused by the store
-            raise ImageReadError(key, f"cannot be read: {exc}") from None
+        data = get_image_bytes(store, key)
         images[channel] = check_field_size(read_image(data, key), key)
     shapes = {channel: image.shape for channel, image in images.items()}
     if len(set(shapes.values())) > 1:

@@ -42,7 +42,9 @@ def read_stack(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
     Raises
     ------
     ImageReadError
-        Empty, corrupt or truncated bytes; NaN or infinite pixels.
+        Empty, corrupt or truncated bytes; a TIFF cut short or zero-filled at the end
+        (an interrupted copy), or far larger than the pixels it declares; NaN or
+        infinite pixels.
     ImageShapeError
         Z-stacks or time series (more than one plane per channel), too many pixels,
         empty planes, an unsupported dtype.
@@ -50,6 +52,7 @@ def read_stack(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
     from plateseg.imaging import _check_plane, _reason, _too_big, read_image, sniff_format
     from plateseg.settings import get_settings
     from plateseg.tiff_codecs import is_missing_codec, missing_codec_error, palette_to_grey
+    from plateseg.tiff_integrity import check_complete, check_file_size
 
     limit = get_settings().max_image_pixels if max_pixels is None else max_pixels
     if sniff_format(data) != "tiff":
@@ -65,7 +68,9 @@ def read_stack(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
             axes = str(series.axes)
             if int(np.prod(shape, dtype=np.int64)) > limit:
                 raise _too_big(key, shape, limit)
+            check_file_size(len(data), sum(int(each.nbytes) for each in tif.series), key)
             page = series.keyframe
+            check_complete(data, tif, key)
             try:
                 array = np.asarray(series.asarray())
             except Exception as exc:
