@@ -82,16 +82,21 @@ class TokenRedactor(logging.Filter):
         super().__init__("plateseg-token-redactor")
         self.token = token
 
+    def _clean(self, text: str) -> str:
+        text = self._QUERY.sub(r"\1[redacted]", text)
+        return text.replace(self.token, "[redacted]") if self.token else text
+
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is left for logging to report
-            return True
-        redacted = self._QUERY.sub(r"\1[redacted]", message)
-        if self.token:
-            redacted = redacted.replace(self.token, "[redacted]")
-        if redacted != message:
-            record.msg, record.args = redacted, ()
+        """Redact in place: the message and each string argument (formatters such as
+        uvicorn's access formatter unpack the arguments, so their number is kept)."""
+        if isinstance(record.msg, str):
+            record.msg = self._clean(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._clean(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: self._clean(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
         return True
 
 

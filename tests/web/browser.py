@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -29,12 +30,16 @@ CHROMIUM_ARGS = [
 
 
 @contextlib.contextmanager
-def served(app: FastAPI) -> Iterator[str]:
-    """``app`` served by uvicorn on a free port of 127.0.0.1, in a thread; yields its URL."""
+def served(app: FastAPI, **options: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on a free port of 127.0.0.1, in a thread; yields its URL.
+
+    ``options`` go to :class:`uvicorn.Config` (``access_log``, ``http``, ...).
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    options = {"log_level": "warning", "lifespan": "off", **options}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **options)
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()

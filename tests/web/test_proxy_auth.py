@@ -29,7 +29,9 @@ from plateseg.settings import Settings
 from plateseg.web import WebSettings, create_app
 from plateseg.web.proxy_auth import AlbVerifier
 
-ALB_ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/plateseg/50dc6c495c0c9188"
+ALB_ARN = (
+    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/plateseg/50dc6c495c0c9188"
+)
 KID = "7e3e2b5c-1a3b-4f0e-9a51-0c6f1d3f2a10"
 Sign = Callable[..., str]
 
@@ -151,9 +153,7 @@ def test_forged_tokens_are_refused(
     assert response.json() == {"detail": "authentication required"}
 
 
-def test_the_identity_comes_from_the_verified_claims(
-    alb_config: WebSettings, sign: Sign
-) -> None:
+def test_the_identity_comes_from_the_verified_claims(alb_config: WebSettings, sign: Sign) -> None:
     claims = AlbVerifier(alb_config).claims(sign(sub="verified-sub"))
     assert claims is not None
     assert (claims["sub"], claims["email"]) == ("verified-sub", "a@lab.example")
@@ -208,7 +208,7 @@ class _KeyServer(BaseHTTPRequestHandler):
     pem: bytes = b""
     asked: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.asked.append(self.path)
         known = self.path == f"/{KID}"
         self.send_response(200 if known else 404)

@@ -17,7 +17,7 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> tuple[typer.Typer, dict[str, Any]]:
     seen: dict[str, Any] = {}
 
     def fake_run(app: Any, host: str, port: int, **kwargs: Any) -> None:
-        seen.update(app=app, host=host, port=port)
+        seen.update(app=app, host=host, port=port, **kwargs)
 
     import uvicorn
 
@@ -50,3 +50,14 @@ def test_a_configured_password_replaces_the_token(
     assert seen["app"].state.plateseg.config.web_auth == "password"
     assert "token=" not in result.output
     assert "warning" in result.output
+
+
+def test_serve_closes_connections_whose_headers_arrive_too_slowly(
+    cli: tuple[typer.Typer, dict[str, Any]], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLATESEG_WEB_HEADER_TIMEOUT", "3.5")
+    app, seen = cli
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert seen["http"].header_timeout == 3.5  # the deadline protocol of plateseg.web.server
+    assert seen["access_log"] is False
