@@ -17,10 +17,9 @@ def serve(
     workers: int = typer.Option(0, min=0, help="Worker processes per run (0 = one per core)."),
 ) -> None:
     """Serve the web UI; prints a URL with a random access token (or uses PLATESEG_WEB_PASSWORD)."""
-    import uvicorn
-
     from plateseg.settings import get_settings
     from plateseg.web import WebSettings, create_app
+    from plateseg.web.server import run
 
     settings = get_settings()
     if workers:
@@ -43,7 +42,7 @@ def serve(
             f"plateseg is serving {settings.store_location} on "
             f"http://{shown}:{port}/ ({config.web_auth} sign-in)"
         )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    run(app, host=host, port=port, header_timeout=config.web_header_timeout)
 
 
 def register(app: typer.Typer) -> None:
