@@ -16,9 +16,17 @@ any :class:`~plateseg.web.backends.Backend`:
 A redrive or a retry starts a run too: it is admitted when a slot is free and refused
 with 429 otherwise (it is not queued: the user asked for it on a run they look at).
 
-The hook (one line where the backend is built, e.g. ``AppState.backend``)::
+Accepted runs survive a restart: with a store (:mod:`plateseg.web.accepted`) every start
+is recorded there *before* it is answered 202, and :meth:`AdmittedBackend.recover` (run
+when the server starts) queues again the runs that were waiting, in the order they were
+accepted, resumes the ones that were running from their journal (or from the beginning
+when the engine had not begun them), and marks the ones it cannot resume ``FAILED``
+with the cause. :meth:`AdmittedBackend.close` (server shutdown) stops dispatching; what
+waits stays recorded.
 
-    self._backend = with_admission(make_backend(...), self.config)
+The hook (one line where the backend is built, ``AppState.backend``)::
+
+    self._backend = with_admission(make_backend(...), self.config, store=store)
 """
 
 from __future__ import annotations
@@ -28,19 +36,23 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import HTTPException
 
-from plateseg.errors import NotFoundError, PlatesegError, ResumeError
+from plateseg.errors import NotFoundError, PlatesegError, ResumeError, TransientError
+from plateseg.store import Store
+from plateseg.web.accepted import AcceptedRun, AcceptedRuns
 from plateseg.web.backends import Backend, Estimate
 from plateseg.web.config import WebSettings
 from plateseg.web.runs import TERMINAL, RunProgress
 
-__all__ = ["QUEUED", "AdmittedBackend", "RunsBusy", "with_admission"]
+__all__ = ["QUEUED", "STOPPED_CAUSE", "AdmittedBackend", "RunsBusy", "with_admission"]
 
 QUEUED = "QUEUED"
+#: The cause of a run that was running when the server stopped and cannot be resumed.
+STOPPED_CAUSE = "the server stopped while the run was in progress and it cannot be resumed"
 
 
 class RunsBusy(HTTPException):
@@ -64,6 +76,8 @@ class _Waiting:
     run_id: str
     recipe: dict[str, Any]
     progress: RunProgress
+    record: AcceptedRun | None = None
+    resume: bool = False  # it was running when the server stopped
 
 
 class AdmittedBackend:
@@ -81,6 +95,9 @@ class AdmittedBackend:
         How often the dispatcher checks whether a running run finished.
     retry_after : int
         Seconds suggested to a refused client (``Retry-After``).
+    accepted : AcceptedRuns, optional
+        Where accepted runs are recorded so a restart loses none; without it the
+        queue lives in memory only.
     """
 
     def __init__(
@@ -90,6 +107,7 @@ class AdmittedBackend:
         max_queued: int,
         poll_seconds: float = 0.25,
         retry_after: int = 5,
+        accepted: AcceptedRuns | None = None,
     ) -> None:
         if max_active < 1 or max_queued < 0:
             raise ValueError(f"admission needs max_active >= 1, max_queued >= 0: {max_active=}")
@@ -105,27 +123,53 @@ class AdmittedBackend:
         self._starting: dict[str, RunProgress] = {}  # admitted, inner.start not returned yet
         self._lock = threading.Lock()
         self._dispatcher: threading.Thread | None = None
+        self._accepted = accepted
+        self._records: dict[str, AcceptedRun] = {}  # recorded runs not yet finished
+        self._last_accepted = datetime.min.replace(tzinfo=UTC)
+        self._closed = False
 
     def __getattr__(self, name: str) -> Any:  # manager, retry, ... of the inner backend
         return getattr(self.inner, name)
 
     # --- the Backend protocol ---------------------------------------------------------
 
-    def start(self, experiment_id: str, run_id: str, recipe: dict[str, Any]) -> RunProgress:
+    def start(
+        self, experiment_id: str, run_id: str, recipe: dict[str, Any], who: str = ""
+    ) -> RunProgress:
         """Start now, queue (status ``QUEUED``), or refuse with :class:`RunsBusy` (429).
+
+        The run is recorded (see :mod:`plateseg.web.accepted`) before this returns.
 
         Raises
         ------
         ResumeError
             ``run_id`` is already queued or running here (HTTP 409).
+        StoreError
+            The record cannot be written: the run is not accepted.
+        TransientError
+            The server is shutting down (HTTP 503).
         """
         with self._lock:
+            if self._closed:
+                raise TransientError("this server is shutting down: start the run again shortly")
             self._reap()
             if run_id in self._active or any(w.run_id == run_id for w in self._queue):
                 raise ResumeError(f"run {run_id!r} is already queued or running")
+            now = max(datetime.now(UTC), self._last_accepted + timedelta(microseconds=1))
+            record = AcceptedRun(
+                run_id=run_id,
+                experiment_id=experiment_id,
+                recipe=recipe,
+                who=who,
+                accepted_at=now,
+            )
             if len(self._active) < self.max_active and not self._queue:
-                self._admit(run_id, None)
+                self._record(record.model_copy(update={"stage": "started"}))
+                self._last_accepted = now
+                self._admit(run_id, RunProgress(run_id, experiment_id, self.inner.engine, QUEUED))
                 waiting = None
+                if self._accepted is not None:  # forget the record when the run ends
+                    self._ensure_dispatcher()
             elif len(self._queue) < self.max_queued:
                 progress = RunProgress(
                     run_id=run_id,
@@ -135,14 +179,21 @@ class AdmittedBackend:
                     phase=f"queued ({len(self._queue)} ahead)",
                     can_cancel=True,
                 )
-                waiting = _Waiting(experiment_id, run_id, recipe, progress)
+                self._record(record)
+                self._last_accepted = now
+                waiting = _Waiting(experiment_id, run_id, recipe, progress, record)
                 self._queue.append(waiting)
                 self._ensure_dispatcher()
             else:
                 raise RunsBusy(len(self._active), len(self._queue), self.retry_after)
         if waiting is not None:
             return waiting.progress
-        return self._started(run_id, lambda: self.inner.start(experiment_id, run_id, recipe))
+        try:
+            return self._started(run_id, lambda: self.inner.start(experiment_id, run_id, recipe))
+        except BaseException:  # refused after all (e.g. 409): it was never accepted
+            with self._lock:
+                self._forget(run_id)
+            raise
 
     def progress(self, run_id: str) -> RunProgress:
         """A queued run's place in the queue, else the inner backend's progress."""
@@ -166,7 +217,7 @@ class AdmittedBackend:
                         finished_at=datetime.now(UTC),
                         can_cancel=False,
                     )
-                    self._ended[run_id] = ended
+                    self._end(waiting, ended)
                     return ended
         return self.inner.cancel(run_id)
 
@@ -187,12 +238,82 @@ class AdmittedBackend:
     # --- internals --------------------------------------------------------------------
 
     def queued(self) -> list[RunProgress]:
-        """Snapshots of the runs waiting for a slot, next to start first."""
+        """Snapshots of the runs being handed to the engine, then of those waiting for
+        a slot, next to start first."""
         with self._lock:
             return [
+                replace(p, status=QUEUED, phase="starting") for p in self._starting.values()
+            ] + [
                 replace(w.progress, phase=f"queued ({ahead} ahead)")
                 for ahead, w in enumerate(self._queue)
             ]
+
+    def ended(self) -> list[RunProgress]:
+        """Runs accepted here that ended without the engine finishing them: cancelled
+        while queued, failed to start, or not resumable after a restart."""
+        with self._lock:
+            return sorted(self._ended.values(), key=lambda p: p.started_at, reverse=True)
+
+    def recover(self) -> None:
+        """Take back the runs recorded before the server stopped (call once, at start).
+
+        Runs that were waiting are queued again in the order they were accepted, after
+        the runs that were running, which are resumed (:meth:`LocalBackend.resume
+        <plateseg.web.backends.LocalBackend.resume>`) as slots allow; a run that
+        finished meanwhile is only forgotten; ended ones stay listed (:meth:`ended`).
+        """
+        if self._accepted is None:
+            return
+        records, unreadable = self._accepted.load()
+        running: list[_Waiting] = []
+        waiting: list[_Waiting] = []
+        with self._lock:
+            for run_id in unreadable:
+                self._ended[run_id] = RunProgress(
+                    run_id=run_id,
+                    experiment_id="",
+                    engine=self.inner.engine,
+                    status="FAILED",
+                    phase="failed",
+                    error="StoreError",
+                    cause="the server cannot read this run's record in the store; start it again",
+                    finished_at=datetime.now(UTC),
+                )
+            for record in records:
+                self._last_accepted = max(self._last_accepted, record.accepted_at)
+                if record.stage == "ended":
+                    self._ended[record.run_id] = record.progress(self.inner.engine)
+                    continue
+                if record.stage == "started" and self._finished_elsewhere(record.run_id):
+                    self._accepted.forget(record.run_id)
+                    continue
+                self._records[record.run_id] = record
+                progress = RunProgress(
+                    run_id=record.run_id,
+                    experiment_id=record.experiment_id,
+                    engine=self.inner.engine,
+                    status=QUEUED,
+                    phase="queued",
+                    started_at=record.accepted_at,
+                    can_cancel=True,
+                )
+                entry = _Waiting(
+                    record.experiment_id,
+                    record.run_id,
+                    record.recipe,
+                    progress,
+                    record,
+                    resume=record.stage == "started",
+                )
+                (running if entry.resume else waiting).append(entry)
+            self._queue.extendleft(reversed(running + waiting))
+            if self._queue:
+                self._ensure_dispatcher()
+
+    def close(self) -> None:
+        """Stop starting queued runs (server shutdown); they stay recorded."""
+        with self._lock:
+            self._closed = True
 
     def counts(self) -> tuple[int, int]:
         """``(running, queued)`` right now."""
@@ -242,10 +363,39 @@ class AdmittedBackend:
         except PlatesegError:  # e.g. AWS throttled: keep the slot, look again later
             return False
 
+    def _finished_elsewhere(self, run_id: str) -> bool:
+        """Whether a run recorded as started finished before the server stopped (the
+        results database or its journal says so)."""
+        try:
+            return self.inner.progress(run_id).status in TERMINAL
+        except NotFoundError:
+            return False
+
     def _reap(self) -> None:
         """Free the slots of finished runs (caller holds the lock)."""
         for run_id in [r for r in self._active if self._finished(r)]:
             self._active.discard(run_id)
+            self._forget(run_id)
+
+    def _record(self, record: AcceptedRun) -> None:
+        """Write ``record`` durably (caller holds the lock)."""
+        if self._accepted is not None and not self._closed:
+            self._accepted.save(record)
+            self._records[record.run_id] = record
+
+    def _forget(self, run_id: str) -> None:
+        """The engine finished ``run_id``: drop its record (caller holds the lock)."""
+        recorded = self._records.pop(run_id, None) is not None
+        if recorded and self._accepted is not None and not self._closed:
+            self._accepted.forget(run_id)
+
+    def _end(self, waiting: _Waiting, ended: RunProgress) -> None:
+        """A run ended outside the engine: keep it listed, now and after a restart
+        (caller holds the lock)."""
+        self._ended[waiting.run_id] = ended
+        record = self._records.pop(waiting.run_id, None) or waiting.record
+        if record is not None and self._accepted is not None and not self._closed:
+            self._accepted.save(record.ended(ended))
 
     def _ensure_dispatcher(self) -> None:
         if self._dispatcher is None or not self._dispatcher.is_alive():
@@ -255,17 +405,21 @@ class AdmittedBackend:
             self._dispatcher.start()
 
     def _dispatch(self) -> None:
-        """Start queued runs, oldest first, while slots are free; end when the queue is."""
+        """Start queued runs, oldest first, while slots are free; end when the queue is
+        empty and (with records to drop as runs end) no run is active."""
         while True:
             with self._lock:
                 self._reap()
-                if not self._queue:
+                watching = self._accepted is not None and bool(self._active)
+                if (not self._queue and not watching) or self._closed:
                     self._dispatcher = None
                     return
                 ready: list[_Waiting] = []
                 while self._queue and len(self._active) < self.max_active:
                     waiting = self._queue.popleft()
                     self._admit(waiting.run_id, replace(waiting.progress, phase="starting"))
+                    if waiting.record is not None and waiting.record.stage == "queued":
+                        self._record(waiting.record.model_copy(update={"stage": "started"}))
                     ready.append(waiting)
             for waiting in ready:
                 self._start_queued(waiting)
@@ -273,38 +427,50 @@ class AdmittedBackend:
 
     def _start_queued(self, waiting: _Waiting) -> None:
         inner = self.inner
+        experiment_id, run_id, recipe = waiting.experiment_id, waiting.run_id, waiting.recipe
+        resume = getattr(inner, "resume", None) if waiting.resume else None
         try:
-            self._started(
-                waiting.run_id,
-                lambda: inner.start(waiting.experiment_id, waiting.run_id, waiting.recipe),
-            )
+            if resume is not None:
+                self._started(run_id, lambda: resume(experiment_id, run_id, recipe))
+            else:
+                self._started(run_id, lambda: inner.start(experiment_id, run_id, recipe))
         except Exception as exc:  # the dispatcher must outlive any one run's start
             error, cause = type(exc).__name__, str(exc)
             if isinstance(exc, HTTPException):
                 cause = str(exc.detail)
             elif not isinstance(exc, PlatesegError):
                 error, cause = "InternalError", f"unexpected {error} while starting the run"
+            if waiting.resume:
+                cause = f"{STOPPED_CAUSE} ({cause}); start it again"
             with self._lock:
-                self._ended[waiting.run_id] = replace(
-                    waiting.progress,
-                    status="FAILED",
-                    phase="failed",
-                    error=error,
-                    cause=cause,
-                    finished_at=datetime.now(UTC),
-                    can_cancel=False,
+                self._end(
+                    waiting,
+                    replace(
+                        waiting.progress,
+                        status="FAILED",
+                        phase="failed",
+                        error=error,
+                        cause=cause,
+                        finished_at=datetime.now(UTC),
+                        can_cancel=False,
+                    ),
                 )
 
 
-def with_admission(backend: Backend, config: WebSettings) -> Backend:
+def with_admission(backend: Backend, config: WebSettings, store: Store | None = None) -> Backend:
     """``backend`` behind admission control as ``config`` sets it.
 
     Only the local engine is bounded (it shares this machine's cores); Step Functions
-    scales on its own and has its own quotas. ``web_max_active_runs=0`` turns it off.
+    scales on its own, has its own quotas and keeps its executions across a restart of
+    this server. ``web_max_active_runs=0`` turns it off. With ``store``, accepted runs
+    are recorded there and survive a restart (:meth:`AdmittedBackend.recover`).
     """
     if backend.engine != "local" or config.web_max_active_runs == 0:
         return backend
     admitted: Backend = AdmittedBackend(
-        backend, config.web_max_active_runs, config.web_max_queued_runs
+        backend,
+        config.web_max_active_runs,
+        config.web_max_queued_runs,
+        accepted=AcceptedRuns(store) if store is not None else None,
     )
     return admitted

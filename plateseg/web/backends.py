@@ -16,9 +16,12 @@ inside a succeeded batch (a corrupt file replaced since).
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -47,7 +50,9 @@ class Estimate:
 class Backend(Protocol):
     engine: str
 
-    def start(self, experiment_id: str, run_id: str, recipe: dict[str, Any]) -> RunProgress: ...
+    def start(
+        self, experiment_id: str, run_id: str, recipe: dict[str, Any], who: str = ""
+    ) -> RunProgress: ...
     def progress(self, run_id: str) -> RunProgress: ...
     def cancel(self, run_id: str) -> RunProgress: ...
     def redrive(self, run_id: str) -> RunProgress: ...
@@ -71,15 +76,82 @@ class LocalBackend:
         self.manager = manager or RunManager(settings)
         self.database = database or _default_database(settings)
 
-    def start(self, experiment_id: str, run_id: str, recipe: dict[str, Any]) -> RunProgress:
+    def start(
+        self, experiment_id: str, run_id: str, recipe: dict[str, Any], who: str = ""
+    ) -> RunProgress:
         return self.manager.start(experiment_id, run_id, recipe)
 
+    def resume(self, experiment_id: str, run_id: str, recipe: dict[str, Any]) -> RunProgress:
+        """Continue a run this server was running when it stopped.
+
+        From its journal (:func:`plateseg.runner.resume_local`: finished states and
+        batches are not run again) when the engine had begun it; from the beginning when
+        it had not (no journal yet, or one that records no execution).
+
+        Raises
+        ------
+        ResumeError
+            The journal cannot be read, or it records that the run already ended.
+        """
+        from plateseg.runner import journal_path, resume_local
+
+        recorded = _journaled(journal_path(run_id, self.settings))
+        if recorded is None:
+            return self.manager.start(experiment_id, run_id, recipe)
+        if recorded["status"] != "RUNNING":
+            raise ResumeError(f"run {run_id!r} already ended ({recorded['status']})")
+
+        def resuming(
+            _experiment_id: str,
+            *,
+            settings: Settings,
+            listener: Callable[..., None],
+            cancel: threading.Event,
+            **_: Any,
+        ) -> Any:
+            return resume_local(run_id, settings=settings, listener=listener, cancel=cancel)
+
+        return self.manager.start(experiment_id, run_id, {}, runner=resuming)
+
     def progress(self, run_id: str) -> RunProgress:
+        """This server's snapshot, else the results database's record, else how the
+        run's journal says it ended (a run that failed before Aggregate wrote it)."""
         try:
             progress = self.manager.get(run_id)
         except NotFoundError:
-            progress = recorded_progress(self.database(), run_id, "local")
+            try:
+                progress = recorded_progress(self.database(), run_id, "local")
+            except NotFoundError:
+                progress = self._journaled_progress(run_id)
         return replace(progress, can_redrive=progress.can_redrive and self.supports_redrive())
+
+    def _journaled_progress(self, run_id: str) -> RunProgress:
+        """How a run's journal says it ended; :class:`NotFoundError` if it did not."""
+        from plateseg.runner import journal_path
+
+        missing = NotFoundError(f"run {run_id!r} is not known to this server")
+        try:
+            path = journal_path(run_id, self.settings)
+            recorded = _journaled(path)
+        except ResumeError:  # not a local run id, or an unreadable journal
+            raise missing from None
+        if recorded is None or recorded["status"] not in ("FAILED", "ABORTED", "TIMED_OUT"):
+            raise missing
+        status = "FAILED" if recorded["status"] == "FAILED" else "ABORTED"
+        ended = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        return RunProgress(
+            run_id=run_id,
+            experiment_id=str(recorded["input"].get("experiment_id", "")),
+            engine="local",
+            status=status,
+            phase=status.lower(),
+            started_at=ended,
+            finished_at=ended,
+            error=recorded["error"],
+            cause=recorded["cause"],
+            can_redrive=True,
+            can_retry=True,
+        )
 
     def cancel(self, run_id: str) -> RunProgress:
         return self.manager.cancel(run_id)
@@ -155,6 +227,29 @@ class LocalBackend:
             workers=self.settings.worker_count,
         )
         return Estimate(fields, predicted.wall_seconds, None, predicted.basis)
+
+
+def _journaled(path: Path) -> dict[str, Any] | None:
+    """The execution a local run's journal records; ``None`` when the engine has not
+    begun it (no journal, or none recorded).
+
+    Raises
+    ------
+    ResumeError
+        The journal cannot be read (damaged file).
+    """
+    from plateseg.engine import Journal
+
+    if not path.exists():
+        return None
+    try:
+        journal = Journal(path)
+        try:
+            return journal.execution()
+        finally:
+            journal.close()
+    except (sqlite3.Error, ValueError) as exc:
+        raise ResumeError(f"the journal {path} cannot be read: {exc}") from exc
 
 
 def _default_database(settings: Settings) -> Callable[[], sa.Engine]:
@@ -236,7 +331,9 @@ class AwsBackend:
 
         return execution_arn(self.config.state_machine_arn, execution_name(run_id) or run_id)
 
-    def start(self, experiment_id: str, run_id: str, recipe: dict[str, Any]) -> RunProgress:
+    def start(
+        self, experiment_id: str, run_id: str, recipe: dict[str, Any], who: str = ""
+    ) -> RunProgress:
         from plateseg.aws import build_input, start_execution
 
         execution_input = build_input(experiment_id, recipe, run_id)

@@ -1,8 +1,11 @@
-"""What every request shares: settings, the store, the database, the run backend."""
+"""What every request shares: settings, the store, the database, the run backend, and
+the bound on concurrent previews."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,17 +13,57 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.templating import Jinja2Templates
 
+from plateseg.errors import TransientError
 from plateseg.settings import Settings
 from plateseg.store import Store, open_store
-from plateseg.web.admission import with_admission
+from plateseg.web.admission import AdmittedBackend, with_admission
 from plateseg.web.backends import Backend, make_backend
 from plateseg.web.config import WebSettings
 from plateseg.web.queries import ManifestCache
 from plateseg.web.security import Guard
 
-__all__ = ["HERE", "AppState"]
+__all__ = ["HERE", "MAX_PREVIEWS", "AppState", "Slots"]
 
 HERE = Path(__file__).resolve().parent
+#: Previews segmenting at once (``web_max_previews`` when the web settings have it): a
+#: preview holds a whole field and its labels in memory (36 Mpx: about 0.9 GB).
+MAX_PREVIEWS = 2
+
+
+class Slots:
+    """At most ``limit`` jobs of one kind at once; one more is refused at once with
+    :class:`~plateseg.errors.TransientError` (HTTP 503 with ``Retry-After``).
+
+    Parameters
+    ----------
+    limit : int
+        Jobs at once (>= 1).
+    what : str
+        What a job is, plural, for the refusal ("previews").
+    setting : str
+        The setting that raises the limit, named in the refusal.
+    """
+
+    def __init__(self, limit: int, what: str, setting: str) -> None:
+        if limit < 1:
+            raise ValueError(f"{setting} must be at least 1, not {limit}")
+        self.limit = limit
+        self.what = what
+        self.setting = setting
+        self._free = threading.BoundedSemaphore(limit)
+
+    @contextmanager
+    def take(self) -> Iterator[None]:
+        """Hold a slot for the ``with`` block, or raise :class:`TransientError` at once."""
+        if not self._free.acquire(blocking=False):
+            raise TransientError(
+                f"this server is busy: {self.limit} {self.what} are running (limit "
+                f"{self.setting}); try again in a few seconds"
+            )
+        try:
+            yield
+        finally:
+            self._free.release()
 
 
 @dataclass
@@ -35,6 +78,7 @@ class AppState:
     _engine: sa.Engine | None = None
     _backend: Backend | None = None
     _manifests: ManifestCache | None = None
+    _previews: Slots | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -60,13 +104,40 @@ class AppState:
 
     @property
     def backend(self) -> Backend:
+        """The run backend; on the local engine behind admission control, with accepted
+        runs recorded in the store (:mod:`plateseg.web.accepted`)."""
+        store = self.store if self.config.engine == "local" else None
         with self._lock:
             if self._backend is None:
                 self._backend = with_admission(
                     make_backend(self.settings, self.config, database=lambda: self.engine),
                     self.config,
+                    store=store,
                 )
             return self._backend
+
+    @property
+    def previews(self) -> Slots:
+        """The bound on previews segmenting at once (:data:`MAX_PREVIEWS`)."""
+        with self._lock:
+            if self._previews is None:
+                limit = int(getattr(self.config, "web_max_previews", MAX_PREVIEWS))
+                self._previews = Slots(limit, "previews", "web_max_previews")
+            return self._previews
+
+    def recover_runs(self) -> None:
+        """At server start: take back the runs accepted before it stopped (local engine)."""
+        if self.config.engine != "local":
+            return  # Step Functions keeps its executions; nothing is queued here
+        backend = self.backend
+        if isinstance(backend, AdmittedBackend):
+            backend.recover()
+
+    def stop_runs(self) -> None:
+        """At server shutdown: start no more queued runs (they stay recorded)."""
+        backend = self._backend
+        if isinstance(backend, AdmittedBackend):
+            backend.close()
 
     @property
     def manifests(self) -> ManifestCache:

@@ -1,4 +1,9 @@
-"""Recipes: segmenter parameters with defaults, validation, and a preview on a few fields."""
+"""Recipes: segmenter parameters with defaults, validation, and a preview on a few fields.
+
+A preview segments whole fields in the server's memory (a 36-Mpx field and its labels
+are about 0.9 GB), so only ``web_max_previews`` run at once (:attr:`AppState.previews
+<plateseg.web.state.AppState.previews>`); one more gets 503 with ``Retry-After``.
+"""
 
 from __future__ import annotations
 
@@ -74,34 +79,36 @@ def preview(state: AppStateDep, experiment_id: ExperimentId, body: PreviewIn) ->
 
     Returns ``{"recipe", "fields": [{"image_id", "object_count", "seconds", "overlay"
     (PNG data URL), "metrics"}], "seconds_per_field", "estimate"}`` where ``estimate``
-    extrapolates to the whole experiment (time locally, cost on AWS).
+    extrapolates to the whole experiment (time locally, cost on AWS). 503 with
+    ``Retry-After`` while ``web_max_previews`` previews are running.
     """
     recipe = checked_recipe(body.recipe)
     nuclei = recipe.channels["nuclei"]
     fields = []
     spent = 0.0
-    for image_id in body.image_ids:
-        item = state.manifests.item(experiment_id, image_id)
-        if nuclei not in item.channels:
-            raise RecipeError(
-                f"recipe.channels.nuclei: channel {nuclei!r} is not among this experiment's "
-                f"channels {sorted(item.channels)}"
+    with state.previews.take():  # 503 + Retry-After beyond web_max_previews
+        for image_id in body.image_ids:
+            item = state.manifests.item(experiment_id, image_id)
+            if nuclei not in item.channels:
+                raise RecipeError(
+                    f"recipe.channels.nuclei: channel {nuclei!r} is not among this experiment's "
+                    f"channels {sorted(item.channels)}"
+                )
+            started = time.perf_counter()
+            images = read_field(state.store, item, list(item.channels))
+            result = segment_field(images, recipe, state.store)
+            seconds = time.perf_counter() - started
+            spent += seconds
+            png = overlay_png(images[nuclei], result.labels, max_side=768)
+            fields.append(
+                {
+                    "image_id": image_id,
+                    "object_count": result.object_count,
+                    "seconds": round(seconds, 3),
+                    "overlay": "data:image/png;base64," + base64.b64encode(png).decode(),
+                    "metrics": {k: v for k, v in result.metrics.items() if v is not None},
+                }
             )
-        started = time.perf_counter()
-        images = read_field(state.store, item, list(item.channels))
-        result = segment_field(images, recipe, state.store)
-        seconds = time.perf_counter() - started
-        spent += seconds
-        png = overlay_png(images[nuclei], result.labels, max_side=768)
-        fields.append(
-            {
-                "image_id": image_id,
-                "object_count": result.object_count,
-                "seconds": round(seconds, 3),
-                "overlay": "data:image/png;base64," + base64.b64encode(png).decode(),
-                "metrics": {k: v for k, v in result.metrics.items() if v is not None},
-            }
-        )
     per_field = spent / len(fields)
     total = len(state.manifests.items(experiment_id))
     estimate = state.backend.estimate(total, per_field)

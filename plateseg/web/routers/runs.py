@@ -1,18 +1,38 @@
-"""Runs: start, progress (polled by the run page), cancel, redrive, retry."""
+"""Runs: start, progress (polled by the run page), cancel, redrive, retry.
+
+The router's lifespan takes back, when the server starts, the runs it had accepted
+before it stopped, and stops starting queued ones when it shuts down
+(:mod:`plateseg.web.admission`, :mod:`plateseg.web.accepted`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from plateseg.contracts import validate_experiment_id
 from plateseg.runner import execution_name
 from plateseg.web.deps import AppStateDep, RunId
 from plateseg.web.routers.preview import RecipeIn, checked_recipe
+from plateseg.web.runs import RunProgress
 
-router = APIRouter(prefix="/api/runs", tags=["runs"])
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state = app.state.plateseg
+    await run_in_threadpool(state.recover_runs)
+    try:
+        yield
+    finally:
+        state.stop_runs()
+
+
+router = APIRouter(prefix="/api/runs", tags=["runs"], lifespan=_lifespan)
 
 
 class RunIn(BaseModel):
@@ -25,23 +45,37 @@ class RunIn(BaseModel):
 
 
 @router.post("", status_code=202)
-def start_run(state: AppStateDep, body: RunIn) -> dict[str, Any]:
-    """Validate the recipe, check the experiment has images, start the run in the background."""
+def start_run(state: AppStateDep, body: RunIn, request: Request) -> dict[str, Any]:
+    """Validate the recipe, check the experiment has images, start the run in the background.
+
+    The run is recorded before the 202 (local engine): a restart of the server resumes
+    or re-queues it.
+    """
     experiment_id = validate_experiment_id(body.experiment_id)
     recipe = checked_recipe(body.recipe)
     state.manifests.items(experiment_id)  # NotFoundError (404) when it has no images
     run_id = execution_name(experiment_id)
-    progress = state.backend.start(experiment_id, run_id, recipe.model_dump(mode="json"))
+    # the proxy-verified identity (security middleware), else who holds the token/password
+    who = str(getattr(request.state, "identity", None) or f"{state.config.web_auth} holder")
+    progress = state.backend.start(
+        experiment_id, run_id, recipe.model_dump(mode="json"), who=who[:200]
+    )
     return progress.as_json()
 
 
 @router.get("")
 def list_active(state: AppStateDep) -> list[dict[str, Any]]:
-    """Runs started by this server (local engine), newest first, then those queued."""
-    manager = getattr(state.backend, "manager", None)
-    running = [p.as_json() for p in manager.active()] if manager is not None else []
-    queued = getattr(state.backend, "queued", list)
-    return running + [p.as_json() for p in queued()]
+    """Runs started by this server (local engine), newest first, then those queued, then
+    those that ended before starting or could not be resumed after a restart."""
+    backend = state.backend
+    manager = getattr(backend, "manager", None)
+    running = manager.active() if manager is not None else []
+    queued: list[RunProgress] = getattr(backend, "queued", list)()
+    ended: list[RunProgress] = getattr(backend, "ended", list)()
+    listed: dict[str, dict[str, Any]] = {}
+    for progress in [*running, *queued, *ended]:  # a run being started shows up twice
+        listed.setdefault(progress.run_id, progress.as_json())
+    return list(listed.values())
 
 
 @router.get("/{run_id}")
