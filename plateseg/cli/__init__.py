@@ -98,4 +98,6 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(EXIT_INTERNAL)
     if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C in a command into Exit(130)
+            err_console.print("interrupted")
         sys.exit(code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -274,3 +275,24 @@ def test_markup_in_a_file_path_is_printed_as_written(
     one_line(
         script(["segment", str(broken), "--labels-out", str(labels)]), 3, "error: ", str(broken)
     )
+
+
+def test_ctrl_c_during_a_run_exits_130(home: Path) -> None:
+    store = LocalStore(Settings(home=home).store_location)
+    write_demo_experiment(store, "LONG", size=128, fields=1)  # 96 fields: seconds of work
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATESEG_")}
+    env.update({"PLATESEG_HOME": str(home), "PLATESEG_TIME_SCALE": "0"})
+    process = subprocess.Popen(
+        [str(PLATESEG), "run", "LONG", *ONE_WORKER],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("lookup")  # the run has started
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, (out, err)
+    assert err.splitlines() == ["interrupted"]
+    assert "SUCCEEDED" not in out
