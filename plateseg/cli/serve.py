@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.text import Text
 
 from plateseg.cli.output import console
 
@@ -31,7 +32,10 @@ def serve(
     shown = "localhost" if host in ("127.0.0.1", "::1", "localhost") else host
     if host not in ("127.0.0.1", "::1", "localhost"):
         console.print(
-            f"[yellow]warning:[/] serving on {host}: anyone who can reach it may try to sign in"
+            Text.assemble(
+                ("warning:", "yellow"),
+                f" serving on {host}: anyone who can reach it may try to sign in",
+            )
         )
     if config.web_auth == "token":
         console.print(
