@@ -71,7 +71,7 @@ class BadField:
 
 #: Per-image errors: (kind, well, error class, cause).
 BAD_FIELDS = [
-    BadField("truncated TIFF", "B01", "ImageReadError", "corrupt or truncated TIFF"),
+    BadField("truncated TIFF", "B01", "ImageReadError", "truncated TIFF: the file is"),
     BadField("zero-byte file", "B02", "ImageReadError", "the file is empty (0 bytes)"),
     BadField("text file named .tif", "B04", "ImageReadError", "unknown image format"),
     BadField(
