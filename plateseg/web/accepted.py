@@ -2,7 +2,8 @@
 
 A start the server answers 202 is written to the store first, one small JSON object
 per run under :data:`ACCEPTED_PREFIX` (the only place that key layout is spelled):
-the whole request (experiment, recipe, run id), who asked and when, and where the run
+the whole request (experiment, recipe, run id; or a redrive or retry of a run), who
+asked and when, and where the run
 stands in this server: ``queued`` (waiting for a slot), ``started`` (handed to the
 engine) or ``ended`` (ended without the engine finishing it: cancelled while queued,
 failed to start, or not resumable after a restart). A run the engine finished is
@@ -24,12 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from plateseg.store import Store, get_json, put_json
 from plateseg.web.runs import RunProgress
 
-__all__ = ["ACCEPTED_PREFIX", "AcceptedRun", "AcceptedRuns", "accepted_key"]
+__all__ = ["ACCEPTED_PREFIX", "AcceptedRun", "AcceptedRuns", "Kind", "accepted_key"]
 
 log = logging.getLogger("plateseg.web")
 
 #: Store prefix of the accepted-runs records: ``web/accepted/<run_id>.json``.
 ACCEPTED_PREFIX = "web/accepted/"
+#: What was accepted: a new run, or a redrive or retry of a finished one.
+Kind = Literal["start", "redrive", "retry"]
 
 
 def accepted_key(run_id: str) -> str:
@@ -40,6 +43,9 @@ def accepted_key(run_id: str) -> str:
 class AcceptedRun(BaseModel):
     """One accepted run: the request, who made it and when, and where it stands.
 
+    ``kind`` is ``start`` (a new run with ``recipe``), or ``redrive`` / ``retry`` of a
+    finished run (its journal holds what to run).
+
     ``status``, ``phase``, ``error``, ``cause`` and ``finished_at`` are set when the run
     ended outside the engine (``stage == "ended"``).
     """
@@ -48,6 +54,7 @@ class AcceptedRun(BaseModel):
 
     run_id: str
     experiment_id: str
+    kind: Kind = "start"
     recipe: dict[str, Any] = Field(default_factory=dict)
     who: str = ""
     accepted_at: datetime

@@ -43,7 +43,7 @@ from fastapi import HTTPException
 
 from plateseg.errors import NotFoundError, PlatesegError, ResumeError, TransientError
 from plateseg.store import Store
-from plateseg.web.accepted import AcceptedRun, AcceptedRuns
+from plateseg.web.accepted import AcceptedRun, AcceptedRuns, Kind
 from plateseg.web.backends import Backend, Estimate
 from plateseg.web.config import WebSettings
 from plateseg.web.runs import TERMINAL, RunProgress
@@ -78,6 +78,7 @@ class _Waiting:
     progress: RunProgress
     record: AcceptedRun | None = None
     resume: bool = False  # it was running when the server stopped
+    kind: Kind = "start"
 
 
 class AdmittedBackend:
@@ -223,11 +224,11 @@ class AdmittedBackend:
 
     def redrive(self, run_id: str) -> RunProgress:
         """Redrive when a slot is free; 429 otherwise (a redrive is never queued)."""
-        return self._now_or_busy(run_id, lambda: self.inner.redrive(run_id))
+        return self._now_or_busy(run_id, lambda: self.inner.redrive(run_id), "redrive")
 
     def retry(self, run_id: str) -> RunProgress:
         """Retry a run's failed images when a slot is free; 429 otherwise (never queued)."""
-        return self._now_or_busy(run_id, lambda: self.inner.retry(run_id))
+        return self._now_or_busy(run_id, lambda: self.inner.retry(run_id), "retry")
 
     def estimate(self, fields: int, seconds_per_field: float) -> Estimate:
         return self.inner.estimate(fields, seconds_per_field)
@@ -284,9 +285,10 @@ class AdmittedBackend:
                 if record.stage == "ended":
                     self._ended[record.run_id] = record.progress(self.inner.engine)
                     continue
-                if record.stage == "started" and self._finished_elsewhere(record.run_id):
+                started = record.stage == "started"
+                if started and record.kind == "start" and self._finished_elsewhere(record.run_id):
                     self._accepted.forget(record.run_id)
-                    continue
+                    continue  # (a redrive or retry: its journal tells, see _start_queued)
                 self._records[record.run_id] = record
                 progress = RunProgress(
                     run_id=record.run_id,
@@ -303,7 +305,8 @@ class AdmittedBackend:
                     record.recipe,
                     progress,
                     record,
-                    resume=record.stage == "started",
+                    resume=started,
+                    kind=record.kind,
                 )
                 (running if entry.resume else waiting).append(entry)
             self._queue.extendleft(reversed(running + waiting))
@@ -321,8 +324,15 @@ class AdmittedBackend:
             self._reap()
             return len(self._active), len(self._queue)
 
-    def _now_or_busy(self, run_id: str, start: Callable[[], RunProgress]) -> RunProgress:
-        """Run ``start`` in a free slot at once, or raise :class:`RunsBusy`."""
+    def _now_or_busy(
+        self, run_id: str, start: Callable[[], RunProgress], kind: Kind
+    ) -> RunProgress:
+        """Run ``start`` in a free slot at once (recorded as ``kind``), or raise
+        :class:`RunsBusy`."""
+        try:
+            experiment_id = self.inner.progress(run_id).experiment_id
+        except PlatesegError:
+            experiment_id = ""  # the inner backend names what is wrong with the run id
         with self._lock:
             self._reap()
             if run_id in self._active or any(w.run_id == run_id for w in self._queue):
@@ -330,8 +340,26 @@ class AdmittedBackend:
                 raise ResumeError(f"run {run_id!r} is still queued or running")
             if len(self._active) >= self.max_active or self._queue:
                 raise RunsBusy(len(self._active), len(self._queue), self.retry_after)
+            now = max(datetime.now(UTC), self._last_accepted + timedelta(microseconds=1))
+            self._record(
+                AcceptedRun(
+                    run_id=run_id,
+                    experiment_id=experiment_id,
+                    kind=kind,
+                    accepted_at=now,
+                    stage="started",
+                )
+            )
+            self._last_accepted = now
             self._admit(run_id, None)
-        return self._started(run_id, start)
+            if self._accepted is not None:  # forget the record when the run ends
+                self._ensure_dispatcher()
+        try:
+            return self._started(run_id, start)
+        except BaseException:  # refused (nothing to redrive, ...): it was never accepted
+            with self._lock:
+                self._forget(run_id)
+            raise
 
     def _admit(self, run_id: str, progress: RunProgress | None) -> None:
         """Take a slot for ``run_id`` (caller holds the lock)."""
@@ -431,7 +459,7 @@ class AdmittedBackend:
         resume = getattr(inner, "resume", None) if waiting.resume else None
         try:
             if resume is not None:
-                self._started(run_id, lambda: resume(experiment_id, run_id, recipe))
+                self._started(run_id, lambda: resume(experiment_id, run_id, recipe, waiting.kind))
             else:
                 self._started(run_id, lambda: inner.start(experiment_id, run_id, recipe))
         except Exception as exc:  # the dispatcher must outlive any one run's start

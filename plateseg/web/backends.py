@@ -81,25 +81,33 @@ class LocalBackend:
     ) -> RunProgress:
         return self.manager.start(experiment_id, run_id, recipe)
 
-    def resume(self, experiment_id: str, run_id: str, recipe: dict[str, Any]) -> RunProgress:
-        """Continue a run this server was running when it stopped.
+    def resume(
+        self, experiment_id: str, run_id: str, recipe: dict[str, Any], kind: str = "start"
+    ) -> RunProgress:
+        """Continue a run (``kind``: its start, redrive or retry) this server was running
+        when it stopped.
 
         From its journal (:func:`plateseg.runner.resume_local`: finished states and
-        batches are not run again) when the engine had begun it; from the beginning when
-        it had not (no journal yet, or one that records no execution).
+        batches are not run again) when the engine had begun it: the run's own journal,
+        or for a retry that of its newest retry execution. A start the engine had not
+        begun (no journal yet, or one that records no execution) starts from the
+        beginning. A journal that records an ended execution (it ended before the server
+        stopped, or a redrive or retry had not begun) starts nothing: the run's
+        snapshot is returned.
 
         Raises
         ------
         ResumeError
-            The journal cannot be read, or it records that the run already ended.
+            The journal cannot be read.
         """
         from plateseg.runner import journal_path, resume_local
 
-        recorded = _journaled(journal_path(run_id, self.settings))
-        if recorded is None:
+        name = _newest_retry(self.settings.home / "runs", run_id) if kind == "retry" else run_id
+        recorded = _journaled(journal_path(name, self.settings))
+        if recorded is None and kind == "start":
             return self.manager.start(experiment_id, run_id, recipe)
-        if recorded["status"] != "RUNNING":
-            raise ResumeError(f"run {run_id!r} already ended ({recorded['status']})")
+        if recorded is None or recorded["status"] != "RUNNING":
+            return self.progress(run_id)
 
         def resuming(
             _experiment_id: str,
@@ -109,7 +117,7 @@ class LocalBackend:
             cancel: threading.Event,
             **_: Any,
         ) -> Any:
-            return resume_local(run_id, settings=settings, listener=listener, cancel=cancel)
+            return resume_local(name, settings=settings, listener=listener, cancel=cancel)
 
         return self.manager.start(experiment_id, run_id, {}, runner=resuming)
 
@@ -227,6 +235,21 @@ class LocalBackend:
             workers=self.settings.worker_count,
         )
         return Estimate(fields, predicted.wall_seconds, None, predicted.basis)
+
+
+def _newest_retry(runs: Path, run_id: str) -> str:
+    """The execution name of the newest retry of ``run_id`` (``run_id`` when none)."""
+    from plateseg.aws import retry_execution_name
+
+    prefix = retry_execution_name(run_id, 0).removesuffix("0")
+    numbers = [0]
+    if runs.is_dir():
+        for folder in runs.iterdir():
+            tail = folder.name.removeprefix(prefix)
+            if folder.name.startswith(prefix) and tail.isdigit():
+                numbers.append(int(tail))
+    newest = max(numbers)
+    return retry_execution_name(run_id, newest) if newest else run_id
 
 
 def _journaled(path: Path) -> dict[str, Any] | None:

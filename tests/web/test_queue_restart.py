@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +222,35 @@ def test_a_restart_resumes_what_it_can_and_marks_the_rest_with_the_cause(
     assert {r: p["status"] for r, p in again.items()} == {r: final[r]["status"] for r in run_ids}
     assert again[run_ids[0]]["cause"] == failed["cause"]
     assert listed == {run_ids[0], run_ids[3]}  # ended here; the others are in the database
+
+
+def test_a_retry_in_progress_when_the_server_stopped_is_resumed_from_its_journal(
+    settings: Settings, demo: LocalStore
+) -> None:
+    with TestClient(_app(settings), headers=AUTH) as first:
+        run_id = first.post("/api/runs", json={"experiment_id": EXPERIMENT}).json()["run_id"]
+        _wait_all(first, [run_id], seconds=600)
+        assert first.post(f"/api/runs/{run_id}/retry").status_code == 202
+        records = AcceptedRuns(demo).load()[0]  # durable before the 202
+        assert [(r.run_id, r.kind, r.stage) for r in records] == [(run_id, "retry", "started")]
+        _wait_all(first, [run_id], seconds=600)
+    # what a kill after the retry's first state leaves: its journal RUNNING, Lookup done
+    retried = journal_path(f"{run_id}--retry-1", settings)
+    with closing(sqlite3.connect(retried)) as db, db:
+        db.execute("DELETE FROM transitions WHERE step > 0")
+        db.execute("UPDATE execution SET status = 'RUNNING', output = NULL")
+    AcceptedRuns(demo).save(records[0])
+
+    with TestClient(_app(settings), headers=AUTH) as second:
+        final = _wait_all(second, [run_id], seconds=600)[run_id]
+        deadline = time.monotonic() + 30
+        while AcceptedRuns(demo).load() != ([], []):  # forgotten once it ended
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert (final["status"], final["succeeded"], final["failed"]) == ("SUCCEEDED", 11, 1)
+    with Journal(retried) as journal:
+        ended = journal.execution()
+    assert ended is not None and ended["status"] == "SUCCEEDED"
 
 
 def test_a_damaged_record_is_listed_as_failed_not_lost(
