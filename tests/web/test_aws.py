@@ -228,6 +228,7 @@ def test_lambda_handler_serves_the_app_behind_the_authorizer(
     settings: Settings, demo: LocalStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PLATESEG_WEB_AUTH", "proxy")
+    monkeypatch.setenv("PLATESEG_WEB_PROXY", "apigateway")  # as stacks/web.py sets it
     monkeypatch.setattr(lambdas.web, "_handler", None)
     health = lambdas.web.handler(_http_event("/health", None), None)
     assert health["statusCode"] == 200
