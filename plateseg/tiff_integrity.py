@@ -20,7 +20,12 @@ with fewer nuclei:
     while every full row before them has no zero pixel at all: a camera with an offset
     (the usual case: 100 counts or so) never gives a whole row of exact zeros. An
     all-black field, or one whose background is 0, is left alone (it segments with the
-    ``QC_Empty`` flag or as an ordinary image).
+    ``QC_Empty`` flag or as an ordinary image);
+  * compressed data that ends in the zero bytes and no longer decodes is named as an
+    interrupted copy rather than "corrupt";
+  * a chain of page headers (IFDs) that leads into the zero bytes means later pages
+    were never written (tifffile puts the headers of pages 2+ after the pixels), even
+    when tifffile would make a shorter image of what is left.
 
 Both raise an :class:`~plateseg.errors.ImageReadError` naming the key, the rows and, in
 a multi-page file, the page, which Segment records as a per-image error.
