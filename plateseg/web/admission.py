@@ -393,10 +393,10 @@ class AdmittedBackend:
 
     def _finished_elsewhere(self, run_id: str) -> bool:
         """Whether a run recorded as started finished before the server stopped (the
-        results database or its journal says so)."""
+        results database or its journal says so); when unsure, no: resuming looks again."""
         try:
             return self.inner.progress(run_id).status in TERMINAL
-        except NotFoundError:
+        except PlatesegError:
             return False
 
     def _reap(self) -> None:
