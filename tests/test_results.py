@@ -136,9 +136,12 @@ def with_qc(engine: sa.Engine, tmp_path: Path) -> tuple[sa.Engine, LocalStore]:
             "AreaShape_Area": [10.0, 12.0, 30.0],
         }
     )
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
-    store.put_bytes("runs/run-qc/objects/part-0.parquet", buffer.getvalue())
+    parts = run_detail(engine, "run-qc").run.object_parts  # the parts its batches reported
+    assert parts
+    for index, key in enumerate(parts):  # the objects in the first, the others empty
+        buffer = io.BytesIO()
+        pq.write_table(table if index == 0 else table.slice(0, 0), buffer)
+        store.put_bytes(key, buffer.getvalue())
     return engine, store
 
 

@@ -78,6 +78,9 @@ class WebSettings(BaseSettings):
         0 turns admission control off. See :mod:`plateseg.web.admission`.
     web_max_queued_runs : int
         Local engine: accepted runs waiting for a free slot; starts beyond get 429.
+    web_max_previews : int
+        Recipe previews segmenting at once (a 36-Mpx field takes about 0.9 GB); one
+        more gets 503 with ``Retry-After``.
     web_max_query : int
         Longest query string accepted, bytes (longer gets 414).
     run_settings : str
@@ -100,6 +103,7 @@ class WebSettings(BaseSettings):
     web_secure_cookies: bool = False
     web_max_active_runs: int = Field(default=2, ge=0, le=64)
     web_max_queued_runs: int = Field(default=20, ge=0, le=10_000)
+    web_max_previews: int = Field(default=2, ge=1, le=64)
     web_max_query: int = Field(default=4096, gt=0)
     web_proxy: Literal["alb", "apigateway"] = "alb"
     web_alb_arn: str = ""

@@ -22,12 +22,9 @@ from plateseg.web.config import WebSettings
 from plateseg.web.queries import ManifestCache
 from plateseg.web.security import Guard
 
-__all__ = ["HERE", "MAX_PREVIEWS", "AppState", "Slots"]
+__all__ = ["HERE", "AppState", "Slots"]
 
 HERE = Path(__file__).resolve().parent
-#: Previews segmenting at once (``web_max_previews`` when the web settings have it): a
-#: preview holds a whole field and its labels in memory (36 Mpx: about 0.9 GB).
-MAX_PREVIEWS = 2
 
 
 class Slots:
@@ -118,10 +115,11 @@ class AppState:
 
     @property
     def previews(self) -> Slots:
-        """The bound on previews segmenting at once (:data:`MAX_PREVIEWS`)."""
+        """The bound on previews segmenting at once (``web_max_previews``): a preview
+        holds a whole field and its labels in memory (36 Mpx: about 0.9 GB)."""
         with self._lock:
             if self._previews is None:
-                limit = int(getattr(self.config, "web_max_previews", MAX_PREVIEWS))
+                limit = self.config.web_max_previews
                 self._previews = Slots(limit, "previews", "web_max_previews")
             return self._previews
 

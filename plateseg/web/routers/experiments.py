@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from plateseg import results
 from plateseg.errors import InputError
-from plateseg.imaging import read_image
+from plateseg.imaging import get_image_bytes, read_image
 from plateseg.layout import (
     PLATE_FORMATS,
     PlateLayout,
@@ -169,7 +169,11 @@ def field_thumbnail(
 ) -> Response:
     """A contrast-stretched PNG thumbnail (≤ 256 px) of one channel of one field."""
     key = state.manifests.channel_key(experiment_id, image_id, channel)
-    image = read_image(state.store.get_bytes(key), key, state.settings.max_image_pixels)
+    image = read_image(
+        get_image_bytes(state.store, key, state.settings.max_image_pixels),
+        key,
+        state.settings.max_image_pixels,
+    )
     return Response(
         thumbnail_png(image),
         media_type="image/png",

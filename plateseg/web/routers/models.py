@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from plateseg.errors import NotFoundError, TransientError
-from plateseg.imaging import read_image
+from plateseg.imaging import get_image_bytes, read_image
 from plateseg.web.deps import AppStateDep, ExperimentId, ImageId
 from plateseg.web.models_store import (
     ModelFormError,
@@ -187,7 +187,11 @@ def canvas(
 ) -> Response:
     """The picture to paint scribbles on: one channel, contrast-stretched, ≤ 1024 px."""
     key = state.manifests.channel_key(experiment_id, image_id, channel)
-    image = read_image(state.store.get_bytes(key), key, state.settings.max_image_pixels)
+    image = read_image(
+        get_image_bytes(state.store, key, state.settings.max_image_pixels),
+        key,
+        state.settings.max_image_pixels,
+    )
     return Response(
         canvas_png(image),
         media_type="image/png",
@@ -217,7 +221,11 @@ def _scribbles(state: AppState, body: TrainIn) -> list[Scribble]:
             raise ModelFormError(
                 {"channel": f"{where} has no channel {body.channel!r}: {sorted(item.channels)}"}
             )
-        image = read_image(state.store.get_bytes(key), key, state.settings.max_image_pixels)
+        image = read_image(
+            get_image_bytes(state.store, key, state.settings.max_image_pixels),
+            key,
+            state.settings.max_image_pixels,
+        )
         shape = (int(image.shape[0]), int(image.shape[1]))
         if (field.height, field.width) not in (shape, canvas_shape(shape)):
             raise ModelFormError(

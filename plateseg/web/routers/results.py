@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from plateseg.errors import NotFoundError, ObjectNotFoundError
-from plateseg.imaging import read_image
+from plateseg.imaging import get_image_bytes, read_image
 from plateseg.results import (
     RunInfo,
     export_run,
@@ -145,7 +145,11 @@ def _field(state: AppState, run_id: str, image_id: str, channel: str | None) -> 
         labels = read_image(state.store.get_bytes(mask_key), mask_key)
     except ObjectNotFoundError:
         raise NotFoundError(f"run {run_id!r} has no mask for {image_id!r} (it failed?)") from None
-    image = read_image(state.store.get_bytes(key), key, state.settings.max_image_pixels)
+    image = read_image(
+        get_image_bytes(state.store, key, state.settings.max_image_pixels),
+        key,
+        state.settings.max_image_pixels,
+    )
     return image, labels
 
 
