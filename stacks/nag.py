@@ -133,12 +133,6 @@ ACKNOWLEDGEMENTS: tuple[NagAcknowledgement, ...] = (
         r"|mapRun:plateseg-[a-z]+-segmentation/[A-Za-z]+:\*)",
     ),
     NagAcknowledgement(
-        r"Api/GET--(static--\{proxy\+\})?/Resource",
-        "AwsSolutions-APIG4",
-        "The page shell (GET /) and its static assets are public so a browser can load "
-        "the Cognito sign-in flow; every data route ($default /{proxy+}) needs a JWT",
-    ),
-    NagAcknowledgement(
         r"Database/Resource",
         "AwsSolutions-RDS11",
         "PostgreSQL's default port 5432 in private isolated subnets, reachable only from "

@@ -83,8 +83,8 @@ def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> No
     page.locator('.plate .well[data-well="A01"]').click()
     expect(page.locator("#well-title")).to_have_text("P1 · A01")
     expect(page.locator("#well-fields img")).to_have_count(4)  # 2 fields x 2 channels
-    page.wait_for_function(
-        "[...document.querySelectorAll('#well-fields img')]"
+    page.wait_for_function(  # a function, not an expression string: the CSP forbids eval
+        "() => [...document.querySelectorAll('#well-fields img')]"
         ".every(i => i.complete && i.naturalWidth > 0)"
     )
     expect(page.locator("#well-layout")).to_contain_text("neg")
@@ -141,7 +141,7 @@ def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> No
     page.locator('#heatmap .well[data-well="A01"]').click()
     overlay = page.locator("#overlay")
     expect(overlay).to_be_visible()
-    page.wait_for_function("document.querySelector('#overlay').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#overlay').naturalWidth > 0")
     page.wait_for_load_state("networkidle")
     objects: dict[str, Any] = page.evaluate(
         "async () => (await fetch(location.pathname.replace('/runs/', '/api/runs/') + "

@@ -175,8 +175,8 @@ def test_train_a_model_from_scribbles_and_run_it(
     expect(page.locator("#train-result")).to_be_visible(timeout=90_000)
     figures = page.locator("#train-previews figure")
     expect(figures).to_have_count(2, timeout=WAIT)
-    page.wait_for_function(
-        "[...document.querySelectorAll('#train-previews img')]"
+    page.wait_for_function(  # a function, not an expression string: the CSP forbids eval
+        "() => [...document.querySelectorAll('#train-previews img')]"
         ".every(i => i.complete && i.naturalWidth > 0)"
     )
     for index, image_id in enumerate(FIELDS):

@@ -35,5 +35,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in reversed(COLUMNS):
-        op.execute(f"ALTER TABLE runs DROP COLUMN {name}")
+    op.execute("ALTER TABLE runs DROP COLUMN layout_csv")
+    op.execute("ALTER TABLE runs DROP COLUMN object_parts_json")
