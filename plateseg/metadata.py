@@ -19,6 +19,10 @@ Other instruments have presets (:data:`PRESETS`, chosen by name with
     cellomics      MFGTMP_140206180002_B03f00d0.TIF         (fields from 0; d0 = channel)
     incell         B - 3(fld 1 wv DAPI - DAPI).tif          (channel = excitation name)
 
+Without a ``naming``, the convention is **detected** (:func:`choose_naming`): the preset
+that reads every image file of the experiment, when exactly one does; otherwise
+ImageXpress, with the reason (how many files each preset reads) in Lookup's report.
+
 Duplicates (the same plate, well, field and channel twice) keep the first key in key
 order; the later ones are listed in :attr:`ManifestReport.duplicates` with the key they
 collide with, and Lookup refuses such an experiment (which file is the real one is the
@@ -41,7 +45,9 @@ __all__ = [
     "PRESETS",
     "ImageName",
     "ManifestReport",
+    "NamingChoice",
     "build_manifest",
+    "choose_naming",
     "naming_pattern",
     "parse_key",
 ]
@@ -306,3 +312,86 @@ def _well_order(well: str) -> tuple[int, str, int]:
     if match is None:
         return (0, well, 0)
     return (len(match.group(1)), match.group(1), int(match.group(2)))
+
+
+#: Presets tried by :func:`choose_naming`, in order (``opera-phenix`` is ``operetta``).
+DETECTABLE = ("imagexpress", "operetta", "cellomics", "incell")
+
+
+@dataclass(frozen=True)
+class NamingChoice:
+    """How an experiment's file names are read, and why.
+
+    Attributes
+    ----------
+    name : str
+        The preset used, or ``"custom"`` for a regex given by the caller.
+    pattern : str or None
+        For :func:`build_manifest` (``None``: ImageXpress).
+    detected : bool
+        Chosen by detection, not given.
+    reason : str
+        One line for reports and the UI.
+    """
+
+    name: str
+    pattern: str | None
+    detected: bool
+    reason: str
+
+
+def _is_image(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1].lower()
+    return name.endswith(IMAGE_SUFFIXES) and name != "layout.csv"
+
+
+def choose_naming(keys: Iterable[str], experiment_id: str, naming: str | None) -> NamingChoice:
+    """The naming to read ``keys`` with: ``naming`` when given, else detected.
+
+    Detection tries each preset of :data:`DETECTABLE` on every image file and takes the
+    one preset that reads them all. When none or several do, ImageXpress is used (the
+    files it cannot read are reported as unmatched, as before) and ``reason`` says how
+    many files each preset reads, so the scientist can set ``naming``.
+
+    Raises
+    ------
+    InputError
+        ``naming`` is given but neither a preset nor a usable regex.
+    """
+    if naming is not None:
+        pattern = naming_pattern(naming)
+        name = naming.lower() if naming.lower() in PRESETS else "custom"
+        return NamingChoice(name, pattern, False, f"naming {name!r} given with the run")
+    images = [key for key in keys if _is_image(key)]
+    if not images:
+        return NamingChoice("imagexpress", None, True, "no image files to read")
+    counts: dict[str, int] = {}
+    for preset in DETECTABLE:
+        pattern = naming_pattern(preset)
+        compiled = None if pattern is None else _compile(pattern)
+        counts[preset] = sum(parse_key(key, experiment_id, compiled) is not None for key in images)
+    fits = [preset for preset, count in counts.items() if count == len(images)]
+    read = ", ".join(f"{preset} {count}" for preset, count in counts.items())
+    if len(fits) == 1:
+        name = fits[0]
+        return NamingChoice(
+            name,
+            naming_pattern(name),
+            True,
+            f"detected: all {len(images)} image files read as {name}",
+        )
+    if fits:
+        return NamingChoice(
+            "imagexpress",
+            None,
+            True,
+            f"several presets read all {len(images)} image files ({', '.join(fits)}); "
+            "using imagexpress — set 'naming' to choose",
+        )
+    return NamingChoice(
+        "imagexpress",
+        None,
+        True,
+        f"no preset reads all {len(images)} image files (files read: {read}); using "
+        "imagexpress — set 'naming' to a preset or a regex",
+    )

@@ -40,7 +40,7 @@ from __future__ import annotations
 from plateseg.contracts import ExecutionInput, LookupRequest, LookupResult, ManifestItem, Recipe
 from plateseg.errors import ExecutionInputError, InputError, RecipeError
 from plateseg.layout import PlateLayout, plate_format_for, read_layout, split_well
-from plateseg.metadata import ManifestReport, build_manifest, naming_pattern
+from plateseg.metadata import ManifestReport, build_manifest, choose_naming
 from plateseg.pipeline.ownership import claim_run
 from plateseg.pipeline.pinning import MODEL_SEGMENTERS, pin_model, snapshot_layout
 from plateseg.segmentation import validate_recipe
@@ -192,10 +192,6 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     """
     execution_input = ExecutionInput.parse(request.input)
     recipe = validate_recipe(execution_input.recipe)
-    try:
-        pattern = naming_pattern(execution_input.naming)
-    except InputError as exc:
-        raise ExecutionInputError(f"input.naming: {exc}") from None
     experiment_id = execution_input.experiment_id
     run_id = execution_input.run_id or request.execution_name
     claim_run(store, run_id, experiment_id)  # before anything else is written under the run
@@ -203,7 +199,11 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
 
     keys = [info.key for info in store.list(prefix)]
     refused = _refused_links(store, prefix)
-    items, report = build_manifest(keys, experiment_id, pattern)
+    try:
+        naming = choose_naming(keys, experiment_id, execution_input.naming)
+    except InputError as exc:
+        raise ExecutionInputError(f"input.naming: {exc}") from None
+    items, report = build_manifest(keys, experiment_id, naming.pattern)
     _check_channels(recipe, items, experiment_id)
     if items:
         _check_model(recipe, store)
@@ -218,7 +218,9 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
         report_key,
         {
             "experiment_id": experiment_id,
-            "naming": execution_input.naming or "imagexpress",
+            "naming": naming.name,
+            "naming_detected": naming.detected,
+            "naming_reason": naming.reason,
             "objects_listed": len(keys),
             "fields": len(items),
             "ignored": list(report.ignored),
@@ -247,11 +249,13 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
             message += f"; {extra}"
         if unimaged:
             message += f"; {len(unimaged)} layout well(s) without images"
+        if naming.detected and naming.name != "imagexpress":
+            message += f"; file names read as {naming.name} (detected)"
     elif keys:
         message = (
             f"no usable images for experiment {experiment_id!r} in {store.uri(prefix)}: "
             f"{report.summary()}; file names read as "
-            f"{execution_input.naming or 'imagexpress'!r} (set the input's 'naming' to a "
+            f"{naming.name!r} ({naming.reason}; set the input's 'naming' to a "
             "preset — imagexpress, operetta, opera-phenix, cellomics, incell — or a regex)"
         )
     else:

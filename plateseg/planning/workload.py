@@ -110,7 +110,7 @@ def _manifest(
     experiment_id: str, store: Any, naming: str | None
 ) -> tuple[list[Any], dict[str, int]]:
     from plateseg.contracts import validate_experiment_id
-    from plateseg.metadata import build_manifest, naming_pattern
+    from plateseg.metadata import build_manifest, choose_naming
     from plateseg.pipeline.lookup import experiment_prefix
 
     validate_experiment_id(experiment_id)
@@ -118,7 +118,8 @@ def _manifest(
     sizes = {info.key: info.size for info in store.list(prefix)}
     if not sizes:
         raise NotFoundError(f"experiment {experiment_id!r}: nothing under {store.uri(prefix)}")
-    items, _report = build_manifest(sorted(sizes), experiment_id, naming_pattern(naming))
+    pattern = choose_naming(sorted(sizes), experiment_id, naming).pattern
+    items, _report = build_manifest(sorted(sizes), experiment_id, pattern)
     if not items:
         raise NoImagesError(
             f"experiment {experiment_id!r}: no image under {store.uri(prefix)} matches the "

@@ -63,10 +63,10 @@ __all__ = [
     "LoadedModel",
     "ModelParams",
     "load_model",
-    "read_model_bytes",
     "load_model_bytes",
     "model_key",
     "predict_foreground",
+    "read_model_bytes",
     "segment_with_model",
     "shipped_models",
 ]

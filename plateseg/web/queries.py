@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from plateseg.contracts import ManifestItem, validate_experiment_id
 from plateseg.errors import NotFoundError
-from plateseg.metadata import build_manifest
+from plateseg.metadata import NamingChoice, build_manifest, choose_naming
 from plateseg.store import Store
 
 __all__ = [
@@ -37,12 +37,15 @@ class ExperimentSummary:
     runs: int = 0
     latest_run: str | None = None
     latest_status: str | None = None
+    naming: str = ""
+    naming_reason: str = ""
 
 
 @dataclass
 class _Entry:
     at: float
     items: list[ManifestItem] = field(default_factory=list)
+    naming: NamingChoice | None = None
 
 
 class ManifestCache:
@@ -54,20 +57,29 @@ class ManifestCache:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
 
-    def items(self, experiment_id: str) -> list[ManifestItem]:
-        """Fields of view of an experiment; :class:`NotFoundError` when it has no images."""
+    def describe(self, experiment_id: str) -> tuple[list[ManifestItem], NamingChoice]:
+        """Fields of view of an experiment (maybe none) and the naming they were read
+        with: the one Lookup will detect (:func:`plateseg.metadata.choose_naming`)."""
         validate_experiment_id(experiment_id)
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(experiment_id)
-            if entry is not None and now - entry.at < self.ttl:
-                return entry.items
+            if entry is not None and now - entry.at < self.ttl and entry.naming is not None:
+                return entry.items, entry.naming
         keys = [info.key for info in self.store.list(f"experiments/{experiment_id}/")]
-        items, _report = build_manifest(keys, experiment_id)
-        if not items:
-            raise NotFoundError(f"experiment {experiment_id!r} has no images in the store")
+        naming = choose_naming(keys, experiment_id, None)
+        items, _report = build_manifest(keys, experiment_id, naming.pattern)
         with self._lock:
-            self._entries[experiment_id] = _Entry(now, items)
+            self._entries[experiment_id] = _Entry(now, items, naming)
+        return items, naming
+
+    def items(self, experiment_id: str) -> list[ManifestItem]:
+        """Fields of view of an experiment; :class:`NotFoundError` when it has no images."""
+        items, naming = self.describe(experiment_id)
+        if not items:
+            raise NotFoundError(
+                f"experiment {experiment_id!r} has no images in the store ({naming.reason})"
+            )
         return items
 
     def item(self, experiment_id: str, image_id: str) -> ManifestItem:
@@ -95,8 +107,10 @@ def experiment_ids(store: Store) -> list[str]:
     return sorted(ids)
 
 
-def summarise(experiment_id: str, items: list[ManifestItem]) -> ExperimentSummary:
-    """Plate, well, field and channel counts of a manifest."""
+def summarise(
+    experiment_id: str, items: list[ManifestItem], naming: NamingChoice | None = None
+) -> ExperimentSummary:
+    """Plate, well, field and channel counts of a manifest, and how its names were read."""
     channels = sorted({c for item in items for c in item.channels})
     return ExperimentSummary(
         experiment_id=experiment_id,
@@ -105,4 +119,6 @@ def summarise(experiment_id: str, items: list[ManifestItem]) -> ExperimentSummar
         fields=len(items),
         channels=channels,
         in_store=True,
+        naming=naming.name if naming is not None else "",
+        naming_reason=naming.reason if naming is not None else "",
     )

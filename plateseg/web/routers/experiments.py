@@ -53,11 +53,11 @@ def list_experiments(state: AppState) -> list[ExperimentSummary]:
     status = {run.run_id: run.status for run in results.list_runs(state.engine)}
     found: dict[str, ExperimentSummary] = {}
     for experiment_id in experiment_ids(state.store):
-        try:
-            items = state.manifests.items(experiment_id)
+        try:  # an experiment whose names no preset reads is listed with the reason
+            items, naming = state.manifests.describe(experiment_id)
         except Exception:  # an unreadable experiment is left out of the list, not fatal
             continue
-        found[experiment_id] = summarise(experiment_id, items)
+        found[experiment_id] = summarise(experiment_id, items, naming)
     for experiment_id, db in recorded.items():
         found.setdefault(
             experiment_id,
@@ -111,6 +111,7 @@ def experiment_detail(state: AppState, experiment_id: str) -> dict[str, Any]:
     (aggregation would refuse it with the same message).
     """
     items = state.manifests.items(experiment_id)
+    _, naming = state.manifests.describe(experiment_id)
     layout_error = None
     try:
         layout = read_layout(state.store, experiment_id) or PlateLayout(wells=())
@@ -136,7 +137,7 @@ def experiment_detail(state: AppState, experiment_id: str) -> dict[str, Any]:
     annotated = [_annotations(entry) for entry in layout.wells]
     runs = [run_summary(run) for run in results.list_runs(state.engine, experiment_id)]
     return {
-        **asdict(summarise(experiment_id, items)),
+        **asdict(summarise(experiment_id, items, naming)),
         "plate_maps": list(plates.values()),
         "layout_columns": sorted({k for notes in annotated for k, v in notes.items() if v}),
         "layout_error": layout_error,
