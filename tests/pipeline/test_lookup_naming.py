@@ -45,8 +45,16 @@ def test_lookup_groups_operetta_fields(operetta: LocalStore) -> None:
     assert get_json(operetta, "runs/r1/lookup-report.json")["naming"] == "operetta"
 
 
-def test_wrong_naming_explains_itself(operetta: LocalStore) -> None:
+def test_without_a_naming_the_convention_is_detected(operetta: LocalStore) -> None:
     result = lookup(request(None), operetta)
+    assert result.item_count == 2
+    assert "file names read as operetta (detected)" in result.message
+    report = get_json(operetta, "runs/r1/lookup-report.json")
+    assert (report["naming"], report["naming_detected"]) == ("operetta", True)
+
+
+def test_wrong_naming_explains_itself(operetta: LocalStore) -> None:
+    result = lookup(request("imagexpress"), operetta)  # named, so not detected
     assert result.item_count == 0
     assert "3 unmatched names" in result.message and "'imagexpress'" in result.message
     assert "operetta" in result.message
