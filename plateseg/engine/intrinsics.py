@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import random
 import re
 import uuid
@@ -231,10 +232,7 @@ def _format(values: list[Any], raw: str | None) -> str:
         if source.startswith("{}", i):
             if used >= len(args):
                 raise _fail("States.Format: more '{}' placeholders than arguments")
-            arg = args[used]
-            if isinstance(arg, dict | list):
-                raise _fail("States.Format: arguments must be strings, numbers, booleans or null")
-            pieces.append(arg if isinstance(arg, str) else json.dumps(arg))
+            pieces.append(_format_text(args[used]))
             used += 1
             i += 2
             continue
@@ -243,6 +241,29 @@ def _format(values: list[Any], raw: str | None) -> str:
     if used != len(args):
         raise _fail(f"States.Format: {len(args)} arguments for {used} '{{}}' placeholders")
     return "".join(pieces)
+
+
+def _format_text(value: Any) -> str:
+    """How ``States.Format`` writes an argument, as AWS records it.
+
+    Strings as they are; numbers, booleans and null as JSON; objects and arrays in
+    Java's ``Map``/``List`` form, unquoted: ``{"Arg1": 1, "Arg2": []}`` → ``{Arg1=1, Arg2=[]}``.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + ", ".join(_format_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_format_text(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+def _json_key(value: Any) -> str:
+    """Identity of a JSON value for ArrayContains/ArrayUnique: type-exact, key order free.
+
+    ``true`` is not ``1`` and ``1`` is not ``1.0`` (as Jackson's nodes compare in AWS).
+    """
+    return json.dumps(value, sort_keys=True)
 
 
 def _array_partition(array: Any, size: Any) -> list[list[Any]]:
@@ -276,7 +297,7 @@ def _array_unique(array: Any) -> list[Any]:
     seen: set[str] = set()
     out = []
     for item in array:
-        key = json.dumps(item, sort_keys=True)
+        key = _json_key(item)
         if key not in seen:
             seen.add(key)
             out.append(item)
@@ -307,10 +328,23 @@ def _json_merge(left: Any, right: Any, deep: Any) -> dict[str, Any]:
     return {**left, **right}
 
 
-def _math_add(a: Any, b: Any) -> Any:
+def _round_half_up(value: int | float) -> int:
+    """Java's ``Math.round``: the nearest integer, halves toward positive infinity.
+
+    >>> [_round_half_up(v) for v in (1.49, 1.5, -1.49, -1.5, -1.51, 2.5)]
+    [1, 2, -1, -1, -2, 3]
+    """
+    if isinstance(value, int):
+        return value
+    whole = math.floor(value)
+    return whole + 1 if value - whole >= 0.5 else whole
+
+
+def _math_add(a: Any, b: Any) -> int:
+    """Sum of two numbers, each first rounded as AWS (Java) rounds: (1.5, 1.51) → 4."""
     _need(a, (int, float), "States.MathAdd", "arguments must be numbers")
     _need(b, (int, float), "States.MathAdd", "arguments must be numbers")
-    return a + b
+    return _round_half_up(a) + _round_half_up(b)
 
 
 def _math_random(start: Any, end: Any, seed: Any = None) -> int:
@@ -331,10 +365,17 @@ def _string_split(text: Any, delimiters: Any) -> list[str]:
     return [part for part in re.split(pattern, text) if part]
 
 
+def _not_json(word: str) -> Any:
+    raise _fail(f"States.StringToJson: not JSON: {word} is not a JSON value")
+
+
 def _string_to_json(text: Any) -> Any:
+    """Parse a JSON string; an empty or blank string gives ``null``, as in AWS."""
     _need(text, str, "States.StringToJson", "the argument must be a string")
+    if not text.strip():
+        return None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise _fail(f"States.StringToJson: not JSON: {exc.msg}") from None
 
@@ -352,9 +393,9 @@ def _array_length(array: Any) -> int:
 
 
 def _array_contains(array: Any, value: Any) -> bool:
-    return value in _need(
-        array, list, "States.ArrayContains", "the first argument must be an array"
-    )
+    _need(array, list, "States.ArrayContains", "the first argument must be an array")
+    key = _json_key(value)
+    return any(_json_key(item) == key for item in array)
 
 
 def _b64encode(text: Any) -> str:

@@ -23,6 +23,7 @@ from plateseg.errors import StatesError
 __all__ = [
     "PAYLOAD_LIMIT_BYTES",
     "check_payload_size",
+    "over_payload_limit",
     "parse_reference_path",
     "path_problem",
     "payload_size",
@@ -118,17 +119,31 @@ def _preview(data: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def read_path(data: Any, path: str, *, context: Any = None, field: str = "path") -> Any:
+#: ``read_path``'s default: no ``$$`` context object was passed.
+_NO_CONTEXT: Any = object()
+
+
+def read_path(data: Any, path: str, *, context: Any = _NO_CONTEXT, field: str = "path") -> Any:
     """Select the value at ``path`` in ``data`` (or in ``context`` for ``$$`` paths).
+
+    ``$$`` alone selects the whole context object, as AWS does for ``InputPath``,
+    ``OutputPath``, ``ItemsPath`` and the other path fields.
 
     Raises
     ------
     StatesError
-        ``States.Runtime`` when a reference path selects nothing.
+        ``States.Runtime`` when a reference path selects nothing, or when a ``$$`` path
+        is read where the caller passed no context object.
     """
     target = data
     body = path
     if path.startswith("$$"):
+        if context is _NO_CONTEXT:
+            raise StatesError(
+                "States.Runtime",
+                f"The context path '{path}' specified for the field '{field}' "
+                "cannot be read here: the local engine has no context object for it",
+            )
         target, body = context, path[1:]
     segments = parse_reference_path(body)
     if segments is None:
@@ -156,11 +171,14 @@ def write_result(raw_input: Any, result_path: str, result: Any) -> Any:
     Raises
     ------
     StatesError
-        ``States.Runtime`` when the path crosses a value that is not an object.
+        ``States.ResultPathMatchFailure`` when the path crosses a value that is not an
+        object (or an array index past the end), as AWS names that failure.
     """
     segments = parse_reference_path(result_path)
     if segments is None:
-        raise StatesError("States.Runtime", f"ResultPath {result_path!r} is not a reference path")
+        raise StatesError(
+            "States.ResultPathMatchFailure", f"ResultPath {result_path!r} is not a reference path"
+        )
     if not segments:
         return result
     output = copy.deepcopy(raw_input)
@@ -188,9 +206,9 @@ def write_result(raw_input: Any, result_path: str, result: Any) -> Any:
 
 def _unwritable(path: str, raw_input: Any) -> StatesError:
     return StatesError(
-        "States.Runtime",
+        "States.ResultPathMatchFailure",
         f"Unable to apply ResultPath '{path}' to input '{_preview(raw_input)}': "
-        "the path crosses a value that is not an object",
+        "the path crosses a value that is not an object or an index past an array's end",
     )
 
 
@@ -204,12 +222,18 @@ def payload_size(value: Any) -> int:
     return len(_COMPACT.encode(value).encode("utf-8"))
 
 
+def over_payload_limit(value: Any) -> int | None:
+    """The size of ``value`` in bytes if it is over 256 KiB, else ``None``."""
+    if isinstance(value, str) and 6 * len(value) + 2 <= PAYLOAD_LIMIT_BYTES:
+        return None  # even if every character were escaped as \uXXXX it would fit
+    size = payload_size(value)
+    return size if size > PAYLOAD_LIMIT_BYTES else None
+
+
 def check_payload_size(value: Any, where: str) -> None:
     """Raise ``States.DataLimitExceeded`` if ``value`` is over 256 KiB."""
-    if isinstance(value, str) and 6 * len(value) + 2 <= PAYLOAD_LIMIT_BYTES:
-        return  # even if every character were escaped as \uXXXX it would fit
-    size = payload_size(value)
-    if size > PAYLOAD_LIMIT_BYTES:
+    size = over_payload_limit(value)
+    if size is not None:
         raise StatesError(
             "States.DataLimitExceeded",
             f"The {where} has a size of {size} bytes, which exceeds the maximum "

@@ -5,7 +5,7 @@ AWS rules followed here:
 * retriers and catchers are tried in order; the first whose ``ErrorEquals`` matches
   wins, and an exhausted retrier does not fall through to the next one;
 * ``States.ALL`` matches every error except ``States.Runtime`` (never catchable) and
-  ``States.DataLimitExceeded`` (catchable only by name); it must stand alone and last;
+  ``States.DataLimitExceeded`` (by name only, unless a task's result raised it); alone, last;
 * ``States.TaskFailed`` matches any error a task raised except ``States.Timeout``;
 * delay of retry *n* (from 1) is ``IntervalSeconds * BackoffRate**(n-1)``, capped by
   ``MaxDelaySeconds``; ``JitterStrategy: FULL`` draws uniformly from ``[0, delay]``.
@@ -66,7 +66,9 @@ def error_matches(patterns: Sequence[str], error: StatesError) -> bool:
     for pattern in patterns:
         if pattern == error.name:
             return True
-        if pattern == "States.ALL" and error.name not in _NOT_ALL:
+        if pattern == "States.ALL" and (
+            error.name not in _NOT_ALL or isinstance(error, TaskFailure)
+        ):
             return True
         if (
             pattern == "States.TaskFailed"

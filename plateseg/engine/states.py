@@ -25,7 +25,13 @@ from plateseg.engine.definition import (
     WaitState,
 )
 from plateseg.engine.intrinsics import evaluate_intrinsic
-from plateseg.engine.paths import check_payload_size, read_path, write_result
+from plateseg.engine.paths import (
+    check_payload_size,
+    over_payload_limit,
+    read_path,
+    write_result,
+)
+from plateseg.engine.retry import TaskFailure
 from plateseg.engine.templates import evaluate_template
 from plateseg.errors import StatesError
 
@@ -37,11 +43,7 @@ StepOutcome = tuple[Any, str | None]
 
 def effective_input(state: State, raw_input: Any, context: Any) -> Any:
     """Apply InputPath (``null`` → ``{}``) and Parameters."""
-    data = (
-        {}
-        if state.input_path is None
-        else read_path(raw_input, state.input_path, field="InputPath")
-    )
+    data = _read_input(state, raw_input, context)
     if state.has_parameters:
         data = evaluate_template(state.parameters, data, context)
         check_payload_size(data, f"input of state '{state.name}' after Parameters")
@@ -57,19 +59,23 @@ def finish(state: State, raw_input: Any, result: Any, context: Any) -> Any:
         if state.result_path is None
         else write_result(raw_input, state.result_path, result)
     )
-    output = (
-        {}
-        if state.output_path is None
-        else read_path(output, state.output_path, field="OutputPath")
-    )
+    output = _output_only(state, output, context)
     check_payload_size(output, f"output of state '{state.name}'")
     return output
 
 
-def _output_only(state: State, data: Any) -> Any:
-    return (
-        {} if state.output_path is None else read_path(data, state.output_path, field="OutputPath")
-    )
+def _read_input(state: State, raw_input: Any, context: Any) -> Any:
+    """InputPath: ``null`` gives ``{}``; a ``$$`` path reads the context object."""
+    if state.input_path is None:
+        return {}
+    return read_path(raw_input, state.input_path, context=context, field="InputPath")
+
+
+def _output_only(state: State, data: Any, context: Any) -> Any:
+    """OutputPath: ``null`` gives ``{}``; a ``$$`` path reads the context object."""
+    if state.output_path is None:
+        return {}
+    return read_path(data, state.output_path, context=context, field="OutputPath")
 
 
 def run_once(
@@ -86,25 +92,21 @@ def run_once(
     if isinstance(state, FailState):
         raise _fail_error(state, raw_input, context)
     if isinstance(state, ChoiceState | WaitState | SucceedState):
-        data = (
-            {}
-            if state.input_path is None
-            else read_path(raw_input, state.input_path, field="InputPath")
-        )
+        data = _read_input(state, raw_input, context)
         if isinstance(state, ChoiceState):
             for rule in state.choices:
                 if evaluate_rule(rule, data, context):
-                    return _output_only(state, data), rule.next
+                    return _output_only(state, data, context), rule.next
             if state.default is None:
                 raise StatesError(
                     "States.NoChoiceMatched",
                     f"No Choice rule of state '{state.name}' matched the input "
                     "and there is no Default",
                 )
-            return _output_only(state, data), state.default
+            return _output_only(state, data, context), state.default
         if isinstance(state, WaitState):
             rt.clock.sleep(_wait_seconds(state, data, rt, context))
-        return _output_only(state, data), state.next
+        return _output_only(state, data, context), state.next
     data = effective_input(state, raw_input, context)
     if isinstance(state, PassState):
         result = state.result if state.has_result else data
@@ -221,12 +223,29 @@ def _run_task(state: TaskState, params: Any, rt: Runtime, context: Any) -> Any:
         parameters=payload,
     )
     try:
-        result = rt.invoker.invoke(function, payload, timeout)
+        returned = rt.invoker.invoke(function, payload, timeout)
+        result = _envelope(returned) if state.resource == LAMBDA_INVOKE else returned
+        if over_payload_limit(result) is not None:
+            raise _oversized_result(state)
     except StatesError as err:
         rt.history.emit("TaskFailed", name=state.name, error=err.name, cause=err.cause)
         raise
-    rt.history.emit("TaskSucceeded", name=state.name, output=result)
-    return _envelope(result) if state.resource == LAMBDA_INVOKE else result
+    rt.history.emit("TaskSucceeded", name=state.name, output=returned)
+    return result
+
+
+def _oversized_result(state: TaskState) -> TaskFailure:
+    """A task result over 256 KiB: a task failure, so ``States.ALL`` catches it.
+
+    AWS reports it in ``TaskFailed`` (``LambdaFunctionFailed`` for a function ARN
+    resource) with the resource type ``lambda`` or the function ARN in the cause.
+    """
+    resource = "lambda" if state.resource == LAMBDA_INVOKE else state.resource
+    return TaskFailure(
+        "States.DataLimitExceeded",
+        f"The state/task '{resource}' returned a result with a size exceeding "
+        "the maximum number of bytes service limit.",
+    )
 
 
 def _run_parallel(state: ParallelState, data: Any, rt: Runtime) -> list[Any]:

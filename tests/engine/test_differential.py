@@ -7,6 +7,7 @@ ours. It is left out where it is known to differ from AWS: Choice states ending 
 non-object output (its ``describe_execution`` output is not JSON), intrinsic failures
 (it reports ``States.Runtime`` where AWS reports ``States.IntrinsicFailure``),
 ``States.NoChoiceMatched``, ``$$.Execution.Name`` and ``$$.State.RetryCount`` (absent),
+a ResultPath into a non-object (a Python ``TypeError`` reported as ``States.Runtime``),
 fractional ``MathAdd`` arguments, Distributed Map (no ItemBatcher, no tolerated
 failures), Tasks (Lambda needs Docker) and Wait states that really wait (moto sleeps).
 """
@@ -90,7 +91,6 @@ MOTO_AGREES = [
     "pass_without_result_passes_input",
     "resultpath_adds_field",
     "resultpath_creates_intermediate_objects",
-    "resultpath_into_non_object_is_runtime",
     "resultpath_null_discards_result",
     "resultpath_overwrites_existing",
     "resultpath_uses_raw_input_not_inputpath",

@@ -68,10 +68,10 @@ def test_write_result_dollar_replaces_and_index_writes() -> None:
     assert write_result({"l": [0, 1]}, "$.l[1]", "y") == {"l": [0, "y"]}
 
 
-def test_write_result_through_scalar_is_runtime_error() -> None:
+def test_write_result_through_scalar_is_result_path_match_failure() -> None:
     with pytest.raises(StatesError) as info:
         write_result({"a": 1}, "$.a.b", 2)
-    assert info.value.name == "States.Runtime"
+    assert info.value.name == "States.ResultPathMatchFailure"
 
 
 def test_template_paths_intrinsics_and_nesting() -> None:
