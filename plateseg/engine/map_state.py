@@ -44,8 +44,8 @@ def _number(value: Any, path: str | None, data: Any, what: str) -> Any:
     return value
 
 
-def _items_from_path(state: MapState, data: Any) -> list[Any]:
-    items = read_path(data, state.items_path, field="ItemsPath")
+def _items_from_path(state: MapState, data: Any, context: Any) -> list[Any]:
+    items = read_path(data, state.items_path, context=context, field="ItemsPath")
     if not isinstance(items, list):
         raise StatesError(
             "States.Runtime",
@@ -117,7 +117,7 @@ def run_map(state: MapState, data: Any, rt: Runtime, entered: datetime) -> Any:
         return _MapRun(state, data, rt, entered, context, threads).run()
     from plateseg.engine.execution import run_siblings
 
-    inputs = _select(state, data, rt, entered, _items_from_path(state, data))
+    inputs = _select(state, data, rt, entered, _items_from_path(state, data, context))
     jobs = [(state.processor, item) for item in inputs]
     return run_siblings(jobs, rt, threads, f"map-{state.name}")
 
@@ -153,7 +153,7 @@ class _MapRun:
         if state.item_reader is not None:
             raw_items = read_items(state.item_reader, self.data, self.context, rt.buckets)
         else:
-            raw_items = _items_from_path(state, self.data)
+            raw_items = _items_from_path(state, self.data, self.context)
         selected = _select(state, self.data, rt, self.entered, raw_items)
         if state.item_batcher is not None:
             batches = make_batches(state.item_batcher, selected, self.data, self.context)
