@@ -60,12 +60,16 @@ _FUNCTIONS = r"(Lookup|Segment|Aggregate|Web)"
 _LAMBDA_POLICY = _FUNCTIONS + r"/ServiceRole/DefaultPolicy/Resource"
 _S3_GRANT = (
     "S3 access on one key prefix of the store bucket (experiments/*, runs/*, models/*, "
-    "experiments/*/layout.csv): object keys under a prefix need a trailing wildcard, and "
-    "CDK's grant_read/grant_put use the s3:GetObject*/GetBucket*/List*/Abort* action "
-    "groups, limited to that bucket and prefix"
+    "experiments/*/layout.csv; deletes only on runs/*/layout.csv, runs/*/objects/* and "
+    "runs/*/masks/*): object keys under a prefix need a trailing wildcard, and CDK's "
+    "grant_read/grant_put/grant_delete use the s3:GetObject*/GetBucket*/List*/Abort*/"
+    "DeleteObject* action groups, limited to that bucket and prefix"
 )
-_BUCKET_PREFIX = r"Resource::.*/(experiments/\*|experiments/\*/layout\.csv|runs/\*|models/\*)"
-_S3_ACTIONS = r"Action::s3:(GetBucket|GetObject|List|Abort)\*"
+_BUCKET_PREFIX = (
+    r"Resource::.*/(experiments/\*|experiments/\*/layout\.csv|runs/\*|models/\*"
+    r"|runs/\*/layout\.csv|runs/\*/objects/\*|runs/\*/masks/\*)"
+)
+_S3_ACTIONS = r"Action::s3:(GetBucket|GetObject|List|Abort|DeleteObject)\*"
 _MANAGED = r"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
 _EXECUTIONS = r"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
 

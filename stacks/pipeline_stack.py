@@ -299,7 +299,12 @@ class PipelineStack(Stack):
         """Each function reads and writes only the prefixes its step touches."""
         lookup, segment, aggregate = (self.functions[n] for n in ("Lookup", "Segment", "Aggregate"))
         bucket.grant_read(lookup, "experiments/*")
+        bucket.grant_read(lookup, "models/*")  # the recipe's model is checked and pinned
         bucket.grant_put(lookup, _RUNS)
+        # the run's owner (runs/<id>/owner.json, or an older run's lookup-report.json) is
+        # read before anything is written; a stale layout snapshot is deleted
+        bucket.grant_read(lookup, _RUNS)
+        bucket.grant_delete(lookup, "runs/*/layout.csv")
         bucket.grant_read(segment, "experiments/*")
         bucket.grant_read(segment, "models/*")
         bucket.grant_put(segment, _RUNS)
@@ -307,6 +312,10 @@ class PipelineStack(Stack):
         # a retry of a run reuses the batches that fully succeeded instead of re-segmenting.
         bucket.grant_read(segment, _RUNS)
         bucket.grant_read(aggregate, _RUNS)
+        bucket.grant_read(aggregate, "experiments/*/layout.csv")  # runs from before snapshots
+        # parts and masks an earlier attempt of the run left are deleted after the commit
+        bucket.grant_delete(aggregate, "runs/*/objects/*")
+        bucket.grant_delete(aggregate, "runs/*/masks/*")
 
     def _substitutions(self, bucket: s3.IBucket) -> dict[str, str]:
         values = {

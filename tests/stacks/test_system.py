@@ -36,7 +36,15 @@ STAR_ONLY_ACTIONS = {
     "logs:PutRetentionPolicy",
     "logs:DeleteRetentionPolicy",
 }
-_PREFIXES = ("/experiments/*", "/runs/*", "/models/*", "/experiments/*/layout.csv")
+_PREFIXES = (
+    "/experiments/*",
+    "/runs/*",
+    "/models/*",
+    "/experiments/*/layout.csv",
+    "/runs/*/layout.csv",
+    "/runs/*/objects/*",
+    "/runs/*/masks/*",
+)
 
 
 def _listed(value: Any) -> list[Any]:
@@ -92,6 +100,34 @@ def test_every_s3_object_resource_is_a_known_prefix(synthesized: Synthesized) ->
             for resource in map(render, _listed(statement["Resource"])):
                 if isinstance(resource, str) and ":s3:::" in resource and "/" in resource:
                     assert resource.endswith(_PREFIXES), (name, resource)
+
+
+def _s3_grants(synthesized: Synthesized, handler: str) -> dict[str, set[str]]:
+    """``{action: {key prefix}}`` of one pipeline function's S3 object statements."""
+    _, function = _function(synthesized.pipeline, handler)
+    grants: dict[str, set[str]] = {}
+    for statement in _role_statements(synthesized.pipeline, function):
+        for resource in map(render, _listed(statement["Resource"])):
+            if isinstance(resource, str) and ":s3:::" in resource and "/" in resource:
+                for action in _listed(statement["Action"]):
+                    grants.setdefault(action, set()).add(resource.rsplit("}", 1)[-1])
+    return grants
+
+
+def test_lookup_and_aggregate_may_do_what_run_provenance_needs(synthesized: Synthesized) -> None:
+    """moto does not enforce IAM: each store access of Lookup and Aggregate is granted here.
+
+    Lookup reads the run's owner and the recipe's model, writes under runs/ and clears a
+    stale layout snapshot; Aggregate reads the run (and an old run's experiment layout)
+    and deletes parts and masks of superseded attempts, nothing else.
+    """
+    lookup = _s3_grants(synthesized, "lambdas.lookup.handler")
+    assert {"/experiments/*", "/runs/*", "/models/*"} <= lookup["s3:GetObject*"]
+    assert lookup["s3:DeleteObject*"] == {"/runs/*/layout.csv"}
+    aggregate = _s3_grants(synthesized, "lambdas.aggregate.handler")
+    assert {"/runs/*", "/experiments/*/layout.csv"} <= aggregate["s3:GetObject*"]
+    assert aggregate["s3:DeleteObject*"] == {"/runs/*/objects/*", "/runs/*/masks/*"}
+    assert not any(a.startswith("s3:PutObject") for a in aggregate)
 
 
 def test_every_states_resource_is_this_state_machine(synthesized: Synthesized) -> None:
