@@ -168,9 +168,17 @@ class S3Store:
         for start in range(0, len(keys), 1000):
             chunk = [{"Key": k} for k in keys[start : start + 1000]]
             try:
-                self.client.delete_objects(Bucket=self.name, Delete={"Objects": chunk})
+                answer = self.client.delete_objects(Bucket=self.name, Delete={"Objects": chunk})
             except Exception as exc:
                 raise _translate(exc, prefix, self.name) from exc
+            errors = answer.get("Errors") or []
+            if errors:  # DeleteObjects answers 200 and lists the keys it could not delete
+                first = errors[0]
+                raise StoreError(
+                    f"s3://{self.name}/{first.get('Key', prefix)}: not deleted "
+                    f"({first.get('Code', '?')}: {first.get('Message', '')}); "
+                    f"{len(errors)} of {len(chunk)} keys under {prefix!r} failed"
+                )
         return len(keys)
 
     def uri(self, key: str) -> str:
