@@ -140,8 +140,12 @@ def _annotations(
     (``runs.layout_csv``), else — a run recorded before snapshots — the experiment's."""
     snapshot = connection.scalar(sa.select(_runs.layout_csv).where(_runs.run_id == run_id))
     if snapshot is not None:
-        layout = parse_layout(snapshot, source=f"the layout of run {run_id}")
-        return lambda key: layout.lookup(*key)
+        index = parse_layout(snapshot, source=f"the layout of run {run_id}").index()
+
+        def lookup(key: tuple[str, str]) -> Any:  # a plate's own row wins, as in the layout
+            return index.get(key) or index.get((None, key[1]))
+
+        return lookup
     stmt = sa.select(_wells.plate, _wells.well, *(_wells[a] for a in ANNOTATIONS)).where(
         _wells.experiment_id == experiment_id
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -28,7 +29,7 @@ import sqlalchemy as sa
 from plateseg.contracts import AggregateRequest, AggregateResult, ImageSummary
 from plateseg.db.engine import get_engine, upgrade
 from plateseg.db.writer import RunRows, write_run
-from plateseg.errors import InputError, ModelError, ObjectNotFoundError
+from plateseg.errors import InputError, ModelError, ObjectNotFoundError, PlatesegError
 from plateseg.layout import (
     PlateLayout,
     WellLayout,
@@ -50,6 +51,8 @@ from plateseg.segmentation.onnx_model import model_digest
 from plateseg.settings import get_settings
 from plateseg.store import LocalStore, Store
 from plateseg.summaries import finite, image_qc_flags, plate_qc, summarise
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CollectedRun",
@@ -391,7 +394,10 @@ def aggregate_run(
     if get_settings().auto_migrate:
         upgrade(engine)
     write_run(engine, rows)
-    prune_superseded(store, rows)
+    try:  # best effort: exports read only the recorded parts, leftovers are litter
+        prune_superseded(store, rows)
+    except PlatesegError as exc:
+        logger.warning("run %s: superseded outputs not deleted: %s", request.run_id, exc)
     run = rows.run
     return AggregateResult(
         run_id=request.run_id,

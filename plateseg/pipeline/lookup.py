@@ -39,10 +39,17 @@ from __future__ import annotations
 
 from plateseg.contracts import ExecutionInput, LookupRequest, LookupResult, ManifestItem, Recipe
 from plateseg.errors import ExecutionInputError, InputError, RecipeError
-from plateseg.layout import PlateLayout, plate_format_for, read_layout, split_well
+from plateseg.layout import (
+    PlateLayout,
+    layout_key,
+    parse_layout,
+    plate_format_for,
+    read_layout_text,
+    split_well,
+)
 from plateseg.metadata import ManifestReport, build_manifest, choose_naming
 from plateseg.pipeline.ownership import claim_run
-from plateseg.pipeline.pinning import MODEL_SEGMENTERS, pin_model, snapshot_layout
+from plateseg.pipeline.pinning import pin_model, snapshot_layout
 from plateseg.segmentation import validate_recipe
 from plateseg.store import LocalStore, Store, put_json
 
@@ -76,22 +83,6 @@ def _check_channels(recipe: Recipe, items: list[ManifestItem], experiment_id: st
             f"{experiment_id!r}; its channels are {', '.join(found)} "
             f'(e.g. "channels": {{"nuclei": "{found[0]}"}})'
         )
-
-
-def _check_model(recipe: Recipe, store: Store) -> None:
-    """Load the recipe's model once, so a missing model fails the run here, by name.
-
-    Raises
-    ------
-    ModelError
-        ``recipe.params.model`` is neither in the store (``models/<name>.onnx``) nor
-        shipped, or is not a valid ONNX model.
-    """
-    model = recipe.params.get("model")
-    if recipe.segmenter in MODEL_SEGMENTERS and isinstance(model, str):
-        from plateseg.segmentation.onnx_model import load_model
-
-        load_model(model, store)
 
 
 def _check_duplicates(
@@ -206,8 +197,15 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     items, report = build_manifest(keys, experiment_id, naming.pattern)
     _check_channels(recipe, items, experiment_id)
     if items:
-        _check_model(recipe, store)
-    layout = read_layout(store, experiment_id) if items else None  # InputError if malformed
+        # the model is loaded once, so a missing or invalid one fails the run here by name,
+        # and the bytes checked are the bytes pinned
+        recipe = pin_model(recipe, store, run_id)
+    layout_text = read_layout_text(store, layout_key(experiment_id)) if items else None
+    layout = (  # InputError if malformed; the text checked is the text snapshotted
+        parse_layout(layout_text, source=store.uri(layout_key(experiment_id)))
+        if layout_text is not None
+        else None
+    )
     unimaged = _layout_wells_without_images(layout, items)
     off_plate = _off_plate(items)
 
@@ -235,9 +233,7 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     )
     _check_duplicates(report, experiment_id, store, report_key)
     _check_off_plate(off_plate, store, report_key)
-    if items:
-        recipe = pin_model(recipe, store, run_id)
-    snapshot_layout(store, experiment_id, run_id)
+    snapshot_layout(store, run_id, layout_text)
     manifest_key = f"{out}manifest.json"
     put_json(store, manifest_key, [item.model_dump(mode="json") for item in items])
     put_json(store, f"{out}recipe.json", recipe.model_dump(mode="json"))

@@ -20,8 +20,8 @@ from typing import Any
 
 from plateseg.contracts import Recipe
 from plateseg.errors import ModelError, ObjectNotFoundError
-from plateseg.layout import layout_key, run_layout_key
-from plateseg.segmentation.onnx_model import model_key, read_model_bytes
+from plateseg.layout import run_layout_key
+from plateseg.segmentation.onnx_model import load_model_bytes, model_key, read_model_bytes
 from plateseg.store import ObjectInfo, Store
 
 __all__ = [
@@ -56,12 +56,13 @@ def pin_model(recipe: Recipe, store: Store, run_id: str) -> Recipe:
     Raises
     ------
     ModelError
-        The model does not exist.
+        The model does not exist, is not an ONNX model or breaks the model contract.
     """
     name = _model_name(recipe)
     if name is None:
         return recipe
     data = read_model_bytes(name, store)
+    load_model_bytes(name, data)  # ModelError: not an ONNX model, or breaks the contract
     store.put_bytes(run_model_key(run_id), data, "application/octet-stream")
     params = {**recipe.params, "model_sha256": hashlib.sha256(data).hexdigest()}
     return recipe.model_copy(update={"params": params})
@@ -134,12 +135,11 @@ def pinned_model_store(recipe: Recipe, store: Store, run_id: str) -> tuple[Store
     return _PinnedModel(store, model_key(name), data), found
 
 
-def snapshot_layout(store: Store, experiment_id: str, run_id: str) -> None:
-    """Copy the experiment's ``layout.csv`` to the run (or clear an old snapshot)."""
+def snapshot_layout(store: Store, run_id: str, text: str | None) -> None:
+    """Keep ``text`` (the experiment's ``layout.csv`` as Lookup read and checked it) as the
+    run's layout, or clear an old snapshot when the experiment has none."""
     target = run_layout_key(run_id)
-    try:
-        data = store.get_bytes(layout_key(experiment_id))
-    except ObjectNotFoundError:
+    if text is None:
         store.delete_prefix(target)
         return
-    store.put_bytes(target, data, "text/csv")
+    store.put_bytes(target, text.encode("utf-8"), "text/csv")
