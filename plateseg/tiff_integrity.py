@@ -119,6 +119,12 @@ def _first_missing_row(
     return first + max(0, size - offset) // (count // (end - first))
 
 
+#: Whole zero rows at the bottom of an otherwise offset image are taken for an
+#: interrupted copy only from this fraction of the image on (below it they are the
+#: padding of a registered or stitched field), unless the last written row is cut.
+MIN_UNWRITTEN_FRACTION = 0.1
+
+
 def _zero_tail_rows(rows: np.ndarray, evidence_end: int | None = None) -> int | None:
     """First row of an all-zero tail of ``rows`` (``(N, ...)``, in file order) below rows
     with no zero pixel, or ``None``.
@@ -136,7 +142,16 @@ def _zero_tail_rows(rows: np.ndarray, evidence_end: int | None = None) -> int | 
     if last + 1 >= rows.shape[0] or upto < 1:
         return None
     # The camera's offset is what tells a broken copy from a dark image.
-    return last + 1 if bool(rows[:upto].all()) else None
+    if not bool(rows[:upto].all()):
+        return None
+    # ... and a registered or stitched field padded with a few whole zero rows from one
+    # with a broken tail: a copy stops mid-row (the last written row ends in zeros) or
+    # leaves a large part of the image unwritten.
+    cut_mid_row = not bool(rows[last].all())
+    unwritten = rows.shape[0] - (last + 1)
+    if cut_mid_row or unwritten >= MIN_UNWRITTEN_FRACTION * rows.shape[0]:
+        return last + 1
+    return None
 
 
 def _interrupted(key: str, rows: str, why: str) -> ImageReadError:

@@ -138,6 +138,21 @@ def test_dark_but_not_zero_bottom_rows_of_a_camera_image_are_not_flagged(
     assert read_image(tiff(dim), KEY).shape == (SIDE, SIDE)
 
 
+def test_a_registered_field_padded_with_a_few_zero_rows_is_not_flagged(
+    nuclei: np.ndarray,
+) -> None:
+    """Channel-shift correction and stitching pad edges with exact zeros: whole rows,
+    a few percent of the field. An interrupted copy stops mid-row or leaves much more."""
+    shifted = nuclei.copy()
+    shifted[-int(0.05 * SIDE) :] = 0
+    assert read_image(tiff(shifted), KEY).shape == (SIDE, SIDE)
+    cut = nuclei.copy()
+    cut[-int(0.05 * SIDE) :] = 0
+    cut[-int(0.05 * SIDE) - 1, SIDE // 3 :] = 0  # the last written row stops part-way
+    with pytest.raises(ImageReadError, match="interrupted copy"):
+        read_image(tiff(cut), KEY)
+
+
 def test_a_file_far_larger_than_its_header_declares_is_refused(nuclei: np.ndarray) -> None:
     data = tiff(nuclei[:64, :64]) + b"\x01" * (20 * 1024 * 1024)
     with pytest.raises(ImageReadError) as caught:
