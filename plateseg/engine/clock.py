@@ -4,16 +4,43 @@
 definition with real ``Wait`` states and back-off without waiting for them. The clock
 also owns the random generator used for retry jitter, so a seeded clock gives
 reproducible delays.
+
+An execution with a top-level ``TimeoutSeconds`` runs on an :class:`ExecutionClock`
+wrapped around the engine's clock. It measures the execution's time in ASL seconds:
+real time elapsed plus, for every sleep, the ASL seconds the scaled clock skipped. So
+``Wait 100`` under ``time_scale=0`` counts as 100 seconds, and the execution ends with
+``States.Timeout`` at its deadline whatever the scale. Each thread keeps its own
+account (branches waiting side by side do not add up); :meth:`Clock.fork` hands it to
+the jobs a Parallel or Map runs on its threads and takes the latest back at the end.
 """
 
 from __future__ import annotations
 
+import heapq
 import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["Clock"]
+from plateseg.errors import StatesError
+
+__all__ = ["Clock", "ExecutionClock", "ExecutionTimedOut", "Fork"]
+
+
+class ExecutionTimedOut(StatesError):
+    """The execution ran past its top-level ``TimeoutSeconds``.
+
+    It ends the execution (status ``TIMED_OUT``): no Retry or Catch applies, as in
+    Step Functions, where an execution timeout is not an error a state can handle.
+    """
+
+    def __init__(self, timeout_seconds: float) -> None:
+        super().__init__(
+            "States.Timeout",
+            f"The execution ran longer than its TimeoutSeconds ({timeout_seconds:g} seconds)",
+        )
 
 
 class Clock:
@@ -47,3 +74,118 @@ class Clock:
         """A random float in ``[low, high]`` (thread-safe)."""
         with self._lock:
             return self._random.uniform(low, high)
+
+    def remaining(self) -> float | None:
+        """ASL seconds left before the execution's deadline; ``None`` without one."""
+        return None
+
+    def check_deadline(self) -> None:
+        """Raise :class:`ExecutionTimedOut` once the deadline has passed (never here)."""
+
+    def fork(self, slots: int) -> Fork:
+        """Carry this thread's account of time to jobs run on ``slots`` threads."""
+        return Fork(self, slots)
+
+    def _lag(self) -> float:
+        """ASL seconds this thread is ahead of real time (skipped by scaled sleeps)."""
+        return 0.0
+
+    def _set_lag(self, lag: float) -> None:
+        """Set this thread's lag (a plain clock keeps none)."""
+
+
+class Fork:
+    """Jobs run on at most ``slots`` threads at once (a Parallel's branches, a Map's
+    iterations): each starts when a slot frees, in ASL time.
+
+    :meth:`wrap` a callable before handing it to a pool: it takes the slot that frees
+    first (all are free at the starting thread's time) and gives it back at the time
+    it reached, so ``MaxConcurrency: 1`` adds its iterations' waits up while branches
+    side by side do not. After the jobs, :meth:`join` moves the starting thread to
+    the latest time any reached (a Parallel state ends with its slowest branch).
+    """
+
+    def __init__(self, clock: Clock, slots: int) -> None:
+        self._clock = clock
+        self._start = clock._lag()
+        self._free = [self._start] * max(1, slots)  # a heap: when each slot frees
+        self._latest = self._start
+        self._lock = threading.Lock()
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` started in the first free slot, its end time recorded."""
+
+        def run(*args: Any) -> Any:
+            with self._lock:  # the pool runs no more than ``slots`` jobs at once
+                begin = heapq.heappop(self._free) if self._free else self._start
+            self._clock._set_lag(begin)
+            try:
+                return fn(*args)
+            finally:
+                end = self._clock._lag()
+                with self._lock:
+                    heapq.heappush(self._free, end)
+                    self._latest = max(self._latest, end)
+
+        return run
+
+    def join(self) -> None:
+        """Move the calling (starting) thread to the latest time reached."""
+        self._clock._set_lag(max(self._latest, self._clock._lag()))
+
+
+class ExecutionClock(Clock):
+    """One execution's clock: ``base`` plus a deadline of ``timeout_seconds``.
+
+    Parameters
+    ----------
+    base : Clock
+        The engine's clock; sleeps, ``now`` and jitter go through it.
+    timeout_seconds : float
+        The definition's top-level ``TimeoutSeconds`` (ASL seconds from now).
+    """
+
+    def __init__(self, base: Clock, timeout_seconds: float) -> None:
+        self.base = base
+        self.time_scale = base.time_scale
+        self.timeout_seconds = timeout_seconds
+        self._started = time.monotonic()
+        self._local = threading.local()
+
+    def now(self) -> datetime:
+        return self.base.now()
+
+    def uniform(self, low: float, high: float) -> float:
+        return self.base.uniform(low, high)
+
+    def _lag(self) -> float:
+        lag: float = getattr(self._local, "lag", 0.0)
+        return lag
+
+    def _set_lag(self, lag: float) -> None:
+        self._local.lag = lag
+
+    def elapsed(self) -> float:
+        """ASL seconds since the execution started, as this thread has lived them."""
+        return time.monotonic() - self._started + self._lag()
+
+    def remaining(self) -> float:
+        return self.timeout_seconds - self.elapsed()
+
+    def check_deadline(self) -> None:
+        if self.remaining() <= 0:
+            raise ExecutionTimedOut(self.timeout_seconds)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep as the base clock does; a sleep that reaches the deadline ends there."""
+        left = self.remaining()
+        if seconds >= left:
+            self._advance(max(0.0, left))
+            raise ExecutionTimedOut(self.timeout_seconds)
+        self._advance(seconds)
+
+    def _advance(self, seconds: float) -> None:
+        started = time.monotonic()
+        self.base.sleep(seconds)
+        slept = time.monotonic() - started
+        self._set_lag(self._lag() + max(0.0, seconds - slept))

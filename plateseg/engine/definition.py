@@ -70,8 +70,6 @@ _ALLOWED: dict[str, set[str]] = {
         "Catch",
         "TimeoutSeconds",
         "TimeoutSecondsPath",
-        "HeartbeatSeconds",
-        "HeartbeatSecondsPath",
     },
     "Pass": _COMMON | _FLOW | _IO | {"Parameters", "Result", "ResultPath"},
     "Choice": _COMMON | _IO | {"Choices", "Default"},
@@ -109,6 +107,11 @@ _ALLOWED: dict[str, set[str]] = {
 }
 
 
+_NO_HEARTBEATS = (
+    "heartbeats (HeartbeatSeconds, HeartbeatSecondsPath) are not supported by the local "
+    "engine: its Lambda tasks send none; bound the task with TimeoutSeconds instead"
+)
+
 #: Fields AWS accepts that the local engine does not run, and why.
 _UNSUPPORTED = {
     "Arguments": "JSONata field (the local engine runs JSONPath only)",
@@ -117,8 +120,8 @@ _UNSUPPORTED = {
     "Items": "JSONata field (the local engine runs JSONPath only)",
     "Assign": "variables (Assign) are not supported by the local engine",
     "Credentials": "cross-account Credentials are not supported by the local engine",
-    "HeartbeatSeconds": "HeartbeatSeconds is not supported by the local engine",
-    "HeartbeatSecondsPath": "HeartbeatSecondsPath is not supported by the local engine",
+    "HeartbeatSeconds": _NO_HEARTBEATS,
+    "HeartbeatSecondsPath": _NO_HEARTBEATS,
 }
 
 
@@ -172,6 +175,7 @@ class _Parser:
         return raw[key], True
 
     def machine(self, raw: Any, at: str) -> StateMachine:
+        """Parse a state machine: the top level (``at == ""``) or a branch/processor."""
         if not isinstance(raw, dict):
             self.add(at or "/", "a state machine must be a JSON object")
             return StateMachine(start_at="")
@@ -190,6 +194,7 @@ class _Parser:
         for key in raw:
             if key not in allowed:
                 self.add(f"{at}/{key}", "unsupported field")
+        timeout = self.execution_timeout(raw, at)
         start = raw.get("StartAt")
         states_raw = raw.get("States")
         if not isinstance(start, str):
@@ -204,9 +209,28 @@ class _Parser:
         if start and start not in states:
             self.add(f"{at}/StartAt", f"names a missing state {start!r}")
         self.transitions(states, start)
-        return StateMachine(
-            start_at=start, states=states, timeout_seconds=raw.get("TimeoutSeconds")
-        )
+        return StateMachine(start_at=start, states=states, timeout_seconds=timeout)
+
+    def execution_timeout(self, raw: dict[str, Any], at: str) -> int | None:
+        """The top-level ``TimeoutSeconds`` (a positive integer), run by the engine.
+
+        In a Parallel branch or a Map's ItemProcessor it is refused: the engine
+        enforces only the execution's own timeout.
+        """
+        if "TimeoutSeconds" not in raw:
+            return None
+        timeout = raw["TimeoutSeconds"]
+        if at:
+            self.add(
+                f"{at}/TimeoutSeconds",
+                "unsupported field: the local engine runs TimeoutSeconds of the top-level "
+                "state machine only (not of a branch or an ItemProcessor)",
+            )
+            return None
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+            self.add("/TimeoutSeconds", f"must be a positive integer, got {timeout!r}")
+            return None
+        return timeout
 
     def transitions(self, states: dict[str, State], start: str) -> None:
         def targets(state: State) -> list[tuple[str, str]]:

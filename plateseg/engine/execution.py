@@ -9,6 +9,7 @@ from __future__ import annotations
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
+from plateseg.engine.clock import ExecutionTimedOut
 from plateseg.engine.context import Aborted, Runtime
 from plateseg.engine.definition import State, StateMachine
 from plateseg.engine.paths import check_payload_size, write_result
@@ -17,6 +18,9 @@ from plateseg.engine.states import StepOutcome, run_once
 from plateseg.errors import StatesError
 
 __all__ = ["run_machine", "run_with_retry"]
+
+#: Errors that end a (sub-)machine whatever its Retry and Catch say.
+_TERMINAL = (Aborted, ExecutionTimedOut)
 
 
 def run_with_retry(state: State, raw_input: Any, rt: Runtime) -> StepOutcome:
@@ -28,8 +32,9 @@ def run_with_retry(state: State, raw_input: Any, rt: Runtime) -> StepOutcome:
         try:
             return run_once(state, raw_input, rt, entered, retry_count)
         except StatesError as err:
-            if isinstance(err, Aborted):
+            if isinstance(err, _TERMINAL):
                 raise
+            rt.clock.check_deadline()  # past the execution's deadline nothing is retried
             index = find_retrier(state.retry, err)
             if index is None:
                 raise
@@ -75,6 +80,7 @@ def run_machine(machine: StateMachine, machine_input: Any, rt: Runtime) -> Any:
             raise Aborted("the execution was stopped")
         if rt.cancel.is_set():
             raise Aborted()
+        rt.clock.check_deadline()
         state = machine.states[name]
         rt.history.emit("StateEntered", name=name, type=state.type, input=data)
         try:
@@ -82,7 +88,9 @@ def run_machine(machine: StateMachine, machine_input: Any, rt: Runtime) -> Any:
             state_rt = rt if journal is None else rt.at_step(step)
             output, next_name = run_with_retry(state, data, state_rt)
         except StatesError as err:
-            catcher = None if isinstance(err, Aborted) else find_catcher(state.catch, err)
+            if not isinstance(err, _TERMINAL):
+                rt.clock.check_deadline()  # nor caught
+            catcher = None if isinstance(err, _TERMINAL) else find_catcher(state.catch, err)
             if catcher is None:
                 raise
             error_output = {"Error": err.name, "Cause": err.cause}
@@ -115,12 +123,17 @@ def run_siblings(
         return []
     group = rt.sibling()
     workers = min(max_workers, len(jobs))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
-        futures = [pool.submit(run_machine, machine, data, group) for machine, data in jobs]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f in done and f.exception() is not None]
-        if failed:
-            group.cancel.set()
-            wait(futures)
-            raise failed[0].exception()  # type: ignore[misc]
+    fork = rt.clock.fork(workers)
+    run = fork.wrap(run_machine)
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
+            futures = [pool.submit(run, machine, data, group) for machine, data in jobs]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in futures if f in done and f.exception() is not None]
+            if failed:
+                group.cancel.set()
+                wait(futures)
+                raise failed[0].exception()  # type: ignore[misc]
+    finally:
+        fork.join()
     return [future.result() for future in futures]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from plateseg.engine.clock import Clock
+from plateseg.engine.clock import Clock, ExecutionClock, ExecutionTimedOut
 from plateseg.engine.context import ExecutionInfo, Runtime
 from plateseg.engine.definition import parse_definition
 from plateseg.engine.events import Event, History, Listener
@@ -32,7 +32,9 @@ class ExecutionResult:
     Attributes
     ----------
     status : str
-        ``"SUCCEEDED"``, ``"FAILED"`` or ``"ABORTED"`` (stopped by its caller).
+        ``"SUCCEEDED"``, ``"FAILED"``, ``"TIMED_OUT"`` (ran past the definition's
+        ``TimeoutSeconds``; error ``States.Timeout``) or ``"ABORTED"`` (stopped by its
+        caller).
     output : Any
         The final output (``None`` when failed).
     error, cause : str or None
@@ -53,6 +55,37 @@ class ExecutionResult:
     execution_arn: str
     events: list[Event] = field(default_factory=list)
     map_runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _DeadlineInvoker(Invoker):
+    """The engine's invoker, with each call bounded by the execution's deadline.
+
+    A Lambda call still running at the execution's ``TimeoutSeconds`` is given up
+    (as a task timeout is) and ends the execution with ``States.Timeout``.
+    """
+
+    def __init__(self, inner: Invoker, clock: ExecutionClock) -> None:  # no pools of its own
+        self.inner = inner
+        self.clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def invoke(self, reference: str, payload: Any, timeout: float | None) -> Any:
+        left = self.clock.remaining()
+        if left <= 0:
+            raise ExecutionTimedOut(self.clock.timeout_seconds)
+        if timeout is not None and timeout <= left:
+            return self.inner.invoke(reference, payload, timeout)
+        try:
+            return self.inner.invoke(reference, payload, left)
+        except StatesError as err:
+            if err.name == "States.Timeout":
+                raise ExecutionTimedOut(self.clock.timeout_seconds) from None
+            raise
+
+    def close(self) -> None:
+        """The engine closes the shared invoker."""
 
 
 def _no_buckets(name: str) -> Any:
@@ -152,10 +185,14 @@ class LocalEngine:
         if journal is not None:
             journal.begin(name, definition, input_obj)
         history = History(self.clock.now, listener)
+        clock, invoker = self.clock, self.invoker
+        if machine.timeout_seconds is not None:  # the execution's own deadline
+            clock = ExecutionClock(self.clock, machine.timeout_seconds)
+            invoker = _DeadlineInvoker(self.invoker, clock)
         rt = Runtime(
-            invoker=self.invoker,
+            invoker=invoker,
             buckets=self.buckets,
-            clock=self.clock,
+            clock=clock,
             history=history,
             execution=info,
             region=self.region,
@@ -167,10 +204,15 @@ class LocalEngine:
         try:
             check_payload_size(input_obj, "execution input")
             output = run_machine(machine, input_obj, rt)
+            clock.check_deadline()
             check_payload_size(output, "execution output")
         except StatesError as err:
-            status = "ABORTED" if rt.stop.is_set() else "FAILED"
-            history.emit(f"Execution{status.title()}", error=err.name, cause=err.cause)
+            if isinstance(err, ExecutionTimedOut):
+                status, event = "TIMED_OUT", "ExecutionTimedOut"
+            else:
+                status = "ABORTED" if rt.stop.is_set() else "FAILED"
+                event = f"Execution{status.title()}"
+            history.emit(event, error=err.name, cause=err.cause)
             if journal is not None:
                 journal.finish(status, None, err.name, err.cause)
             return ExecutionResult(
