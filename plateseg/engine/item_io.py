@@ -17,18 +17,17 @@ splitting a status's records over several files past :data:`RESULT_FILE_LIMIT` b
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from plateseg.engine.inventory import read_inventory
+from plateseg.engine.map_config import MAX_ITEMS_LIMIT
 from plateseg.engine.paths import read_path
 from plateseg.engine.templates import evaluate_template
 from plateseg.errors import PlatesegError, StatesError
 
-__all__ = ["RESULT_FILE_LIMIT", "read_items", "write_results"]
+__all__ = ["RESULT_FILE_LIMIT", "read_items", "split_csv", "write_results"]
 
 #: Largest result file written before starting the next one (bytes of JSON).
 RESULT_FILE_LIMIT = 64 * 1024 * 1024
@@ -45,15 +44,90 @@ def _reader_failed(message: str) -> StatesError:
 
 
 def _max_items(config: Mapping[str, Any], data: Any, context: Any) -> int | None:
+    """The ``MaxItems`` limit, or ``None`` to read every item.
+
+    As AWS: ``0`` reads every item, a limit above :data:`MAX_ITEMS_LIMIT` reads that
+    many; a ``MaxItemsPath`` value that is not an integer fails with
+    ``States.Runtime``, a negative one with ``States.ItemReaderFailed``.
+    """
     if "MaxItemsPath" in config:
-        value = read_path(data, config["MaxItemsPath"], context=context, field="MaxItemsPath")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        path = config["MaxItemsPath"]
+        value = read_path(data, path, context=context, field="MaxItemsPath")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not float(value).is_integer()
+        ):
             raise StatesError(
-                "States.Runtime", f"MaxItemsPath must select a positive integer, got {value!r}"
+                "States.Runtime",
+                f"The MaxItemsPath field refers to value {value!r} "
+                f"which is not a valid integer: {path}",
             )
-        return value
-    value = config.get("MaxItems")
-    return int(value) if value else None
+        if value < 0:
+            raise _reader_failed(f"field MaxItems must be positive, got {value!r} from {path}")
+    else:
+        value = config.get("MaxItems", 0)
+    return min(int(value), MAX_ITEMS_LIMIT) or None
+
+
+def split_csv(text: str, delimiter: str = ",") -> list[list[str]]:
+    r"""Split delimited text into records of fields, by Step Functions' CSV rules.
+
+    The rules of https://docs.aws.amazon.com/step-functions/latest/dg/example-csv-parse-dist-map.html:
+    newlines end records (outside quotes); a field that starts with ``"`` runs to
+    the closing ``"`` and may hold delimiters and newlines; ``""`` inside it is one
+    ``"``; a backslash escapes a backslash, a ``"`` or the delimiter, anywhere, and
+    before any other character the backslash alone is dropped. Empty lines hold no
+    record.
+
+    >>> split_csv('a,b\n"x,y",p\\,q\n')
+    [['a', 'b'], ['x,y', 'p,q']]
+    >>> split_csv('C:\\\\Program Files\\\\App.exe|say \\"hi\\"', "|")
+    [['C:\\Program Files\\App.exe', 'say "hi"']]
+    """
+    records: list[list[str]] = []
+    record: list[str] = []
+    field: list[str] = []
+    quoted = started = False  # inside "..."; the current record has begun
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        i += 1
+        if c == "\\":
+            started = True
+            if i < n and text[i] in ("\\", '"', delimiter):
+                field.append(text[i])
+                i += 1
+            continue  # before anything else the backslash is dropped
+        if quoted:
+            if c == '"':
+                if i < n and text[i] == '"':
+                    field.append('"')
+                    i += 1
+                else:
+                    quoted = False
+            else:
+                field.append(c)
+            continue
+        if c in "\r\n":
+            if c == "\r" and i < n and text[i] == "\n":
+                i += 1
+            if started:
+                record.append("".join(field))
+                records.append(record)
+            record, field, started = [], [], False
+        elif c == delimiter:
+            record.append("".join(field))
+            field, started = [], True
+        elif c == '"' and not field:
+            quoted = started = True
+        else:
+            field.append(c)
+            started = True
+    if started:
+        record.append("".join(field))
+        records.append(record)
+    return records
 
 
 def _parse_object(body: bytes, config: Mapping[str, Any], where: str) -> list[Any]:
@@ -82,7 +156,7 @@ def _parse_object(body: bytes, config: Mapping[str, Any], where: str) -> list[An
     delimiter = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}.get(
         config.get("CSVDelimiter", "COMMA"), ","
     )
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    rows = split_csv(text, delimiter)
     if config.get("CSVHeaderLocation") == "GIVEN":
         headers = [str(h) for h in config.get("CSVHeaders", [])]
     else:

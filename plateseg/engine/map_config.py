@@ -10,7 +10,10 @@ from typing import Any
 from plateseg.engine.paths import path_problem
 from plateseg.engine.templates import template_problems
 
-__all__ = ["check_map_config"]
+__all__ = ["MAX_ITEMS_LIMIT", "check_map_config"]
+
+#: The most items a Distributed Map reads (``MaxItems`` up to this; more are not read).
+MAX_ITEMS_LIMIT = 100_000_000
 
 _S3 = "arn:aws:states:::s3:"
 _READER_FIELDS = {"Resource", "ReaderConfig", "Parameters"}
@@ -97,7 +100,8 @@ def _check_reader(reader: Any, at: str, problems: list[str]) -> None:
         headers = config.get("CSVHeaders")
         if location == "GIVEN" and not (isinstance(headers, list) and headers):
             problems.append(f"{at}/ReaderConfig/CSVHeaders: GIVEN needs a list of headers")
-    _int_field(config, "MaxItems", f"{at}/ReaderConfig", 1, 100_000_000, problems)
+    # AWS: 0 (like no MaxItems) reads every item.
+    _int_field(config, "MaxItems", f"{at}/ReaderConfig", 0, MAX_ITEMS_LIMIT, problems)
 
 
 def _check_batcher(batcher: Any, at: str, problems: list[str]) -> None:
@@ -135,9 +139,9 @@ def check_map_config(raw: dict[str, Any], at: str, mode: str, problems: list[str
             if key in raw:
                 problems.append(f"{at}/{key}: only a DISTRIBUTED Map may have {key}")
     if "ItemReader" in raw:
+        # An ItemsPath beside ItemReader is accepted and ignored, as AWS does: it only
+        # applies to items passed in the state's input.
         _check_reader(raw["ItemReader"], f"{at}/ItemReader", problems)
-        if "ItemsPath" in raw:
-            problems.append(f"{at}/ItemsPath: not allowed together with ItemReader")
     if "ItemBatcher" in raw:
         _check_batcher(raw["ItemBatcher"], f"{at}/ItemBatcher", problems)
     if "ResultWriter" in raw:

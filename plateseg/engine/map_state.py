@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from plateseg.engine.clock import ExecutionTimedOut
 from plateseg.engine.context import Aborted, ExecutionInfo, Runtime, iso
 from plateseg.engine.definition import MapState
 from plateseg.engine.item_io import read_items, write_results
@@ -147,9 +148,12 @@ class _MapRun:
     executions: _Counts = field(default_factory=_Counts)
     #: ``(index, child input)`` of child executions never started, in item order.
     not_started: list[tuple[int, Any]] = field(default_factory=list)
+    #: ``(ToleratedFailurePercentage, ToleratedFailureCount)``, resolved at the start.
+    tolerated: tuple[float | None, float | None] = (None, None)
 
     def run(self) -> Any:
         state, rt = self.state, self.rt
+        self.tolerated = self._thresholds()
         if state.item_reader is not None:
             raw_items = read_items(state.item_reader, self.data, self.context, rt.buckets)
         else:
@@ -240,34 +244,52 @@ class _MapRun:
             grouped,
         )
 
+    def _thresholds(self) -> tuple[float | None, float | None]:
+        """``(percentage, count)`` tolerated, their Paths read and checked at the start.
+
+        AWS evaluates both when the Map Run starts, before any child runs: a value
+        that is not a number, a negative count or a percentage outside 0-100 fails
+        the Map state with ``States.Runtime`` even if no child ever fails.
+        """
+        state = self.state
+        pct, count = state.tolerated_percentage, state.tolerated_count
+        if state.tolerated_percentage_path is not None:
+            pct = self._tolerated_path(state.tolerated_percentage_path, "Percentage", "float")
+            if not 0 <= pct <= 100:
+                raise StatesError(
+                    "States.Runtime",
+                    f"Map state '{state.name}': ToleratedFailurePercentage must be between "
+                    f"0 and 100, got {pct!r} (ToleratedFailurePercentagePath "
+                    f"{state.tolerated_percentage_path})",
+                )
+        if state.tolerated_count_path is not None:
+            count = self._tolerated_path(state.tolerated_count_path, "Count", "integer")
+            if count < 0:
+                raise StatesError(
+                    "States.Runtime",
+                    f"Map state '{state.name}': ToleratedFailureCount cannot be negative, got "
+                    f"{count!r} (ToleratedFailureCountPath {state.tolerated_count_path})",
+                )
+        return pct, count
+
+    def _tolerated_path(self, path: str, what: str, kind: str) -> float:
+        value = read_path(
+            self.data, path, context=self.context, field=f"ToleratedFailure{what}Path"
+        )
+        number = not isinstance(value, bool) and isinstance(value, int | float)
+        if not number or (kind == "integer" and not float(value).is_integer()):
+            raise StatesError(
+                "States.Runtime",
+                f"Map state '{self.state.name}': the ToleratedFailure{what}Path field refers "
+                f"to value {value!r} which is not a valid {kind}: {path}",
+            )
+        return float(value) if kind == "float" else int(value)
+
     def _exceeded(self) -> bool:
         failed = self.items.failed
         if failed == 0:
             return False
-        pct = _number(
-            self.state.tolerated_percentage,
-            self.state.tolerated_percentage_path,
-            self.data,
-            "ToleratedFailurePercentage",
-        )
-        count = _number(
-            self.state.tolerated_count,
-            self.state.tolerated_count_path,
-            self.data,
-            "ToleratedFailureCount",
-        )
-        if self.state.tolerated_percentage_path is not None and pct > 100:
-            raise StatesError(
-                "States.Runtime",
-                f"ToleratedFailurePercentagePath of Map state '{self.state.name}' must select "
-                f"a number from 0 to 100, got {pct!r}",
-            )
-        if self.state.tolerated_count_path is not None and not float(count).is_integer():
-            raise StatesError(
-                "States.Runtime",
-                f"ToleratedFailureCountPath of Map state '{self.state.name}' must select "
-                f"a non-negative integer, got {count!r}",
-            )
+        pct, count = self.tolerated
         if pct is None and count is None:
             return True
         if count is not None and failed > count:
@@ -309,6 +331,8 @@ class _MapRun:
         finished: queue.SimpleQueue[Future[dict[str, Any]]] = queue.SimpleQueue()
         pure = _is_pure(self.state.processor)
         workers = 1 if pure else min(self.threads, len(batches))
+        fork = self.rt.clock.fork(workers)
+        child = fork.wrap(self._child)
         with (
             _InlineExecutor()
             if pure
@@ -324,7 +348,7 @@ class _MapRun:
                     and not self.rt.stop.is_set()
                 ):
                     index, (child_input, count) = pending.pop()
-                    future = pool.submit(self._child, index, child_input)
+                    future = pool.submit(child, index, child_input)
                     running[future] = (index, count)
                     self._move(count, "pending", "running")
                     future.add_done_callback(finished.put)
@@ -341,6 +365,7 @@ class _MapRun:
                         journal.record_child(step, self.state.name, index, record["Status"], record)
                     self._move(count, "running", record["Status"].lower())
                 self._progress(force=False)
+        fork.join()
         for _index, (_input, count) in pending:
             self._move(count, "pending", "aborted")
         self.not_started = sorted(
@@ -384,6 +409,8 @@ class _MapRun:
             status = "SUCCEEDED"
             record.update(Output=_dumps(output), OutputDetails={"Included": True})
             reason = "Execution is SUCCEEDED and cannot be redriven"
+        except ExecutionTimedOut:
+            raise  # ends the parent execution, not just this child
         except StatesError as err:
             status = "FAILED"
             reason = "Child executions of a Distributed Map are redriven with their Map Run"
