@@ -117,7 +117,8 @@ class ProgressTracker:
             "ExecutionStarted",
             "ExecutionResumed",
         ):
-            self._status = event.type.removeprefix("Execution").upper()
+            ended = event.type.removeprefix("Execution")  # Succeeded, Failed, TimedOut, ...
+            self._status = "TIMED_OUT" if ended == "TimedOut" else ended.upper()
 
     def snapshot(self) -> Progress:
         """The current progress (thread-safe)."""

@@ -28,7 +28,7 @@ from plateseg.settings import Settings
 
 __all__ = ["TERMINAL", "RunManager", "RunProgress"]
 
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED"})
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"})
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,12 @@ def test_rate_and_eta_from_progress_events() -> None:
     ]
 
 
+def test_a_timed_out_execution_reads_as_the_aws_status() -> None:
+    tracker = ProgressTracker(window_seconds=10)
+    tracker(event("ExecutionTimedOut", error="States.Timeout"))
+    assert tracker.snapshot().status == "TIMED_OUT"  # DescribeExecution's name, not TIMEDOUT
+
+
 def test_old_samples_leave_the_window() -> None:
     now = [0.0]
     tracker = ProgressTracker(window_seconds=5, monotonic=lambda: now[0])
