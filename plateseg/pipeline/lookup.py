@@ -55,10 +55,9 @@ from plateseg.store import LocalStore, Store, put_json
 
 __all__ = ["experiment_prefix", "lookup", "run_prefix"]
 
-#: Duplicate pairs named in the error message; the report file lists them all.
-_SHOWN_DUPLICATES = 3
-#: Off-plate wells named in the error message; the report file lists them all.
-_SHOWN_OFF_PLATE = 3
+#: Problems (duplicate pairs, off-plate wells) named in an error message; the report
+#: file lists them all.
+_SHOWN = 3
 
 
 def experiment_prefix(experiment_id: str) -> str:
@@ -85,6 +84,12 @@ def _check_channels(recipe: Recipe, items: list[ManifestItem], experiment_id: st
         )
 
 
+def _first_few(problems: list[str]) -> str:
+    """The first :data:`_SHOWN` problems, then how many more."""
+    more = len(problems) - _SHOWN
+    return "; ".join(problems[:_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+
+
 def _check_duplicates(
     report: ManifestReport, experiment_id: str, store: Store, report_key: str
 ) -> None:
@@ -92,13 +97,10 @@ def _check_duplicates(
     if not report.duplicates:
         return
     pairs = [f"{report.duplicate_of[key]!r} and {key!r}" for key in report.duplicates]
-    shown = "; ".join(pairs[:_SHOWN_DUPLICATES])
-    more = len(pairs) - _SHOWN_DUPLICATES
-    rest = f"; and {more} more" if more > 0 else ""
     raise InputError(
         f"experiment {experiment_id!r} has {len(pairs)} duplicate image"
         f"{'s' if len(pairs) != 1 else ''} (same plate, well, field and channel): "
-        f"{shown}{rest}; remove or rename one of each pair, or set the input's 'naming' "
+        f"{_first_few(pairs)}; remove or rename one of each pair, or set the input's 'naming' "
         f"(full list: {store.uri(report_key)})"
     )
 
@@ -119,12 +121,10 @@ def _check_off_plate(off_plate: list[str], store: Store, report_key: str) -> Non
     """Refuse fields whose well lies on no standard plate, naming their files."""
     if not off_plate:
         return
-    shown = "; ".join(off_plate[:_SHOWN_OFF_PLATE])
-    more = len(off_plate) - _SHOWN_OFF_PLATE
-    rest = f"; and {more} more" if more > 0 else ""
     raise InputError(
         f"{len(off_plate)} field(s) name a well that is on no 96-, 384- or 1536-well plate: "
-        f"{shown}{rest}; rename or remove those files (full list: {store.uri(report_key)})"
+        f"{_first_few(off_plate)}; rename or remove those files "
+        f"(full list: {store.uri(report_key)})"
     )
 
 
