@@ -42,6 +42,7 @@ from plateseg.errors import InputError
 
 __all__ = [
     "DEFAULT_PATTERN",
+    "NO_IMAGE_FILES",
     "PRESETS",
     "ImageName",
     "ManifestReport",
@@ -314,6 +315,8 @@ def _well_order(well: str) -> tuple[int, str, int]:
     return (len(match.group(1)), match.group(1), int(match.group(2)))
 
 
+#: :attr:`NamingChoice.reason` when an experiment holds no image file at all.
+NO_IMAGE_FILES = "no image files to read"
 #: Presets tried by :func:`choose_naming`, in order (``opera-phenix`` is ``operetta``).
 DETECTABLE = ("imagexpress", "operetta", "cellomics", "incell")
 
@@ -364,7 +367,7 @@ def choose_naming(keys: Iterable[str], experiment_id: str, naming: str | None) -
         return NamingChoice(name, pattern, False, f"naming {name!r} given with the run")
     images = [key for key in keys if _is_image(key)]
     if not images:
-        return NamingChoice("imagexpress", None, True, "no image files to read")
+        return NamingChoice("imagexpress", None, True, NO_IMAGE_FILES)
     counts: dict[str, int] = {}
     for preset in DETECTABLE:
         pattern = naming_pattern(preset)

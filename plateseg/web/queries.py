@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from plateseg.contracts import ManifestItem, validate_experiment_id
 from plateseg.errors import NotFoundError
-from plateseg.metadata import NamingChoice, build_manifest, choose_naming
+from plateseg.metadata import NO_IMAGE_FILES, NamingChoice, build_manifest, choose_naming
 from plateseg.store import Store
 
 __all__ = [
@@ -77,9 +77,9 @@ class ManifestCache:
         """Fields of view of an experiment; :class:`NotFoundError` when it has no images."""
         items, naming = self.describe(experiment_id)
         if not items:
-            raise NotFoundError(
-                f"experiment {experiment_id!r} has no images in the store ({naming.reason})"
-            )
+            # files it cannot read: say how each preset read them
+            why = f" ({naming.reason})" if naming.reason != NO_IMAGE_FILES else ""
+            raise NotFoundError(f"experiment {experiment_id!r} has no images in the store{why}")
         return items
 
     def item(self, experiment_id: str, image_id: str) -> ManifestItem:
