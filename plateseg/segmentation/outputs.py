@@ -74,11 +74,16 @@ def _pool(image: np.ndarray, factor: int, how: str) -> np.ndarray:
     return np.asarray(blocks.mean(axis=(1, 3)))
 
 
+#: zlib level of the stored pictures: 1 encodes ~3x faster than 6 for ~10 % more bytes;
+#: they are written for every image of every run, on Lambda time.
+PNG_LEVEL = 1
+
+
 def _png(rgb: np.ndarray) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=3)
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=PNG_LEVEL)
     return buffer.getvalue()
 
 
@@ -120,10 +125,10 @@ def thumbnail_png(nuclei: np.ndarray, cells: np.ndarray | None = None, side: int
         Longest side of the PNG, pixels.
     """
     factor = _factor(nuclei.shape, side)
-    blue = _pool(display_image(nuclei).astype(np.float32), factor, "mean").astype(np.uint8)
+    # pooled first, stretched after: the percentiles of a 256 px picture, not of the field
+    blue = display_image(_pool(np.asarray(nuclei, np.float32), factor, "mean"))
     rgb = np.zeros((*blue.shape, 3), np.uint8)
     rgb[:, :, 2] = blue
     if cells is not None and cells.shape == nuclei.shape:
-        green = _pool(display_image(cells).astype(np.float32), factor, "mean")
-        rgb[:, :, 1] = green.astype(np.uint8)
+        rgb[:, :, 1] = display_image(_pool(np.asarray(cells, np.float32), factor, "mean"))
     return _png(rgb)
