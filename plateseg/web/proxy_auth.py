@@ -18,8 +18,10 @@ Two deployments put sign-in in front of the app (``web_auth="proxy"``):
 
 from __future__ import annotations
 
+import collections
 import re
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,6 +41,10 @@ AWS_KEY_URL = "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"
 _KID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 #: Keys kept per verifier (ALB keys rotate rarely; a flood of made-up kids cannot grow it).
 _MAX_KEYS = 16
+#: Key fetches per verifier per minute: an ALB uses a handful of keys, so tokens with
+#: made-up kids cannot make the server wait on the key service again and again (each
+#: fetch may block up to its 5 s timeout); beyond the budget an unknown kid is refused.
+_FETCHES_PER_MINUTE = 8
 
 KeyFetcher = Callable[[str], bytes]
 
@@ -66,13 +72,27 @@ class AlbVerifier:
         self.source = config.web_alb_keys or AWS_KEY_URL
         self._fetch = fetch
         self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._fetched: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
+
+    def _may_fetch(self) -> bool:
+        """Spend one of the minute's key fetches (caller holds no lock)."""
+        now = time.monotonic()
+        with self._lock:
+            while self._fetched and now - self._fetched[0] > 60.0:
+                self._fetched.popleft()
+            if len(self._fetched) >= _FETCHES_PER_MINUTE:
+                return False
+            self._fetched.append(now)
+            return True
 
     def _load(self, kid: str) -> ec.EllipticCurvePublicKey | None:
         with self._lock:
             cached = self._keys.get(kid)
         if cached is not None:
             return cached
+        if "{kid}" in self.source and not self._may_fetch():
+            return None
         try:
             if "{kid}" in self.source:
                 pem = self._fetch(self.source.format(kid=kid, region=self.region))

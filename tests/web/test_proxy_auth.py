@@ -258,6 +258,21 @@ def test_the_default_key_source_is_the_regional_aws_endpoint(alb_config: WebSett
     assert seen == [f"https://public-keys.auth.elb.eu-west-1.amazonaws.com/{KID}"]
 
 
+def test_made_up_kids_cannot_keep_the_server_fetching_keys(
+    key_url: tuple[str, list[str]], sign: Sign
+) -> None:
+    """Each unknown kid may cost a fetch of up to 5 s: a minute's budget bounds them, and
+    a known key keeps verifying from the cache."""
+    template, asked = key_url
+    config = WebSettings(web_auth="proxy", web_alb_arn=ALB_ARN, web_alb_keys=template)
+    verifier = AlbVerifier(config)
+    assert verifier.claims(sign()) is not None
+    for n in range(40):
+        assert verifier.claims(jwt_like(f"0000aaaa-{n:04d}")) is None
+    assert len(asked) == 8  # the first key and seven made-up ones, then no more fetches
+    assert verifier.claims(sign()) is not None
+
+
 def jwt_like(kid: str) -> str:
     header = {"alg": "ES256", "kid": kid, "signer": ALB_ARN}
     encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).decode().rstrip("=")
