@@ -332,9 +332,7 @@ def prune_superseded(store: Store, rows: RunRows) -> int:
         image_id = next((name[: -len(s)] for s in _MASK_SUFFIXES if name.endswith(s)), None)
         if image_id is not None and image_id not in ok:
             stale.append(info.key)
-    for key in stale:
-        store.delete_prefix(key)
-    return len(stale)
+    return store.delete_keys(stale)
 
 
 def aggregate_run(

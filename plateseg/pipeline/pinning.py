@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from plateseg.contracts import Recipe
@@ -94,6 +94,9 @@ class _PinnedModel:
 
     def delete_prefix(self, prefix: str) -> int:
         return self._store.delete_prefix(prefix)
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        return self._store.delete_keys(keys)
 
     def uri(self, key: str) -> str:
         return self._store.uri(key)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import resource
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from plateseg.store import ObjectInfo, Store, open_store
@@ -62,6 +62,11 @@ class RecordingStore:
         for key in gone:
             del self.written[key]
         return len(gone)
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        for key in keys:
+            self.written.pop(key, None)
+        return len(keys)
 
     def reset(self) -> None:
         """Forget what was written (between measurements)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -53,6 +53,10 @@ class Store(Protocol):
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; return how many."""
+        ...
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete exactly these objects (missing ones are fine); return how many were asked."""
         ...
 
     def uri(self, key: str) -> str:

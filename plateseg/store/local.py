@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,7 +194,9 @@ class LocalStore:
         return self._path(key).is_file()
 
     def delete_prefix(self, prefix: str) -> int:
-        keys = [info.key for info in self.list(prefix)]
+        return self.delete_keys([info.key for info in self.list(prefix)])
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
         for key in keys:
             self._path(key).unlink(missing_ok=True)
         return len(keys)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from plateseg.errors import ObjectNotFoundError, StoreError, StoreUnavailableError
@@ -164,20 +164,24 @@ class S3Store:
             raise translated from exc
 
     def delete_prefix(self, prefix: str) -> int:
-        keys = [info.key for info in self.list(prefix)]
+        return self.delete_keys([info.key for info in self.list(prefix)], prefix)
+
+    def delete_keys(self, keys: Sequence[str], where: str = "") -> int:
+        """DeleteObjects in batches of 1000; a key S3 lists as not deleted raises."""
+        where = where or "the keys given"
         for start in range(0, len(keys), 1000):
             chunk = [{"Key": k} for k in keys[start : start + 1000]]
             try:
                 answer = self.client.delete_objects(Bucket=self.name, Delete={"Objects": chunk})
             except Exception as exc:
-                raise _translate(exc, prefix, self.name) from exc
+                raise _translate(exc, where, self.name) from exc
             errors = answer.get("Errors") or []
             if errors:  # DeleteObjects answers 200 and lists the keys it could not delete
                 first = errors[0]
                 raise StoreError(
-                    f"s3://{self.name}/{first.get('Key', prefix)}: not deleted "
+                    f"s3://{self.name}/{first.get('Key', where)}: not deleted "
                     f"({first.get('Code', '?')}: {first.get('Message', '')}); "
-                    f"{len(errors)} of {len(chunk)} keys under {prefix!r} failed"
+                    f"{len(errors)} of {len(chunk)} keys ({where}) failed"
                 )
         return len(keys)
 

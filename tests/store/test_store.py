@@ -56,6 +56,14 @@ def test_size_is_the_object_length_and_a_missing_key_is_not_found(any_store: Sto
         any_store.size("experiments/E1")  # a folder (local) or a prefix (S3) is no object
 
 
+def test_delete_keys_deletes_exactly_those_and_ignores_missing_ones(any_store: Store) -> None:
+    for name in ("a.tif", "a.tif.bak", "b.tif", "c.tif"):
+        any_store.put_bytes(f"runs/R/masks/{name}", b"x")
+    assert any_store.delete_keys(["runs/R/masks/a.tif", "runs/R/masks/b.tif", "runs/R/gone"]) == 3
+    left = [info.key for info in any_store.list("runs/R/")]
+    assert left == ["runs/R/masks/a.tif.bak", "runs/R/masks/c.tif"]  # not a prefix delete
+
+
 def test_list_of_a_partial_name_prefix_matches_like_s3(any_store: Store) -> None:
     any_store.put_bytes("experiments/E10/a.tif", b"x")
     any_store.put_bytes("experiments/E1/a.tif", b"x")
