@@ -95,7 +95,15 @@ class _Tracked:
         self.progress = progress
         self.cancel = cancel
         self.map_started: float | None = None
+        #: when the run ended (monotonic): throughput stops at it instead of falling
+        #: with every later look
+        self.ended: float | None = None
         self.thread: threading.Thread | None = None
+
+
+def _clock(tracked: _Tracked) -> float:
+    """The time a run's figures are taken at: now while it runs, its end once ended."""
+    return tracked.ended if tracked.ended is not None else time.monotonic()
 
 
 class RunManager:
@@ -127,13 +135,12 @@ class RunManager:
             tracked = self._runs.get(run_id)
             if tracked is None:
                 raise NotFoundError(f"run {run_id!r} is not running in this server")
-            return with_timing(tracked.progress, tracked.map_started, time.monotonic())
+            return with_timing(tracked.progress, tracked.map_started, _clock(tracked))
 
     def active(self) -> list[RunProgress]:
         """Snapshots of every run this process started, newest first."""
         with self._lock:
-            now = time.monotonic()
-            rows = [with_timing(t.progress, t.map_started, now) for t in self._runs.values()]
+            rows = [with_timing(t.progress, t.map_started, _clock(t)) for t in self._runs.values()]
         return sorted(rows, key=lambda p: p.started_at, reverse=True)
 
     # --- commands -----------------------------------------------------------------
@@ -228,6 +235,7 @@ class RunManager:
     def _finish(self, run_id: str, **changes: Any) -> None:
         with self._lock:
             tracked = self._runs[run_id]
+            tracked.ended = time.monotonic()
             tracked.progress = replace(
                 tracked.progress, finished_at=datetime.now(UTC), can_cancel=False, **changes
             )

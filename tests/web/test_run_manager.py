@@ -56,6 +56,24 @@ def test_events_become_a_progress_snapshot(settings: Settings) -> None:
     assert final.finished_at is not None
 
 
+def test_the_throughput_of_a_finished_run_is_frozen_at_its_end(settings: Settings) -> None:
+    """It used to fall on every view: done / (now - map start) long after the end."""
+
+    def runner(experiment_id: str, **kwargs: Any) -> None:
+        listener = kwargs["listener"]
+        listener(_event("MapRunStarted", total=4))
+        counts = {"pending": 0, "running": 0, "succeeded": 4, "failed": 0, "aborted": 0}
+        listener(_event("MapRunProgress", total=4, **counts))
+
+    manager = RunManager(settings, runner=runner)
+    manager.start("EXP-1", "r1", {})
+    ended = manager.wait("r1", timeout=10)
+    assert ended.status == "SUCCEEDED" and ended.throughput is not None
+    threading.Event().wait(0.3)  # later views of the finished run
+    assert manager.get("r1").throughput == ended.throughput
+    assert [p.throughput for p in manager.active()] == [ended.throughput]
+
+
 def test_eta_extrapolates_the_throughput() -> None:
     started = datetime.now(UTC) - timedelta(seconds=10)
     progress = RunProgress("r", "e", "local", total=100, succeeded=20, started_at=started)
