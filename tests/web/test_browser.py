@@ -161,6 +161,8 @@ def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> No
     page.locator("#heatmap").screenshot(path=str(ARTIFACTS / "05-heatmap.png"))
     page.locator("#image-filter").fill("error")
     expect(page.locator("#images tbody tr")).to_have_count(1)
+    nuclei = page.locator(f'#images tbody tr[data-image="{CORRUPT_IMAGE}"] td').nth(4)
+    expect(nuclei).to_have_text("\u2013")  # a failed image has no count, not 0 nuclei
 
     # the scientist replaces the corrupt file with a good TIFF and retries the failures
     c03 = page.locator('#heatmap .well[data-well="C03"]')

@@ -303,7 +303,8 @@ function drawImages(runId, rows) {
   const metricNames = [...present].filter((m) => /^Mean_Nuclei_AreaShape_Area$|^Mean_Nuclei_Intensity_MeanIntensity_|^Image_ForegroundFraction$/.test(m)).sort().slice(0, 5);
   const columns = [["image_id", "Image"], ["well", "Well"], ["field", "Field"], ["status", "Status"], ["object_count", "Nuclei"], ...metricNames.map((m) => [m, metricLabel(m)]), ["cause", "Cause"]];
   const numeric = new Set(["field", "object_count", ...metricNames]);
-  const value = (r, k) => (k in r ? r[k] : r.metrics[k]);
+  /* a failed image has no count: "–" (and sorted last), never a 0 that reads as "no nuclei" */
+  const value = (r, k) => (k === "object_count" && r.status !== "ok" ? null : k in r ? r[k] : r.metrics[k]);
   let sortKey = "image_id", dir = 1;
   const head = $("#images thead"); head.replaceChildren();
   const tr = el("tr");
