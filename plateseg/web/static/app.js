@@ -163,7 +163,10 @@ function initRun() {
   });
   function render(p) {
     const status = $("#run-status");
-    status.textContent = p.status.toLowerCase(); status.className = `status big s-${p.status.toLowerCase()}`;
+    /* "succeeded" only when every image did: a partial success has its own words and colour */
+    const partial = p.status === "SUCCEEDED" && p.failed > 0;
+    status.textContent = partial ? `succeeded, ${fmt(p.failed)} of ${fmt(p.total)} images failed` : p.status.toLowerCase().replace(/_/g, " ");
+    status.className = `status big s-${partial ? "succeeded_with_failures" : p.status.toLowerCase()}`;
     for (const k of ["succeeded", "failed", "running", "total"]) $(`#st-${k}`).textContent = fmt(p[k]);
     $("#st-phase").textContent = p.phase;
     $("#st-throughput").textContent = p.throughput ? `${fmt(p.throughput)}/s` : "–";
