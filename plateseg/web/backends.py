@@ -1,10 +1,9 @@
 """Where runs execute: the local engine (background threads) or AWS Step Functions.
 
 The routers only see :class:`Backend`: ``start``, ``progress``, ``cancel``, ``redrive``,
-``retry`` and ``estimate``. :class:`AwsBackend` makes no Step Functions call of its own:
-it uses the helpers of :mod:`plateseg.aws` (the ones behind ``plateseg start|status|
-wait|retry``). A finished run that this process did not start is read back from the
-results database.
+``retry`` and ``estimate``: :class:`LocalBackend` here, the Step Functions one in
+:mod:`plateseg.web.aws_backend`. A finished run that this process did not start is read
+back from the results database.
 
 *Retry* runs a finished run again as a new execution of the same run id
 (:func:`plateseg.runner.retry_local`, :func:`plateseg.aws.start_retry`): batches that
@@ -15,7 +14,6 @@ inside a succeeded batch (a corrupt file replaced since).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -26,15 +24,22 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from plateseg.contracts import RunSettings
 from plateseg.definition import packaged_run_settings
 from plateseg.errors import NotFoundError, ResumeError
 from plateseg.planning import estimate_run
 from plateseg.settings import Settings
 from plateseg.web.config import WebSettings
-from plateseg.web.runs import TERMINAL, RunManager, RunProgress, with_timing
+from plateseg.web.runs import TERMINAL, RunManager, RunProgress
 
-__all__ = ["AwsBackend", "Backend", "Estimate", "LocalBackend", "make_backend"]
+__all__ = [
+    "Backend",
+    "Estimate",
+    "LocalBackend",
+    "default_database",
+    "has_failures",
+    "make_backend",
+    "recorded_progress",
+]
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ class LocalBackend:
     ) -> None:
         self.settings = settings
         self.manager = manager or RunManager(settings)
-        self.database = database or _default_database(settings)
+        self.database = database or default_database(settings)
 
     def start(
         self, experiment_id: str, run_id: str, recipe: dict[str, Any], who: str = ""
@@ -275,7 +280,7 @@ def _journaled(path: Path) -> dict[str, Any] | None:
         raise ResumeError(f"the journal {path} cannot be read: {exc}") from exc
 
 
-def _default_database(settings: Settings) -> Callable[[], sa.Engine]:
+def default_database(settings: Settings) -> Callable[[], sa.Engine]:
     def database() -> sa.Engine:
         from plateseg.db import get_engine
 
@@ -303,186 +308,14 @@ def recorded_progress(database: sa.Engine, run_id: str, engine: str) -> RunProgr
         finished_at=run.finished_at,
         elapsed_seconds=(run.finished_at - (run.started_at or run.finished_at)).total_seconds(),
         can_redrive=run.batches_failed > 0 or run.status in ("FAILED", "ABORTED"),
-        can_retry=_has_failures(run),
+        can_retry=has_failures(run),
     )
 
 
-def _has_failures(run: Any) -> bool:
+def has_failures(run: Any) -> bool:
     """Whether a recorded run has anything a retry would run again."""
     failed = run.images_failed > 0 or run.batches_failed > 0
     return bool(failed or run.status in ("FAILED", "ABORTED"))
-
-
-class AwsBackend:
-    """Runs on AWS Step Functions (``engine="aws"``), through :mod:`plateseg.aws`.
-
-    A run id is the name of its first execution; retries are ``<run_id>--retry-<n>``
-    and :meth:`progress` follows the newest one.
-    """
-
-    engine = "aws"
-
-    def __init__(
-        self,
-        settings: Settings,
-        config: WebSettings,
-        client: Any = None,
-        database: Callable[[], sa.Engine] | None = None,
-    ) -> None:
-        if not config.state_machine_arn.startswith("arn:"):
-            raise NotFoundError(
-                "PLATESEG_ENGINE=aws needs PLATESEG_STATE_MACHINE_ARN (the segmentation "
-                "state machine's ARN)"
-            )
-        self.settings = settings
-        self.config = config
-        self._client = client
-        self.database = database or _default_database(settings)
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            region = self.config.state_machine_arn.split(":")[3]
-            self._client = boto3.client("stepfunctions", region_name=region)
-        return self._client
-
-    def execution_arn(self, run_id: str) -> str:
-        """``arn:aws:states:<region>:<account>:execution:<machine>:<run_id>``."""
-        from plateseg.aws import execution_arn, execution_name
-
-        return execution_arn(self.config.state_machine_arn, execution_name(run_id) or run_id)
-
-    def start(
-        self, experiment_id: str, run_id: str, recipe: dict[str, Any], who: str = ""
-    ) -> RunProgress:
-        from plateseg.aws import build_input, start_execution
-
-        execution_input = build_input(experiment_id, recipe, run_id)
-        start_execution(self.config.state_machine_arn, execution_input, stepfunctions=self.client)
-        return RunProgress(
-            run_id=run_id, experiment_id=experiment_id, engine="aws", can_cancel=True
-        )
-
-    def progress(self, run_id: str) -> RunProgress:
-        from plateseg.aws import latest_attempt
-
-        _attempt, described = latest_attempt(
-            self.config.state_machine_arn, run_id, stepfunctions=self.client
-        )
-        return self._progress(run_id, described)
-
-    def _progress(self, run_id: str, described: Any) -> RunProgress:
-        status = "ABORTED" if described.status in ("ABORTED", "TIMED_OUT") else described.status
-        try:
-            experiment = json.loads(described.input or "{}").get("experiment_id", "")
-        except json.JSONDecodeError:
-            experiment = ""
-        started = _when(described.start_date) or datetime.now(UTC)
-        progress = RunProgress(
-            run_id=run_id,
-            experiment_id=str(experiment),
-            engine="aws",
-            status=status if status in TERMINAL else "RUNNING",
-            phase="done" if status == "SUCCEEDED" else status.lower(),
-            started_at=started,
-            finished_at=_when(described.stop_date),
-            error=described.error or None,
-            cause=described.cause or None,
-            can_cancel=status == "RUNNING",
-        )
-        if described.map_runs:
-            items = described.map_runs[0].items
-            progress = replace(
-                progress,
-                pending=items.pending,
-                running=items.running,
-                succeeded=items.succeeded,
-                failed=items.failed,
-                aborted=items.aborted,
-                total=items.total,
-            )
-        finished = progress.status in TERMINAL
-        progress = replace(
-            progress,
-            can_redrive=finished and progress.failed > 0,
-            can_retry=finished and (progress.status != "SUCCEEDED" or self._failed(run_id)),
-        )
-        map_start = None
-        if progress.total and progress.succeeded + progress.failed:
-            elapsed = (progress.finished_at or datetime.now(UTC)) - started
-            map_start = -max(elapsed.total_seconds(), 1e-3)
-        return with_timing(progress, map_start, 0.0)
-
-    def _failed(self, run_id: str) -> bool:
-        """Whether the results database records failures for the run (per-image errors
-        inside succeeded batches are invisible to the Map Run's counters)."""
-        from plateseg.results import get_run
-
-        try:
-            return _has_failures(get_run(self.database(), run_id))
-        except NotFoundError:
-            return False
-
-    def cancel(self, run_id: str) -> RunProgress:
-        from plateseg.aws import latest_attempt, stop_execution
-
-        _attempt, described = latest_attempt(
-            self.config.state_machine_arn, run_id, stepfunctions=self.client
-        )
-        stop_execution(
-            described.arn, cause="cancelled from the plateseg web UI", stepfunctions=self.client
-        )
-        return self.progress(run_id)
-
-    def supports_redrive(self) -> bool:
-        return True
-
-    def redrive(self, run_id: str) -> RunProgress:
-        from plateseg.aws import latest_attempt, redrive_execution
-
-        _attempt, described = latest_attempt(
-            self.config.state_machine_arn, run_id, stepfunctions=self.client
-        )
-        redrive_execution(described.arn, stepfunctions=self.client)
-        return self.progress(run_id)
-
-    def retry(self, run_id: str) -> RunProgress:
-        """Start ``<run_id>--retry-<n>`` (:func:`plateseg.aws.start_retry`); its snapshot.
-
-        Raises
-        ------
-        ResumeError
-            The run's newest execution is still running, or nothing failed.
-        """
-        from plateseg.aws import describe, start_retry
-
-        if not self.progress(run_id).can_retry:
-            raise ResumeError(
-                f"run {run_id!r} has nothing to retry: it is running, or no image or batch failed"
-            )
-        arn = start_retry(self.config.state_machine_arn, run_id, stepfunctions=self.client)
-        return self._progress(run_id, describe(arn, stepfunctions=self.client))
-
-    def estimate(self, fields: int, seconds_per_field: float) -> Estimate:
-        """The planning model's AWS wall time and list-price cost (prices in one place:
-        :mod:`plateseg.planning.prices`) at the deployed Map settings
-        (``PLATESEG_RUN_SETTINGS``, set by the web stack), else the definition's."""
-        run = (
-            RunSettings.model_validate_json(self.config.run_settings)
-            if self.config.run_settings
-            else packaged_run_settings()
-        )
-        predicted = estimate_run(
-            fields,
-            seconds_per_field,
-            engine="aws",
-            batch_size=run.items_per_batch,
-            max_concurrency=run.max_concurrency,
-            memory_mb=run.segment_memory_mb,
-        )
-        return Estimate(fields, predicted.wall_seconds, predicted.cost_usd, predicted.basis)
 
 
 def make_backend(
@@ -490,13 +323,7 @@ def make_backend(
 ) -> Backend:
     """The backend the settings name (``PLATESEG_ENGINE``); ``database`` opens the results DB."""
     if config.engine == "aws":
+        from plateseg.web.aws_backend import AwsBackend  # it builds on this module
+
         return AwsBackend(settings, config, database=database)
     return LocalBackend(settings, database=database)
-
-
-def _when(value: str) -> datetime | None:
-    """An ISO 8601 date of :class:`plateseg.aws.ExecutionStatus` (empty: ``None``)."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

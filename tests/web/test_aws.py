@@ -22,7 +22,7 @@ from plateseg.pipeline.aggregate import aggregate_run
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 from plateseg.web import WebSettings, create_app
-from plateseg.web.backends import AwsBackend
+from plateseg.web.aws_backend import AwsBackend
 from tests.db.runs import standard_run
 
 from .conftest import EXPERIMENT, TOKEN
