@@ -17,15 +17,15 @@ resumed (:func:`plateseg.runner.resume_local`), and ``ended`` ones stay visible.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from plateseg.store import Store, get_json, put_json
-from plateseg.web.runs import RunProgress
+from plateseg.web.runs import QUEUED, RunProgress
 
-__all__ = ["ACCEPTED_PREFIX", "AcceptedRun", "AcceptedRuns", "Kind", "accepted_key"]
+__all__ = ["ACCEPTED_PREFIX", "AcceptedRun", "AcceptedRuns", "Kind", "accepted_key", "unreadable"]
 
 log = logging.getLogger("plateseg.web")
 
@@ -78,6 +78,18 @@ class AcceptedRun(BaseModel):
             }
         )
 
+    def waiting(self, engine: str) -> RunProgress:
+        """The snapshot of a record taken back at a restart: queued until it starts again."""
+        return RunProgress(
+            run_id=self.run_id,
+            experiment_id=self.experiment_id,
+            engine=engine,
+            status=QUEUED,
+            phase="queued",
+            started_at=self.accepted_at,
+            can_cancel=True,
+        )
+
     def progress(self, engine: str) -> RunProgress:
         """The snapshot of an ended record (the run page and the runs list show it)."""
         return RunProgress(
@@ -93,6 +105,20 @@ class AcceptedRun(BaseModel):
         )
 
 
+def unreadable(run_id: str, engine: str) -> RunProgress:
+    """The snapshot of a run whose record cannot be read: listed as failed, not lost."""
+    return RunProgress(
+        run_id=run_id,
+        experiment_id="",
+        engine=engine,
+        status="FAILED",
+        phase="failed",
+        error="StoreError",
+        cause="the server cannot read this run's record in the store; start it again",
+        finished_at=datetime.now(UTC),
+    )
+
+
 class AcceptedRuns:
     """The accepted-runs records in ``store`` (:func:`accepted_key`)."""
 
@@ -105,7 +131,7 @@ class AcceptedRuns:
 
     def forget(self, run_id: str) -> None:
         """Remove the record of a run the engine finished."""
-        self.store.delete_prefix(accepted_key(run_id))
+        self.store.delete_keys([accepted_key(run_id)])
 
     def load(self) -> tuple[list[AcceptedRun], list[str]]:
         """Every record in the order the runs were accepted, and the run ids of records

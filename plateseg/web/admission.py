@@ -16,13 +16,10 @@ any :class:`~plateseg.web.backends.Backend`:
 A redrive or a retry starts a run too: it is admitted when a slot is free and refused
 with 429 otherwise (it is not queued: the user asked for it on a run they look at).
 
-Accepted runs survive a restart: with a store (:mod:`plateseg.web.accepted`) every start
-is recorded there *before* it is answered 202, and :meth:`AdmittedBackend.recover` (run
-when the server starts) queues again the runs that were waiting, in the order they were
-accepted, resumes the ones that were running from their journal (or from the beginning
-when the engine had not begun them), and marks the ones it cannot resume ``FAILED``
-with the cause. :meth:`AdmittedBackend.close` (server shutdown) stops dispatching; what
-waits stays recorded.
+Accepted runs survive a restart: with a store, every start is recorded *before* it is
+answered 202 (:mod:`plateseg.web.accepted` says how), :meth:`AdmittedBackend.recover`
+takes them back when the server starts, and :meth:`AdmittedBackend.close` (shutdown)
+stops dispatching, leaving what waits recorded.
 
 The hook (one line where the backend is built, ``AppState.backend``)::
 
@@ -39,35 +36,18 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import HTTPException
-
 from plateseg.errors import NotFoundError, PlatesegError, ResumeError, TransientError
 from plateseg.store import Store
-from plateseg.web.accepted import AcceptedRun, AcceptedRuns, Kind
+from plateseg.web.accepted import AcceptedRun, AcceptedRuns, Kind, unreadable
 from plateseg.web.backends import Backend, Estimate
 from plateseg.web.config import WebSettings
-from plateseg.web.runs import TERMINAL, RunProgress
+from plateseg.web.errors import RunsBusy
+from plateseg.web.runs import QUEUED, TERMINAL, RunProgress, failed_to_start
 
 __all__ = ["QUEUED", "STOPPED_CAUSE", "AdmittedBackend", "RunsBusy", "with_admission"]
 
-QUEUED = "QUEUED"
 #: The cause of a run that was running when the server stopped and cannot be resumed.
 STOPPED_CAUSE = "the server stopped while the run was in progress and it cannot be resumed"
-
-
-class RunsBusy(HTTPException):
-    """429: the server already runs and queues as many runs as it accepts."""
-
-    def __init__(self, active: int, queued: int, retry_after: int) -> None:
-        super().__init__(
-            status_code=429,
-            detail=(
-                f"this server is busy: {active} runs running and {queued} queued "
-                "(limits web_max_active_runs / web_max_queued_runs); "
-                f"try again in {retry_after} s"
-            ),
-            headers={"Retry-After": str(retry_after)},
-        )
 
 
 @dataclass
@@ -265,45 +245,29 @@ class AdmittedBackend:
         """
         if self._accepted is None:
             return
-        records, unreadable = self._accepted.load()
+        records, damaged = self._accepted.load()
         running: list[_Waiting] = []
         waiting: list[_Waiting] = []
         with self._lock:
-            for run_id in unreadable:
-                self._ended[run_id] = RunProgress(
-                    run_id=run_id,
-                    experiment_id="",
-                    engine=self.inner.engine,
-                    status="FAILED",
-                    phase="failed",
-                    error="StoreError",
-                    cause="the server cannot read this run's record in the store; start it again",
-                    finished_at=datetime.now(UTC),
-                )
+            for run_id in damaged:
+                self._ended[run_id] = unreadable(run_id, self.inner.engine)
             for record in records:
                 self._last_accepted = max(self._last_accepted, record.accepted_at)
                 if record.stage == "ended":
                     self._ended[record.run_id] = record.progress(self.inner.engine)
                     continue
                 started = record.stage == "started"
-                if started and record.kind == "start" and self._finished_elsewhere(record.run_id):
+                # a start that finished meanwhile is only forgotten (unsure: not finished,
+                # resuming looks again); a redrive or retry: its journal tells
+                if started and record.kind == "start" and self._finished(record.run_id, False):
                     self._accepted.forget(record.run_id)
-                    continue  # (a redrive or retry: its journal tells, see _start_queued)
+                    continue
                 self._records[record.run_id] = record
-                progress = RunProgress(
-                    run_id=record.run_id,
-                    experiment_id=record.experiment_id,
-                    engine=self.inner.engine,
-                    status=QUEUED,
-                    phase="queued",
-                    started_at=record.accepted_at,
-                    can_cancel=True,
-                )
                 entry = _Waiting(
                     record.experiment_id,
                     record.run_id,
                     record.recipe,
-                    progress,
+                    record.waiting(self.inner.engine),
                     record,
                     resume=started,
                     kind=record.kind,
@@ -381,22 +345,16 @@ class AdmittedBackend:
             with self._lock:
                 self._starting.pop(run_id, None)
 
-    def _finished(self, run_id: str) -> bool:
+    def _finished(self, run_id: str, unknown: bool = True) -> bool:
+        """Whether the engine finished ``run_id``; ``unknown``: the answer for a run it
+        does not know (a slot's run: finished; a run recorded before a restart: not)."""
         if run_id in self._starting:
             return False
         try:
             return self.inner.progress(run_id).status in TERMINAL
         except NotFoundError:
-            return True
+            return unknown
         except PlatesegError:  # e.g. AWS throttled: keep the slot, look again later
-            return False
-
-    def _finished_elsewhere(self, run_id: str) -> bool:
-        """Whether a run recorded as started finished before the server stopped (the
-        results database or its journal says so); when unsure, no: resuming looks again."""
-        try:
-            return self.inner.progress(run_id).status in TERMINAL
-        except PlatesegError:
             return False
 
     def _reap(self) -> None:
@@ -463,26 +421,9 @@ class AdmittedBackend:
             else:
                 self._started(run_id, lambda: inner.start(experiment_id, run_id, recipe))
         except Exception as exc:  # the dispatcher must outlive any one run's start
-            error, cause = type(exc).__name__, str(exc)
-            if isinstance(exc, HTTPException):
-                cause = str(exc.detail)
-            elif not isinstance(exc, PlatesegError):
-                error, cause = "InternalError", f"unexpected {error} while starting the run"
-            if waiting.resume:
-                cause = f"{STOPPED_CAUSE} ({cause}); start it again"
+            ended = failed_to_start(waiting.progress, exc, STOPPED_CAUSE if waiting.resume else "")
             with self._lock:
-                self._end(
-                    waiting,
-                    replace(
-                        waiting.progress,
-                        status="FAILED",
-                        phase="failed",
-                        error=error,
-                        cause=cause,
-                        finished_at=datetime.now(UTC),
-                        can_cancel=False,
-                    ),
-                )
+                self._end(waiting, ended)
 
 
 def with_admission(backend: Backend, config: WebSettings, store: Store | None = None) -> Backend:

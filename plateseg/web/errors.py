@@ -3,7 +3,8 @@
 ``NotFoundError`` → 404, ``ResumeError`` → 409, ``BodyTooLarge`` → 413, other
 ``InputError`` / ``ImageError`` → 422 (with ``fields`` naming each bad recipe
 parameter), ``TransientError`` → 503, any other error → 500 without internals. Pages get
-the same message in an HTML page.
+the same message in an HTML page. :class:`RunsBusy` is the 429 of admission control
+(:mod:`plateseg.web.admission`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from plateseg.errors import (
@@ -24,12 +25,27 @@ from plateseg.errors import (
 )
 from plateseg.web.security import BodyTooLarge
 
-__all__ = ["field_messages", "install_error_handlers", "status_for"]
+__all__ = ["RunsBusy", "field_messages", "install_error_handlers", "status_for"]
 
 log = logging.getLogger("plateseg.web")
 _FIELD = re.compile(
     r"(?:recipe\.params|recipe|input\.recipe\.params|input\.recipe)\.([\w.]+): ([^;]+)"
 )
+
+
+class RunsBusy(HTTPException):
+    """429: the server already runs and queues as many runs as it accepts."""
+
+    def __init__(self, active: int, queued: int, retry_after: int) -> None:
+        super().__init__(
+            status_code=429,
+            detail=(
+                f"this server is busy: {active} runs running and {queued} queued "
+                "(limits web_max_active_runs / web_max_queued_runs); "
+                f"try again in {retry_after} s"
+            ),
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 def status_for(exc: PlatesegError) -> int:

@@ -26,9 +26,11 @@ from plateseg.engine import Event
 from plateseg.errors import NotFoundError, PlatesegError, ResumeError
 from plateseg.settings import Settings
 
-__all__ = ["TERMINAL", "RunManager", "RunProgress"]
+__all__ = ["QUEUED", "TERMINAL", "RunManager", "RunProgress", "failed_to_start"]
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"})
+#: A run accepted by the web server and waiting for a slot (:mod:`plateseg.web.admission`).
+QUEUED = "QUEUED"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,29 @@ class RunProgress:
         data["started_at"] = self.started_at.isoformat()
         data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
         return data
+
+
+def failed_to_start(progress: RunProgress, exc: BaseException, why: str = "") -> RunProgress:
+    """``progress`` ended FAILED because starting it raised ``exc``: the error's name and
+    message (an HTTP error's detail; no internals of a bug), after ``why`` when given."""
+    from fastapi import HTTPException
+
+    error, cause = type(exc).__name__, str(exc)
+    if isinstance(exc, HTTPException):
+        cause = str(exc.detail)
+    elif not isinstance(exc, PlatesegError):
+        error, cause = "InternalError", f"unexpected {error} while starting the run"
+    if why:
+        cause = f"{why} ({cause}); start it again"
+    return replace(
+        progress,
+        status="FAILED",
+        phase="failed",
+        error=error,
+        cause=cause,
+        finished_at=datetime.now(UTC),
+        can_cancel=False,
+    )
 
 
 def with_timing(progress: RunProgress, map_started: float | None, now: float) -> RunProgress:
