@@ -8,11 +8,11 @@ engine does not run are reported as unsupported rather than ignored.
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any
 
 from plateseg.engine.choice import parse_rule
+from plateseg.engine.fields import STATE_FIELDS, field_problem, language_problem
 from plateseg.engine.model import (
     ChoiceState,
     FailState,
@@ -52,92 +52,6 @@ LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 S3_GET, S3_LIST, S3_PUT = (
     f"arn:aws:states:::s3:{a}" for a in ("getObject", "listObjectsV2", "putObject")
 )
-
-
-_COMMON = {"Type", "Comment", "QueryLanguage"}
-_FLOW = {"Next", "End"}
-_IO = {"InputPath", "OutputPath"}
-_ALLOWED: dict[str, set[str]] = {
-    "Task": _COMMON
-    | _FLOW
-    | _IO
-    | {
-        "Resource",
-        "Parameters",
-        "ResultSelector",
-        "ResultPath",
-        "Retry",
-        "Catch",
-        "TimeoutSeconds",
-        "TimeoutSecondsPath",
-    },
-    "Pass": _COMMON | _FLOW | _IO | {"Parameters", "Result", "ResultPath"},
-    "Choice": _COMMON | _IO | {"Choices", "Default"},
-    "Wait": _COMMON | _FLOW | _IO | {"Seconds", "SecondsPath", "Timestamp", "TimestampPath"},
-    "Succeed": _COMMON | _IO,
-    "Fail": _COMMON | {"Error", "ErrorPath", "Cause", "CausePath"},
-    "Parallel": _COMMON
-    | _FLOW
-    | _IO
-    | {"Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"},
-    "Map": _COMMON
-    | _FLOW
-    | _IO
-    | {
-        "ItemProcessor",
-        "Iterator",
-        "ItemsPath",
-        "ItemSelector",
-        "Parameters",
-        "ItemReader",
-        "ItemBatcher",
-        "ResultWriter",
-        "MaxConcurrency",
-        "MaxConcurrencyPath",
-        "ToleratedFailurePercentage",
-        "ToleratedFailurePercentagePath",
-        "ToleratedFailureCount",
-        "ToleratedFailureCountPath",
-        "Label",
-        "ResultSelector",
-        "ResultPath",
-        "Retry",
-        "Catch",
-    },
-}
-
-
-_NO_HEARTBEATS = (
-    "heartbeats (HeartbeatSeconds, HeartbeatSecondsPath) are not supported by the local "
-    "engine: its Lambda tasks send none; bound the task with TimeoutSeconds instead"
-)
-
-#: Fields AWS accepts that the local engine does not run, and why.
-_UNSUPPORTED = {
-    "Arguments": "JSONata field (the local engine runs JSONPath only)",
-    "Output": "JSONata field (the local engine runs JSONPath only)",
-    "Condition": "JSONata field (the local engine runs JSONPath only)",
-    "Items": "JSONata field (the local engine runs JSONPath only)",
-    "Assign": "variables (Assign) are not supported by the local engine",
-    "Credentials": "cross-account Credentials are not supported by the local engine",
-    "HeartbeatSeconds": _NO_HEARTBEATS,
-    "HeartbeatSecondsPath": _NO_HEARTBEATS,
-}
-
-
-def _language_problem(language: Any) -> str:
-    if language == "JSONata":
-        return "QueryLanguage JSONata is not supported by the local engine (only JSONPath)"
-    return f"unknown QueryLanguage {language!r} (the local engine runs JSONPath)"
-
-
-def _field_problem(key: str, allowed: set[str], kind: str, name: str) -> str:
-    """Say whether ``key`` is a known-but-unsupported field or an unknown one."""
-    if key in _UNSUPPORTED:
-        return f"unsupported field in {kind} state {name!r}: {_UNSUPPORTED[key]}"
-    close = difflib.get_close_matches(key, sorted(allowed), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown field {key!r} for a {kind} state {name!r}{hint}"
 
 
 class _Parser:
@@ -181,7 +95,7 @@ class _Parser:
             return StateMachine(start_at="")
         language = raw.get("QueryLanguage", "JSONPath")
         if language != "JSONPath":
-            self.add(f"{at}/QueryLanguage", _language_problem(language))
+            self.add(f"{at}/QueryLanguage", language_problem(language))
         allowed = {
             "StartAt",
             "States",
@@ -262,14 +176,14 @@ class _Parser:
             self.add(at, f"state {name!r} must be an object")
             return State(name=name, type="Invalid", pointer=at)
         kind = raw.get("Type")
-        if kind not in _ALLOWED:
+        if kind not in STATE_FIELDS:
             self.add(f"{at}/Type", f"state {name!r} has unknown or unsupported Type {kind!r}")
             return State(name=name, type=str(kind), pointer=at)
         for key in raw:
-            if key not in _ALLOWED[kind]:
-                self.add(f"{at}/{key}", _field_problem(key, _ALLOWED[kind], kind, name))
+            if key not in STATE_FIELDS[kind]:
+                self.add(f"{at}/{key}", field_problem(key, STATE_FIELDS[kind], kind, name))
         if raw.get("QueryLanguage", "JSONPath") != "JSONPath":
-            self.add(f"{at}/QueryLanguage", _language_problem(raw["QueryLanguage"]))
+            self.add(f"{at}/QueryLanguage", language_problem(raw["QueryLanguage"]))
         common: dict[str, Any] = {"name": name, "type": kind, "pointer": at}
         if kind not in ("Choice", "Succeed", "Fail"):
             has_next, end = "Next" in raw, raw.get("End") is True
