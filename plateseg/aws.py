@@ -44,7 +44,6 @@ __all__ = [
     "build_input",
     "describe",
     "execution_arn",
-    "execution_input_schema",
     "latest_attempt",
     "redrive_execution",
     "resolve_state_machine_arn",
@@ -441,13 +440,3 @@ def wait(
         (sleep or time.sleep)(delay)
         waited += delay
         delay = min(delay * backoff, max_interval)
-
-
-def execution_input_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of the execution input (``schemas/execution-input.schema.json``).
-
-    Generated from :class:`~plateseg.contracts.ExecutionInput`; the experiment and run id
-    patterns are enforced by validators, so the schema states them in descriptions only.
-    """
-    schema = ExecutionInput.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

@@ -29,6 +29,7 @@ __all__ = [
     "Recipe",
     "RunSettings",
     "SegmentResult",
+    "execution_input_schema",
     "format_validation_error",
     "parse_event",
     "validate_experiment_id",
@@ -373,3 +374,13 @@ class AggregateResult(_Model):
     batches_failed: int
     wells: int
     objects: int
+
+
+def execution_input_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the execution input (``schemas/execution-input.schema.json``).
+
+    Generated from :class:`~plateseg.contracts.ExecutionInput`; the experiment and run id
+    patterns are enforced by validators, so the schema states them in descriptions only.
+    """
+    schema = ExecutionInput.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

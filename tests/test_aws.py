@@ -20,7 +20,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from moto.stepfunctions.models import stepfunctions_backends
 
-from plateseg import aws
+from plateseg import aws, contracts
 from plateseg.errors import (
     ExecutionFailed,
     ExecutionInputError,
@@ -298,7 +298,7 @@ def test_describe_adds_the_map_run_item_counts() -> None:
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "execution-input.schema.json"
 REGENERATE = (
-    '.venv/bin/python -c "import json; from plateseg.aws import execution_input_schema; '
+    '.venv/bin/python -c "import json; from plateseg.contracts import execution_input_schema; '
     "open('schemas/execution-input.schema.json', 'w').write("
     "json.dumps(execution_input_schema(), indent=2) + '\\n')\""
 )
@@ -306,11 +306,13 @@ REGENERATE = (
 
 def test_schema_file_is_generated_from_the_contract() -> None:
     on_disk = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    assert on_disk == aws.execution_input_schema(), f"schema is stale; regenerate: {REGENERATE}"
+    assert on_disk == contracts.execution_input_schema(), (
+        f"schema is stale; regenerate: {REGENERATE}"
+    )
 
 
 def test_schema_requires_the_experiment_and_forbids_extras() -> None:
-    schema = aws.execution_input_schema()
+    schema = contracts.execution_input_schema()
     assert (schema["required"], schema["additionalProperties"]) == (["experiment_id"], False)
     assert {"experiment_id", "run_id", "recipe"} <= set(schema["properties"])
 
