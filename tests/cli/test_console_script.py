@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from plateseg.cli.exit_codes import EXIT_CODES, EXIT_SOME_IMAGES_FAILED, exit_co
 from plateseg.demo import write_demo_experiment
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
+from tests.reliability.conftest import CliOutcome
 
 #: The console script of this environment (what ``pip install`` put beside python).
 PLATESEG = Path(sys.executable).with_name("plateseg")
@@ -73,17 +73,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a shell sees of one ``plateseg`` process."""
-
-    code: int
-    out: str
-    err: str
-
-    @property
-    def error_lines(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.strip()]
+#: What a shell sees of one ``plateseg`` process (exit code, stdout, stderr).
+Outcome = CliOutcome
 
 
 Script = Callable[[list[str]], Outcome]
