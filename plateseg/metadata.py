@@ -275,8 +275,7 @@ def build_manifest(
     groups: dict[tuple[str, str, int], dict[str, str]] = {}
     planes: dict[str, str] = {}  # kept key -> its plane
     for key in sorted(keys):
-        name = key.rsplit("/", 1)[-1]
-        if not name.lower().endswith(IMAGE_SUFFIXES) or name.lower() == "layout.csv":
+        if not _is_image(key):
             report.ignored.append(key)
             continue
         parsed = parse_key(key, experiment_id, None if pattern is None else compiled)
@@ -344,6 +343,7 @@ class NamingChoice:
 
 
 def _is_image(key: str) -> bool:
+    """Whether ``key`` names an image file (by extension; ``layout.csv`` is not one)."""
     name = key.rsplit("/", 1)[-1].lower()
     return name.endswith(IMAGE_SUFFIXES) and name != "layout.csv"
 
@@ -374,27 +374,18 @@ def choose_naming(keys: Iterable[str], experiment_id: str, naming: str | None) -
         compiled = None if pattern is None else _compile(pattern)
         counts[preset] = sum(parse_key(key, experiment_id, compiled) is not None for key in images)
     fits = [preset for preset, count in counts.items() if count == len(images)]
-    read = ", ".join(f"{preset} {count}" for preset, count in counts.items())
     if len(fits) == 1:
-        name = fits[0]
-        return NamingChoice(
-            name,
-            naming_pattern(name),
-            True,
-            f"detected: all {len(images)} image files read as {name}",
-        )
+        reason = f"detected: all {len(images)} image files read as {fits[0]}"
+        return NamingChoice(fits[0], naming_pattern(fits[0]), True, reason)
     if fits:
-        return NamingChoice(
-            "imagexpress",
-            None,
-            True,
+        reason = (
             f"several presets read all {len(images)} image files ({', '.join(fits)}); "
-            "using imagexpress — set 'naming' to choose",
+            "using imagexpress — set 'naming' to choose"
         )
-    return NamingChoice(
-        "imagexpress",
-        None,
-        True,
-        f"no preset reads all {len(images)} image files (files read: {read}); using "
-        "imagexpress — set 'naming' to a preset or a regex",
-    )
+    else:
+        read = ", ".join(f"{preset} {count}" for preset, count in counts.items())
+        reason = (
+            f"no preset reads all {len(images)} image files (files read: {read}); using "
+            "imagexpress — set 'naming' to a preset or a regex"
+        )
+    return NamingChoice("imagexpress", None, True, reason)

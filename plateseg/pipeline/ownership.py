@@ -3,10 +3,11 @@
 A run id names one run of one experiment: ``runs/<run_id>/`` holds its journal, masks,
 manifest and Parquet parts. Re-running *the same experiment* under its run id is the
 documented way to redo a run; reusing the id for *another* experiment would overwrite
-the first one's outputs. So every edge that starts a run — the CLI and web (through
-:func:`plateseg.runner.run_local`), ``plateseg aws run`` and Lookup, the first state of
-the state machine — calls :func:`check_run_owner` before it writes, and Lookup records
-the owner with :func:`claim_run` before it writes anything else under the run.
+the first one's outputs. So a local run (CLI, through :func:`plateseg.runner.run_local`)
+calls :func:`check_run_owner` before it touches the run's journal, and Lookup — the first
+state of the state machine, on every engine; nothing is written on AWS before it —
+records the owner with :func:`claim_run` before it writes anything else under the run.
+(The web UI names each run anew, so it cannot reuse another experiment's run id.)
 
 The owner is ``runs/<run_id>/owner.json`` (``{"experiment_id": ...}``). Runs from before
 the owner file are recognised by the ``experiment_id`` in their Lookup report.
