@@ -143,6 +143,6 @@ def snapshot_layout(store: Store, run_id: str, text: str | None) -> None:
     run's layout, or clear an old snapshot when the experiment has none."""
     target = run_layout_key(run_id)
     if text is None:
-        store.delete_prefix(target)
+        store.delete_keys([target])
         return
     store.put_bytes(target, text.encode("utf-8"), "text/csv")
