@@ -156,18 +156,22 @@ def estimate_background(image: np.ndarray, block: int | None = None) -> np.ndarr
 def _interpolate_axis(grid: np.ndarray, centres: np.ndarray, size: int, axis: int) -> np.ndarray:
     """Linear interpolation of ``grid`` along ``axis`` from sample ``centres`` to pixels
     ``0..size-1``, extrapolated linearly beyond the outer centres (a gradient goes on to
-    the image edge instead of flattening half a block before it)."""
+    the image edge instead of flattening half a block before it).
+
+    Written as a product with a (samples x pixels) interpolation matrix: one pass over
+    the output, where gathering lower and upper neighbours takes five."""
     if len(centres) == 1:
         return np.repeat(grid, size, axis=axis).astype(np.float32)
     pixels = np.arange(size, dtype=np.float64)
     index = np.clip(np.searchsorted(centres, pixels) - 1, 0, len(centres) - 2)
     weight = (pixels - centres[index]) / (centres[index + 1] - centres[index])
-    lower = np.take(grid, index, axis=axis)
-    upper = np.take(grid, index + 1, axis=axis)
-    shape = [1, 1]
-    shape[axis] = size
-    w = weight.reshape(shape).astype(np.float32)
-    return np.asarray(lower + (upper - lower) * w, np.float32)
+    matrix = np.zeros((len(centres), size), np.float32)
+    matrix[index, np.arange(size)] = 1 - weight
+    matrix[index + 1, np.arange(size)] += weight
+    data = np.asarray(grid, np.float32)
+    if axis == 0:
+        return np.ascontiguousarray(matrix.T @ data)
+    return np.ascontiguousarray(data @ matrix)
 
 
 def normalise(image: np.ndarray) -> Normalised:
@@ -182,8 +186,7 @@ def normalise(image: np.ndarray) -> Normalised:
 
     data = np.asarray(image, np.float32)
     background = estimate_background(data)
-    flat = data - background
-    sample = subsample(flat)
+    sample = subsample(data) - subsample(background)
     # noise SD from the background side of the histogram: the 5th and 25th percentiles
     # of a field whose background covers at least a quarter of it (z 1.645 and 0.674)
     p5, p25 = np.percentile(sample, (5, 25))
@@ -200,13 +203,14 @@ def normalise(image: np.ndarray) -> Normalised:
         # the surface's own bias (a low percentile of a sloped block sits below its
         # centre): re-centre on the median of the pixels below the threshold
         offset = float(np.median(sample[smooth <= cut]))
-        flat -= np.float32(offset)
-        background = background + np.float32(offset)
+        background += np.float32(offset)
         cut -= offset
         above = sample[smooth > cut + offset] - offset
         level = float(np.median(above)) if above.size else cut
         scale = max(level, MIN_SPAN_NOISE * noise, 1e-6)
-    out = np.clip(flat / np.float32(scale), -1.0, CLIP).astype(np.float32)
+    out = np.subtract(data, background)
+    out *= np.float32(1.0 / scale)
+    np.clip(out, -1.0, CLIP, out=out)
     return Normalised(out, background, float(scale), float(noise), float(cut / scale))
 
 
@@ -229,14 +233,14 @@ def estimate_diameter(normalised: Normalised) -> float | None:
     factor = 2 if image.size > 1_000_000 else 1
     image = downsample(image, factor)
 
-    smooth = ndi.gaussian_filter(image, 1.0)
+    from plateseg.segmentation.classical import fill_holes, gaussian
+
+    smooth = gaussian(image, 1.0, truncate=4.0)  # = ndi.gaussian_filter, ~4x faster
     if float(smooth.max()) <= float(smooth.min()):
         return None
     floor = MIN_CONTRAST * normalised.noise / normalised.scale
     mask = smooth > max(float(threshold_li(subsample(smooth))), floor)
     import edt
-
-    from plateseg.segmentation.classical import fill_holes
 
     mask = fill_holes(mask)
     labels, count = ndi.label(mask)
