@@ -19,7 +19,7 @@ from typing import Any
 from plateseg.engine.paths import path_problem, read_path
 from plateseg.errors import StatesError
 
-__all__ = ["COMPARISONS", "Rule", "evaluate_rule", "parse_rule"]
+__all__ = ["COMPARISONS", "Rule", "evaluate_rule", "parse_condition_rule", "parse_rule"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,9 @@ class Rule:
     operand: Any = None
     children: tuple[Rule, ...] = ()
     next: str | None = None
+    assign: Any = None
+    output: Any = None
+    has_output: bool = False
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -95,12 +98,15 @@ def parse_rule(raw: Any, where: str, problems: list[str], top: bool) -> Rule:
     if not top and "Next" in raw:
         problems.append(f"{where}/Next: only top-level choice rules may have Next")
     allowed = {"Next", "Comment", "Variable", "And", "Or", "Not", *_OPERATORS}
+    if top:
+        allowed.add("Assign")
     problems.extend(f"{where}/{key}: unsupported field" for key in raw if key not in allowed)
     ops = [key for key in raw if key in ("And", "Or", "Not", *_OPERATORS)]
     if len(ops) != 1:
         problems.append(f"{where}: a choice rule needs exactly one operator, found {ops or 'none'}")
         return Rule(op="Invalid", next=target)
     op = ops[0]
+    assign = raw.get("Assign")
     if op in ("And", "Or"):
         items = raw[op]
         if not isinstance(items, list) or not items:
@@ -109,18 +115,17 @@ def parse_rule(raw: Any, where: str, problems: list[str], top: bool) -> Rule:
         children = tuple(
             parse_rule(item, f"{where}/{op}/{i}", problems, False) for i, item in enumerate(items)
         )
-        return Rule(op=op, children=children, next=target)
+        return Rule(op=op, children=children, next=target, assign=assign)
     if op == "Not":
-        return Rule(
-            op=op, children=(parse_rule(raw[op], f"{where}/Not", problems, False),), next=target
-        )
+        child = parse_rule(raw[op], f"{where}/Not", problems, False)
+        return Rule(op=op, children=(child,), next=target, assign=assign)
     variable = raw.get("Variable")
-    problem = path_problem(variable)
+    problem = path_problem(variable, variables=True)
     if problem:
         problems.append(f"{where}/Variable: {problem}")
     operand = raw[op]
     if op in COMPARISONS and COMPARISONS[op][2]:
-        problem = path_problem(operand)
+        problem = path_problem(operand, variables=True)
         if problem:
             problems.append(f"{where}/{op}: {problem}")
     elif op in _TESTS and not isinstance(operand, bool):
@@ -129,7 +134,36 @@ def parse_rule(raw: Any, where: str, problems: list[str], top: bool) -> Rule:
         problems.append(f"{where}/{op}: operand {operand!r} has the wrong type for {op}")
     elif op == "StringMatches" and not isinstance(operand, str):
         problems.append(f"{where}/{op}: the pattern must be a string")
-    return Rule(op=op, variable=variable, operand=operand, next=target)
+    return Rule(op=op, variable=variable, operand=operand, next=target, assign=assign)
+
+
+def parse_condition_rule(raw: Any, where: str, problems: list[str]) -> Rule:
+    """Parse one rule of a JSONata Choice state: ``Condition``, ``Next``, optional
+    ``Assign`` and ``Output`` (expressions are checked by the caller)."""
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: a choice rule must be an object")
+        return Rule(op="Invalid")
+    allowed = {"Condition", "Next", "Comment", "Assign", "Output"}
+    problems.extend(
+        f"{where}/{key}: unsupported field in a JSONata choice rule (use Condition)"
+        for key in raw
+        if key not in allowed
+    )
+    if not isinstance(raw.get("Next"), str):
+        problems.append(f"{where}/Next: a choice rule needs Next")
+    condition = raw.get("Condition")
+    if not isinstance(condition, bool) and not (
+        isinstance(condition, str) and condition.startswith("{%") and condition.endswith("%}")
+    ):
+        problems.append(f"{where}/Condition: must be a JSONata expression '{{% … %}}' or a boolean")
+    return Rule(
+        op="Condition",
+        operand=condition,
+        next=raw.get("Next"),
+        assign=raw.get("Assign"),
+        output=raw.get("Output"),
+        has_output="Output" in raw,
+    )
 
 
 def _matches(value: str, pattern: str) -> bool:

@@ -19,9 +19,26 @@ from plateseg.engine.clock import Clock
 from plateseg.engine.events import History
 from plateseg.engine.invoker import Invoker
 from plateseg.engine.journal import Journal
+from plateseg.engine.variables import Scope
 from plateseg.errors import StatesError
 
-__all__ = ["Aborted", "ExecutionInfo", "Runtime", "iso"]
+__all__ = ["Aborted", "Context", "ExecutionInfo", "Runtime", "iso"]
+
+
+class Context(dict[str, Any]):
+    """The ``$$`` context object of one state, carrying the variables it may read.
+
+    It is the plain JSON object AWS shows (``$$`` outputs exactly it); ``variables``
+    rides along as an attribute so every path reader can resolve ``$name`` paths.
+    """
+
+    variables: Scope | None = None
+
+    def __copy__(self) -> dict[str, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return copy.deepcopy(dict(self), memo)
 
 
 class Aborted(StatesError):
@@ -81,6 +98,8 @@ class Runtime:
         Set by the caller to cancel the whole execution (``States.Aborted``).
     map_runs : list of dict
         Summary of each Map Run (shared across the whole top-level execution).
+    scope : Scope
+        The workflow variables of the (sub-)machine being run.
     """
 
     invoker: Invoker
@@ -95,10 +114,17 @@ class Runtime:
     journal: Journal | None = None
     step: int = -1
     stop: threading.Event = field(default_factory=threading.Event)
+    scope: Scope = field(default_factory=Scope)
 
     def sibling(self) -> Runtime:
         """Same execution, fresh cancellation flag (for a group of branches/iterations)."""
         return replace(self, cancel=threading.Event(), journal=None)
+
+    def in_scope(self, scope: Scope) -> Runtime:
+        """This runtime with ``scope`` (a branch's or iteration's own variables)."""
+        child = copy.copy(self)
+        object.__setattr__(child, "scope", scope)
+        return child
 
     def at_step(self, step: int) -> Runtime:
         """This runtime while the top-level state entered at ``step`` runs (journaled)."""
@@ -111,6 +137,7 @@ class Runtime:
         object.__setattr__(child, "history", self.history.child(record=False))
         object.__setattr__(child, "cancel", threading.Event())  # its own, never shared
         object.__setattr__(child, "journal", None)
+        object.__setattr__(child, "scope", Scope())  # no outer variables, as in AWS
         return child
 
     def context_object(
@@ -119,21 +146,28 @@ class Runtime:
         entered: datetime,
         retry_count: int = 0,
         item: tuple[int, Any] | None = None,
-    ) -> dict[str, Any]:
-        """The ``$$`` context object for a state."""
+    ) -> Context:
+        """The ``$$`` context object for a state (with this runtime's variables)."""
         info = self.execution
-        context: dict[str, Any] = {
-            "Execution": {
-                "Id": info.arn,
-                "Input": info.input,
-                "Name": info.name,
-                "RoleArn": info.role_arn,
-                "StartTime": info.start_iso,
-                "RedriveCount": 0,
-            },
-            "StateMachine": {"Id": info.state_machine_arn, "Name": info.state_machine_name},
-            "State": {"Name": state_name, "EnteredTime": iso(entered), "RetryCount": retry_count},
-        }
+        context = Context(
+            {
+                "Execution": {
+                    "Id": info.arn,
+                    "Input": info.input,
+                    "Name": info.name,
+                    "RoleArn": info.role_arn,
+                    "StartTime": info.start_iso,
+                    "RedriveCount": 0,
+                },
+                "StateMachine": {"Id": info.state_machine_arn, "Name": info.state_machine_name},
+                "State": {
+                    "Name": state_name,
+                    "EnteredTime": iso(entered),
+                    "RetryCount": retry_count,
+                },
+            }
+        )
+        context.variables = self.scope
         if item is not None:
             context["Map"] = {"Item": {"Index": item[0], "Value": item[1]}}
         return context

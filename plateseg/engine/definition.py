@@ -1,9 +1,12 @@
-"""Parse an ASL definition (JSONPath query language) into frozen dataclasses.
+"""Parse an ASL definition (JSONPath or JSONata query language) into frozen dataclasses.
 
 :func:`parse_definition` checks the whole structure first and raises one
 :class:`~plateseg.errors.DefinitionError` listing every problem, each naming the state
 and a JSON pointer (``/States/Segment/ItemBatcher/MaxItemsPerBatch: …``). Fields the
-engine does not run are reported as unsupported rather than ignored.
+engine does not run are reported as unsupported rather than ignored. ``QueryLanguage``
+is read from the state, else from the enclosing state machine (JSONPath by default); a
+JSONata machine may not hold JSONPath states. JSONata-specific checks (expressions,
+``Assign`` names, variable scopes) live in :mod:`plateseg.engine.definition_jsonata`.
 """
 
 from __future__ import annotations
@@ -11,8 +14,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from plateseg.engine.choice import parse_rule
-from plateseg.engine.fields import STATE_FIELDS, field_problem, language_problem
+from plateseg.engine.choice import parse_condition_rule, parse_rule
+from plateseg.engine.definition_jsonata import (
+    assign_problems,
+    jsonata_problems,
+    map_config_view,
+    scope_problems,
+)
+from plateseg.engine.fields import JSONATA_FIELDS, STATE_FIELDS, field_problem, language_problem
 from plateseg.engine.model import (
     ChoiceState,
     FailState,
@@ -88,14 +97,13 @@ class _Parser:
         self.problems.extend(template_problems(raw[key], f"{at}/{key}"))
         return raw[key], True
 
-    def machine(self, raw: Any, at: str) -> StateMachine:
-        """Parse a state machine: the top level (``at == ""``) or a branch/processor."""
+    def machine(self, raw: Any, at: str, language: str = "JSONPath") -> StateMachine:
+        """Parse a state machine: the top level (``at == ""``) or a branch/processor
+        (``language``: that of the Parallel or Map state holding it)."""
         if not isinstance(raw, dict):
             self.add(at or "/", "a state machine must be a JSON object")
             return StateMachine(start_at="")
-        language = raw.get("QueryLanguage", "JSONPath")
-        if language != "JSONPath":
-            self.add(f"{at}/QueryLanguage", language_problem(language))
+        language = self.language(raw, at, language)
         allowed = {
             "StartAt",
             "States",
@@ -118,12 +126,27 @@ class _Parser:
             self.add(f"{at}/States", "missing or empty")
             return StateMachine(start_at=start)
         states = {
-            name: self.state(name, body, f"{at}/States/{name}") for name, body in states_raw.items()
+            name: self.state(name, body, f"{at}/States/{name}", language)
+            for name, body in states_raw.items()
         }
         if start and start not in states:
             self.add(f"{at}/StartAt", f"names a missing state {start!r}")
         self.transitions(states, start)
         return StateMachine(start_at=start, states=states, timeout_seconds=timeout)
+
+    def language(self, raw: dict[str, Any], at: str, inherited: str) -> str:
+        """The ``QueryLanguage`` of a machine or state; JSONPath inside JSONata is refused."""
+        language = raw.get("QueryLanguage", inherited)
+        if language not in ("JSONPath", "JSONata"):
+            self.add(f"{at}/QueryLanguage", language_problem(language))
+            return inherited
+        if inherited == "JSONata" and language == "JSONPath":
+            self.add(
+                f"{at}/QueryLanguage",
+                "JSONPath is not allowed inside a JSONata state machine or state "
+                "(AWS: set JSONata per state in a JSONPath machine, not the reverse)",
+            )
+        return str(language)
 
     def execution_timeout(self, raw: dict[str, Any], at: str) -> int | None:
         """The top-level ``TimeoutSeconds`` (a positive integer), run by the engine.
@@ -171,7 +194,7 @@ class _Parser:
                 if name not in seen:
                     self.add(state.pointer, f"state {name!r} is not reachable from StartAt")
 
-    def state(self, name: str, raw: Any, at: str) -> State:
+    def state(self, name: str, raw: Any, at: str, machine_language: str = "JSONPath") -> State:
         if not isinstance(raw, dict):
             self.add(at, f"state {name!r} must be an object")
             return State(name=name, type="Invalid", pointer=at)
@@ -179,12 +202,27 @@ class _Parser:
         if kind not in STATE_FIELDS:
             self.add(f"{at}/Type", f"state {name!r} has unknown or unsupported Type {kind!r}")
             return State(name=name, type=str(kind), pointer=at)
+        language = self.language(raw, at, machine_language)
+        fields = JSONATA_FIELDS[kind] if language == "JSONata" else STATE_FIELDS[kind]
         for key in raw:
-            if key not in STATE_FIELDS[kind]:
-                self.add(f"{at}/{key}", field_problem(key, STATE_FIELDS[kind], kind, name))
-        if raw.get("QueryLanguage", "JSONPath") != "JSONPath":
-            self.add(f"{at}/QueryLanguage", language_problem(raw["QueryLanguage"]))
-        common: dict[str, Any] = {"name": name, "type": kind, "pointer": at}
+            if key not in fields:
+                self.add(f"{at}/{key}", field_problem(key, fields, kind, name, language))
+        self.problems.extend(assign_problems(raw, at, language))
+        common: dict[str, Any] = {
+            "name": name,
+            "type": kind,
+            "pointer": at,
+            "query_language": language,
+            "assign": raw.get("Assign"),
+        }
+        if language == "JSONata":
+            self.problems.extend(jsonata_problems(raw, at))
+            common.update(
+                arguments=raw.get("Arguments"),
+                has_arguments="Arguments" in raw,
+                output=raw.get("Output"),
+                has_output="Output" in raw,
+            )
         if kind not in ("Choice", "Succeed", "Fail"):
             has_next, end = "Next" in raw, raw.get("End") is True
             if has_next == end:
@@ -192,17 +230,20 @@ class _Parser:
             if has_next and not isinstance(raw["Next"], str):
                 self.add(f"{at}/Next", "must be a state name")
             common.update(next=raw.get("Next") if has_next else None, end=end)
-        if kind != "Fail":
+        if kind != "Fail" and language == "JSONPath":
             common["input_path"] = self.path(raw, "InputPath", at)
             common["output_path"] = self.path(raw, "OutputPath", at)
-        if kind in ("Task", "Pass", "Parallel", "Map"):
+        if kind in ("Task", "Pass", "Parallel", "Map") and language == "JSONPath":
             common["result_path"] = self.path(raw, "ResultPath", at, reference=True)
             params, has = self.template(raw, "Parameters", at)
             common.update(parameters=params, has_parameters=has)
         if kind in ("Task", "Parallel", "Map"):
             common["result_selector"], _ = self.template(raw, "ResultSelector", at)
+        if kind in ("Task", "Parallel", "Map"):
             common["retry"] = parse_retriers(raw.get("Retry"), f"{at}/Retry", self.problems)
-            common["catch"] = parse_catchers(raw.get("Catch"), f"{at}/Catch", self.problems)
+            common["catch"] = parse_catchers(
+                raw.get("Catch"), f"{at}/Catch", self.problems, language
+            )
         builder = getattr(self, f"state_{kind.lower()}", None)
         if builder is None:
             classes = {"Succeed": SucceedState}
@@ -220,14 +261,18 @@ class _Parser:
                 f"unsupported resource {resource!r} (the local engine "
                 f"runs Lambda function ARNs and {LAMBDA_INVOKE})",
             )
+        jsonata = common["query_language"] == "JSONata"
         if resource == LAMBDA_INVOKE:
-            params = raw.get("Parameters")
+            key = "Arguments" if jsonata else "Parameters"
+            params = raw.get(key)
             if not isinstance(params, dict) or not (
                 {"FunctionName", "FunctionName.$"} & set(params)
             ):
-                self.add(f"{at}/Parameters", f"{LAMBDA_INVOKE} needs Parameters.FunctionName")
+                self.add(f"{at}/{key}", f"{LAMBDA_INVOKE} needs {key}.FunctionName")
         timeout = raw.get("TimeoutSeconds")
-        if timeout is not None and (
+        if jsonata and isinstance(timeout, str):
+            pass  # an expression, evaluated when the state runs
+        elif timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0
         ):
             self.add(f"{at}/TimeoutSeconds", "must be a positive integer")
@@ -247,9 +292,16 @@ class _Parser:
         if not isinstance(choices, list) or not choices:
             self.add(f"{at}/Choices", "must be a non-empty array")
             choices = []
-        rules = tuple(
-            parse_rule(c, f"{at}/Choices/{i}", self.problems, True) for i, c in enumerate(choices)
-        )
+        if common["query_language"] == "JSONata":
+            rules = tuple(
+                parse_condition_rule(c, f"{at}/Choices/{i}", self.problems)
+                for i, c in enumerate(choices)
+            )
+        else:
+            rules = tuple(
+                parse_rule(c, f"{at}/Choices/{i}", self.problems, True)
+                for i, c in enumerate(choices)
+            )
         default = raw.get("Default")
         if default is not None and not isinstance(default, str):
             self.add(f"{at}/Default", "must be a state name")
@@ -265,8 +317,11 @@ class _Parser:
                 f"TimestampPath; found {present or 'none'}",
             )
         seconds = raw.get("Seconds")
-        if "Seconds" in raw and (
-            isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0
+        jsonata = common["query_language"] == "JSONata" and isinstance(seconds, str)
+        if (
+            "Seconds" in raw
+            and not jsonata
+            and (isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0)
         ):
             self.add(f"{at}/Seconds", "must be a non-negative number")
         return WaitState(
@@ -303,7 +358,10 @@ class _Parser:
         if not isinstance(branches, list) or not branches:
             self.add(f"{at}/Branches", "must be a non-empty array of state machines")
             branches = []
-        parsed = tuple(self.machine(b, f"{at}/Branches/{i}") for i, b in enumerate(branches))
+        language = common["query_language"]
+        parsed = tuple(
+            self.machine(b, f"{at}/Branches/{i}", language) for i, b in enumerate(branches)
+        )
         return ParallelState(branches=parsed, **common)
 
     def state_map(self, raw: dict[str, Any], at: str, common: dict[str, Any]) -> State:
@@ -311,7 +369,8 @@ class _Parser:
 
         key = "ItemProcessor" if "ItemProcessor" in raw else "Iterator"
         body = raw.get(key)
-        processor = self.machine(body, f"{at}/{key}")
+        language = common["query_language"]
+        processor = self.machine(body, f"{at}/{key}", language)
         config = body.get("ProcessorConfig", {}) if isinstance(body, dict) else {}
         mode = config.get("Mode", "INLINE") if isinstance(config, dict) else "INLINE"
         if mode not in ("INLINE", "DISTRIBUTED"):
@@ -319,18 +378,20 @@ class _Parser:
         if "ItemSelector" in raw and "Parameters" in raw:
             self.add(at, "a Map state may have ItemSelector or Parameters, not both")
         selector, has_selector = self.template(raw, "ItemSelector", at)
-        if not has_selector and common["has_parameters"]:
+        if not has_selector and common.get("has_parameters"):
             selector, has_selector = common["parameters"], True
         common.update(parameters=None, has_parameters=False)
-        check_map_config(raw, at, mode, self.problems)
+        check_map_config(map_config_view(raw, language), at, mode, self.problems)
         concurrency = raw.get("MaxConcurrency", 0)
         return MapState(
             processor=processor,
             mode=mode,
+            items=raw.get("Items"),
+            has_items="Items" in raw,
             items_path=self.path(raw, "ItemsPath", at) or "$",
             item_selector=selector,
             has_item_selector=has_selector,
-            max_concurrency=concurrency if isinstance(concurrency, int) else 0,
+            max_concurrency=concurrency if isinstance(concurrency, int | str) else 0,
             max_concurrency_path=self.path(raw, "MaxConcurrencyPath", at, default=None),
             item_reader=raw.get("ItemReader"),
             item_batcher=raw.get("ItemBatcher"),
@@ -361,6 +422,8 @@ def parse_definition(definition: Any) -> StateMachine:
     """
     parser = _Parser()
     machine = parser.machine(definition, "")
+    if not parser.problems:
+        parser.problems.extend(scope_problems(machine))
     if parser.problems:
         raise DefinitionError(parser.problems)
     return machine

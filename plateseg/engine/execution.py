@@ -12,7 +12,8 @@ from typing import Any
 from plateseg.engine.clock import ExecutionTimedOut
 from plateseg.engine.context import Aborted, Runtime
 from plateseg.engine.definition import State, StateMachine
-from plateseg.engine.paths import check_payload_size, write_result
+from plateseg.engine.jsonata_states import catch_output
+from plateseg.engine.paths import check_payload_size
 from plateseg.engine.retry import find_catcher, find_retrier, retry_delay
 from plateseg.engine.states import StepOutcome, run_once
 from plateseg.errors import StatesError
@@ -93,12 +94,7 @@ def run_machine(machine: StateMachine, machine_input: Any, rt: Runtime) -> Any:
             catcher = None if isinstance(err, _TERMINAL) else find_catcher(state.catch, err)
             if catcher is None:
                 raise
-            error_output = {"Error": err.name, "Cause": err.cause}
-            output = (
-                data
-                if catcher.result_path is None
-                else write_result(data, catcher.result_path, error_output)
-            )
+            output = catch_output(state, catcher, data, err, rt)
             next_name = catcher.next
             rt.history.emit("StateCaught", name=name, error=err.name, next=next_name)
         rt.history.emit("StateExited", name=name, output=output)
@@ -127,7 +123,10 @@ def run_siblings(
     run = fork.wrap(run_machine)
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name) as pool:
-            futures = [pool.submit(run, machine, data, group) for machine, data in jobs]
+            futures = [
+                pool.submit(run, machine, data, group.in_scope(rt.scope.child()))
+                for machine, data in jobs
+            ]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in futures if f in done and f.exception() is not None]
             if failed:

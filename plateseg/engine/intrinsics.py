@@ -159,7 +159,7 @@ class _Parser:
                 break
             self.pos += 1
         path = self.text[start : self.pos].strip()
-        problem = path_problem(path)
+        problem = path_problem(path, variables=True)
         if problem:
             raise DefinitionError(f"intrinsic {self.text!r}: {problem}")
         return PathArg(path)

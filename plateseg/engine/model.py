@@ -3,6 +3,9 @@
 Payload templates (Parameters, ResultSelector, ItemSelector) stay JSON values; paths
 are strings, and ``None`` stands for the JSON ``null`` (for InputPath, OutputPath and
 ResultPath that has its ASL meaning: ``{}`` input, discarded result, ``{}`` output).
+A JSONata state (``query_language == "JSONata"``) keeps ``Arguments``, ``Output`` and
+its other fields as written, ``"{% … %}"`` expressions included; ``Assign`` is kept
+for both languages.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class State:
     name: str
     type: str
     pointer: str
+    query_language: str = "JSONPath"
     next: str | None = None
     end: bool = False
     input_path: str | None = "$"
@@ -45,12 +49,17 @@ class State:
     result_path: str | None = "$"
     retry: tuple[Retrier, ...] = ()
     catch: tuple[Catcher, ...] = ()
+    assign: Any = None
+    arguments: Any = None
+    has_arguments: bool = False
+    output: Any = None
+    has_output: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
 class TaskState(State):
     resource: str
-    timeout_seconds: int | None = None
+    timeout_seconds: int | str | None = None
     timeout_seconds_path: str | None = None
 
 
@@ -68,7 +77,7 @@ class ChoiceState(State):
 
 @dataclass(frozen=True, kw_only=True)
 class WaitState(State):
-    seconds: float | None = None
+    seconds: float | str | None = None
     seconds_path: str | None = None
     timestamp: str | None = None
     timestamp_path: str | None = None
@@ -96,10 +105,12 @@ class ParallelState(State):
 class MapState(State):
     processor: StateMachine
     mode: str = "INLINE"
+    items: Any = None
+    has_items: bool = False
     items_path: str = "$"
     item_selector: Any = None
     has_item_selector: bool = False
-    max_concurrency: int = 0
+    max_concurrency: int | str = 0
     max_concurrency_path: str | None = None
     item_reader: Mapping[str, Any] | None = None
     item_batcher: Mapping[str, Any] | None = None

@@ -2,7 +2,9 @@
 
 Reference paths (``$``, ``$.a.b``, ``$.a[0]``, ``$['x']``) take a fast hand-written
 route; anything else (wildcards, filters, slices, recursive descent) goes to
-``jsonpath-ng`` and, as in AWS, yields the array of every match.
+``jsonpath-ng`` and, as in AWS, yields the array of every match. A path that starts
+with a variable name (``$order.items[0]``) reads a workflow variable: the context
+object passed in carries the scope (``context.variables``).
 
 >>> read_path({"a": {"b": [1, 2]}}, "$.a.b[1]")
 2
@@ -28,6 +30,7 @@ __all__ = [
     "path_problem",
     "payload_size",
     "read_path",
+    "variable_of",
     "write_result",
 ]
 
@@ -42,6 +45,17 @@ _SEGMENT = re.compile(
 )
 
 Segment = str | int
+
+#: ``$name`` at the start of a path: a workflow variable (not ``$.``, ``$[`` or ``$$``).
+_VARIABLE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def variable_of(path: str) -> tuple[str, str] | None:
+    """``("name", "$.rest")`` for a variable path ``$name.rest``, else ``None``."""
+    match = _VARIABLE.match(path)
+    if match is None:
+        return None
+    return match.group(1), "$" + path[match.end() :]
 
 
 @lru_cache(maxsize=4096)
@@ -84,7 +98,9 @@ def _compiled(path: str) -> Any:
     return parse(path)
 
 
-def path_problem(path: Any, *, reference: bool = False, context: bool = True) -> str | None:
+def path_problem(
+    path: Any, *, reference: bool = False, context: bool = True, variables: bool = False
+) -> str | None:
     """Why ``path`` is not a usable JSONPath, or ``None`` if it is.
 
     Parameters
@@ -95,10 +111,17 @@ def path_problem(path: Any, *, reference: bool = False, context: bool = True) ->
         Require a reference path (ResultPath, Choice ``Variable`` may be any path).
     context : bool
         Allow ``$$`` context paths.
+    variables : bool
+        Allow paths that start with a workflow variable (``$name…``).
     """
     if not isinstance(path, str) or not path.startswith("$"):
         return f"{path!r} is not a JSONPath (it must start with '$')"
     body = path
+    variable = variable_of(path)
+    if variable is not None:
+        if not variables:
+            return f"{path!r}: a workflow variable cannot be read here"
+        body = variable[1]
     if path.startswith("$$"):
         if not context:
             return f"{path!r}: a context path ('$$') is not allowed here"
@@ -137,7 +160,20 @@ def read_path(data: Any, path: str, *, context: Any = _NO_CONTEXT, field: str = 
     """
     target = data
     body = path
-    if path.startswith("$$"):
+    variable = variable_of(path) if path[1:2].isalpha() or path[1:2] == "_" else None
+    if variable is not None:
+        scope = getattr(context, "variables", None)
+        try:
+            target = scope.lookup(variable[0]) if scope is not None else None
+            if scope is None:
+                raise KeyError(variable[0])
+        except KeyError:
+            raise StatesError(
+                "States.Runtime",
+                f"The variable '${variable[0]}' read by the field '{field}' is not assigned",
+            ) from None
+        body = variable[1]
+    elif path.startswith("$$"):
         if context is _NO_CONTEXT:
             raise StatesError(
                 "States.Runtime",

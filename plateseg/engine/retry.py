@@ -57,6 +57,9 @@ class Catcher:
     error_equals: tuple[str, ...]
     next: str
     result_path: str | None = "$"
+    assign: Any = None
+    output: Any = None
+    has_output: bool = False
 
 
 def error_matches(patterns: Sequence[str], error: StatesError) -> bool:
@@ -127,7 +130,10 @@ _RETRY_FIELDS = {
     "JitterStrategy",
     "Comment",
 }
-_CATCH_FIELDS = {"ErrorEquals", "Next", "ResultPath", "Comment"}
+_CATCH_FIELDS = {
+    "JSONPath": {"ErrorEquals", "Next", "ResultPath", "Comment", "Assign"},
+    "JSONata": {"ErrorEquals", "Next", "Output", "Comment", "Assign"},
+}
 
 
 def _error_equals(entry: dict[str, Any], where: str, problems: list[str]) -> tuple[str, ...]:
@@ -185,8 +191,14 @@ def parse_retriers(raw: Any, where: str, problems: list[str]) -> tuple[Retrier, 
     return tuple(out)
 
 
-def parse_catchers(raw: Any, where: str, problems: list[str]) -> tuple[Catcher, ...]:
-    """Parse a ``Catch`` array, appending problems to ``problems``."""
+def parse_catchers(
+    raw: Any, where: str, problems: list[str], language: str = "JSONPath"
+) -> tuple[Catcher, ...]:
+    """Parse a ``Catch`` array, appending problems to ``problems``.
+
+    A JSONPath catcher may have ``ResultPath`` and ``Assign``; a JSONata one ``Output``
+    and ``Assign`` (checked by the caller with the state's other expressions).
+    """
     from plateseg.engine.paths import path_problem
 
     if raw is None:
@@ -201,7 +213,9 @@ def parse_catchers(raw: Any, where: str, problems: list[str]) -> tuple[Catcher, 
             problems.append(f"{at}: a catcher must be an object")
             continue
         problems.extend(
-            f"{at}/{key}: unsupported field" for key in entry if key not in _CATCH_FIELDS
+            f"{at}/{key}: unsupported field in a {language} catcher"
+            for key in entry
+            if key not in _CATCH_FIELDS[language]
         )
         names = _error_equals(entry, at, problems)
         if "States.ALL" in names and index != len(raw) - 1:
@@ -215,5 +229,14 @@ def parse_catchers(raw: Any, where: str, problems: list[str]) -> tuple[Catcher, 
             problem = path_problem(result_path, reference=True, context=False)
             if problem:
                 problems.append(f"{at}/ResultPath: {problem}")
-        out.append(Catcher(error_equals=names, next=target, result_path=result_path))
+        out.append(
+            Catcher(
+                error_equals=names,
+                next=target,
+                result_path=result_path,
+                assign=entry.get("Assign"),
+                output=entry.get("Output"),
+                has_output="Output" in entry,
+            )
+        )
     return tuple(out)

@@ -1,7 +1,9 @@
 """One state, one attempt: the JSONPath pipeline in the specification's order.
 
-``InputPath → Parameters → (work) → ResultSelector → ResultPath → OutputPath``.
-Retry and Catch wrap these functions in :mod:`plateseg.engine.execution`.
+``InputPath → Parameters → (work) → ResultSelector → (Assign) → ResultPath →
+OutputPath``; ``Assign`` reads the selected result and takes effect once the output is
+made. JSONata states run in :mod:`plateseg.engine.jsonata_states`. Retry and Catch
+wrap these functions in :mod:`plateseg.engine.execution`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from plateseg.engine.paths import (
 )
 from plateseg.engine.retry import TaskFailure
 from plateseg.engine.templates import evaluate_template
+from plateseg.engine.variables import evaluate_jsonpath_assign
 from plateseg.errors import StatesError
 
 __all__ = ["StepOutcome", "effective_input", "finish", "run_once"]
@@ -51,9 +54,11 @@ def effective_input(state: State, raw_input: Any, context: Any) -> Any:
 
 
 def finish(state: State, raw_input: Any, result: Any, context: Any) -> Any:
-    """Apply ResultSelector, ResultPath (``null`` keeps the input) and OutputPath."""
+    """Apply ResultSelector, Assign (set last), ResultPath (``null`` keeps the input)
+    and OutputPath."""
     if state.result_selector is not None:
         result = evaluate_template(state.result_selector, result, context)
+    assigned = evaluate_jsonpath_assign(state.assign, result, context)
     output = (
         raw_input
         if state.result_path is None
@@ -61,7 +66,13 @@ def finish(state: State, raw_input: Any, result: Any, context: Any) -> Any:
     )
     output = _output_only(state, output, context)
     check_payload_size(output, f"output of state '{state.name}'")
+    _set(state, assigned, context)
     return output
+
+
+def _set(state: State, assigned: dict[str, Any] | None, context: Any) -> None:
+    if assigned:
+        context.variables.assign(assigned, f"state '{state.name}'")
 
 
 def _read_input(state: State, raw_input: Any, context: Any) -> Any:
@@ -88,25 +99,33 @@ def run_once(
     StatesError
         The state's error (a task's, a ``States.*`` error, a Fail state's).
     """
+    if state.query_language == "JSONata":
+        from plateseg.engine.jsonata_states import run_jsonata
+
+        return run_jsonata(state, raw_input, rt, entered, retry_count)
     context = rt.context_object(state.name, entered, retry_count)
     if isinstance(state, FailState):
         raise _fail_error(state, raw_input, context)
     if isinstance(state, ChoiceState | WaitState | SucceedState):
         data = _read_input(state, raw_input, context)
+        assign, target = state.assign, state.next
         if isinstance(state, ChoiceState):
-            for rule in state.choices:
-                if evaluate_rule(rule, data, context):
-                    return _output_only(state, data, context), rule.next
-            if state.default is None:
+            rule = next((r for r in state.choices if evaluate_rule(r, data, context)), None)
+            if rule is None and state.default is None:
                 raise StatesError(
                     "States.NoChoiceMatched",
                     f"No Choice rule of state '{state.name}' matched the input "
                     "and there is no Default",
                 )
-            return _output_only(state, data, context), state.default
+            target = rule.next if rule is not None else state.default
+            if rule is not None and rule.assign is not None:
+                assign = rule.assign
         if isinstance(state, WaitState):
             rt.clock.sleep(_wait_seconds(state, data, rt, context))
-        return _output_only(state, data, context), state.next
+        assigned = evaluate_jsonpath_assign(assign, data, context)
+        output = _output_only(state, data, context)
+        _set(state, assigned, context)
+        return output, target
     data = effective_input(state, raw_input, context)
     if isinstance(state, PassState):
         result = state.result if state.has_result else data

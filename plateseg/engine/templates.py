@@ -1,8 +1,8 @@
 """Payload templates: Parameters, ItemSelector, ResultSelector, BatchInput.
 
-A key ending in ``.$`` takes its value from a path (``$``…, ``$$``…) or an intrinsic
-function (``States.…``); every other value is copied as is, nested objects and arrays
-included.
+A key ending in ``.$`` takes its value from a path (``$``…, ``$$``…, a workflow
+variable ``$name``…) or an intrinsic function (``States.…``); every other value is
+copied as is, nested objects and arrays included.
 
 >>> evaluate_template({"a.$": "$.x", "b": [1, {"c.$": "$$.Execution.Name"}]},
 ...                   {"x": 7}, {"Execution": {"Name": "run"}})
@@ -56,7 +56,7 @@ def template_problems(template: Any, pointer: str) -> list[str]:
                 if not isinstance(value, str):
                     problems.append(f"{where}: a '.$' field needs a path or intrinsic string")
                 elif value.startswith("$"):
-                    problem = path_problem(value)
+                    problem = path_problem(value, variables=True)
                     if problem:
                         problems.append(f"{where}: {problem}")
                 else:

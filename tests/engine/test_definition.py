@@ -39,8 +39,8 @@ def test_segmentation_definition_parses() -> None:
             "unknown or unsupported Type",
         ),
         (
-            {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True, "Assign": {}}}},
-            "/States/A/Assign: unsupported field",
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True, "Assign": {"a.b": 1}}}},
+            "/States/A/Assign/a.b: 'a.b' is not a variable name",
         ),
         (
             {"StartAt": "A", "States": {"A": {"Type": "Succeed"}, "B": {"Type": "Succeed"}}},
@@ -63,8 +63,12 @@ def test_segmentation_definition_parses() -> None:
             "/States/A/Parameters/x.$",
         ),
         (
-            {"StartAt": "A", "QueryLanguage": "JSONata", "States": {"A": {"Type": "Succeed"}}},
-            "only JSONPath",
+            {
+                "StartAt": "A",
+                "QueryLanguage": "JSONata",
+                "States": {"A": {"Type": "Succeed", "InputPath": "$"}},
+            },
+            "InputPath is a JSONPath field",
         ),
         (
             {
