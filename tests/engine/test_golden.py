@@ -1,7 +1,8 @@
 """The golden cases: ``tests/engine/golden/<case>.json``, one test each.
 
 Each case holds a ``definition``, an ``input``, the ``expected`` output or error (and
-optionally a fragment of the cause), the AWS documentation page it comes from
+optionally a fragment of the cause; the error ``DefinitionError`` means the engine
+refuses the definition before running it, as AWS refuses to create it), the AWS documentation page it comes from
 (``source``), and optionally S3 ``objects`` (key → text, in the bucket every name
 maps to), the retry ``sleeps`` the clock must see, and ``normalise_cause`` (Lambda
 error causes are compared as parsed JSON without the stack trace).
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from plateseg.errors import DefinitionError
 from plateseg.store import LocalStore
 from tests.engine.conftest import EngineFactory, RecordingClock
 from tests.engine.golden_functions import golden_functions
@@ -51,8 +53,13 @@ def test_golden_case(
     for key, text in case.get("objects", {}).items():
         store.put_bytes(key, text.encode())
     engine = make_engine(golden_functions())
-    result = engine.run(case["definition"], case["input"], name="golden")
     expected = case["expected"]
+    if expected.get("error") == "DefinitionError":
+        with pytest.raises(DefinitionError) as refused:
+            engine.run(case["definition"], case["input"], name="golden")
+        assert expected.get("cause_contains", "") in str(refused.value)
+        return
+    result = engine.run(case["definition"], case["input"], name="golden")
     if "error" in expected:
         assert (result.status, result.error) == ("FAILED", expected["error"]), result.cause
         assert expected.get("cause_contains", "") in (result.cause or "")
