@@ -211,7 +211,8 @@ def _envelope(payload: Any) -> dict[str, Any]:
 
 
 def _run_task(state: TaskState, params: Any, rt: Runtime, context: Any) -> Any:
-    timeout: float | None = state.timeout_seconds
+    seconds = state.timeout_seconds  # a JSONata expression is resolved before this
+    timeout: float | None = None if isinstance(seconds, str) else seconds
     if state.timeout_seconds_path is not None:
         value = read_path(
             params, state.timeout_seconds_path, context=context, field="TimeoutSecondsPath"
