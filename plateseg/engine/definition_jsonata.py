@@ -60,10 +60,10 @@ def assign_problems(raw: dict[str, Any], at: str, language: str) -> list[str]:
             continue
         for key in assign:
             problem = assign_name_problem(key, language)
+            if language == "JSONata" and key.endswith(".$"):
+                problem = "JSONata states do not use '.$' keys (write the value as {% … %})"
             if problem:
                 problems.append(f"{where}/{key}: {problem}")
-            elif language == "JSONata" and key.endswith(".$"):
-                problems.append(f"{where}/{key}: JSONata states do not use '.$' keys")
     return problems
 
 

@@ -54,11 +54,21 @@ def test_validate_reports_every_problem_with_pointer_and_state(
     assert "/States/C: state 'C' is not reachable" in err
 
 
-def test_validate_names_jsonata_as_unsupported(runner: CliRunner, tmp_path: Path) -> None:
+def test_validate_accepts_jsonata_and_names_what_is_unsupported(
+    runner: CliRunner, tmp_path: Path
+) -> None:
     document = {"QueryLanguage": "JSONata", "StartAt": "A", "States": {"A": {"Type": "Succeed"}}}
     result = runner.invoke(asl.app, ["validate", str(write(tmp_path, document))])
+    assert result.exit_code == 0, result.output
+    document["States"]["A"] = {
+        "Type": "Task",
+        "Resource": f"{ARN}F",
+        "HeartbeatSeconds": 60,
+        "End": True,
+    }
+    result = runner.invoke(asl.app, ["validate", str(write(tmp_path, document))])
     assert result.exit_code == 2
-    assert "/QueryLanguage: QueryLanguage JSONata is not supported" in result.stderr
+    assert "/States/A/HeartbeatSeconds: unsupported field" in result.stderr
 
 
 def test_validate_non_json_file(runner: CliRunner, tmp_path: Path) -> None:
