@@ -69,11 +69,15 @@ def run_machine(machine: StateMachine, machine_input: Any, rt: Runtime) -> Any:
     name = machine.start_at
     data = machine_input
     journal, step = rt.journal, 0
+    recorded_version = rt.scope.version
     if journal is not None:  # the top-level machine of a journaled execution
         point = journal.resume_point(machine.start_at, machine_input)
         if point is None:
             return journal.last_output()
         step, name, data = point.step, point.state, point.data
+        if point.variables:
+            rt.scope.assign(point.variables, "the journal")
+            recorded_version = rt.scope.version
         if step:
             rt.history.emit("ExecutionResumed", name=name, step=step)
     while True:
@@ -99,6 +103,9 @@ def run_machine(machine: StateMachine, machine_input: Any, rt: Runtime) -> Any:
             rt.history.emit("StateCaught", name=name, error=err.name, next=next_name)
         rt.history.emit("StateExited", name=name, output=output)
         if journal is not None:
+            if rt.scope.version != recorded_version:
+                recorded_version = rt.scope.version
+                journal.record_variables(step, rt.scope.own())
             journal.record_transition(step, name, next_name, output)
             step += 1
         if next_name is None:

@@ -9,7 +9,9 @@ SIGKILL and power loss). It records
   that did not finish, with exactly the data it would have had;
 - ``children``: each Distributed Map child execution (batch) result, keyed by the step
   at which the Map state was entered and the batch index, so a resumed Map Run re-runs
-  only batches that have no result or failed.
+  only batches that have no result or failed;
+- ``variables``: the top-level workflow variables after each step that changed them, so
+  a resumed run reads the ``$name`` values it would have read.
 
 A resumed execution is the same execution (same name, so the same Map Run ids,
 ResultWriter folders and child names); nothing already journaled as succeeded runs
@@ -46,6 +48,10 @@ CREATE TABLE IF NOT EXISTS transitions (
     next TEXT,
     output TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS variables (
+    step INTEGER PRIMARY KEY,
+    data TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS children (
     step INTEGER NOT NULL,
     state TEXT NOT NULL,
@@ -59,11 +65,13 @@ CREATE TABLE IF NOT EXISTS children (
 
 @dataclass(frozen=True)
 class Resume:
-    """Where a journaled execution continues: the step number, state and its input."""
+    """Where a journaled execution continues: the step number, state and its input,
+    and the top-level workflow variables as they were then."""
 
     step: int
     state: str
     data: Any
+    variables: dict[str, Any] | None = None
 
 
 class Journal:
@@ -166,7 +174,20 @@ class Journal:
         step, next_state, output = last
         if next_state is None:
             return None
-        return Resume(step + 1, next_state, json.loads(output))
+        with self._lock:
+            saved = self._db.execute(
+                "SELECT data FROM variables WHERE step <= ? ORDER BY step DESC LIMIT 1", (step,)
+            ).fetchone()
+        variables = None if saved is None else json.loads(saved[0])
+        return Resume(step + 1, next_state, json.loads(output), variables)
+
+    def record_variables(self, step: int, variables: dict[str, Any]) -> None:
+        """Record the top-level variables as they are after the state entered at ``step``."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO variables (step, data) VALUES (?, ?)",
+                (step, _dumps(variables)),
+            )
 
     def last_output(self) -> Any:
         """Output of the last recorded transition (the execution's output when it ended)."""
@@ -247,6 +268,7 @@ class Journal:
                 return str(last[0]) if last is not None else "the first state"
             step, state = found
             self._db.execute("DELETE FROM transitions WHERE step >= ?", (step,))
+            self._db.execute("DELETE FROM variables WHERE step >= ?", (step,))
         return str(state)
 
     def close(self) -> None:

@@ -94,13 +94,19 @@ class Scope:
         ``None`` for an execution's top level and for a Distributed Map child.
     """
 
-    __slots__ = ("_lock", "_own", "_parent", "_sizes")
+    __slots__ = ("_lock", "_own", "_parent", "_sizes", "version")
 
     def __init__(self, parent: Scope | None = None) -> None:
         self._parent = parent
         self._own: dict[str, Any] = {}
         self._sizes: dict[str, int] = {}
         self._lock = threading.Lock()
+        #: Incremented by every assignment (the journal records a changed scope).
+        self.version = 0
+
+    def own(self) -> dict[str, Any]:
+        """A copy of the variables assigned in this scope (not the enclosing ones)."""
+        return dict(self._own)
 
     def child(self) -> Scope:
         """A scope for a branch or an iteration: reads this one, assigns its own."""
@@ -173,6 +179,7 @@ class Scope:
                 )
             self._own.update(values)
             self._sizes.update(sizes)
+            self.version += 1
 
 
 def _too_big(message: str) -> StatesError:

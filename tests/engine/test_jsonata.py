@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from plateseg.cli import asl
-from plateseg.engine import parse_definition
+from plateseg.engine import Journal, parse_definition
 from plateseg.errors import DefinitionError
 from tests.engine.conftest import EngineFactory
 
@@ -159,3 +159,37 @@ def test_now_is_the_time_of_the_evaluation(make_engine: EngineFactory) -> None:
     stamp = engine.run(definition, {}).output
     moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     assert moment >= before
+
+
+def test_resumed_execution_reads_the_variables_it_had(
+    make_engine: EngineFactory, tmp_path: Path
+) -> None:
+    calls = [0]
+
+    def flaky(event: Any, context: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("first call fails")
+        return event
+
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Assign": {"x": "{% $states.input.v %}"}, "Next": "B"},
+            "B": {
+                "Type": "Task",
+                "Resource": f"{ARN}Flaky",
+                "Arguments": {"x": "{% $x %}"},
+                "End": True,
+            },
+        },
+    }
+    engine = make_engine({"Flaky": flaky})
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        first = engine.run(definition, {"v": 7}, name="resumed", journal=journal)
+        assert (first.status, first.error) == ("FAILED", "RuntimeError")
+        second = engine.run(definition, {"v": 7}, name="resumed", journal=journal)
+    assert second.status == "SUCCEEDED", second.cause
+    assert second.output == {"x": 7}
+    assert any(e.type == "ExecutionResumed" for e in second.events)
