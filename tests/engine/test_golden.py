@@ -3,9 +3,10 @@
 Each case holds a ``definition``, an ``input``, the ``expected`` output or error (and
 optionally a fragment of the cause; the error ``DefinitionError`` means the engine
 refuses the definition before running it, as AWS refuses to create it), the AWS
-documentation page it comes from (``source``), and optionally S3 ``objects`` (key → text, in the bucket every name
-maps to), the retry ``sleeps`` the clock must see, and ``normalise_cause`` (Lambda
-error causes are compared as parsed JSON without the stack trace).
+documentation page it comes from (``source``), and optionally S3 ``objects`` (key →
+text, in the bucket every name maps to), the retry ``sleeps`` the clock must see, and
+``normalise_cause`` (Lambda error causes are compared as parsed JSON without the stack
+trace).
 """
 
 from __future__ import annotations
