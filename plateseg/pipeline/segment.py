@@ -1,12 +1,21 @@
 """Segment one batch of fields of view: the work of one Segment Lambda invocation.
 
 Per image: read its channels, segment nuclei, measure every channel, write the label
-mask, an outline overlay and a thumbnail (PNG, for the web UI), return a small
-:class:`~plateseg.contracts.ImageSummary`. An unusable image
-(:class:`~plateseg.errors.ImageError`) becomes an error record and the batch goes on;
-transient faults and bugs propagate so the state machine's Retry (or the engine)
-handles them. All objects of the batch go to one Parquet part whose name depends only
-on the batch's image ids, so a retried batch overwrites its own part.
+mask (and the cell labels with ``recipe.secondary``), return a small
+:class:`~plateseg.contracts.ImageSummary`. Nothing else is written per image: the
+outlines and thumbnails the web UI shows are drawn on request from the label mask and
+the source image (:mod:`plateseg.web.render`), so no Lambda time goes to pictures. An
+unusable image (:class:`~plateseg.errors.ImageError`) becomes an error record and the
+batch goes on; transient faults and bugs propagate so the state machine's Retry (or the
+engine) handles them. All objects of the batch go to one Parquet part whose name depends
+only on the batch's image ids, so a retried batch overwrites its own part.
+
+**One thread.** A batch segments with BLAS limited to one thread (:func:`one_thread`):
+the matrix products of resizing are small, and OpenBLAS's worker threads spin for more
+CPU than they save — on the 2-core development machine a 512² field took 1.7x the CPU
+and wall time with two BLAS threads, and two engine workers each with two threads took
+longer than one worker with one. Parallelism comes from running batches side by side
+(the Distributed Map, the local engine's worker processes), not from inside a field.
 
 **Checkpoints.** After a batch in which every image succeeded, its
 :class:`~plateseg.contracts.SegmentResult` is stored at :func:`checkpoint_key`
@@ -23,6 +32,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -39,10 +51,9 @@ __all__ = [
     "cells_key",
     "checkpoint_key",
     "mask_key",
-    "overlay_key",
+    "one_thread",
     "part_key",
     "segment_batch",
-    "thumbnail_key",
 ]
 
 #: Columns that say where each object row comes from, before the measurements.
@@ -57,17 +68,6 @@ def mask_key(run_id: str, image_id: str) -> str:
 def cells_key(run_id: str, image_id: str) -> str:
     """``runs/<run_id>/masks/<image_id>.cells.tif``: cell labels (with ``recipe.secondary``)."""
     return f"runs/{run_id}/masks/{image_id}.cells.tif"
-
-
-def overlay_key(run_id: str, image_id: str) -> str:
-    """``runs/<run_id>/masks/<image_id>.overlay.png``: nuclei in grey, outlines in yellow,
-    at most 1024 px on its longer side."""
-    return f"runs/{run_id}/masks/{image_id}.overlay.png"
-
-
-def thumbnail_key(run_id: str, image_id: str) -> str:
-    """``runs/<run_id>/masks/<image_id>.thumb.png``: colour composite, at most 256 px."""
-    return f"runs/{run_id}/masks/{image_id}.thumb.png"
 
 
 def part_key(run_id: str, image_ids: list[str]) -> str:
@@ -142,6 +142,30 @@ def _store_checkpoint(store: Store, key: str, result: SegmentResult, digest: str
     store.put_bytes(key, json.dumps(document).encode(), "application/json")
 
 
+_CONTROLLER: Any = None
+_CONTROLLER_LOCK = threading.Lock()
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the ``with`` block with the BLAS libraries loaded so far limited to one thread.
+
+    The thread pools are found once per process (threadpoolctl inspects the loaded
+    libraries, ~0.6 ms) and restored on exit; numpy and scipy are loaded before the limit
+    is taken, so their OpenBLAS copies are among them.
+    """
+    global _CONTROLLER
+    import scipy.ndimage  # noqa: F401  (loads scipy's own OpenBLAS before the pools are found)
+    from threadpoolctl import ThreadpoolController
+
+    with _CONTROLLER_LOCK:
+        if _CONTROLLER is None:
+            _CONTROLLER = ThreadpoolController()
+        controller = _CONTROLLER
+    with controller.limit(limits=1, user_api="blas"):
+        yield
+
+
 def _channels_to_read(item: ManifestItem, recipe: Recipe) -> list[str]:
     """The nuclei channel first (it must exist), then every other channel of the item.
 
@@ -190,9 +214,23 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
     stored = _stored_result(store, checkpoint, batch.items)
     if stored is not None:
         return stored
+    with one_thread():
+        summaries, tables = _segment_items(batch.items, recipe, store, info.run_id)
+    parquet, digest = _write_objects(store, info.run_id, info.experiment_id, batch.items, tables)
+    outcome = SegmentResult(run_id=info.run_id, parquet_key=parquet, images=summaries)
+    if all(summary.status == "ok" for summary in summaries):
+        _store_checkpoint(store, checkpoint, outcome, digest)
+    return outcome
+
+
+def _segment_items(
+    items: list[ManifestItem], recipe: Recipe, store: Store, run_id: str
+) -> tuple[list[ImageSummary], list[tuple[ManifestItem, FieldResult]]]:
+    """Segment each item and store its labels: one summary per item, and the measured
+    fields (for the Parquet part)."""
     summaries: list[ImageSummary] = []
     tables: list[tuple[ManifestItem, FieldResult]] = []
-    for item in batch.items:
+    for item in items:
         try:
             images = read_field(store, item, _channels_to_read(item, recipe))
             result = segment_field(images, recipe, store)
@@ -206,11 +244,10 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
                 )
             )
             continue
-        key = mask_key(info.run_id, item.image_id)
+        key = mask_key(run_id, item.image_id)
         store.put_bytes(key, write_tiff(result.labels), "image/tiff")
         if result.cells is not None:
-            store.put_bytes(cells_key(info.run_id, item.image_id), write_tiff(result.cells))
-        _write_pictures(store, info.run_id, item, images, result, recipe)
+            store.put_bytes(cells_key(run_id, item.image_id), write_tiff(result.cells))
         summaries.append(
             ImageSummary(
                 **_identity(item),
@@ -221,30 +258,7 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
             )
         )
         tables.append((item, result))
-    parquet, digest = _write_objects(store, info.run_id, info.experiment_id, batch.items, tables)
-    outcome = SegmentResult(run_id=info.run_id, parquet_key=parquet, images=summaries)
-    if all(summary.status == "ok" for summary in summaries):
-        _store_checkpoint(store, checkpoint, outcome, digest)
-    return outcome
-
-
-def _write_pictures(
-    store: Store,
-    run_id: str,
-    item: ManifestItem,
-    images: dict[str, np.ndarray],
-    result: FieldResult,
-    recipe: Recipe,
-) -> None:
-    """The outline overlay and the thumbnail of one field (keys: module functions)."""
-    from plateseg.segmentation.outputs import overlay_png, thumbnail_png
-
-    nuclei = images[recipe.channels["nuclei"]]
-    cells = images.get(recipe.channels.get("cells", ""))
-    store.put_bytes(
-        overlay_key(run_id, item.image_id), overlay_png(nuclei, result.labels), "image/png"
-    )
-    store.put_bytes(thumbnail_key(run_id, item.image_id), thumbnail_png(nuclei, cells), "image/png")
+    return summaries, tables
 
 
 def _write_objects(

@@ -70,7 +70,7 @@ def canvas_png(image: np.ndarray) -> bytes:
     """
     from PIL import Image as PILImage
 
-    from plateseg.segmentation.outputs import display_image
+    from plateseg.web.render import display_image
 
     step = canvas_step(image.shape)
     buffer = io.BytesIO()

@@ -19,6 +19,7 @@ from plateseg.store import Store, open_store
 from plateseg.web.admission import AdmittedBackend, with_admission
 from plateseg.web.backends import Backend, make_backend
 from plateseg.web.config import WebSettings
+from plateseg.web.pictures import PictureCache
 from plateseg.web.queries import ManifestCache
 from plateseg.web.security import Guard
 
@@ -76,6 +77,7 @@ class AppState:
     _backend: Backend | None = None
     _manifests: ManifestCache | None = None
     _previews: Slots | None = None
+    pictures: PictureCache = field(default_factory=PictureCache)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     extras: dict[str, Any] = field(default_factory=dict)
 

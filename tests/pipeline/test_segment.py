@@ -157,22 +157,41 @@ def test_parquet_column_types(demo: tuple[LocalStore, DemoTruth, list[ManifestIt
     assert np.all(np.asarray(table.column("ObjectNumber")) >= 1)
 
 
-def test_batch_writes_overlays_and_thumbnails(
+def test_batch_writes_labels_and_no_pictures(
     demo: tuple[LocalStore, DemoTruth, list[ManifestItem]],
 ) -> None:
-    import io
+    """Per image, Segment stores the label mask only: the UI draws its pictures from it."""
+    store, _truth, items = demo
+    segment_batch(make_batch(items[:2]), store)
+    written = sorted(info.key for info in store.list("runs/run-1/masks/"))
+    assert written == sorted(f"runs/run-1/masks/{item.image_id}.tif" for item in items[:2])
 
-    from PIL import Image
 
-    from plateseg.pipeline.segment import overlay_key, thumbnail_key
+def test_batch_segments_with_one_blas_thread_and_restores_the_pools(
+    demo: tuple[LocalStore, DemoTruth, list[ManifestItem]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from threadpoolctl import threadpool_info
+
+    from plateseg.pipeline import segment as module
+
+    seen: list[set[int]] = []
+    real = module.segment_field
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(
+            {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+        )
+        return real(*args, **kwargs)  # type: ignore[arg-type]
 
     store, _truth, items = demo
+    before = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    monkeypatch.setattr(module, "segment_field", spy)
     segment_batch(make_batch(items[:1]), store)
-    image_id = items[0].image_id
-    assert overlay_key("run-1", image_id) == f"runs/run-1/masks/{image_id}.overlay.png"
-    for key in (overlay_key("run-1", image_id), thumbnail_key("run-1", image_id)):
-        with Image.open(io.BytesIO(store.get_bytes(key))) as picture:
-            assert picture.size == (256, 256) and picture.mode == "RGB"
+    assert seen == [{1}]
+    assert [
+        pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"
+    ] == before
 
 
 @pytest.mark.parametrize("segmenter", ["onnx", "trainable"])

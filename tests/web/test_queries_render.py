@@ -13,8 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from plateseg.segmentation.outputs import OUTLINE_RGB
-from plateseg.web.render import display_scale, object_tips, overlay_png, thumbnail_png
+from plateseg.web.render import (
+    OUTLINE_RGB,
+    display_scale,
+    object_tips,
+    overlay_png,
+    thumbnail_png,
+)
 from plateseg.web.routers.experiments import plate_format
 
 

@@ -10,7 +10,6 @@ from fastapi.responses import Response
 
 from plateseg import results
 from plateseg.errors import InputError
-from plateseg.imaging import get_image_bytes, read_image
 from plateseg.layout import (
     PLATE_FORMATS,
     PlateLayout,
@@ -19,9 +18,9 @@ from plateseg.layout import (
     read_layout,
     split_well,
 )
+from plateseg.web import pictures
 from plateseg.web.deps import AppStateDep, ExperimentId, ImageId
 from plateseg.web.queries import ExperimentSummary, experiment_ids, summarise
-from plateseg.web.render import thumbnail_png
 from plateseg.web.state import AppState
 
 router = APIRouter(prefix="/api/experiments", tags=["experiments"])
@@ -170,13 +169,8 @@ def field_thumbnail(
 ) -> Response:
     """A contrast-stretched PNG thumbnail (≤ 256 px) of one channel of one field."""
     key = state.manifests.channel_key(experiment_id, image_id, channel)
-    image = read_image(
-        get_image_bytes(state.store, key, state.settings.max_image_pixels),
-        key,
-        state.settings.max_image_pixels,
-    )
     return Response(
-        thumbnail_png(image),
+        pictures.field_thumbnail(state.pictures, state.store, key, state.settings.max_image_pixels),
         media_type="image/png",
         headers={"Cache-Control": "private, max-age=300"},
     )

@@ -21,7 +21,8 @@ from plateseg.results import (
     well_table,
 )
 from plateseg.web.deps import AppStateDep, ImageId, RunId
-from plateseg.web.render import object_tips, overlay_png
+from plateseg.web.pictures import field_overlay
+from plateseg.web.render import object_tips
 from plateseg.web.state import AppState
 
 router = APIRouter(prefix="/api/runs/{run_id}", tags=["results"])
@@ -132,8 +133,11 @@ def failures(state: AppStateDep, run_id: RunId) -> list[dict[str, Any]]:
     ]
 
 
-def _field(state: AppState, run_id: str, image_id: str, channel: str | None) -> tuple[Any, Any]:
-    """(image plane, label mask) of one field of a run; the recipe's nuclei channel by default."""
+def _field_keys(
+    state: AppState, run_id: str, image_id: str, channel: str | None
+) -> tuple[str, tuple[str, bytes]]:
+    """The source key of one channel of a run's field (the recipe's nuclei channel by
+    default) and its label mask's key and bytes."""
     run = _run(state, run_id)
     item = state.manifests.item(run.experiment_id, image_id)
     channel = channel or run.recipe.get("channels", {}).get("nuclei") or next(iter(item.channels))
@@ -142,9 +146,16 @@ def _field(state: AppState, run_id: str, image_id: str, channel: str | None) -> 
         raise NotFoundError(f"field {image_id!r} has no channel {channel!r}")
     mask_key = f"runs/{run_id}/masks/{image_id}.tif"
     try:
-        labels = read_image(state.store.get_bytes(mask_key), mask_key)
+        mask = state.store.get_bytes(mask_key)
     except ObjectNotFoundError:
         raise NotFoundError(f"run {run_id!r} has no mask for {image_id!r} (it failed?)") from None
+    return key, (mask_key, mask)
+
+
+def _field(state: AppState, run_id: str, image_id: str, channel: str | None) -> tuple[Any, Any]:
+    """(image plane, label mask) of one field of a run; the recipe's nuclei channel by default."""
+    key, (mask_key, mask) = _field_keys(state, run_id, image_id, channel)
+    labels = read_image(mask, mask_key)
     image = read_image(
         get_image_bytes(state.store, key, state.settings.max_image_pixels),
         key,
@@ -161,9 +172,11 @@ def _field(state: AppState, run_id: str, image_id: str, channel: str | None) -> 
 def overlay(
     state: AppStateDep, run_id: RunId, image_id: ImageId, channel: Channel = None
 ) -> Response:
-    """The field with every object's outline in yellow (PNG, at most 1024 px)."""
-    image, labels = _field(state, run_id, image_id, channel)
-    return Response(overlay_png(image, labels), media_type="image/png")
+    """The field with every object's outline in yellow (PNG, at most 1024 px), drawn from
+    the run's label mask and the source image, and cached (:mod:`plateseg.web.pictures`)."""
+    key, mask = _field_keys(state, run_id, image_id, channel)
+    png = field_overlay(state.pictures, state.store, key, mask, state.settings.max_image_pixels)
+    return Response(png, media_type="image/png")
 
 
 @router.get("/images/{image_id}/objects")
