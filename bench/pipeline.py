@@ -68,7 +68,7 @@ def _baselines(store_root: Path, experiment_id: str) -> tuple[float, float, int]
 
 
 def _pipeline(home: Path, experiment_id: str, batch_size: int) -> tuple[float, int]:
-    from plateseg.definition import MapTunables
+    from plateseg.map_settings import MapSettings
     from plateseg.runner import run_local
     from plateseg.settings import Settings
 
@@ -78,7 +78,7 @@ def _pipeline(home: Path, experiment_id: str, batch_size: int) -> tuple[float, i
         experiment_id,
         run_id=f"bench-b{batch_size}",
         settings=settings,
-        tunables=MapTunables(items_per_batch=batch_size),
+        tunables=MapSettings(items_per_batch=batch_size),
     )
     return time.perf_counter() - start, run.result.objects
 

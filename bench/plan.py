@@ -109,7 +109,7 @@ def _mean_profile(a: Any, b: Any) -> Any:
 def _round(home: Path, batch: int, args: argparse.Namespace, label: str) -> dict[str, Any]:
     from dataclasses import replace
 
-    from plateseg.definition import MapTunables
+    from plateseg.map_settings import MapSettings
     from plateseg.planning.model import Setting, predict
     from plateseg.planning.workload import EngineOverhead
     from plateseg.runner import run_local
@@ -120,7 +120,10 @@ def _round(home: Path, batch: int, args: argparse.Namespace, label: str) -> dict
     with LoadProbe() as probe:
         start = time.perf_counter()
         run = run_local(
-            "BENCH", run_id=f"plan-{label}", settings=settings, tunables=MapTunables(batch)
+            "BENCH",
+            run_id=f"plan-{label}",
+            settings=settings,
+            tunables=MapSettings(items_per_batch=batch),
         )
         measured = time.perf_counter() - start
     after, engine_after, share_after = _measure(home, args)
@@ -137,7 +140,7 @@ def _round(home: Path, batch: int, args: argparse.Namespace, label: str) -> dict
     ) / 2
     overhead = EngineOverhead(args.workers, startup, per_child)
     share = probe.core_share
-    setting = Setting(items_per_batch=batch, max_concurrency=16)
+    setting = Setting.of(MapSettings(items_per_batch=batch))  # as the run was rendered
     raw = EngineOverhead(
         args.workers,
         (engine_before.startup_seconds + engine_after.startup_seconds) / 2,

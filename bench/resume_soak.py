@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from plateseg.definition import MapTunables
+    from plateseg.map_settings import MapSettings
     from plateseg.runner import journal_path, run_local
     from tests.test_resume import (
         RESUME,
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     batches = 12
     with tempfile.TemporaryDirectory() as tmp:
         baseline = make_home(Path(tmp) / "baseline")
-        tunables = MapTunables(items_per_batch=1, max_concurrency=2)
+        tunables = MapSettings(items_per_batch=1, max_concurrency=2)
         run_local("E", run_id=RUN, settings=baseline, tunables=tunables)
         killed_total = 0
         while killed_total < args.kills:

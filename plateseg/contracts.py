@@ -14,6 +14,7 @@ from typing import Any, Final, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from plateseg.errors import ExecutionInputError, ExperimentIdError, RecipeError
+from plateseg.map_settings import MapSettings
 
 __all__ = [
     "EXPERIMENT_ID_PATTERN",
@@ -27,7 +28,6 @@ __all__ = [
     "LookupResult",
     "ManifestItem",
     "Recipe",
-    "RunSettings",
     "SegmentResult",
     "execution_input_schema",
     "format_validation_error",
@@ -337,18 +337,6 @@ class SegmentResult(_Model):
     images: list[ImageSummary]
 
 
-class RunSettings(_Model):
-    """The Distributed Map settings a run ran with, as the definition passes them to
-    Aggregate (``run_settings``); kept equal to the Map state's own fields by
-    :func:`plateseg.definition.sync_run_settings`."""
-
-    max_concurrency: int = Field(ge=0)
-    items_per_batch: int = Field(ge=1)
-    tolerated_failure_percentage: float = Field(ge=0, le=100)
-    child_execution_type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
-    segment_memory_mb: int = Field(default=2048, ge=128, le=10240)
-
-
 class AggregateRequest(_Model):
     """Event of the Aggregate Lambda."""
 
@@ -360,7 +348,9 @@ class AggregateRequest(_Model):
     map_run_arn: str
     result_writer: dict[str, str]
     started_at: str | None = None
-    run_settings: RunSettings | None = None
+    #: The Map settings the run ran with, written into the definition beside the Map's
+    #: own fields by :func:`plateseg.map_settings.apply_tunables`.
+    run_settings: MapSettings | None = None
 
 
 class AggregateResult(_Model):

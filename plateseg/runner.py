@@ -23,15 +23,10 @@ from typing import Any
 
 from plateseg.aws import retry_execution_name
 from plateseg.contracts import AggregateResult, ExecutionInput, Recipe
-from plateseg.definition import (
-    LOCAL_FUNCTIONS,
-    MapTunables,
-    apply_tunables,
-    load_definition,
-    local_substitutions,
-)
+from plateseg.definition import LOCAL_FUNCTIONS, load_definition, local_substitutions
 from plateseg.engine import Clock, Event, Journal, LocalEngine
 from plateseg.errors import ExecutionFailed, ResumeError, StoreError
+from plateseg.map_settings import MapSettings
 from plateseg.pipeline.ownership import check_run_owner
 from plateseg.settings import Settings, get_settings, use_settings
 from plateseg.store import LocalStore, Store
@@ -111,7 +106,7 @@ def run_local(
     run_id: str | None = None,
     naming: str | None = None,
     settings: Settings | None = None,
-    tunables: MapTunables | None = None,
+    tunables: MapSettings | None = None,
     listener: Callable[[Event], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> LocalRun:
@@ -130,8 +125,8 @@ def run_local(
         regex with named groups; ImageXpress by default.
     settings : Settings, optional
         Overrides the settings in force.
-    tunables : MapTunables, optional
-        Batch size, concurrency and failure tolerance instead of the file's defaults.
+    tunables : MapSettings, optional
+        Batch size, concurrency and failure tolerance; the defaults if omitted.
     listener : callable, optional
         Receives every engine :class:`Event` (progress bars use ``MapRun*`` events).
     cancel : threading.Event, optional
@@ -160,9 +155,7 @@ def run_local(
         payload["recipe"] = recipe.model_dump() if isinstance(recipe, Recipe) else recipe
     execution_input = ExecutionInput.parse(payload)  # fail fast, before any process starts
 
-    definition = load_definition(values=local_substitutions(settings))
-    if tunables is not None:
-        definition = apply_tunables(definition, tunables)
+    definition = load_definition(values=local_substitutions(settings), settings=tunables)
     name = run_id or execution_name(experiment_id)
     path = journal_path(name, settings)
     # before the journal or anything else of the run is touched

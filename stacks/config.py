@@ -5,19 +5,12 @@
 call ``try_get_context`` themselves. A bad value is a :class:`ConfigError` that names
 the key (``plateseg.segment_retry.max_attempts``), the value and the allowed range.
 
-Example ``cdk.json`` context (every key optional; defaults below)::
-
-    "plateseg": {
-        "stage": "dev",
-        "map_max_concurrency": 100,
-        "items_per_batch": 10,
-        "max_bytes_per_batch": 65536,
-        "tolerated_failure_percentage": 10,
-        "segment_memory_mb": 2048,
-        "segment_timeout_seconds": 900,
-        "segment_retry": {"interval_seconds": 2, "max_attempts": 4, "backoff_rate": 2.0,
-                          "max_delay_seconds": 60, "jitter": "FULL"}
-    }
+Every key is optional. The Map settings (``map_max_concurrency``, ``items_per_batch``,
+``max_bytes_per_batch``, ``tolerated_failure_percentage``, ``child_execution_type``,
+``segment_memory_mb``) take their defaults from
+:data:`plateseg.map_settings.DEPLOYMENT_DEFAULTS` and their AWS limits from
+:class:`~plateseg.map_settings.MapSettings` (:attr:`PlatesegConfig.map_settings` gives them
+back as one); the repository's ``cdk.json`` shows a deployment's choice of all of them.
 """
 
 from __future__ import annotations
@@ -28,6 +21,17 @@ from typing import Any, Literal, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
+
+from plateseg.map_settings import (
+    DEPLOYMENT_DEFAULTS,
+    MAX_CONCURRENCY,
+    BytesPerBatch,
+    ChildExecutionType,
+    FailurePercentage,
+    ItemsPerBatch,
+    MapSettings,
+    MemoryMb,
+)
 
 __all__ = [
     "CONTEXT_KEY",
@@ -44,9 +48,6 @@ __all__ = [
 CONTEXT_KEY = "plateseg"
 
 Stage = Literal["dev", "prod"]
-
-#: Step Functions limit on the input of one batch (``MaxInputBytesPerBatch``): 256 KiB.
-MAX_BATCH_BYTES = 262_144
 
 #: Longest an Express execution may run (a Map child of type EXPRESS): 5 minutes.
 EXPRESS_LIMIT_SECONDS = 300
@@ -190,24 +191,22 @@ class PlatesegConfig(_Frozen):
     stage : {"dev", "prod"}
         ``prod`` retains stateful resources on stack deletion; ``dev`` destroys them.
     map_max_concurrency : int
-        Distributed Map ``MaxConcurrency``: batches segmented at once.
-    items_per_batch : int
-        ``ItemBatcher.MaxItemsPerBatch``: fields of view per Segment invocation.
-    max_bytes_per_batch : int
-        ``ItemBatcher.MaxInputBytesPerBatch``; Step Functions allows at most 256 KiB.
-    tolerated_failure_percentage : float
-        Distributed Map ``ToleratedFailurePercentage``.
+        :attr:`MapSettings.max_concurrency <plateseg.map_settings.MapSettings>`: batches
+        segmented at once; at least 1 here (the Segment reservation must cover it).
+    items_per_batch, max_bytes_per_batch, tolerated_failure_percentage : int, int, float
+        The Map settings of the same names.
     segment_retry : RetryConfig
         Retry numbers of the Segment task.
     segment_memory_mb : int
-        Memory of the Segment Lambda (CPU grows with it).
+        Memory of the Segment Lambda (CPU grows with it); a Map setting.
     segment_timeout_seconds : int
         Timeout of the Segment Lambda.
     segment_reserved_concurrency : int
         Reserved concurrency of the Segment Lambda: a cap, so a large run cannot starve
         the account's other functions; at least ``map_max_concurrency``.
     child_execution_type : {"STANDARD", "EXPRESS"}
-        Map child executions; EXPRESS only if a child's worst case fits in 5 minutes.
+        Map child executions (a Map setting); EXPRESS only if a child's worst case fits in
+        5 minutes.
     removal_policy : {"DESTROY", "RETAIN", "SNAPSHOT"} or None
         Of stateful resources (bucket, database, logs); ``None`` = RETAIN in prod, DESTROY
         in dev. SNAPSHOT applies to the database (the bucket and logs are then retained).
@@ -225,15 +224,21 @@ class PlatesegConfig(_Frozen):
     """
 
     stage: Stage = "dev"
-    map_max_concurrency: int = Field(default=100, ge=1, le=10_000)
-    items_per_batch: int = Field(default=10, ge=1, le=1_000)
-    max_bytes_per_batch: int = Field(default=65_536, ge=1, le=MAX_BATCH_BYTES)
-    tolerated_failure_percentage: float = Field(default=10.0, ge=0.0, le=100.0)
+    map_max_concurrency: int = Field(
+        default=DEPLOYMENT_DEFAULTS.max_concurrency, ge=1, le=MAX_CONCURRENCY
+    )
+    items_per_batch: ItemsPerBatch = DEPLOYMENT_DEFAULTS.items_per_batch
+    max_bytes_per_batch: BytesPerBatch = DEPLOYMENT_DEFAULTS.max_bytes_per_batch
+    tolerated_failure_percentage: FailurePercentage = (
+        DEPLOYMENT_DEFAULTS.tolerated_failure_percentage
+    )
     segment_retry: RetryConfig = RetryConfig()
-    segment_memory_mb: int = Field(default=2048, ge=128, le=10_240)
+    segment_memory_mb: MemoryMb = DEPLOYMENT_DEFAULTS.segment_memory_mb
     segment_timeout_seconds: int = Field(default=900, ge=1, le=900)
-    segment_reserved_concurrency: int = Field(default=100, ge=1, le=10_000)
-    child_execution_type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
+    segment_reserved_concurrency: int = Field(
+        default=DEPLOYMENT_DEFAULTS.max_concurrency, ge=1, le=MAX_CONCURRENCY
+    )
+    child_execution_type: ChildExecutionType = DEPLOYMENT_DEFAULTS.child_execution_type
     removal_policy: Literal["DESTROY", "RETAIN", "SNAPSHOT"] | None = None
     existing_bucket_name: str | None = Field(
         default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
@@ -244,6 +249,18 @@ class PlatesegConfig(_Frozen):
     web_callback_urls: list[str] = Field(
         default_factory=lambda: ["http://localhost:8000/"], max_length=20
     )
+
+    @property
+    def map_settings(self) -> MapSettings:
+        """The Map settings of this deployment, as the definition is rendered with them."""
+        return MapSettings(
+            items_per_batch=self.items_per_batch,
+            max_bytes_per_batch=self.max_bytes_per_batch,
+            max_concurrency=self.map_max_concurrency,
+            tolerated_failure_percentage=self.tolerated_failure_percentage,
+            child_execution_type=self.child_execution_type,
+            segment_memory_mb=self.segment_memory_mb,
+        )
 
     @property
     def removal(self) -> Literal["DESTROY", "RETAIN", "SNAPSHOT"]:

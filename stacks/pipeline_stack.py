@@ -1,8 +1,9 @@
 """The stateless pipeline: three container Lambdas and the segmentation state machine.
 
 The state machine is loaded from ``statemachines/segmentation.asl.json``, the file the
-local engine runs too. Numeric tunables (Map concurrency, batching, tolerated failures,
-the Segment task's retry numbers) are set on the parsed definition; ARNs and the bucket
+local engine runs too, and rendered by :func:`plateseg.map_settings.apply_tunables` with the
+deployment's Map settings (concurrency, batching, tolerated failures, child execution type;
+Aggregate receives the same values) and the Segment task's retry numbers; ARNs and the bucket
 name stay ``${...}`` placeholders filled by CloudFormation from ``definition_substitutions``
 (:data:`SUBSTITUTION_KEYS`). With a file definition CDK grants the state machine nothing,
 so its role is granted here by hand, each statement on known ARNs.
@@ -16,9 +17,7 @@ has reserved concurrency, so a large run cannot starve the account's other funct
 
 from __future__ import annotations
 
-import copy
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,16 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from plateseg.definition import sync_run_settings
+from plateseg.errors import DefinitionError
+from plateseg.map_settings import (
+    DEFINITION_PATH,
+    FUNCTIONS,
+    SUBSTITUTION_KEYS,
+    apply_tunables,
+    distributed_map,
+    placeholders,
+)
+from plateseg.map_settings import read_definition as load_asl
 from stacks.config import ExistingDatabase, PlatesegConfig
 from stacks.database import DatabaseAccess, resolve_access
 from stacks.storage import resolve_bucket
@@ -44,26 +52,20 @@ __all__ = [
     "SUBSTITUTION_KEYS",
     "DefinitionShapeError",
     "PipelineStack",
-    "apply_tunables",
     "check_substitutions",
     "load_asl",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-ASL_PATH = REPO_ROOT / "statemachines" / "segmentation.asl.json"
+ASL_PATH = DEFINITION_PATH
 DOCKERFILE = "lambdas/Dockerfile"
 
-#: The ``${...}`` placeholders of the ASL file this stack fills.
-SUBSTITUTION_KEYS = frozenset(
-    {"LookupFunctionArn", "SegmentFunctionArn", "AggregateFunctionArn", "BucketName"}
-)
-
 #: Function construct id → image command (``module.function`` under ``LAMBDA_TASK_ROOT``).
-HANDLERS: dict[str, str] = {
-    "Lookup": "lambdas.lookup.handler",
-    "Segment": "lambdas.segment.handler",
-    "Aggregate": "lambdas.aggregate.handler",
-}
+HANDLERS = FUNCTIONS
+
+#: A definition the stack cannot render (no single Distributed Map, a placeholder the
+#: stack does not fill): the renderer's own error.
+DefinitionShapeError = DefinitionError
 
 #: Docker build context = repository root, reduced to what the Dockerfile copies
 #: (``.dockerignore`` syntax: exclude everything, then re-include).
@@ -87,82 +89,9 @@ _STORE_ENV = {
 }
 
 
-class DefinitionShapeError(ValueError):
-    """The ASL file lacks a part the stack sets tunables on (names the part)."""
-
-
-def load_asl(path: Path = ASL_PATH) -> dict[str, Any]:
-    """Parse the ASL file; its ``${...}`` placeholders stay inside JSON strings."""
-    try:
-        parsed: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DefinitionShapeError(f"{path}: cannot load the state machine: {exc}") from exc
-    return parsed
-
-
-def _distributed_map(asl: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    maps = [
-        (name, state)
-        for name, state in asl.get("States", {}).items()
-        if state.get("Type") == "Map"
-        and state.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED"
-    ]
-    if len(maps) != 1:
-        raise DefinitionShapeError(
-            f"expected exactly one top-level Distributed Map state, found {len(maps)}"
-        )
-    return maps[0]
-
-
-def _segment_task(map_name: str, map_state: dict[str, Any]) -> dict[str, Any]:
-    tasks = [
-        state
-        for state in map_state["ItemProcessor"].get("States", {}).values()
-        if state.get("Resource") == "${SegmentFunctionArn}"
-    ]
-    if len(tasks) != 1 or not tasks[0].get("Retry"):
-        raise DefinitionShapeError(
-            f"States.{map_name}.ItemProcessor: expected one Task with Resource "
-            "${SegmentFunctionArn} and a Retry list"
-        )
-    return tasks[0]
-
-
-def apply_tunables(asl: dict[str, Any], config: PlatesegConfig) -> dict[str, Any]:
-    """Return a copy of the definition with the deployment tunables set.
-
-    Sets ``MaxConcurrency``, ``ToleratedFailurePercentage``, ``ItemBatcher``
-    (``MaxItemsPerBatch``, ``MaxInputBytesPerBatch``) and the child ``ExecutionType``
-    (``ItemProcessor.ProcessorConfig``) on the Distributed Map, and the
-    numbers and jitter of every retrier of the Segment task. ``ErrorEquals`` lists, states
-    and data flow stay as in the file.
-
-    Raises
-    ------
-    DefinitionShapeError
-        If the file has no single Distributed Map or no Segment task with a Retry.
-    """
-    rendered = copy.deepcopy(asl)
-    name, map_state = _distributed_map(rendered)
-    map_state["MaxConcurrency"] = config.map_max_concurrency
-    map_state["ToleratedFailurePercentage"] = config.tolerated_failure_percentage
-    batcher = map_state.setdefault("ItemBatcher", {})
-    batcher["MaxItemsPerBatch"] = config.items_per_batch
-    batcher["MaxInputBytesPerBatch"] = config.max_bytes_per_batch
-    map_state["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] = config.child_execution_type
-    retry = config.segment_retry
-    for retrier in _segment_task(name, map_state)["Retry"]:
-        retrier["IntervalSeconds"] = retry.interval_seconds
-        retrier["MaxAttempts"] = retry.max_attempts
-        retrier["BackoffRate"] = retry.backoff_rate
-        retrier["MaxDelaySeconds"] = retry.max_delay_seconds
-        retrier["JitterStrategy"] = retry.jitter
-    return sync_run_settings(rendered, name, segment_memory_mb=config.segment_memory_mb)
-
-
 def check_substitutions(definition: dict[str, Any], values: dict[str, str]) -> dict[str, str]:
     """The substitutions, if they fill exactly the definition's placeholders."""
-    wanted = set(re.findall(r"\$\{(\w+)\}", json.dumps(definition)))
+    wanted = placeholders(json.dumps(definition))
     if wanted != set(values):
         raise DefinitionShapeError(
             f"{ASL_PATH.name}: placeholders {sorted(wanted)} but the stack supplies "
@@ -230,7 +159,7 @@ class PipelineStack(Stack):
         database.connect(self.functions["Aggregate"])
 
         definition = apply_tunables(load_asl(), config)
-        map_name, map_state = _distributed_map(definition)
+        map_name, map_state = distributed_map(definition)
         #: ``Label`` of the Distributed Map: Map Run ARNs and child metrics are keyed by it.
         self.map_label: str = map_state.get("Label", map_name)
         log_group = logs.LogGroup(
@@ -340,7 +269,7 @@ class PipelineStack(Stack):
                 arn_format=ArnFormat.COLON_RESOURCE_NAME,
             )
 
-        map_name, map_state = _distributed_map(definition)
+        map_name, map_state = distributed_map(definition)
         label = map_state.get("Label", map_name)
         executions = [states_arn("execution", f"{name}:*"), states_arn("execution", f"{name}/*")]
         return [

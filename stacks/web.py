@@ -240,14 +240,7 @@ class WebStack(Stack):
                 "PLATESEG_WEB_SECURE_COOKIES": "true",
                 # The new-run page's estimate models the deployed Map settings.
                 "PLATESEG_RUN_SETTINGS": json.dumps(
-                    {
-                        "max_concurrency": config.map_max_concurrency,
-                        "items_per_batch": config.items_per_batch,
-                        "tolerated_failure_percentage": config.tolerated_failure_percentage,
-                        "child_execution_type": config.child_execution_type,
-                        "segment_memory_mb": config.segment_memory_mb,
-                    },
-                    sort_keys=True,
+                    config.map_settings.model_dump(), sort_keys=True
                 ),
                 "POWERTOOLS_SERVICE_NAME": "plateseg-web",
                 "POWERTOOLS_METRICS_NAMESPACE": "plateseg",

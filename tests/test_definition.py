@@ -7,19 +7,9 @@ from typing import Any
 
 import pytest
 
-from plateseg.contracts import RunSettings
-from plateseg.definition import (
-    DEFINITION_PATH,
-    MapTunables,
-    apply_tunables,
-    load_definition,
-    local_substitutions,
-    placeholders,
-    substitute,
-)
+from plateseg.definition import DEFINITION_PATH, load_definition, local_substitutions
 from plateseg.errors import DefinitionError, transient_error_names
-
-CDK_JSON = DEFINITION_PATH.parent.parent / "cdk.json"
+from plateseg.map_settings import MapSettings, apply_tunables, placeholders, substitute
 
 
 @pytest.fixture(scope="module")
@@ -79,24 +69,26 @@ def test_no_images_ends_in_a_fail_state_with_the_lookup_message(raw: dict[str, A
     assert fail == {"Type": "Fail", "Error": "NoImagesFound", "CausePath": "$.lookup.message"}
 
 
-def test_the_files_run_settings_equal_the_maps_own_fields(raw: dict[str, Any]) -> None:
-    recorded = raw["States"]["Aggregate"]["Parameters"]["run_settings"]
-    segment = raw["States"]["Segment"]
+def test_the_loaded_run_settings_equal_the_maps_own_fields(raw: dict[str, Any]) -> None:
+    # The file holds no settings block: the renderer writes the Map's fields and what
+    # Aggregate records from one MapSettings (issue 15 item 1).
+    assert "run_settings" not in raw["States"]["Aggregate"]["Parameters"]
+    loaded = load_definition()
+    recorded = loaded["States"]["Aggregate"]["Parameters"]["run_settings"]
+    segment = loaded["States"]["Segment"]
     assert recorded == {
         "max_concurrency": segment["MaxConcurrency"],
         "items_per_batch": segment["ItemBatcher"]["MaxItemsPerBatch"],
         "tolerated_failure_percentage": segment["ToleratedFailurePercentage"],
         "child_execution_type": segment["ItemProcessor"]["ProcessorConfig"]["ExecutionType"],
-        "segment_memory_mb": json.loads(CDK_JSON.read_text())["context"]["plateseg"][
-            "segment_memory_mb"
-        ],
+        "segment_memory_mb": MapSettings().segment_memory_mb,
     }
-    RunSettings.model_validate(recorded)
+    assert MapSettings.model_validate(recorded) == MapSettings()
 
 
 def test_tunables_change_the_map_and_what_aggregate_records_alike(raw: dict[str, Any]) -> None:
     tuned = apply_tunables(
-        raw, MapTunables(items_per_batch=9, max_concurrency=3, tolerated_failure_percentage=0)
+        raw, MapSettings(items_per_batch=9, max_concurrency=3, tolerated_failure_percentage=0)
     )
     assert tuned["States"]["Aggregate"]["Parameters"]["run_settings"] == {
         "max_concurrency": 3,
@@ -105,4 +97,4 @@ def test_tunables_change_the_map_and_what_aggregate_records_alike(raw: dict[str,
         "child_execution_type": "STANDARD",
         "segment_memory_mb": 2048,
     }
-    assert raw["States"]["Aggregate"]["Parameters"]["run_settings"]["max_concurrency"] == 16
+    assert raw == json.loads(DEFINITION_PATH.read_text())  # the input is left as it was

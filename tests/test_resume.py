@@ -18,9 +18,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from plateseg.definition import MapTunables
 from plateseg.demo import write_demo_experiment
 from plateseg.errors import ResumeError
+from plateseg.map_settings import MapSettings as MapTunables
 from plateseg.runner import journal_path, redrive_local, resume_local, run_local
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WELLS = ["A01", "A02", "B03", "C04", "D05", "E06"]  # 2 fields each: 12 batches of 1
 RUN = "R"
 START = (
-    "from plateseg.definition import MapTunables\n"
+    "from plateseg.map_settings import MapSettings as MapTunables\n"
     "from plateseg.runner import run_local\n"
     f"run_local('E', run_id={RUN!r}, tunables=MapTunables(items_per_batch=1, max_concurrency=2))\n"
 )

@@ -55,7 +55,7 @@ def _load_definition(path: Path, subs: list[str] | None = None) -> Any:
     A placeholder without a ``--sub NAME=VALUE`` gets a stand-in: a Lambda ARN for
     names ending in ``Arn``, the lower-cased name otherwise.
     """
-    from plateseg.definition import placeholders, substitute
+    from plateseg.map_settings import placeholders, substitute
 
     try:
         text = path.read_text(encoding="utf-8")

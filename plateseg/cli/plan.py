@@ -51,15 +51,11 @@ def _prediction_dict(p: Any) -> dict[str, Any]:
 
 
 def _definition_setting() -> Any:
-    """The Map tunables of the ASL file: what ``plateseg run`` uses without options."""
-    from plateseg.definition import load_definition
+    """The default Map settings: what ``plateseg run`` uses without options."""
+    from plateseg.map_settings import DEFAULTS
     from plateseg.planning.model import Setting
 
-    segment = load_definition()["States"]["Segment"]
-    return Setting(
-        items_per_batch=int(segment.get("ItemBatcher", {}).get("MaxItemsPerBatch", 1)),
-        max_concurrency=int(segment.get("MaxConcurrency", 0)),
-    )
+    return Setting.of(DEFAULTS)
 
 
 def _grid_table(rows: list[Any], chosen: Any, limit: int) -> Table:

@@ -67,9 +67,9 @@ def run(
     ),
     workers: int = typer.Option(0, min=0, help="Worker processes (0 = one per core)."),
     time_scale: float = typer.Option(1.0, min=0.0, help="Scale retry waits (0 = no waiting)."),
-    batch_size: int = typer.Option(0, min=0, help="Fields per batch (0 = the definition's)."),
+    batch_size: int = typer.Option(0, min=0, help="Fields per batch (0 = the default)."),
     concurrency: int = typer.Option(
-        -1, min=-1, help="Max concurrent batches (-1 = the definition's, 0 = unlimited)."
+        -1, min=-1, help="Max concurrent batches (-1 = the default, 0 = unlimited)."
     ),
     resume: str = typer.Option(
         "", "--resume", metavar="RUN_ID", help="Continue a killed or stopped run from its journal."
@@ -81,7 +81,7 @@ def run(
     only the work that had not finished. A run where some images failed exits 10 and
     prints "N of M images failed" on stderr; one where every image failed exits 1.
     """
-    from plateseg.definition import MapTunables
+    from plateseg.map_settings import MapSettings
     from plateseg.runner import resume_local, run_local
     from plateseg.settings import get_settings
 
@@ -101,7 +101,7 @@ def run(
             run_id=run_id or None,
             naming=naming or None,
             settings=settings,
-            tunables=MapTunables(
+            tunables=MapSettings.from_options(
                 items_per_batch=batch_size or None,
                 max_concurrency=None if concurrency < 0 else concurrency,
             ),

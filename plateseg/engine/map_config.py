@@ -1,6 +1,7 @@
 """Structural checks of a Map state's configuration (reader, batcher, writer, limits).
 
-Called by :mod:`plateseg.engine.definition`; each problem names its JSON pointer.
+Called by :mod:`plateseg.engine.definition`; each problem names its JSON pointer. The AWS
+limits of the Map settings come from their owner, :mod:`plateseg.map_settings`.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from typing import Any
 
 from plateseg.engine.paths import path_problem
 from plateseg.engine.templates import template_problems
+from plateseg.map_settings import MAX_BATCH_BYTES, MAX_CONCURRENCY
 
 __all__ = ["MAX_ITEMS_LIMIT", "check_map_config"]
 
-#: The most items a Distributed Map reads (``MaxItems`` up to this; more are not read).
+#: The most items a Distributed Map reads (``MaxItems`` up to this; more are not read), and
+#: AWS's bound on ``MaxItemsPerBatch`` (plateseg's own Map settings cap it lower).
 MAX_ITEMS_LIMIT = 100_000_000
 
 _S3 = "arn:aws:states:::s3:"
@@ -111,8 +114,8 @@ def _check_batcher(batcher: Any, at: str, problems: list[str]) -> None:
     _unknown(batcher, _BATCHER_FIELDS, at, problems)
     if not (set(batcher) & (_BATCHER_FIELDS - {"BatchInput"})):
         problems.append(f"{at}: needs MaxItemsPerBatch or MaxInputBytesPerBatch")
-    _int_field(batcher, "MaxItemsPerBatch", at, 1, 100_000_000, problems)
-    _int_field(batcher, "MaxInputBytesPerBatch", at, 1, 256 * 1024, problems)
+    _int_field(batcher, "MaxItemsPerBatch", at, 1, MAX_ITEMS_LIMIT, problems)
+    _int_field(batcher, "MaxInputBytesPerBatch", at, 1, MAX_BATCH_BYTES, problems)
     if "BatchInput" in batcher:
         problems.extend(template_problems(batcher["BatchInput"], f"{at}/BatchInput"))
 
@@ -146,7 +149,7 @@ def check_map_config(raw: dict[str, Any], at: str, mode: str, problems: list[str
         _check_batcher(raw["ItemBatcher"], f"{at}/ItemBatcher", problems)
     if "ResultWriter" in raw:
         _check_writer(raw["ResultWriter"], f"{at}/ResultWriter", problems)
-    _int_field(raw, "MaxConcurrency", at, 0, 10_000, problems)
+    _int_field(raw, "MaxConcurrency", at, 0, MAX_CONCURRENCY, problems)
     _int_field(raw, "ToleratedFailureCount", at, 0, 100_000_000, problems)
     if "ToleratedFailurePercentage" in raw:
         value = raw["ToleratedFailurePercentage"]

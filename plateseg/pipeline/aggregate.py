@@ -184,11 +184,12 @@ def _image_row(image: ImageSummary, channels: dict[str, str] | None) -> dict[str
 def _parameters(
     request: AggregateRequest, collected: CollectedRun, given: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """Run parameters: the Map settings the definition passed, then the caller's."""
+    """Run parameters: the Map settings the definition passed (``run_settings``, the
+    fields :meth:`~plateseg.map_settings.MapSettings.run_settings` names), then the caller's."""
     params: dict[str, Any] = {}
     settings = request.run_settings
     if settings is not None:
-        params.update(settings.model_dump())
+        params.update(settings.run_settings())
         params["batch_size"] = settings.items_per_batch
     params.update(given or {})
     params.setdefault("batch_size", collected.batch_size or None)

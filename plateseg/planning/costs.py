@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from plateseg.errors import InputError
+from plateseg.map_settings import MIN_MEMORY_MB
 from plateseg.planning.prices import LIMITS, PRICES, Limits, Prices
 
 __all__ = [
@@ -77,8 +78,10 @@ def lambda_cost_usd(
     """
     _check("billed_ms", billed_ms)
     _check("requests", requests)
-    if not 128 <= memory_mb <= LIMITS.max_memory_mb:
-        raise InputError(f"memory_mb = {memory_mb}: Lambda allows 128-{LIMITS.max_memory_mb} MB")
+    if not MIN_MEMORY_MB <= memory_mb <= LIMITS.max_memory_mb:
+        raise InputError(
+            f"memory_mb = {memory_mb}: Lambda allows {MIN_MEMORY_MB}-{LIMITS.max_memory_mb} MB"
+        )
     gb_seconds = billed_ms / 1000.0 * memory_mb / 1024.0
     return gb_seconds * prices.lambda_gb_second(arch) + requests * prices.lambda_request
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from plateseg.errors import InputError
+from plateseg.map_settings import DEFAULTS, MapSettings
 from plateseg.planning.model import AWS, FieldProfile, Setting, local_platform, predict
 from plateseg.planning.prices import PRICES_DATE
 
@@ -41,10 +42,11 @@ def estimate_run(
     seconds_per_field: float,
     *,
     engine: Literal["local", "aws"],
-    batch_size: int = 4,
-    max_concurrency: int = 16,
+    settings: MapSettings = DEFAULTS,
+    batch_size: int | None = None,
+    max_concurrency: int | None = None,
     workers: int = 2,
-    memory_mb: int = 2048,
+    memory_mb: int | None = None,
     peak_mb_per_field: float | None = None,
     bytes_per_field: int | None = None,
 ) -> RunEstimate:
@@ -57,12 +59,14 @@ def estimate_run(
     seconds_per_field : float
         Time of one field on one core of this machine (segment, measure, write outputs).
     engine : {"local", "aws"}
-    batch_size, max_concurrency : int
-        Map tunables (``max_concurrency`` 0 = unlimited).
+    settings : MapSettings
+        The Map settings of the run (the defaults if omitted).
+    batch_size, max_concurrency : int, optional
+        Instead of the settings' ``items_per_batch`` and ``max_concurrency`` (0 = unlimited).
     workers : int
         Local worker processes.
-    memory_mb : int
-        Segment Lambda memory (AWS).
+    memory_mb : int, optional
+        Instead of the settings' ``segment_memory_mb`` (AWS).
     peak_mb_per_field : float, optional
         Peak memory of a process segmenting one field; settings below 1.2 x (runtime +
         peak) are reported in ``basis`` as too small.
@@ -71,7 +75,8 @@ def estimate_run(
 
     Examples
     --------
-    >>> e = estimate_run(1000, 1.0, engine="aws", batch_size=10, max_concurrency=100)
+    >>> from plateseg.map_settings import DEPLOYMENT_DEFAULTS  # 10 per batch, 100 at once
+    >>> e = estimate_run(1000, 1.0, engine="aws", settings=DEPLOYMENT_DEFAULTS)
     >>> round(e.wall_seconds), round(e.cost_usd, 3)
     (26, 0.074)
     """
@@ -84,10 +89,13 @@ def estimate_run(
         peak_mb=peak_mb_per_field if peak_mb_per_field is not None else 300.0,
         bytes_per_field=bytes_per_field or 0,
     )
+    memory_mb = settings.segment_memory_mb if memory_mb is None else memory_mb
     setting = Setting(
-        items_per_batch=batch_size,
-        max_concurrency=max_concurrency,
-        memory_mb=memory_mb if engine == "aws" else 2048,
+        items_per_batch=settings.items_per_batch if batch_size is None else batch_size,
+        max_concurrency=settings.max_concurrency if max_concurrency is None else max_concurrency,
+        memory_mb=memory_mb if engine == "aws" else DEFAULTS.segment_memory_mb,
+        execution_type=settings.child_execution_type,
+        max_bytes_per_batch=settings.max_bytes_per_batch,
     )
     platform = AWS if engine == "aws" else local_platform(workers)
     p = predict(fields, profile, setting, platform)
@@ -99,7 +107,8 @@ def estimate_run(
     else:
         basis = (
             f"{p.batches} Lambda batches of {p.items_per_batch} at {memory_mb} MB, "
-            f"{p.peak_concurrency} at once, STANDARD children, us-east-1 prices of {PRICES_DATE}"
+            f"{p.peak_concurrency} at once, {setting.execution_type} children, "
+            f"us-east-1 prices of {PRICES_DATE}"
         )
     if p.problems:
         basis += "; warning: " + "; ".join(p.problems)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from plateseg.errors import InputError
+from plateseg.map_settings import DEFAULTS, MIN_MEMORY_MB, ChildExecutionType, MapSettings
 from plateseg.planning.costs import (
     RUN_FIXED_GETS,
     RUN_FIXED_PUTS,
@@ -97,26 +98,43 @@ class FieldProfile:
 
 @dataclass(frozen=True)
 class Setting:
-    """One point of the grid: the tunables ``cdk.json`` (or ``plateseg run``) sets.
+    """One point of the grid: the Map settings (:class:`~plateseg.map_settings.MapSettings`)
+    ``cdk.json`` (or ``plateseg run``) sets, and the Lambda architecture.
 
-    ``max_concurrency = 0`` means unlimited, as in the ASL.
+    ``max_concurrency = 0`` means unlimited, as in the ASL. ``memory_mb`` and
+    ``execution_type`` are the settings' ``segment_memory_mb`` and ``child_execution_type``.
     """
 
     items_per_batch: int
     max_concurrency: int
-    memory_mb: int = 2048
-    execution_type: Literal["STANDARD", "EXPRESS"] = "STANDARD"
+    memory_mb: int = DEFAULTS.segment_memory_mb
+    execution_type: ChildExecutionType = DEFAULTS.child_execution_type
     arch: Literal["x86_64", "arm64"] = "x86_64"
-    max_bytes_per_batch: int = 65_536
+    max_bytes_per_batch: int = DEFAULTS.max_bytes_per_batch
+
+    @classmethod
+    def of(cls, settings: MapSettings, arch: Literal["x86_64", "arm64"] = "x86_64") -> Setting:
+        """The grid point of some Map settings."""
+        return cls(
+            items_per_batch=settings.items_per_batch,
+            max_concurrency=settings.max_concurrency,
+            memory_mb=settings.segment_memory_mb,
+            execution_type=settings.child_execution_type,
+            arch=arch,
+            max_bytes_per_batch=settings.max_bytes_per_batch,
+        )
 
     def __post_init__(self) -> None:
         problems = []
-        if not 1 <= self.items_per_batch <= LIMITS.max_items_per_batch:
-            problems.append(f"items per batch must be 1-1000, got {self.items_per_batch}")
-        if not 0 <= self.max_concurrency <= LIMITS.max_map_concurrency:
-            problems.append(f"max concurrency must be 0-10000, got {self.max_concurrency}")
-        if not 128 <= self.memory_mb <= LIMITS.max_memory_mb:
-            problems.append(f"memory must be 128-10240 MB, got {self.memory_mb}")
+        most = LIMITS.max_items_per_batch
+        if not 1 <= self.items_per_batch <= most:
+            problems.append(f"items per batch must be 1-{most}, got {self.items_per_batch}")
+        most = LIMITS.max_map_concurrency
+        if not 0 <= self.max_concurrency <= most:
+            problems.append(f"max concurrency must be 0-{most}, got {self.max_concurrency}")
+        most = LIMITS.max_memory_mb
+        if not MIN_MEMORY_MB <= self.memory_mb <= most:
+            problems.append(f"memory must be {MIN_MEMORY_MB}-{most} MB, got {self.memory_mb}")
         if self.execution_type not in ("STANDARD", "EXPRESS"):
             problems.append(
                 f"execution type must be STANDARD or EXPRESS, not {self.execution_type}"

@@ -25,6 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from plateseg.map_settings import (
+    MAX_BATCH_BYTES,
+    MAX_CONCURRENCY,
+    MAX_ITEMS_PER_BATCH,
+    MAX_MEMORY_MB,
+)
+
 __all__ = [
     "LIMITS",
     "PRICES",
@@ -121,16 +128,16 @@ class Limits:
     account_concurrency: int = 1000
     unreserved_minimum: int = 100
     full_vcpu_mb: int = 1769
-    max_memory_mb: int = 10_240
+    max_memory_mb: int = MAX_MEMORY_MB
     max_vcpus: int = 6
     scale_environments: int = 1000
     scale_period_seconds: float = 10.0
     express_limit_seconds: float = 300.0
     express_memory_step_mb: int = 64
     express_duration_step_ms: int = 100
-    max_batch_bytes: int = 262_144
-    max_items_per_batch: int = 1000
-    max_map_concurrency: int = 10_000
+    max_batch_bytes: int = MAX_BATCH_BYTES
+    max_items_per_batch: int = MAX_ITEMS_PER_BATCH
+    max_map_concurrency: int = MAX_CONCURRENCY
 
 
 #: The prices in force (see :data:`PRICES_DATE`).

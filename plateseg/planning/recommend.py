@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from plateseg.errors import InputError
+from plateseg.map_settings import DEFAULTS
 from plateseg.planning.model import AWS, FieldProfile, Platform, Prediction, Setting, predict
 from plateseg.planning.prices import LIMITS
 
@@ -99,7 +100,7 @@ def grid(
     rows = []
     for k in sizes:
         by_bytes = math.ceil(k * profile.item_bytes * 1.1) + 4096
-        max_bytes = min(LIMITS.max_batch_bytes, max(65_536, by_bytes))
+        max_bytes = min(LIMITS.max_batch_bytes, max(DEFAULTS.max_bytes_per_batch, by_bytes))
         for c in sorted(set(concurrencies)):
             if c > platform.slots:
                 continue

@@ -15,9 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plateseg.contracts import RunSettings
-from plateseg.definition import packaged_run_settings
 from plateseg.errors import NotFoundError, ResumeError
+from plateseg.map_settings import MapSettings
 from plateseg.planning import estimate_run
 from plateseg.settings import Settings
 from plateseg.web.backends import Estimate, default_database, has_failures
@@ -182,19 +181,17 @@ class AwsBackend:
     def estimate(self, fields: int, seconds_per_field: float) -> Estimate:
         """The planning model's AWS wall time and list-price cost (prices in one place:
         :mod:`plateseg.planning.prices`) at the deployed Map settings
-        (``PLATESEG_RUN_SETTINGS``, set by the web stack), else the definition's."""
+        (``PLATESEG_RUN_SETTINGS``, set by the web stack), else the defaults."""
         run = (
-            RunSettings.model_validate_json(self.config.run_settings)
+            MapSettings.model_validate_json(self.config.run_settings)
             if self.config.run_settings
-            else packaged_run_settings()
+            else MapSettings()
         )
         predicted = estimate_run(
             fields,
             seconds_per_field,
             engine="aws",
-            batch_size=run.items_per_batch,
-            max_concurrency=run.max_concurrency,
-            memory_mb=run.segment_memory_mb,
+            settings=run,
         )
         return Estimate(fields, predicted.wall_seconds, predicted.cost_usd, predicted.basis)
 

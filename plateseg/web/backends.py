@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from plateseg.definition import packaged_run_settings
 from plateseg.errors import NotFoundError, ResumeError
+from plateseg.map_settings import MapSettings
 from plateseg.planning import estimate_run
 from plateseg.settings import Settings
 from plateseg.web.config import WebSettings
@@ -229,14 +229,12 @@ class LocalBackend:
         )
 
     def estimate(self, fields: int, seconds_per_field: float) -> Estimate:
-        """The planning model's local wall time, at the definition's batch size."""
-        run = packaged_run_settings()
+        """The planning model's local wall time, at the default Map settings."""
         predicted = estimate_run(
             fields,
             seconds_per_field,
             engine="local",
-            batch_size=run.items_per_batch,
-            max_concurrency=run.max_concurrency,
+            settings=MapSettings(),
             workers=self.settings.worker_count,
         )
         return Estimate(fields, predicted.wall_seconds, None, predicted.basis)

@@ -84,8 +84,8 @@ class WebSettings(BaseSettings):
     web_max_query : int
         Longest query string accepted, bytes (longer gets 414).
     run_settings : str
-        JSON of the deployed Map settings (:class:`plateseg.contracts.RunSettings`), set
-        by the web stack from ``cdk.json``; empty: the packaged definition's. The
+        JSON of the deployed Map settings (:class:`plateseg.map_settings.MapSettings`),
+        set by the web stack from ``cdk.json``; empty: the defaults. The
         new-run estimate models these (AWS prices: :mod:`plateseg.planning.prices`).
     """
 

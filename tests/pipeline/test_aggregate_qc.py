@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from plateseg.contracts import RunSettings
 from plateseg.db import get_engine
 from plateseg.db.models import Base
 from plateseg.errors import InputError
+from plateseg.map_settings import MapSettings as RunSettings
 from plateseg.pipeline.aggregate import aggregate_run
 from plateseg.planning import run_cost_usd
 from plateseg.segmentation import onnx_model

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from plateseg.db import get_engine
-from plateseg.definition import MapTunables
 from plateseg.demo import write_demo_experiment
 from plateseg.errors import ExecutionFailed, RunOwnershipError
+from plateseg.map_settings import MapSettings as MapTunables
 from plateseg.results import export_run
 from plateseg.runner import journal_path, run_local
 from plateseg.segmentation.onnx_model import model_key

@@ -17,16 +17,12 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from plateseg.definition import (
-    LOCAL_FUNCTIONS,
-    MapTunables,
-    apply_tunables,
-    load_definition,
-    local_substitutions,
-)
+from plateseg.definition import LOCAL_FUNCTIONS, load_definition, local_substitutions
 from plateseg.demo import write_demo_experiment
 from plateseg.engine import Clock, LocalEngine
 from plateseg.engine.faults import ENV, FaultPlan, parse_plan
+from plateseg.map_settings import MapSettings as MapTunables
+from plateseg.map_settings import apply_tunables
 from plateseg.runner import init_worker
 from plateseg.settings import Settings
 from plateseg.store import LocalStore

@@ -19,6 +19,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from plateseg.definition import DEFINITION_PATH, local_substitutions
+from plateseg.map_settings import apply_tunables
 from plateseg.settings import Settings
 from stacks.config import ConfigError, PlatesegConfig
 from stacks.pipeline_stack import (
@@ -28,7 +29,6 @@ from stacks.pipeline_stack import (
     REPO_ROOT,
     SUBSTITUTION_KEYS,
     DefinitionShapeError,
-    apply_tunables,
     check_substitutions,
     load_asl,
 )
