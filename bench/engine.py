@@ -8,7 +8,9 @@ Prints one markdown table. Every row runs the same definition — a Distributed 
 - ``plateseg, Pass child`` — the local engine, batch sizes 1, 10, 100;
 - ``plateseg, Lambda child`` — the same with a trivial Lambda handler run in the
   engine's worker process (JSON both ways through the process pool), as the
-  segmentation pipeline calls its handlers.
+  segmentation pipeline calls its handlers;
+- ``plateseg, JSONata Pass child`` — the same fan-out written in JSONata (``Items``,
+  ``Output``): each child evaluates one ``{% %}`` expression with jsonata-python.
 
 Per-item overhead is wall time / items; each row is the best of ``--rounds``
 interleaved rounds (the machine is shared). Then a real demo run (Lookup → Distributed Map
@@ -56,11 +58,35 @@ LAMBDA_CHILD = {
 }
 
 
-def _engine(items: int, batch: int, lambda_child: bool) -> float:
+JSONATA_CHILD = {"Type": "Pass", "Output": "{% $states.input %}", "End": True}
+
+
+def _jsonata_definition(batch: int | None) -> dict[str, Any]:
+    """The fan-out of :func:`_definition` in JSONata, with a JSONata Pass child."""
+    state: dict[str, Any] = {
+        "Type": "Map",
+        "Items": "{% $states.input.items %}",
+        "MaxConcurrency": 0,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "Child",
+            "States": {"Child": JSONATA_CHILD},
+        },
+        "Output": "{% {'n': $count($states.result)} %}",
+        "End": True,
+    }
+    if batch:
+        state["ItemBatcher"] = {"MaxItemsPerBatch": batch}
+    return {"QueryLanguage": "JSONata", "StartAt": "Fan", "States": {"Fan": state}}
+
+
+def _engine(items: int, batch: int, lambda_child: bool, jsonata: bool = False) -> float:
     from plateseg.engine import Clock, LocalEngine
 
     child = LAMBDA_CHILD if lambda_child else PASS_CHILD
     definition = _definition(batch if batch > 1 else None, child)
+    if jsonata:
+        definition = _jsonata_definition(batch if batch > 1 else None)
     with LocalEngine(
         functions={"Trivial": "engine:trivial"},
         clock=Clock(time_scale=0),
@@ -106,8 +132,8 @@ def _moto(items: int) -> float:
 
 
 def _demo(size: int, batch: int) -> tuple[float, int]:
+    from plateseg.definition import MapTunables
     from plateseg.demo import write_demo_experiment
-    from plateseg.map_settings import MapSettings
     from plateseg.runner import run_local
     from plateseg.settings import Settings
     from plateseg.store import LocalStore
@@ -116,7 +142,7 @@ def _demo(size: int, batch: int) -> tuple[float, int]:
         settings = Settings(home=Path(home), time_scale=0.0)
         write_demo_experiment(LocalStore(settings.store_location), "BENCH", size=size)
         start = time.perf_counter()
-        run = run_local("BENCH", settings=settings, tunables=MapSettings(items_per_batch=batch))
+        run = run_local("BENCH", settings=settings, tunables=MapTunables(items_per_batch=batch))
         elapsed = time.perf_counter() - start
     return elapsed, run.result.images_ok + run.result.images_failed
 
@@ -140,11 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_moto:
             key = ("moto 5.2 interpreter, Pass child", "none")
             best[key] = min(best.get(key, float("inf")), _moto(items))
-        for lambda_child in (False, True):
+        for kind in ("Pass child", "Lambda child (worker process)", "JSONata Pass child"):
             for batch in batches:
-                kind = "Lambda child (worker process)" if lambda_child else "Pass child"
                 key = (f"plateseg engine, {kind}", str(batch))
-                best[key] = min(best.get(key, float("inf")), _engine(items, batch, lambda_child))
+                run = _engine(items, batch, kind.startswith("Lambda"), kind.startswith("JSONata"))
+                best[key] = min(best.get(key, float("inf")), run)
     rows = [(name, batch, seconds) for (name, batch), seconds in best.items()]
     moto_seconds = None if args.skip_moto else rows[0][2]
     lambda_cost = {int(batch): seconds / items for name, batch, seconds in rows if "Lambda" in name}
