@@ -128,7 +128,9 @@ def _choice(state: ChoiceState, raw_input: Any, env: dict[str, Any]) -> StepOutc
         if _field(rule.operand, env, field, "boolean"):
             template = rule.output if rule.has_output else state.output
             has_output = rule.has_output or state.has_output
-            assign = rule.assign if rule.assign is not None else state.assign
+            # AWS: the state's Assign applies whichever rule matched; the rule's own
+            # Assign is added to it (its values win for a name both assign).
+            assign = {**(state.assign or {}), **(rule.assign or {})}
             return _finish_choice(state, raw_input, env, template, has_output, assign, rule.next)
     if state.default is None:
         raise StatesError(

@@ -118,8 +118,8 @@ def run_once(
                     "and there is no Default",
                 )
             target = rule.next if rule is not None else state.default
-            if rule is not None and rule.assign is not None:
-                assign = rule.assign
+            if rule is not None and rule.assign:  # added to the state's Assign
+                assign = {**(state.assign or {}), **rule.assign}
         if isinstance(state, WaitState):
             rt.clock.sleep(_wait_seconds(state, data, rt, context))
         assigned = evaluate_jsonpath_assign(assign, data, context)
