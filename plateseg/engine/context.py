@@ -146,8 +146,10 @@ class Runtime:
         entered: datetime,
         retry_count: int = 0,
         item: tuple[int, Any] | None = None,
+        key: str | None = None,
     ) -> Context:
-        """The ``$$`` context object for a state (with this runtime's variables)."""
+        """The ``$$`` context object for a state (with this runtime's variables); ``key``
+        is the property name of an item taken from a JSON object (``Map.Item.Key``)."""
         info = self.execution
         context = Context(
             {
@@ -170,4 +172,6 @@ class Runtime:
         context.variables = self.scope
         if item is not None:
             context["Map"] = {"Item": {"Index": item[0], "Value": item[1]}}
+            if key is not None:
+                context["Map"]["Item"]["Key"] = key
         return context

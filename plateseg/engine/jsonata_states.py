@@ -9,7 +9,8 @@ and ``$states.errorOutput`` in a catcher. ``Output`` and ``Assign`` are both eva
 with the variables as they were on entry; the assignments take effect afterwards.
 
 A JSONata Map is resolved here into the fields the JSONPath Map machinery runs
-(:mod:`plateseg.engine.map_state`): ``Items`` evaluated, ``ItemReader`` read,
+(:mod:`plateseg.engine.map_state`): ``Items`` evaluated (an object gives its values,
+each with its property name as ``Map.Item.Key``), ``ItemReader`` read,
 ``ItemSelector`` applied per item with ``$states.context.Map.Item``, and every number,
 ``BatchInput`` and ``Arguments`` evaluated once, at the start of the Map state.
 """
@@ -195,15 +196,19 @@ def _run_map(
         items = read_items(reader, raw_input, context, rt.buckets)
     else:
         items = evaluate_template(state.items, env, "Items") if state.has_items else raw_input
-        if not isinstance(items, list):
-            raise query_error(
-                f"The field 'Items' of Map state '{state.name}' must evaluate to an array, "
-                f"got {type(items).__name__}"
-            )
+    keys: list[str] | None = None
+    if isinstance(items, dict):  # a JSON object: its values, in order, keyed by name
+        keys, items = list(items), list(items.values())
+    elif not isinstance(items, list):
+        raise query_error(
+            f"The field 'Items' of Map state '{state.name}' must evaluate to an array or "
+            f"an object, got {type(items).__name__}"
+        )
     if state.has_item_selector:
         selected = []
         for index, item in enumerate(items):
-            item_context = rt.context_object(state.name, entered, item=(index, item))
+            key = keys[index] if keys is not None else None
+            item_context = rt.context_object(state.name, entered, item=(index, item), key=key)
             item_env = _with(env, context=item_context)
             selected.append(evaluate_template(state.item_selector, item_env, "ItemSelector"))
         items = selected
