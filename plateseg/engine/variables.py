@@ -84,6 +84,10 @@ def evaluate_jsonpath_assign(assign: Any, data: Any, context: Any) -> dict[str, 
     return values
 
 
+#: Serialises assignments (rare) across all scopes; a scope per child execution stays cheap.
+_ASSIGN_LOCK = threading.Lock()
+
+
 class Scope:
     """The variables of one state machine scope, with read access to the enclosing ones.
 
@@ -94,13 +98,12 @@ class Scope:
         ``None`` for an execution's top level and for a Distributed Map child.
     """
 
-    __slots__ = ("_lock", "_own", "_parent", "_sizes", "version")
+    __slots__ = ("_own", "_parent", "_sizes", "version")
 
     def __init__(self, parent: Scope | None = None) -> None:
         self._parent = parent
         self._own: dict[str, Any] = {}
         self._sizes: dict[str, int] = {}
-        self._lock = threading.Lock()
         #: Incremented by every assignment (the journal records a changed scope).
         self.version = 0
 
@@ -169,7 +172,7 @@ class Scope:
                 f"The values assigned in {where} have a size of {sum(sizes.values())} bytes "
                 f"in all, over the limit of {ASSIGN_LIMIT_BYTES} bytes"
             )
-        with self._lock:
+        with _ASSIGN_LOCK:
             replaced = sum(self._sizes.get(name, 0) for name in values)
             total = self._total() - replaced + sum(sizes.values())
             if total > EXECUTION_LIMIT_BYTES:
