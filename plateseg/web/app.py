@@ -14,7 +14,16 @@ from plateseg.settings import Settings, get_settings
 from plateseg.web.config import WebSettings
 from plateseg.web.errors import install_error_handlers
 from plateseg.web.headers import SecurityHeadersMiddleware, redact_token_in_logs
-from plateseg.web.routers import experiments, health, models, pages, preview, results, runs
+from plateseg.web.routers import (
+    experiments,
+    finetune,
+    health,
+    models,
+    pages,
+    preview,
+    results,
+    runs,
+)
 from plateseg.web.security import Guard, SecurityMiddleware
 from plateseg.web.state import HERE, AppState
 
@@ -70,7 +79,7 @@ def create_app(settings: Settings | None = None, config: WebSettings | None = No
         settings=settings, config=config, guard=guard, templates=templates
     )
     install_error_handlers(app)
-    for module in (health, experiments, preview, runs, results, models, pages):
+    for module in (health, experiments, preview, runs, results, models, finetune, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_middleware(SecurityMiddleware, guard=guard)

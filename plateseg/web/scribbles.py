@@ -78,22 +78,30 @@ def canvas_png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def decode_rle(rle: Sequence[int], height: int, width: int, where: str) -> np.ndarray:
+def decode_rle(
+    rle: Sequence[int], height: int, width: int, where: str, values: Sequence[int] = _VALUES
+) -> np.ndarray:
     """A (height, width) uint8 label mask from ``[value, length, …]`` runs, row-major.
+
+    ``values`` are the label values allowed: 0/1/2 for the pixel classifier, 0-3 for a
+    fine-tune (3 = separator, :mod:`plateseg.finetune.labels`).
 
     Raises
     ------
     ModelFormError
-        ``{"scribbles": …}``: odd length, a value other than 0/1/2, a run shorter than 1,
-        or runs that do not cover exactly ``height * width`` pixels.
+        ``{"scribbles": …}``: odd length, a value outside ``values``, a run shorter than
+        1, or runs that do not cover exactly ``height * width`` pixels.
     """
     runs = np.asarray(rle, dtype=np.int64)
     if runs.ndim != 1 or runs.size % 2:
         raise ModelFormError({"scribbles": f"{where}: rle must be [value, length, …] pairs"})
-    values, lengths = runs[0::2], runs[1::2]
-    if not np.isin(values, _VALUES).all():
-        bad = sorted(set(values[~np.isin(values, _VALUES)].tolist()))[:3]
-        raise ModelFormError({"scribbles": f"{where}: label values must be 0, 1 or 2, got {bad}"})
+    lengths = runs[1::2]
+    allowed = list(values)
+    runs_of = runs[0::2]
+    if not np.isin(runs_of, allowed).all():
+        bad = sorted(set(runs_of[~np.isin(runs_of, allowed)].tolist()))[:3]
+        named = ", ".join(str(v) for v in allowed[:-1]) + f" or {allowed[-1]}"
+        raise ModelFormError({"scribbles": f"{where}: label values must be {named}, got {bad}"})
     if (lengths < 1).any():
         raise ModelFormError({"scribbles": f"{where}: every run must be at least 1 pixel long"})
     total = int(lengths.sum())
@@ -104,7 +112,7 @@ def decode_rle(rle: Sequence[int], height: int, width: int, where: str) -> np.nd
                 f"mask has {height * width:,}"
             }
         )
-    return np.repeat(values.astype(np.uint8), lengths).reshape(height, width)
+    return np.repeat(runs_of.astype(np.uint8), lengths).reshape(height, width)
 
 
 def full_resolution(mask: np.ndarray, shape: tuple[int, int], where: str) -> np.ndarray:

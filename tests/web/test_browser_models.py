@@ -112,6 +112,7 @@ def test_train_a_model_from_scribbles_and_run_it(
     truth = get_json(models_store, f"truth/{EXPERIMENT}/counts.json")["fields"]
     page.goto(f"{server}/models?token={TOKEN}")
     page.wait_for_selector("body[data-trainer-ready='true']")
+    page.locator("#mode-forest").check()  # the pixel classifier (fine-tuning is the default)
     expect(page.locator("#models")).to_contain_text("nuclei-rf", timeout=WAIT)
     expect(page.locator("#train-experiment")).to_have_value(EXPERIMENT, timeout=WAIT)
     expect(page.locator("#scribble-canvas")).to_have_attribute(

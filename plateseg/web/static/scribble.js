@@ -1,11 +1,19 @@
-/* plateseg models page: paint scribbles on fields, train a model, list/upload/delete models.
-   Vanilla JS over /api/models, no build step. An IIFE over app.js's helpers ($, el, csrf:
-   base.html loads app.js first on every page). */
+/* plateseg models page: pick fields on the plate, paint corrections, train a pixel
+   classifier; the model list and upload. finetune.js adds the fine-tune job on top
+   (through window.platesegModels). Vanilla JS over /api/models and /api/finetune, no build
+   step. An IIFE over app.js's helpers ($, el, csrf: base.html loads app.js first).
+
+   Each field keeps one label per canvas pixel (0 unlabelled, 1 background, 2 nucleus,
+   3 separator) rebuilt from its list of strokes, so undo is exact and what is sent is
+   what is shown. Tools: nucleus / background / split brushes, draw a missing nucleus
+   (filled outline: nucleus inside, a separator ring on it), erase an outlined object
+   (its pixels become background). */
 (function () {
   "use strict";
 
-  const NUCLEUS = 2, BACKGROUND = 1, MAX_FIELDS = 3;
-  const COLOURS = { 2: [31, 196, 106], 1: [224, 54, 143] };
+  const BACKGROUND = 1, NUCLEUS = 2, SEPARATOR = 3, MAX_FIELDS = 3, RING = 4;
+  const COLOURS = { 1: [224, 54, 143], 2: [31, 196, 106], 3: [40, 150, 255] };
+  const OUTLINE = [255, 221, 0];
   const num = (v) => (v === null || v === undefined ? "–" : Number(v).toLocaleString("en-US"));
   const kib = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${Math.max(1, Math.round(n / 1024))} KiB`);
 
@@ -23,7 +31,6 @@
       let message = response.statusText || `HTTP ${response.status}`;
       if (data && typeof data.detail === "string") message = data.detail;
       else if (data && Array.isArray(data.detail)) {
-        /* FastAPI request validation: [{loc: ["body", "fields", 0, "rle"], msg}] */
         for (const d of data.detail) {
           const key = (d.loc || []).filter((p) => p !== "body")[0] || "form";
           fields[key] = fields[key] || d.msg;
@@ -40,7 +47,6 @@
 
   function showFieldErrors(root, error, fallback) {
     root.querySelectorAll(".field-error").forEach((x) => { x.textContent = ""; });
-    root.querySelectorAll(".invalid").forEach((x) => x.classList.remove("invalid"));
     if (fallback) fallback.textContent = "";
     if (!error) return;
     let placed = false;
@@ -59,17 +65,19 @@
       const px = p.labelled_pixels || {};
       return `trained on ${p.experiment_id} · ${(p.image_ids || []).length} field${(p.image_ids || []).length === 1 ? "" : "s"} of ${p.channel} · ${num((px.nucleus || 0) + (px.background || 0))} px labelled · ${p.train_seconds} s`;
     }
+    if (p.origin === "fine-tuned") {
+      const a = (p.evaluation || {}).agreement || {};
+      const agree = a.after !== undefined && a.after !== null ? ` · label agreement ${pct(a.before)} → ${pct(a.after)}` : "";
+      return `fine-tuned from ${(p.base || {}).name} on ${p.experiment_id} · ${(p.fields || []).length} field(s) · ${p.steps} steps, ${p.seconds} s${agree}`;
+    }
     if (p.origin === "uploaded") return `uploaded${p.filename ? " from " + p.filename : ""}`;
     if (p.origin === "shipped") return "shipped with plateseg (see plateseg/models/README.md)";
     if (p.training) return `plateseg train: ${p.training.images} image(s), ${p.training.trees} trees, depth ${p.training.max_depth}`;
     return p.problem || "no provenance recorded";
   }
-  function experimentForUse() {
-    const select = $("#train-experiment");
-    return select ? select.value : "";
-  }
+  const pct = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)} %`);
   function useHref(m) {
-    const exp = experimentForUse();
+    const exp = ($("#train-experiment") || {}).value || "";
     if (!exp) return null;
     const channel = ($("#train-channel") || {}).value || "";
     const q = new URLSearchParams({ segmenter: m.segmenter, model: m.name });
@@ -83,9 +91,11 @@
     for (const m of models) {
       const name = el("div", { class: "name" }, m.name, el("span", { class: `kind ${m.kind}`, text: m.kind }));
       const created = m.created ? new Date(m.created).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "";
-      const row = el("tr", { "data-model": m.name, class: m.name === fresh ? "fresh" : "" },
-        el("td", {}, name, el("div", { class: "prov", text: provenance(m) }), created ? el("div", { class: "prov", text: `stored ${created}` }) : ""),
-        el("td", { class: "num", text: kib(m.size) }));
+      const info = el("td", {}, name, el("div", { class: "prov", text: provenance(m) }), created ? el("div", { class: "prov", text: `stored ${created}` }) : "");
+      if (m.source === "store" && (m.provenance || {}).origin === "fine-tuned") {
+        info.append(el("div", { class: "prov" }, el("a", { href: `/api/finetune/cards/${encodeURIComponent(m.name)}`, class: "card-link", text: "model card" })));
+      }
+      const row = el("tr", { "data-model": m.name, class: m.name === fresh ? "fresh" : "" }, info, el("td", { class: "num", text: kib(m.size) }));
       const actions = el("td", { class: "row-actions" });
       const href = useHref(m);
       if (href) actions.append(el("a", { class: "button", href, title: "new run with this model", text: "Use" }));
@@ -102,6 +112,7 @@
       row.append(actions);
       body.append(row);
     }
+    document.dispatchEvent(new CustomEvent("models-changed"));
   }
   async function refreshModels(fresh) {
     try { models = await call("GET", "/api/models"); $("#models-error").textContent = ""; }
@@ -133,14 +144,17 @@
     });
   }
 
-  /* ---------- the scribble trainer ---------- */
-  const trainer = { experiment: null, detail: null, fields: [], current: -1, brush: NUCLEUS, drawing: null, pointer: null };
-  let canvas, ctx;
+  /* ---------- fields: the plate picker, tabs, the base model's objects ---------- */
+  const trainer = { experiment: null, detail: null, fields: [], current: -1, tool: "nucleus", drawing: null, pointer: null, outlines: true };
+  let canvas, ctx, scratch;
+  const TOOLS = { nucleus: NUCLEUS, background: BACKGROUND, split: SEPARATOR };
+  const fineTuning = () => $("#trainer").dataset.mode === "finetune";
 
   function fieldIds() {
     return trainer.detail ? trainer.detail.plate_maps.flatMap((p) => Object.values(p.wells).flatMap((w) => w.fields.map((f) => f.image_id))) : [];
   }
   function current() { return trainer.fields[trainer.current] || null; }
+  function baseModel() { return ($("#ft-base") || {}).value || "nuclei-unet"; }
 
   async function loadExperiment(id) {
     trainer.experiment = id; trainer.fields = []; trainer.current = -1;
@@ -151,8 +165,45 @@
     for (const f of fieldIds()) select.append(el("option", { value: f, text: f }));
     const name = $("#model-name");
     if (!name.dataset.touched) name.value = `nuclei-${id}`.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 64);
-    drawTabs(); render(); drawModels();
+    drawPlate(); drawTabs(); render(); drawModels();
+    document.dispatchEvent(new CustomEvent("experiment-loaded", { detail: { fields: fieldIds() } }));
     if (fieldIds().length) await addField(fieldIds()[0]);
+  }
+
+  function drawPlate() {
+    const box = $("#plate-pick"); box.replaceChildren();
+    if (!trainer.detail) return;
+    for (const plate of trainer.detail.plate_maps) {
+      const grid = el("div", { class: "plate mini", "data-plate": plate.plate });
+      grid.style.setProperty("--cols", plate.columns);
+      grid.append(el("div", { class: "corner" }));
+      for (let c = 1; c <= plate.columns; c++) grid.append(el("div", { class: "colhead", text: String(c) }));
+      for (let r = 0; r < plate.rows; r++) {
+        const letter = r < 26 ? String.fromCharCode(65 + r) : "A" + String.fromCharCode(39 + r);
+        grid.append(el("div", { class: "rowhead", text: letter }));
+        for (let c = 1; c <= plate.columns; c++) {
+          const w = plate.wells[`${letter}${String(c).padStart(2, "0")}`];
+          if (!w) { grid.append(el("div", { class: "wellpick none" })); continue; }
+          const cell = el("div", { class: "wellpick has", title: `${plate.plate} ${w.well}` });
+          for (const f of w.fields) {
+            const b = el("button", { type: "button", class: "fieldpick", "data-image": f.image_id, title: `${f.image_id}: click to correct this field` });
+            b.addEventListener("click", () => addField(f.image_id).catch((e) => { $("#train-error").textContent = e.message; }));
+            cell.append(b);
+          }
+          grid.append(cell);
+        }
+      }
+      box.append(el("div", { class: "plate-name small muted", text: `Plate ${plate.plate} · click a field (a square in a well) to correct it` }), grid);
+    }
+    markPlate();
+  }
+  function markPlate() {
+    document.querySelectorAll("#plate-pick .fieldpick").forEach((b) => {
+      const i = trainer.fields.findIndex((f) => f.imageId === b.dataset.image);
+      b.classList.toggle("picked", i >= 0);
+      b.classList.toggle("painted", i >= 0 && trainer.fields[i].strokes.length > 0);
+      b.classList.toggle("active", i >= 0 && i === trainer.current);
+    });
   }
 
   function loadImage(field) {
@@ -165,16 +216,51 @@
     });
   }
 
+  /* the base model's objects on a field: ids per canvas pixel and an outline layer */
+  async function loadObjects(f) {
+    f.ids = null; f.outline = null; f.objectCount = null;
+    if (!fineTuning()) return;
+    const q = new URLSearchParams({ channel: $("#train-channel").value, model: baseModel() });
+    const data = await call("GET", `/api/finetune/objects/${encodeURIComponent(trainer.experiment)}/${encodeURIComponent(f.imageId)}?${q}`);
+    if (data.width !== f.mask.width || data.height !== f.mask.height) return;
+    const ids = new Int32Array(data.width * data.height);
+    let at = 0;
+    for (let i = 0; i < data.rle.length; i += 2) { ids.fill(data.rle[i], at, at + data.rle[i + 1]); at += data.rle[i + 1]; }
+    const layer = document.createElement("canvas");
+    layer.width = data.width; layer.height = data.height;
+    const lctx = layer.getContext("2d"), image = lctx.createImageData(data.width, data.height);
+    const w = data.width;
+    for (let i = 0; i < ids.length; i++) {
+      const v = ids[i];
+      if (!v) continue;
+      const x = i % w;
+      if (x === 0 || x === w - 1 || i < w || i >= ids.length - w || ids[i - 1] !== v || ids[i + 1] !== v || ids[i - w] !== v || ids[i + w] !== v) {
+        image.data.set([...OUTLINE, 255], i * 4);
+      }
+    }
+    lctx.putImageData(image, 0, 0);
+    Object.assign(f, { ids, outline: layer, objectCount: data.count, objectModel: data.model });
+  }
+  async function reloadObjects() {
+    for (const f of trainer.fields) {
+      try { await loadObjects(f); } catch (error) { $("#train-error").textContent = error.message; }
+    }
+    drawTabs(); render();
+  }
+
   async function addField(imageId) {
     const existing = trainer.fields.findIndex((f) => f.imageId === imageId);
     if (existing >= 0) { select(existing); return; }
-    if (trainer.fields.length >= MAX_FIELDS) { $("#train-error").textContent = `Paint on at most ${MAX_FIELDS} fields: remove one first.`; return; }
+    if (trainer.fields.length >= MAX_FIELDS) { $("#train-error").textContent = `Correct at most ${MAX_FIELDS} fields: remove one first.`; return; }
     $("#train-error").textContent = "";
     const img = await loadImage(imageId);
     const mask = document.createElement("canvas");
     mask.width = img.naturalWidth; mask.height = img.naturalHeight;
-    trainer.fields.push({ imageId, img, mask, strokes: [] });
+    const f = { imageId, img, mask, strokes: [], labels: new Uint8Array(mask.width * mask.height) };
+    trainer.fields.push(f);
     select(trainer.fields.length - 1);
+    try { await loadObjects(f); } catch (error) { $("#train-error").textContent = error.message; }
+    drawTabs(); render();
   }
 
   function select(index) {
@@ -183,6 +269,7 @@
     if (f) {
       canvas.width = f.img.naturalWidth; canvas.height = f.img.naturalHeight; canvas.dataset.image = f.imageId;
       canvas.style.maxWidth = `calc(72vh * ${f.img.naturalWidth / f.img.naturalHeight})`;  /* tall fields fit the screen */
+      scratch.width = canvas.width; scratch.height = canvas.height;
     }
     canvas.classList.toggle("empty", !f);
     $("#canvas-empty").hidden = Boolean(f);
@@ -195,9 +282,16 @@
   }
 
   function strokeCounts(f) {
-    const n = { 1: 0, 2: 0 };
-    for (const s of f.strokes) n[s.brush] += 1;
+    const n = { nucleus: 0, background: 0, split: 0, draw: 0, erase: 0 };
+    for (const s of f.strokes) n[s.tool] += 1;
     return n;
+  }
+  function extras(n) {
+    const parts = [];
+    if (n.split) parts.push(`${n.split} split`);
+    if (n.draw) parts.push(`${n.draw} drawn`);
+    if (n.erase) parts.push(`${n.erase} erased`);
+    return parts.length ? `, ${parts.join(", ")}` : "";
   }
 
   function drawTabs() {
@@ -207,47 +301,95 @@
       const close = el("span", { class: "x", role: "button", title: "remove this field", text: "×" });
       close.addEventListener("click", (event) => { event.stopPropagation(); removeField(i); });
       const tab = el("button", { type: "button", class: "field-tab" + (i === trainer.current ? " active" : ""), role: "tab", "data-image": f.imageId },
-        f.imageId, el("span", { class: "n" }, el("b", { class: "fg", text: String(n[2]) }), " / ", el("b", { class: "bg", text: String(n[1]) })), close);
-      tab.title = `${n[2]} nucleus and ${n[1]} background strokes`;
+        f.imageId, el("span", { class: "n" }, el("b", { class: "fg", text: String(n.nucleus + n.draw) }), " / ", el("b", { class: "bg", text: String(n.background + n.erase) })), close);
+      tab.title = `${n.nucleus} nucleus and ${n.background} background strokes${extras(n)}`;
       tab.addEventListener("click", () => select(i));
       box.append(tab);
     });
-    const total = trainer.fields.reduce((acc, f) => { const n = strokeCounts(f); acc[1] += n[1]; acc[2] += n[2]; return acc; }, { 1: 0, 2: 0 });
+    const total = { nucleus: 0, background: 0, split: 0, draw: 0, erase: 0 };
+    for (const f of trainer.fields) { const n = strokeCounts(f); for (const k in total) total[k] += n[k]; }
     $("#paint-stats").textContent = trainer.fields.length
-      ? `${trainer.fields.length} of ${MAX_FIELDS} fields · ${total[2]} nucleus, ${total[1]} background strokes`
+      ? `${trainer.fields.length} of ${MAX_FIELDS} fields · ${total.nucleus} nucleus, ${total.background} background strokes${extras(total)}`
       : "";
     $("#add-field").disabled = trainer.fields.length >= MAX_FIELDS;
+    const f = current(), info = $("#outline-info");
+    info.textContent = f && f.objectCount !== null && f.objectCount !== undefined && fineTuning()
+      ? `${f.objectModel} finds ${num(f.objectCount)} objects on ${f.imageId} (yellow outlines)` : "";
+    markPlate();
   }
 
-  function paintStroke(target, s) {
-    const [r, g, b] = COLOURS[s.brush];
-    target.strokeStyle = target.fillStyle = `rgb(${r}, ${g}, ${b})`;
+  /* ---------- strokes → labels ---------- */
+  function tracePath(target, points) {
+    target.beginPath(); target.moveTo(points[0][0], points[0][1]);
+    for (const [x, y] of points.slice(1)) target.lineTo(x, y);
+  }
+  function brushPath(target, s) {
     target.lineWidth = s.size; target.lineCap = "round"; target.lineJoin = "round";
     if (s.points.length === 1) {
       target.beginPath(); target.arc(s.points[0][0], s.points[0][1], s.size / 2, 0, 2 * Math.PI); target.fill();
-      return;
-    }
-    target.beginPath(); target.moveTo(s.points[0][0], s.points[0][1]);
-    for (const [x, y] of s.points.slice(1)) target.lineTo(x, y);
-    target.stroke();
+    } else { tracePath(target, s.points); target.stroke(); }
   }
-
-  function redrawMask(f) {
-    const m = f.mask.getContext("2d");
-    m.clearRect(0, 0, f.mask.width, f.mask.height);
-    for (const s of f.strokes) paintStroke(m, s);
+  /* the canvas pixels a drawing covers (alpha >= 128 on the scratch canvas) */
+  function covered(points, draw, pad) {
+    const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+    const x0 = Math.max(0, Math.floor(Math.min(...xs) - pad)), y0 = Math.max(0, Math.floor(Math.min(...ys) - pad));
+    const x1 = Math.min(scratch.width, Math.ceil(Math.max(...xs) + pad)), y1 = Math.min(scratch.height, Math.ceil(Math.max(...ys) + pad));
+    if (x1 <= x0 || y1 <= y0) return new Int32Array(0);
+    const s = scratch.getContext("2d", { willReadFrequently: true });
+    s.clearRect(0, 0, scratch.width, scratch.height);
+    s.fillStyle = s.strokeStyle = "#000";
+    draw(s);
+    const data = s.getImageData(x0, y0, x1 - x0, y1 - y0).data, found = [];
+    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) {
+      if (data[((y - y0) * (x1 - x0) + (x - x0)) * 4 + 3] >= 128) found.push(y * scratch.width + x);
+    }
+    return Int32Array.from(found);
+  }
+  function finishStroke(f, s) {
+    if (s.tool === "draw") {
+      if (s.points.length < 3) return false;
+      const inside = covered(s.points, (t) => { tracePath(t, s.points); t.closePath(); t.fill(); }, 2);
+      if (inside.length < 9) return false;
+      const ring = covered(s.points, (t) => { t.lineWidth = RING; t.lineJoin = "round"; tracePath(t, s.points); t.closePath(); t.stroke(); }, RING);
+      s.writes = [[NUCLEUS, inside], [SEPARATOR, ring]];
+    } else {
+      s.writes = [[TOOLS[s.tool], covered(s.points, (t) => brushPath(t, s), s.size)]];
+    }
+    delete s.points;
+    f.strokes.push(s);
+    return true;
+  }
+  function rebuild(f) {
+    f.labels.fill(0);
+    for (const s of f.strokes) for (const [value, where] of s.writes) for (const i of where) f.labels[i] = value;
+    const m = f.mask.getContext("2d"), image = m.createImageData(f.mask.width, f.mask.height);
+    for (let i = 0; i < f.labels.length; i++) {
+      const v = f.labels[i];
+      if (v) image.data.set([...COLOURS[v], 255], i * 4);
+    }
+    m.putImageData(image, 0, 0);
   }
 
   function render() {
     const f = current();
     if (!f) return;
     ctx.globalAlpha = 1; ctx.drawImage(f.img, 0, 0);
+    if (f.outline && trainer.outlines && fineTuning()) ctx.drawImage(f.outline, 0, 0);
     ctx.globalAlpha = 0.6; ctx.drawImage(f.mask, 0, 0); ctx.globalAlpha = 1;
-    if (trainer.pointer) {
+    const d = trainer.drawing;
+    const colour = (value) => `rgb(${COLOURS[value].join(", ")})`;
+    if (d && d.points) {
+      ctx.globalAlpha = 0.6;
+      if (d.tool === "draw") {
+        ctx.strokeStyle = colour(SEPARATOR); ctx.fillStyle = colour(NUCLEUS); ctx.lineWidth = RING;
+        tracePath(ctx, d.points); ctx.closePath(); ctx.fill(); ctx.stroke();
+      } else { ctx.strokeStyle = ctx.fillStyle = colour(TOOLS[d.tool]); brushPath(ctx, d); }
+      ctx.globalAlpha = 1;
+    }
+    if (trainer.pointer && TOOLS[trainer.tool]) {
       const [x, y] = trainer.pointer, r = brushSize() / 2;
-      const [cr, cg, cb] = COLOURS[trainer.brush];
       ctx.lineWidth = Math.max(1, canvas.width / canvas.clientWidth);
-      ctx.strokeStyle = `rgb(${cr}, ${cg}, ${cb})`;
+      ctx.strokeStyle = colour(TOOLS[trainer.tool]);
       ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI); ctx.stroke();
     }
   }
@@ -262,66 +404,81 @@
     return [((event.clientX - rect.left) / rect.width) * canvas.width, ((event.clientY - rect.top) / rect.height) * canvas.height];
   }
 
-  function setBrush(value) {
-    trainer.brush = value;
+  function setTool(tool) {
+    if (!fineTuning() && !["nucleus", "background"].includes(tool)) tool = "nucleus";
+    trainer.tool = tool;
     document.querySelectorAll(".brush").forEach((b) => {
-      const on = Number(b.dataset.brush) === value;
+      const on = b.dataset.tool === tool;
       b.classList.toggle("active", on); b.setAttribute("aria-checked", String(on));
     });
+    canvas.dataset.tool = tool;
     render();
+  }
+
+  function erase(f, point) {
+    const x = Math.floor(point[0]), y = Math.floor(point[1]);
+    const id = f.ids ? f.ids[y * f.mask.width + x] : 0;
+    if (!id) { $("#train-error").textContent = f.ids ? "No object there: click inside a yellow outline to erase it." : "The outlines are not loaded yet."; return; }
+    $("#train-error").textContent = "";
+    const where = [];
+    for (let i = 0; i < f.ids.length; i++) if (f.ids[i] === id) where.push(i);
+    f.strokes.push({ tool: "erase", writes: [[BACKGROUND, Int32Array.from(where)]] });
+    rebuild(f); drawTabs(); render();
   }
 
   function initCanvas() {
     canvas = $("#scribble-canvas"); ctx = canvas.getContext("2d");
+    scratch = document.createElement("canvas");
     canvas.classList.add("empty");
     canvas.addEventListener("pointerdown", (event) => {
       const f = current();
       if (!f || event.button !== 0) return;
+      if (trainer.tool === "erase") { erase(f, at(event)); return; }
       canvas.setPointerCapture(event.pointerId);
-      trainer.drawing = { brush: trainer.brush, size: brushSize(), points: [at(event)] };
-      f.strokes.push(trainer.drawing);
-      paintStroke(f.mask.getContext("2d"), trainer.drawing);
+      trainer.drawing = { tool: trainer.tool, size: brushSize(), points: [at(event)] };
       render();
     });
     canvas.addEventListener("pointermove", (event) => {
       trainer.pointer = at(event);
-      const f = current();
-      if (trainer.drawing && f) {
-        trainer.drawing.points.push(trainer.pointer);
-        redrawMask(f);
-      }
+      if (trainer.drawing) trainer.drawing.points.push(trainer.pointer);
       render();
     });
-    const end = () => { if (trainer.drawing) { trainer.drawing = null; drawTabs(); } };
+    const end = () => {
+      const f = current(), d = trainer.drawing;
+      if (!d || !f) return;
+      if (finishStroke(f, d)) rebuild(f);
+      trainer.drawing = null;
+      drawTabs(); render();
+    };
     canvas.addEventListener("pointerup", end);
     canvas.addEventListener("pointercancel", end);
     canvas.addEventListener("pointerleave", () => { trainer.pointer = null; render(); });
-    document.querySelectorAll(".brush").forEach((b) => b.addEventListener("click", () => setBrush(Number(b.dataset.brush))));
+    document.querySelectorAll(".brush").forEach((b) => b.addEventListener("click", () => setTool(b.dataset.tool)));
     const size = $("#brush-size");
     size.addEventListener("input", () => { $("#brush-size-value").textContent = `${size.value} px`; render(); });
     $("#undo").addEventListener("click", undo);
-    $("#clear").addEventListener("click", () => { const f = current(); if (f) { f.strokes = []; redrawMask(f); drawTabs(); render(); } });
+    $("#clear").addEventListener("click", () => { const f = current(); if (f) { f.strokes = []; rebuild(f); drawTabs(); render(); } });
+    $("#show-outlines").addEventListener("change", (event) => { trainer.outlines = event.target.checked; render(); });
+    const keys = { f: "nucleus", b: "background", s: "split", d: "draw", e: "erase" };
     document.addEventListener("keydown", (event) => {
       if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) return;
       if ((event.ctrlKey || event.metaKey) && event.key === "z") { event.preventDefault(); undo(); }
-      else if (event.key === "f" || event.key === "F") setBrush(NUCLEUS);
-      else if (event.key === "b" || event.key === "B") setBrush(BACKGROUND);
+      else if (keys[event.key.toLowerCase()] && !event.ctrlKey && !event.metaKey) setTool(keys[event.key.toLowerCase()]);
     });
   }
   function undo() {
     const f = current();
-    if (f && f.strokes.length) { f.strokes.pop(); redrawMask(f); drawTabs(); render(); }
+    if (f && f.strokes.length) { f.strokes.pop(); rebuild(f); drawTabs(); render(); }
   }
 
-  /* the label mask of one field, run-length encoded row by row: [value, length, …] */
-  function encode(f) {
-    const { width, height } = f.mask;
-    const data = f.mask.getContext("2d").getImageData(0, 0, width, height).data;
-    const rle = [];
+  /* the label mask of one field, run-length encoded row by row: [value, length, …];
+     the pixel classifier knows no separator (sent as unlabelled) */
+  function encode(f, separators) {
+    const { width, height } = f.mask, rle = [];
     let value = -1, length = 0;
     for (let i = 0; i < width * height; i++) {
-      const o = i * 4;
-      const v = data[o + 3] < 128 ? 0 : data[o + 1] > data[o] ? NUCLEUS : BACKGROUND;
+      let v = f.labels[i];
+      if (v === SEPARATOR && !separators) v = 0;
       if (v === value) length++;
       else { if (length) rle.push(value, length); value = v; length = 1; }
     }
@@ -329,13 +486,14 @@
     return { image_id: f.imageId, height, width, rle };
   }
 
+  /* ---------- the pixel classifier ---------- */
   async function train() {
     const root = $("#trainer"), button = $("#train-button");
     const painted = trainer.fields.filter((f) => f.strokes.length);
     if (!painted.length) { showFieldErrors(root, { fields: { scribbles: "paint some nucleus and background strokes first" } }, $("#train-error")); return; }
     const body = {
       name: $("#model-name").value.trim(), experiment_id: trainer.experiment, channel: $("#train-channel").value,
-      fields: painted.map(encode), replace: $("#model-replace").checked,
+      fields: painted.map((f) => encode(f, false)), replace: $("#model-replace").checked,
     };
     button.disabled = true; button.classList.add("training"); button.textContent = "Training…";
     const started = performance.now();
@@ -364,6 +522,13 @@
     $("#train-result").scrollIntoView({ behavior: "smooth", block: "nearest" });
   }
 
+  function setMode(mode) {
+    $("#trainer").dataset.mode = mode;
+    document.querySelectorAll('input[name="method"]').forEach((r) => { r.checked = r.value === mode; });
+    setTool(trainer.tool);
+    reloadObjects();
+  }
+
   function initTrainer() {
     initCanvas();
     const pick = $("#train-experiment");
@@ -371,16 +536,25 @@
     $("#train-channel").addEventListener("change", async () => {
       try {
         for (const f of trainer.fields) f.img = await loadImage(f.imageId);
-        select(trainer.current); drawModels();
+        select(trainer.current); drawModels(); await reloadObjects();
       } catch (error) { $("#train-error").textContent = error.message; }
     });
     $("#add-field").addEventListener("click", () => addField($("#train-field").value).catch((e) => { $("#train-error").textContent = e.message; }));
     $("#model-name").addEventListener("input", (event) => { event.target.dataset.touched = "1"; });
     $("#train-button").addEventListener("click", train);
+    document.querySelectorAll('input[name="method"]').forEach((r) => r.addEventListener("change", () => setMode(r.value)));
+    setTool("nucleus");
     loadExperiment(pick.value)
       .then(() => { document.body.dataset.trainerReady = "true"; })
       .catch((e) => { $("#train-error").textContent = e.message; });
   }
+
+  window.platesegModels = {
+    call, showFieldErrors, refreshModels, reloadObjects, setMode, encode, num, pct, kib,
+    models: () => models,
+    state: () => trainer,
+    painted: () => trainer.fields.filter((f) => f.strokes.length),
+  };
 
   document.addEventListener("DOMContentLoaded", () => {
     if (!$("#models-data")) return;
