@@ -17,8 +17,9 @@ from plateseg.engine.variables import assign_name_problem, assigned_names
 
 __all__ = ["assign_problems", "jsonata_problems", "map_config_view", "scope_problems"]
 
-#: Fields holding whole state machines: checked when those machines are parsed.
-_NESTED = ("ItemProcessor", "Iterator", "Branches")
+#: Fields holding whole state machines (checked when those machines are parsed), and
+#: fields that are never expressions.
+_NESTED = ("ItemProcessor", "Iterator", "Branches", "Comment", "Type", "Next", "Resource")
 #: Map fields that are numbers in JSONPath and may be expressions in JSONata.
 _NUMBERS = ("MaxConcurrency", "ToleratedFailurePercentage", "ToleratedFailureCount")
 _BATCH_NUMBERS = ("MaxItemsPerBatch", "MaxInputBytesPerBatch")
@@ -34,6 +35,13 @@ def jsonata_problems(raw: dict[str, Any], at: str) -> list[str]:
             problems.append(
                 f"{at}/{key}: a JSONata expression must start with '{{%' and end with '%}}'"
             )
+        if key in ("Catch", "Retry", "Choices") and isinstance(value, list):
+            value = [
+                {k: v for k, v in entry.items() if k not in ("Comment", "Next")}
+                if isinstance(entry, dict)
+                else entry
+                for entry in value
+            ]
         problems.extend(expression_problems(value, f"{at}/{key}"))
     return problems
 
