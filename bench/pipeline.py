@@ -2,12 +2,16 @@
 
 Prints one table. The baseline is measured in the same process, on the same images: a
 one-core loop calling ``segment_batch`` on batches of 4 fields, which does the same work
-the Segment Lambda does (segment, measure, write masks, overlays, thumbnails and a
-Parquet part). A loop of ``segment_field`` alone (no outputs) is shown for reference.
-The pipeline rows run the real state machine (Lookup → Distributed Map over batches →
-Aggregate into SQLite, journaled) with the engine's process pool (one worker per core),
-at several batch sizes; they include starting the worker processes. Ratios against the
-baseline are the figures that count; the machine is shared and noisy.
+the Segment Lambda does (read, segment, measure, write the label masks, a Parquet part
+and the batch's checkpoint). A loop of ``segment_field`` alone (read, segment, measure;
+no outputs) is shown for reference, with BLAS on one thread as ``segment_batch`` runs it
+(:func:`plateseg.pipeline.segment.one_thread`). The pipeline rows run the real state
+machine (Lookup → Distributed Map over batches → Aggregate into SQLite, journaled) with
+the engine's process pool (one worker per core), at several batch sizes; they include
+starting the worker processes. Ratios against the baseline are the figures that count;
+the machine is shared and noisy, so the CPU seconds (this process and its finished
+children: the engine's workers) are printed too: a wall time far above them means
+another program took the cores.
 
 Usage::
 
@@ -18,23 +22,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 
-def _baselines(store_root: Path, experiment_id: str) -> tuple[float, float, int]:
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and of its children that have ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+Timing = tuple[float, float]  # (wall s, CPU s)
+
+
+def _baselines(store_root: Path, experiment_id: str) -> tuple[Timing, Timing, int]:
     """Two in-process, one-core loops over the same fields.
 
-    Returns the wall time of ``segment_field`` alone (no outputs), of ``segment_batch``
-    over batches of 4 (the same outputs the pipeline writes: masks, overlays,
-    thumbnails, Parquet), and the nuclei count.
+    Returns the (wall, CPU) seconds of ``segment_field`` alone (no outputs), of
+    ``segment_batch`` over batches of 4 (the outputs the pipeline writes: masks,
+    Parquet, checkpoints), and the nuclei count.
     """
     from plateseg.contracts import Batch, Recipe
     from plateseg.imaging import read_field
     from plateseg.metadata import build_manifest
-    from plateseg.pipeline.segment import segment_batch
+    from plateseg.pipeline.segment import one_thread, segment_batch
     from plateseg.segmentation import segment_field, validate_recipe
     from plateseg.store import LocalStore
 
@@ -42,14 +57,15 @@ def _baselines(store_root: Path, experiment_id: str) -> tuple[float, float, int]
     recipe = validate_recipe(Recipe())
     keys = [info.key for info in store.list(f"experiments/{experiment_id}/")]
     items, _ = build_manifest(keys, experiment_id)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     objects = 0
-    for item in items:
-        images = read_field(store, item, item.channels)
-        objects += segment_field(images, recipe).object_count
-    segment_only = time.perf_counter() - start
+    with one_thread():
+        for item in items:
+            images = read_field(store, item, item.channels)
+            objects += segment_field(images, recipe, store).object_count
+    segment_only = time.perf_counter() - start, _cpu() - cpu
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     for first in range(0, len(items), 4):
         batch = Batch.model_validate(
             {
@@ -63,24 +79,24 @@ def _baselines(store_root: Path, experiment_id: str) -> tuple[float, float, int]
             }
         )
         segment_batch(batch, store)
-    with_outputs = time.perf_counter() - start
+    with_outputs = time.perf_counter() - start, _cpu() - cpu
     return segment_only, with_outputs, objects
 
 
-def _pipeline(home: Path, experiment_id: str, batch_size: int) -> tuple[float, int]:
+def _pipeline(home: Path, experiment_id: str, batch_size: int) -> tuple[Timing, int]:
     from plateseg.map_settings import MapSettings
     from plateseg.runner import run_local
     from plateseg.settings import Settings
 
     settings = Settings(home=home, time_scale=0.0)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     run = run_local(
         experiment_id,
         run_id=f"bench-b{batch_size}",
         settings=settings,
         tunables=MapSettings(items_per_batch=batch_size),
     )
-    return time.perf_counter() - start, run.result.objects
+    return (time.perf_counter() - start, _cpu() - cpu), run.result.objects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,20 +117,28 @@ def main(argv: list[str] | None = None) -> int:
             LocalStore(store_root), "BENCH", fields=args.fields, size=args.size, seed=1
         )
         fields = 96 * args.fields
-        only_s, base_s, base_objects = _baselines(Path(store_root), "BENCH")
+        only, base, base_objects = _baselines(Path(store_root), "BENCH")
         rows = [
-            ("segment_field loop, no outputs (reference)", 1, only_s, base_objects),
-            ("segment_batch loop, one core (baseline)", 4, base_s, base_objects),
+            ("segment_field loop, no outputs (reference)", 1, *only, base_objects),
+            ("segment_batch loop, one core (baseline)", 4, *base, base_objects),
         ]
         for batch in [int(b) for b in args.batch_sizes.split(",")]:
-            wall, objects = _pipeline(home, "BENCH", batch)
-            rows.append((f"local engine, batch {batch}", batch, wall, objects))
+            (wall, cpu), objects = _pipeline(home, "BENCH", batch)
+            rows.append((f"local engine, batch {batch}", batch, wall, cpu, objects))
 
+    base_s = base[0]
     print(f"\nDemo experiment: {fields} fields of {args.size}x{args.size} px, 2 channels\n")
-    print("| run | wall s | fields/s | vs baseline | nuclei |")
-    print("|---|---:|---:|---:|---:|")
-    for name, _batch, wall, objects in rows:
-        print(f"| {name} | {wall:.2f} | {fields / wall:.1f} | {base_s / wall:.2f}x | {objects} |")
+    print("| run | wall s | CPU s | fields/s | vs baseline | nuclei |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, _batch, wall, cpu, objects in rows:
+        print(
+            f"| {name} | {wall:.2f} | {cpu:.2f} | {fields / wall:.1f} | {base_s / wall:.2f}x "
+            f"| {objects} |"
+        )
+    print(
+        f"\nsegment_batch / segment_field: {base_s / only[0]:.2f}x wall, "
+        f"{base[1] / only[1]:.2f}x CPU"
+    )
     print(json.dumps({"fields": fields, "rows": rows}), file=sys.stderr)
     return 0
 

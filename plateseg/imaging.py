@@ -287,7 +287,9 @@ def write_tiff(array: np.ndarray, *, compress: bool = True) -> bytes:
     array : np.ndarray
         ``(Y, X)`` array, e.g. uint16/uint32 labels.
     compress : bool
-        zlib (deflate) compression; labels shrink ~20x.
+        zlib (deflate) compression at level 1, which every TIFF reader decodes: a 2048²
+        label image shrinks ~55x in ~70 ms (the default level 6: ~90x in ~140 ms, time
+        Segment spends on every field).
 
     Returns
     -------
@@ -296,8 +298,20 @@ def write_tiff(array: np.ndarray, *, compress: bool = True) -> bytes:
     import tifffile
 
     buffer = io.BytesIO()
-    tifffile.imwrite(buffer, np.ascontiguousarray(array), compression="zlib" if compress else None)
+    if compress:
+        tifffile.imwrite(
+            buffer,
+            np.ascontiguousarray(array),
+            compression="zlib",
+            compressionargs={"level": TIFF_ZLIB_LEVEL},
+        )
+    else:
+        tifffile.imwrite(buffer, np.ascontiguousarray(array))
     return buffer.getvalue()
+
+
+#: zlib level of the TIFFs plateseg writes (label images): the fastest.
+TIFF_ZLIB_LEVEL = 1
 
 
 def max_file_bytes(max_pixels: int) -> int:
