@@ -239,7 +239,6 @@ class _Parser:
             common.update(parameters=params, has_parameters=has)
         if kind in ("Task", "Parallel", "Map"):
             common["result_selector"], _ = self.template(raw, "ResultSelector", at)
-        if kind in ("Task", "Parallel", "Map"):
             common["retry"] = parse_retriers(raw.get("Retry"), f"{at}/Retry", self.problems)
             common["catch"] = parse_catchers(
                 raw.get("Catch"), f"{at}/Catch", self.problems, language
