@@ -247,13 +247,10 @@ class PipelineStack(Stack):
         bucket.grant_delete(aggregate, "runs/*/masks/*")
 
     def _substitutions(self, bucket: s3.IBucket) -> dict[str, str]:
-        values = {
-            "LookupFunctionArn": self.functions["Lookup"].function_arn,
-            "SegmentFunctionArn": self.functions["Segment"].function_arn,
-            "AggregateFunctionArn": self.functions["Aggregate"].function_arn,
-            "BucketName": bucket.bucket_name,
-        }
-        return values
+        """``<Name>FunctionArn`` of every function and ``BucketName`` (the names of
+        :data:`~plateseg.map_settings.SUBSTITUTION_KEYS`, as the local runner fills them)."""
+        values = {f"{name}FunctionArn": fn.function_arn for name, fn in self.functions.items()}
+        return {**values, "BucketName": bucket.bucket_name}
 
     def _state_machine_statements(
         self, bucket: s3.IBucket, name: str, definition: dict[str, Any]
