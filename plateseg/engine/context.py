@@ -48,13 +48,20 @@ class Aborted(StatesError):
         super().__init__("States.Aborted", cause)
 
 
+#: The last second :func:`iso` formatted and its text (Map children share seconds).
+_last_second: tuple[datetime | None, str] = (None, "")
+
+
 def iso(moment: datetime) -> str:
     """AWS's timestamp form: ``2024-05-01T12:00:00.123Z``."""
+    global _last_second
     m = moment
-    return (
-        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
-        f"{m.microsecond // 1000:03d}Z"
-    )
+    second = m.replace(microsecond=0)
+    cached = _last_second  # replaced whole, never changed: safe to share across threads
+    if cached[0] != second:
+        text = f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
+        cached = _last_second = (second, text)
+    return f"{cached[1]}{m.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,10 @@ class ExecutionInfo:
     def start_iso(self) -> str:
         """``start_time`` in AWS's form (computed once)."""
         return iso(self.start_time)
+
+
+#: The cancellation flag of every Distributed Map child execution (never set).
+_NEVER_SET = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -131,13 +142,21 @@ class Runtime:
         return replace(self, step=step)
 
     def child_execution(self, execution: ExecutionInfo) -> Runtime:
-        """A Distributed Map child execution: own identity, history not recorded."""
-        child = copy.copy(self)  # ``replace`` re-runs __init__; this is the hot path
-        object.__setattr__(child, "execution", execution)
-        object.__setattr__(child, "history", self.history.child(record=False))
-        object.__setattr__(child, "cancel", threading.Event())  # its own, never shared
-        object.__setattr__(child, "journal", None)
-        object.__setattr__(child, "scope", Scope())  # no outer variables, as in AWS
+        """A Distributed Map child execution: own identity, history not recorded.
+
+        Its ``cancel`` flag is one that is never set: only sibling groups
+        (:meth:`sibling`, with a flag of their own) are cancelled, never a child
+        execution's top level.
+        """
+        child = object.__new__(Runtime)  # neither ``replace`` nor ``copy``: the hot path
+        child.__dict__.update(
+            self.__dict__,
+            execution=execution,
+            history=self.history.child(record=False),
+            cancel=_NEVER_SET,
+            journal=None,
+            scope=Scope(),  # no outer variables, as in AWS
+        )
         return child
 
     def context_object(
