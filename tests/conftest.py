@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from plateseg.settings import Settings, use_settings
@@ -50,3 +51,18 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
         monkeypatch.delenv("AWS_PROFILE", raising=False)
 
     return install
+
+
+#: Three BBBC039 validation images with expert labels (CC0; see tests/data/bbbc039).
+BBBC039 = Path(__file__).resolve().parents[0] / "data" / "bbbc039"
+
+
+@pytest.fixture(scope="session")
+def bbbc039() -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(image uint16, labels)`` of the three committed BBBC039 images."""
+    import tifffile
+
+    return [
+        (tifffile.imread(path), tifffile.imread(BBBC039 / "labels" / path.name))
+        for path in sorted((BBBC039 / "images").glob("*.tif"))
+    ]

@@ -6,6 +6,8 @@ the stress transforms and the external real image.
   trained on), the rest → training (115).
 * :data:`STRESS` — what differs between labs, applied to an image and its labels:
   camera offset, magnification, bit depth, illumination gradient, noise, defocus.
+* :func:`bleed_through` — a domain the base model was not trained for (fine-tuning's
+  benchmark): cytoplasmic signal around every nucleus.
 * :func:`fetch_dsb` — the real DSB 2018 image and annotation shipped in the ``stardist``
   wheel on PyPI (BBBC038, CC0), downloaded with pip into a temporary folder.
 """
@@ -117,6 +119,26 @@ def _defocus(item: Annotated) -> Annotated:
 
     image = ndi.gaussian_filter(item.image.astype(np.float64), 0.08 * item.diameter)
     return _with_image(item, np.round(image).astype(item.image.dtype))
+
+
+def bleed_through_image(image: np.ndarray, labels: np.ndarray, diameter: float) -> np.ndarray:
+    """``image`` plus a blurred whole-cell signal at half the median nuclear level around
+    every nucleus (cell bodies ~1.8 nuclear diameters across): a nuclear stain that also
+    marks the cytoplasm, or a second dye bleeding into the nuclear channel."""
+    from scipy import ndimage as ndi
+
+    data = image.astype(np.float64)
+    background = np.median(data[labels == 0])
+    signal = np.median(data[labels > 0]) - background
+    cells = ndi.grey_dilation(labels, size=int(0.8 * diameter)) > 0
+    body = ndi.gaussian_filter(cells.astype(np.float64), 2.0)
+    out = data + 0.5 * signal * body * (labels == 0)
+    return np.clip(np.round(out), 0, 65535).astype(np.uint16)
+
+
+def bleed_through(item: Annotated) -> Annotated:
+    """:func:`bleed_through_image` of an annotated image (labels unchanged)."""
+    return _with_image(item, bleed_through_image(item.image, item.labels, item.diameter))
 
 
 #: Stress transforms by name: each takes and returns an :class:`Annotated`.

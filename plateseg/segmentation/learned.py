@@ -34,9 +34,9 @@ from scipy import ndimage as ndi
 from plateseg.errors import ModelError
 from plateseg.segmentation.classical import relabel
 from plateseg.segmentation.onnx_model import LoadedModel
-from plateseg.segmentation.preprocess import estimate_diameter, normalise, resize
+from plateseg.segmentation.preprocess import Normalised, estimate_diameter, normalise, resize
 
-__all__ = ["LearnedSegmentation", "predict_classes", "segment_learned"]
+__all__ = ["LearnedSegmentation", "ModelInput", "model_input", "predict_classes", "segment_learned"]
 
 #: An object's mean intensity must exceed the background by this many noise SDs (pixel
 #: noise; the mean of an object is far less noisy). Noise specks the network takes for
@@ -103,6 +103,51 @@ def predict_classes(model: LoadedModel, image: np.ndarray, tile: int = 512) -> n
     return out
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    """A field as the network sees it (:func:`model_input`).
+
+    Attributes
+    ----------
+    image : np.ndarray
+        (y, x) float32 normalised field at model scale.
+    normalised : Normalised
+        The full-resolution normalisation (noise, scale, background).
+    diameter : float
+        Nuclear diameter (px, full resolution) the field was rescaled from.
+    """
+
+    image: np.ndarray
+    normalised: Normalised
+    diameter: float
+
+
+def model_input(image: np.ndarray, model: LoadedModel, diameter: float | None = None) -> ModelInput:
+    """Normalise a raw field and resize it so its nuclei are the model's training size.
+
+    The one preprocessing of a ``nuclei-3class`` network, shared by inference
+    (:func:`segment_learned`) and fine-tuning (:mod:`plateseg.finetune`).
+
+    Raises
+    ------
+    ModelError
+        ``model`` is not a ``nuclei-3class`` model.
+    """
+    if model.kind != "nuclei-3class" or model.diameter is None:
+        raise ModelError(f"model {model.name!r} is of kind {model.kind!r}, not nuclei-3class")
+    shape = (int(image.shape[0]), int(image.shape[1]))
+    normalised = normalise(image)
+    if diameter is None:
+        diameter = estimate_diameter(normalised) or model.diameter
+    factor = model.diameter / diameter
+    if 1 / SCALE_TOLERANCE <= factor <= SCALE_TOLERANCE:
+        factor = 1.0
+    # nuclei smaller than the model's: enlarge, but never past MAX_MODEL_PIXELS (memory)
+    factor = min(factor, max(1.0, math.sqrt(MAX_MODEL_PIXELS / (shape[0] * shape[1]))))
+    small_shape = (max(8, round(shape[0] * factor)), max(8, round(shape[1] * factor)))
+    return ModelInput(resize(normalised.image, small_shape, order=1), normalised, float(diameter))
+
+
 def segment_learned(
     image: np.ndarray,
     model: LoadedModel,
@@ -125,19 +170,10 @@ def segment_learned(
     tile : int
         Tile side at model scale (bounds memory).
     """
-    if model.kind != "nuclei-3class" or model.diameter is None:
-        raise ModelError(f"model {model.name!r} is of kind {model.kind!r}, not nuclei-3class")
     shape = (int(image.shape[0]), int(image.shape[1]))
-    normalised = normalise(image)
-    if diameter is None:
-        diameter = estimate_diameter(normalised) or model.diameter
-    factor = model.diameter / diameter
-    if 1 / SCALE_TOLERANCE <= factor <= SCALE_TOLERANCE:
-        factor = 1.0
-    # nuclei smaller than the model's: enlarge, but never past MAX_MODEL_PIXELS (memory)
-    factor = min(factor, max(1.0, math.sqrt(MAX_MODEL_PIXELS / (shape[0] * shape[1]))))
-    small_shape = (max(8, round(shape[0] * factor)), max(8, round(shape[1] * factor)))
-    small = resize(normalised.image, small_shape, order=1)
+    prepared = model_input(image, model, diameter)
+    normalised, diameter, small = prepared.normalised, prepared.diameter, prepared.image
+    small_shape = (int(small.shape[0]), int(small.shape[1]))
     probs = predict_classes(model, small, tile)
     # instances at model scale (where nuclei are D px across), outlines at full scale
     nucleus = probs[1] + probs[2]

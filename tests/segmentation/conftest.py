@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -67,21 +65,6 @@ def identity_image_model(kind: str = "image", multiple: int = 1) -> bytes:
 @pytest.fixture(scope="session")
 def image_model() -> bytes:
     return identity_image_model()
-
-
-#: Three BBBC039 validation images with expert labels (CC0; see tests/data/bbbc039).
-BBBC039 = Path(__file__).resolve().parents[1] / "data" / "bbbc039"
-
-
-@pytest.fixture(scope="session")
-def bbbc039() -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(image uint16, labels)`` of the three committed BBBC039 images."""
-    import tifffile
-
-    return [
-        (tifffile.imread(path), tifffile.imread(BBBC039 / "labels" / path.name))
-        for path in sorted((BBBC039 / "images").glob("*.tif"))
-    ]
 
 
 def pooled_ap(pairs: list[tuple[np.ndarray, np.ndarray]], iou: float = 0.5) -> float:
