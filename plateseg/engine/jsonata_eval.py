@@ -159,6 +159,8 @@ def _compiled(body: str) -> Jsonata:
     if expression is None:
         expression = Jsonata(body)
         expression.set_output_convert_nulls(False)
+        for name, function in _BOUND.items():  # once per expression, not per evaluation
+            expression.register_function(name, function)
         if len(cache) > 2048:
             cache.clear()
         cache[body] = expression
@@ -210,7 +212,7 @@ def evaluate_expression(text: str, bindings: dict[str, Any], field: str) -> Any:
     try:
         expression = _compiled(body)
         Jsonata.CURRENT.jsonata = expression  # $now() and $millis() read this instance
-        result = expression.evaluate(None, {**_BOUND, **bindings})
+        result = expression.evaluate(None, bindings)
     except StatesError as err:
         raise query_error(
             f"The JSONata expression '{body}' specified for the field '{field}' failed: {err.cause}"
