@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from types import ModuleType
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
