@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from plateseg.contracts import DEFAULT_SEGMENTER, Recipe, format_validation_error
 from plateseg.errors import RecipeError
 from plateseg.imaging import read_field
+from plateseg.pipeline.segment import one_thread
 from plateseg.segmentation import get_segmenter, segment_field, validate_recipe
 from plateseg.web.deps import AppStateDep, ExperimentId
 from plateseg.web.render import overlay_png
@@ -96,7 +97,8 @@ def preview(state: AppStateDep, experiment_id: ExperimentId, body: PreviewIn) ->
                 )
             started = time.perf_counter()
             images = read_field(state.store, item, list(item.channels))
-            result = segment_field(images, recipe, state.store)
+            with one_thread():  # as Segment runs it, so the estimate below holds
+                result = segment_field(images, recipe, state.store)
             seconds = time.perf_counter() - started
             spent += seconds
             png = overlay_png(images[nuclei], result.labels, max_side=768)
