@@ -123,7 +123,8 @@
           el("img", { src: `/api/finetune/jobs/${p.job_id}/pictures/${i}/${which}.png`, alt: `${model} on ${f.image_id}` }),
           el("figcaption", {}, el("span", {}, el("b", { text: which }), ` · ${model}`), el("span", {}, el("span", { class: "count-big", text: api.num(count) }), " objects"))));
       }
-      figures.append(el("h4", { class: "pair-title" }, el("span", { class: "mono", text: f.image_id }), el("span", { class: "muted small", text: f.labelled ? " corrected" : " not labelled: how the model does on a field it never saw" })), pair);
+      figures.append(el("div", { class: "pair-box" },
+        el("h4", { class: "pair-title" }, el("span", { class: "mono", text: f.image_id }), el("span", { class: "muted small", text: f.labelled ? " corrected" : " not labelled: a field it never saw" })), pair));
     });
     const loo = r.leave_one_out;
     $("#ft-loo-result").textContent = loo

@@ -325,7 +325,8 @@
   }
   function brushPath(target, s) {
     target.lineWidth = s.size; target.lineCap = "round"; target.lineJoin = "round";
-    if (s.points.length === 1) {
+    const [x0, y0] = s.points[0];
+    if (s.points.every(([x, y]) => Math.abs(x - x0) < 0.5 && Math.abs(y - y0) < 0.5)) {
       target.beginPath(); target.arc(s.points[0][0], s.points[0][1], s.size / 2, 0, 2 * Math.PI); target.fill();
     } else { tracePath(target, s.points); target.stroke(); }
   }
