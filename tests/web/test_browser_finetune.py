@@ -17,6 +17,7 @@ Models page's trainer; copied to ``docs/images/`` for the README), and
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -95,9 +96,7 @@ def _field(store: LocalStore, image_id: str) -> tuple[np.ndarray, np.ndarray]:
     plate, well, site = image_id.split("_")
     key = f"experiments/{EXPERIMENT}/{plate}/{plate}_{well}_s{site}_w1.tif"
     truth_key = f"truth/{EXPERIMENT}/masks/{image_id}.tif"
-    return read_image(store.get_bytes(key), key), read_image(
-        store.get_bytes(truth_key), truth_key
-    )
+    return read_image(store.get_bytes(key), key), read_image(store.get_bytes(truth_key), truth_key)
 
 
 def corrections(image: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
@@ -136,7 +135,7 @@ def corrections(image: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     for obj in range(1, int(base.max()) + 1):
         overlap = np.bincount(truth[base == obj], minlength=len(ids) + 1)
         inside = [t for t in ids if overlap[t] >= 0.3 * sizes[t]]
-        for a, b in zip(inside, inside[1:], strict=False):
+        for a, b in itertools.pairwise(inside):
             pa, pb = np.argwhere(truth == a), np.argwhere(truth == b)
             gaps = ((pa[:, None, :] - pb[None, :, :]) ** 2).sum(-1)
             i, j = np.unravel_index(int(np.argmin(gaps)), gaps.shape)
@@ -254,9 +253,7 @@ def test_correct_the_base_model_fine_tune_it_and_run_it(
         page.locator("#tool-draw").click()
         _draw(page, fix["drawn"])
         tab = page.locator(f'#field-tabs .field-tab[data-image="{image_id}"]')
-        expected = (
-            f"{len(fix['nuclei'])} nucleus and {len(fix['background'])} background strokes"
-        )
+        expected = f"{len(fix['nuclei'])} nucleus and {len(fix['background'])} background strokes"
         expect(tab).to_have_attribute("title", _title(expected, fix), timeout=WAIT)
         expect(page.locator(f'#plate-pick .fieldpick[data-image="{image_id}"]')).to_have_class(
             re.compile(r"\bpainted\b"), timeout=WAIT
