@@ -86,6 +86,10 @@ class History:
         return _Muted(self._now, self._listener, lock=self._lock, parent=self)
 
 
+#: What a muted history returns for an event it drops.
+_DROPPED = Event(type="Dropped", timestamp=_UNRECORDED, details={})
+
+
 class _Muted(History):
     """Child-execution history: forwards only Map Run events to the parent."""
 
@@ -102,4 +106,4 @@ class _Muted(History):
     def emit(self, type_: str, **details: Any) -> Event:
         if type_.startswith("MapRun"):
             return self._parent.emit(type_, **details)
-        return Event(type=type_, timestamp=_UNRECORDED, details=details)  # no clock read
+        return _DROPPED  # not recorded, not shown: no event is even built (the hot path)
