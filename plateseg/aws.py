@@ -12,7 +12,11 @@ Thin boto3 helpers behind ``plateseg start|status|wait`` (and usable from script
   (``ListMapRuns`` + ``DescribeMapRun``);
 - :func:`wait` polls with exponential backoff until the run ends;
 - :func:`stop_execution`, :func:`redrive_execution`, :func:`start_retry` (a new execution
-  ``<run_id>--retry-<n>``) and :func:`latest_attempt`; the web UI calls only these helpers.
+  ``<run_id>--retry-<n>``) and :func:`latest_attempt`.
+
+The run lifecycle on AWS (``plateseg start|retry`` and the web) is
+:class:`plateseg.runs.stepfunctions.AwsRunner`, built on these helpers; run ids and
+execution names follow one rule, :mod:`plateseg.runs.ids`.
 
 AWS errors become typed :mod:`plateseg.errors`: unknown stack/execution →
 :class:`~plateseg.errors.NotFoundError`, malformed ARN or missing credentials/region →
@@ -34,6 +38,7 @@ from typing import Any
 
 from plateseg.contracts import ExecutionInput
 from plateseg.errors import ExecutionFailed, InputError, NotFoundError, ResumeError, TransientError
+from plateseg.runs.ids import execution_name, retry_execution_name
 
 __all__ = [
     "STATE_MACHINE_OUTPUT",
@@ -44,6 +49,7 @@ __all__ = [
     "build_input",
     "describe",
     "execution_arn",
+    "execution_name",
     "latest_attempt",
     "redrive_execution",
     "resolve_state_machine_arn",
@@ -210,30 +216,12 @@ def resolve_state_machine_arn(stack_name: str, *, cloudformation: Any = None) ->
 
 
 def build_input(
-    experiment_id: str, recipe: Any = None, run_id: str | None = None
+    experiment_id: str, recipe: Any = None, run_id: str | None = None, naming: str | None = None
 ) -> ExecutionInput:
     """The validated execution input (raises ExecutionInputError/RecipeError naming fields)."""
-    data: dict[str, Any] = {"experiment_id": experiment_id}
-    if recipe is not None:
-        data["recipe"] = recipe
-    if run_id:
-        data["run_id"] = run_id
-    return ExecutionInput.parse(data)
+    from plateseg.runs.base import RunOptions, execution_input
 
-
-def execution_name(run_id: str | None) -> str | None:
-    """A Step Functions execution name for a run id (``:`` is not allowed there)."""
-    return run_id.replace(":", "-")[:80] if run_id else None
-
-
-def retry_execution_name(run_id: str, attempt: int) -> str:
-    """``<run_id>--retry-<attempt>``, cut to Step Functions' 80 characters (``:`` → ``-``).
-
-    >>> retry_execution_name("EXP-1-20261123T070000-abc123", 2)
-    'EXP-1-20261123T070000-abc123--retry-2'
-    """
-    suffix = f"--retry-{attempt}"
-    return run_id.replace(":", "-")[: 80 - len(suffix)] + suffix
+    return execution_input(experiment_id, run_id or None, recipe, RunOptions(naming=naming))
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from plateseg.errors import ExecutionInputError, ExperimentIdError, RecipeError
 from plateseg.map_settings import MapSettings
+from plateseg.runs.ids import RUN_ID_RULE, run_id_problem
 
 __all__ = [
     "EXPERIMENT_ID_PATTERN",
@@ -39,8 +40,6 @@ __all__ = [
 EXPERIMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 M = TypeVar("M", bound=BaseModel)
-
-_RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
 
 
 def _experiment_id_problem(value: str) -> str:
@@ -188,10 +187,11 @@ class ExecutionInput(_Model):
     @field_validator("run_id")
     @classmethod
     def _safe_run(cls, value: str | None) -> str | None:
-        if value is not None and not _RUN_ID_PATTERN.fullmatch(value):
-            raise ValueError(
-                f"invalid run id {value[:60]!r}: use 1-80 letters, digits, '.', '_', ':' or '-'"
-            )
+        """The run id rule (:mod:`plateseg.runs.ids`): Step Functions and the journal
+        accept every id that passes here."""
+        problem = None if value is None else run_id_problem(value)
+        if value is not None and problem is not None:
+            raise ValueError(f"invalid run id {value[:60]!r}: {problem}; use {RUN_ID_RULE}")
         return value
 
     @classmethod

@@ -12,28 +12,30 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
-import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from plateseg.aws import retry_execution_name
 from plateseg.contracts import AggregateResult, ExecutionInput, Recipe
 from plateseg.definition import LOCAL_FUNCTIONS, load_definition, local_substitutions
 from plateseg.engine import Clock, Event, Journal, LocalEngine
-from plateseg.errors import ExecutionFailed, ResumeError, StoreError
+from plateseg.errors import ExecutionFailed, InputError, ResumeError, StoreError
 from plateseg.map_settings import MapSettings
 from plateseg.pipeline.ownership import check_run_owner
+from plateseg.runs.ids import (
+    base_run_id,
+    check_execution_name,
+    new_run_id,
+    retry_execution_name,
+    retry_number,
+)
 from plateseg.settings import Settings, get_settings, use_settings
 from plateseg.store import LocalStore, Store
 
 __all__ = [
     "LocalRun",
-    "execution_name",
     "init_worker",
     "journal_path",
     "redrive_local",
@@ -41,10 +43,6 @@ __all__ = [
     "retry_local",
     "run_local",
 ]
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-#: ``<run_id>--retry-<n>``: the execution name of the n-th retry of a run (AWS and local).
-_RETRY = re.compile(r"^(?P<run>.+)--retry-(?P<n>[0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -55,13 +53,6 @@ class LocalRun:
     execution_arn: str
     result: AggregateResult
     events: list[Event]
-
-
-def execution_name(experiment_id: str, now: datetime | None = None) -> str:
-    """A new, unique execution name valid on AWS too (letters, digits, ``-``, ``_``)."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
-    base = _UNSAFE.sub("-", experiment_id)[:50]
-    return f"{base}-{stamp}-{secrets.token_hex(3)}"
 
 
 def init_worker(settings: dict[str, Any]) -> None:
@@ -122,7 +113,8 @@ def run_local(
         Idempotency key: re-running with the same id rewrites the same run.
     naming : str, optional
         File-name preset (``imagexpress``, ``operetta``, ``cellomics``, ``incell``) or a
-        regex with named groups; ImageXpress by default.
+        regex with named groups; by default Lookup detects the preset that reads every
+        file (:func:`plateseg.metadata.choose_naming`).
     settings : Settings, optional
         Overrides the settings in force.
     tunables : MapSettings, optional
@@ -156,7 +148,7 @@ def run_local(
     execution_input = ExecutionInput.parse(payload)  # fail fast, before any process starts
 
     definition = load_definition(values=local_substitutions(settings), settings=tunables)
-    name = run_id or execution_name(experiment_id)
+    name = execution_input.run_id or new_run_id(experiment_id)
     path = journal_path(name, settings)
     # before the journal or anything else of the run is touched
     check_run_owner(LocalStore(settings.store_location), name, execution_input.experiment_id)
@@ -168,9 +160,16 @@ def run_local(
 
 
 def journal_path(run_id: str, settings: Settings | None = None) -> Path:
-    """The execution journal of a local run: ``<home>/runs/<run_id>/journal.sqlite``."""
-    if not run_id or _UNSAFE.search(run_id):
-        raise ResumeError(f"invalid run id {run_id!r} (letters, digits, '-' and '_' only)")
+    """The execution journal of a local run: ``<home>/runs/<run_id>/journal.sqlite``.
+
+    ``run_id`` is a run id or the execution name of one of its retries
+    (:func:`plateseg.runs.ids.check_execution_name`); anything else is a
+    :class:`ResumeError` naming the id and the rule.
+    """
+    try:
+        check_execution_name(run_id)
+    except InputError as exc:
+        raise ResumeError(exc.message) from None
     return (settings or get_settings()).home / "runs" / run_id / "journal.sqlite"
 
 
@@ -276,17 +275,16 @@ def retry_local(
     journal, recorded = _open_journal(run_id, settings)
     journal.close()
     payload = dict(recorded["input"])
-    retried = _RETRY.fullmatch(run_id)
-    base = str(payload.get("run_id") or (retried.group("run") if retried else run_id))
+    base = str(payload.get("run_id") or base_run_id(run_id))
     payload["run_id"] = base
     ExecutionInput.parse(payload)  # the recorded input is still valid input
     runs = settings.home / "runs"
     taken = {0}
     if runs.is_dir():
         for folder in runs.iterdir():
-            found = _RETRY.fullmatch(folder.name)
-            if found and folder.name == retry_execution_name(base, int(found.group("n"))):
-                taken.add(int(found.group("n")))
+            number = retry_number(folder.name)
+            if number is not None and folder.name == retry_execution_name(base, number):
+                taken.add(number)
     number = max(taken) + 1
     while True:  # claim the name atomically: a CLI and a web retry at once get two names
         name = retry_execution_name(base, number)

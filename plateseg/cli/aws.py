@@ -13,7 +13,7 @@ failed, 1 every image failed::
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -21,25 +21,44 @@ from plateseg.cli.exit_codes import aggregate_result_of, exit_for_run
 from plateseg.cli.output import console, err_console, load_json_argument
 from plateseg.errors import InputError
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from plateseg.runs.base import Runner
+
+__all__ = ["aws_runner", "register"]
+
+
+def aws_runner(stack: str, state_machine_arn: str) -> Runner:
+    """The runner on the state machine of ``--stack`` or ``--state-machine-arn`` (the
+    request is validated before the stack is looked up)."""
+    from plateseg import aws
+    from plateseg.runs.factory import StateMachine, make_runner
+    from plateseg.settings import get_settings
+
+    arn = state_machine_arn or aws.resolve_state_machine_arn(stack)
+    return make_runner(get_settings(), engine="aws", state_machine=StateMachine(arn))
 
 
 def start(
     experiment_id: str = typer.Argument(..., help="Experiment to segment (experiments/<id>/)."),
     recipe: str = typer.Option("", help="Recipe as JSON or @FILE (default: classical)."),
     run_id: str = typer.Option("", help="Run id; also the execution name (one run per id)."),
+    naming: str = typer.Option(
+        "", help="File-name preset (imagexpress, operetta, cellomics, incell) or a regex."
+    ),
     stack: str = typer.Option("", help="Pipeline stack name (reads its StateMachineArn output)."),
     state_machine_arn: str = typer.Option("", help="State machine ARN (instead of --stack)."),
 ) -> None:
     """Start a run on AWS Step Functions and print its execution ARN."""
-    from plateseg import aws
+    from plateseg.runs.base import RunOptions, execution_input
 
     if bool(stack) == bool(state_machine_arn):
         raise InputError("start: give exactly one of --stack NAME or --state-machine-arn ARN")
     parsed_recipe = load_json_argument(recipe, "--recipe") if recipe else None
-    execution_input = aws.build_input(experiment_id, parsed_recipe, run_id or None)
-    arn = state_machine_arn or aws.resolve_state_machine_arn(stack)
-    console.print(aws.start_execution(arn, execution_input), soft_wrap=True)
+    options = RunOptions(naming=naming or None)
+    execution_input(experiment_id, run_id or None, parsed_recipe, options)  # before any AWS call
+    runner = aws_runner(stack, state_machine_arn)
+    started = runner.start(experiment_id, run_id or None, parsed_recipe, options=options)
+    console.print(started.execution_arn or "", soft_wrap=True)
 
 
 def _print_status(status: Any) -> None:

@@ -7,10 +7,11 @@ import inspect
 import io
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,6 +21,11 @@ from rich.text import Text
 from plateseg.cli.exit_codes import exit_code_table, exit_for_run
 from plateseg.cli.output import console, err_console, load_json_argument, plate_grid
 from plateseg.errors import InputError, PlatesegError
+
+if TYPE_CHECKING:
+    from plateseg.contracts import AggregateResult
+    from plateseg.runs.base import Runner
+    from plateseg.runs.progress import RunProgress
 
 
 class OutputFormat(StrEnum):
@@ -82,32 +88,45 @@ def run(
     prints "N of M images failed" on stderr; one where every image failed exits 1.
     """
     from plateseg.map_settings import MapSettings
-    from plateseg.runner import resume_local, run_local
-    from plateseg.settings import get_settings
+    from plateseg.runs.base import RunOptions
 
     if bool(resume) == bool(experiment_id):
         raise InputError("give an EXPERIMENT_ID to start a run, or --resume RUN_ID (not both)")
-    settings = get_settings().model_copy(update={"workers": workers, "time_scale": time_scale})
     if resume:
-        with _progress() as progress:
-            outcome = resume_local(resume, settings=settings, listener=_ProgressListener(progress))
-        _report(outcome)
+        _local(workers, time_scale, lambda runner: runner.resume(resume))
         return
     parsed_recipe = load_json_argument(recipe, "--recipe") if recipe else None
+    # the bounds are checked here, naming the options, before anything starts
+    MapSettings.from_options(
+        items_per_batch=batch_size or None,
+        max_concurrency=None if concurrency < 0 else concurrency,
+    )
+    options = RunOptions(
+        naming=naming or None,
+        items_per_batch=batch_size or None,
+        max_concurrency=None if concurrency < 0 else concurrency,
+    )
+    _local(
+        workers,
+        time_scale,
+        lambda runner: runner.start(experiment_id, run_id or None, parsed_recipe, options=options),
+    )
+
+
+def _local(
+    workers: int, time_scale: float, command: Callable[[Runner], RunProgress | None]
+) -> None:
+    """Run ``command`` on the local runner in this thread with a progress bar; report."""
+    from plateseg.runs.factory import make_runner
+    from plateseg.settings import get_settings
+
+    settings = get_settings().model_copy(update={"workers": workers, "time_scale": time_scale})
     with _progress() as progress:
-        outcome = run_local(
-            experiment_id,
-            recipe=parsed_recipe,
-            run_id=run_id or None,
-            naming=naming or None,
-            settings=settings,
-            tunables=MapSettings.from_options(
-                items_per_batch=batch_size or None,
-                max_concurrency=None if concurrency < 0 else concurrency,
-            ),
-            listener=_ProgressListener(progress),
-        )
-    _report(outcome)
+        runner = make_runner(settings, listener=_ProgressListener(progress), foreground=True)
+        started = command(runner)
+    if started is None:  # only a web server's recovery asks for nothing to be done
+        raise InputError("nothing to run")
+    _report(runner.wait(started.run_id))
 
 
 def redrive(
@@ -116,13 +135,7 @@ def redrive(
     time_scale: float = typer.Option(1.0, min=0.0, help="Scale retry waits (0 = no waiting)."),
 ) -> None:
     """Re-run only the failed items of a finished local run, then re-aggregate."""
-    from plateseg.runner import redrive_local
-    from plateseg.settings import get_settings
-
-    settings = get_settings().model_copy(update={"workers": workers, "time_scale": time_scale})
-    with _progress() as progress:
-        outcome = redrive_local(run_id, settings=settings, listener=_ProgressListener(progress))
-    _report(outcome)
+    _local(workers, time_scale, lambda runner: runner.redrive(run_id))
 
 
 def retry(
@@ -143,18 +156,12 @@ def retry(
     if stack and state_machine_arn:
         raise InputError("retry: give at most one of --stack NAME or --state-machine-arn ARN")
     if stack or state_machine_arn:
-        from plateseg import aws
+        from plateseg.cli.aws import aws_runner
 
-        arn = state_machine_arn or aws.resolve_state_machine_arn(stack)
-        console.print(aws.start_retry(arn, run_id), soft_wrap=True, markup=False)
+        retried = aws_runner(stack, state_machine_arn).retry(run_id)
+        console.print(retried.execution_arn or "", soft_wrap=True, markup=False)
         return
-    from plateseg.runner import retry_local
-    from plateseg.settings import get_settings
-
-    settings = get_settings().model_copy(update={"workers": workers, "time_scale": time_scale})
-    with _progress() as progress:
-        outcome = retry_local(run_id, settings=settings, listener=_ProgressListener(progress))
-    _report(outcome)
+    _local(workers, time_scale, lambda runner: runner.retry(run_id))
 
 
 def _progress() -> Progress:
@@ -169,12 +176,11 @@ def _progress() -> Progress:
     )
 
 
-def _report(outcome: Any) -> None:
+def _report(result: AggregateResult) -> None:
     """Print a finished local run's summary and grid, then exit as its images say."""
     from plateseg.db.engine import open_database
     from plateseg.results import run_failures
 
-    result = outcome.result
     console.print(
         Text.assemble(
             "run ",

@@ -11,21 +11,34 @@ forgotten here: the results database and the run's journal answer for it.
 
 On start, :meth:`plateseg.web.admission.AdmittedBackend.recover` reads them back:
 ``queued`` runs are queued again in the order they were accepted, ``started`` ones are
-resumed (:func:`plateseg.runner.resume_local`), and ``ended`` ones stay visible.
+resumed (:meth:`plateseg.runs.base.Runner.resume`), and ``ended`` ones stay visible.
+:class:`Ledger` keeps one server's records.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from plateseg.errors import PlatesegError
+from plateseg.runs.base import RunOptions
+from plateseg.runs.progress import QUEUED, RunProgress
 from plateseg.store import Store, get_json, put_json
-from plateseg.web.runs import QUEUED, RunProgress
 
-__all__ = ["ACCEPTED_PREFIX", "AcceptedRun", "AcceptedRuns", "Kind", "accepted_key", "unreadable"]
+__all__ = [
+    "ACCEPTED_PREFIX",
+    "AcceptedRun",
+    "AcceptedRuns",
+    "Kind",
+    "Ledger",
+    "accepted_key",
+    "failed_to_start",
+    "unreadable",
+]
 
 log = logging.getLogger("plateseg.web")
 
@@ -43,8 +56,9 @@ def accepted_key(run_id: str) -> str:
 class AcceptedRun(BaseModel):
     """One accepted run: the request, who made it and when, and where it stands.
 
-    ``kind`` is ``start`` (a new run with ``recipe``), or ``redrive`` / ``retry`` of a
-    finished run (its journal holds what to run).
+    ``kind`` is ``start`` (a new run with ``recipe`` and the options ``naming``,
+    ``items_per_batch``, ``max_concurrency``), or ``redrive`` / ``retry`` of a finished
+    run (its journal holds what to run).
 
     ``status``, ``phase``, ``error``, ``cause`` and ``finished_at`` are set when the run
     ended outside the engine (``stage == "ended"``).
@@ -56,6 +70,9 @@ class AcceptedRun(BaseModel):
     experiment_id: str
     kind: Kind = "start"
     recipe: dict[str, Any] = Field(default_factory=dict)
+    naming: str | None = None
+    items_per_batch: int | None = None
+    max_concurrency: int | None = None
     who: str = ""
     accepted_at: datetime
     stage: Literal["queued", "started", "ended"] = "queued"
@@ -64,6 +81,14 @@ class AcceptedRun(BaseModel):
     error: str | None = None
     cause: str | None = None
     finished_at: datetime | None = None
+
+    def options(self) -> RunOptions:
+        """The options of the start, as the runner takes them."""
+        return RunOptions(
+            naming=self.naming,
+            items_per_batch=self.items_per_batch,
+            max_concurrency=self.max_concurrency,
+        )
 
     def ended(self, progress: RunProgress) -> AcceptedRun:
         """This record, ended as ``progress`` says."""
@@ -103,6 +128,29 @@ class AcceptedRun(BaseModel):
             error=self.error,
             cause=self.cause,
         )
+
+
+def failed_to_start(progress: RunProgress, exc: BaseException, why: str = "") -> RunProgress:
+    """``progress`` ended FAILED because starting it raised ``exc``: the error's name and
+    message (an HTTP error's detail; no internals of a bug), after ``why`` when given."""
+    from fastapi import HTTPException
+
+    error, cause = type(exc).__name__, str(exc)
+    if isinstance(exc, HTTPException):
+        cause = str(exc.detail)
+    elif not isinstance(exc, PlatesegError):
+        error, cause = "InternalError", f"unexpected {error} while starting the run"
+    if why:
+        cause = f"{why} ({cause}); start it again"
+    return replace(
+        progress,
+        status="FAILED",
+        phase="failed",
+        error=error,
+        cause=cause,
+        finished_at=datetime.now(UTC),
+        can_cancel=False,
+    )
 
 
 def unreadable(run_id: str, engine: str) -> RunProgress:
@@ -149,3 +197,64 @@ class AcceptedRuns:
                 unreadable.append(name.removesuffix(".json"))
         runs.sort(key=lambda run: (run.accepted_at, run.run_id))
         return runs, unreadable
+
+
+class Ledger:
+    """The records of the runs one server accepted and its engine has not finished.
+
+    Without a store (``accepted`` is ``None``) nothing is written: the queue lives in
+    memory only. Once :attr:`closed` (server shutdown) nothing more is written, so
+    what waits stays recorded for the next start. The caller serialises calls.
+    """
+
+    def __init__(self, accepted: AcceptedRuns | None) -> None:
+        self.accepted = accepted
+        self.closed = False
+        self._records: dict[str, AcceptedRun] = {}  # recorded runs not yet finished
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    @property
+    def durable(self) -> bool:
+        """Whether records are written (then finished runs' records must be dropped)."""
+        return self.accepted is not None
+
+    def stamp(self) -> datetime:
+        """Now, strictly after every run accepted before (records sort by it)."""
+        self._last = max(datetime.now(UTC), self._last + timedelta(microseconds=1))
+        return self._last
+
+    def save(self, record: AcceptedRun) -> None:
+        """Write ``record`` durably."""
+        if self.accepted is not None and not self.closed:
+            self.accepted.save(record)
+            self._records[record.run_id] = record
+
+    def forget(self, run_id: str) -> None:
+        """The engine finished ``run_id``: drop its record."""
+        recorded = self._records.pop(run_id, None) is not None
+        if recorded and self.accepted is not None and not self.closed:
+            self.accepted.forget(run_id)
+
+    def end(self, record: AcceptedRun, ended: RunProgress) -> None:
+        """A run ended outside the engine: keep it listed after a restart too."""
+        record = self._records.pop(record.run_id, record)
+        if self.accepted is not None and not self.closed:
+            self.accepted.save(record.ended(ended))
+
+    def load(self) -> tuple[list[AcceptedRun], list[str]]:
+        """The records a previous server left (:meth:`AcceptedRuns.load`); each is kept
+        as not finished until :meth:`drop` or :meth:`forget`."""
+        if self.accepted is None:
+            return [], []
+        records, damaged = self.accepted.load()
+        for record in records:
+            self._last = max(self._last, record.accepted_at)
+            if record.stage != "ended":
+                self._records[record.run_id] = record
+        return records, damaged
+
+    def drop(self, run_id: str) -> None:
+        """Forget a loaded record whose run finished meanwhile."""
+        self._records.pop(run_id, None)
+        if self.accepted is not None:
+            self.accepted.forget(run_id)

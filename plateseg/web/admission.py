@@ -2,7 +2,7 @@
 
 On one machine every local run starts a pool of worker processes; fifty users pressing
 "Start" at once must not start fifty pools on two cores. :class:`AdmittedBackend` wraps
-any :class:`~plateseg.web.backends.Backend`:
+a :class:`~plateseg.runs.Runner` and is one itself:
 
 * up to ``max_active`` runs execute at once;
 * the next ``max_queued`` starts are accepted (HTTP 202) with status ``QUEUED`` and a
@@ -20,10 +20,6 @@ Accepted runs survive a restart: with a store, every start is recorded *before* 
 answered 202 (:mod:`plateseg.web.accepted` says how), :meth:`AdmittedBackend.recover`
 takes them back when the server starts, and :meth:`AdmittedBackend.close` (shutdown)
 stops dispatching, leaving what waits recorded.
-
-The hook (one line where the backend is built, ``AppState.backend``)::
-
-    self._backend = with_admission(make_backend(...), self.config, store=store)
 """
 
 from __future__ import annotations
@@ -31,18 +27,22 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from plateseg.contracts import AggregateResult, Recipe
 from plateseg.errors import NotFoundError, PlatesegError, ResumeError, TransientError
+from plateseg.runs.base import Engine, Estimate, Kind, Runner, RunOptions, execution_input
+from plateseg.runs.ids import new_run_id
+from plateseg.runs.local import LocalRunner
+from plateseg.runs.manager import RunManager
+from plateseg.runs.progress import QUEUED, TERMINAL, RunProgress
 from plateseg.store import Store
-from plateseg.web.accepted import AcceptedRun, AcceptedRuns, Kind, unreadable
-from plateseg.web.backends import Backend, Estimate
+from plateseg.web.accepted import AcceptedRun, AcceptedRuns, Ledger, failed_to_start, unreadable
 from plateseg.web.config import WebSettings
 from plateseg.web.errors import RunsBusy
-from plateseg.web.runs import QUEUED, TERMINAL, RunProgress, failed_to_start
 
 __all__ = ["QUEUED", "STOPPED_CAUSE", "AdmittedBackend", "RunsBusy", "with_admission"]
 
@@ -52,13 +52,13 @@ STOPPED_CAUSE = "the server stopped while the run was in progress and it cannot 
 
 @dataclass
 class _Waiting:
-    experiment_id: str
-    run_id: str
-    recipe: dict[str, Any]
+    record: AcceptedRun  # the request: experiment, run id, recipe, options, kind
     progress: RunProgress
-    record: AcceptedRun | None = None
     resume: bool = False  # it was running when the server stopped
-    kind: Kind = "start"
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
 
 
 class AdmittedBackend:
@@ -66,8 +66,8 @@ class AdmittedBackend:
 
     Parameters
     ----------
-    inner : Backend
-        The backend that really runs (local engine or Step Functions).
+    inner : Runner
+        The runner that really runs (local engine or Step Functions).
     max_active : int
         Runs executing at once (>= 1).
     max_queued : int
@@ -83,7 +83,7 @@ class AdmittedBackend:
 
     def __init__(
         self,
-        inner: Backend,
+        inner: Runner,
         max_active: int,
         max_queued: int,
         poll_seconds: float = 0.25,
@@ -93,7 +93,7 @@ class AdmittedBackend:
         if max_active < 1 or max_queued < 0:
             raise ValueError(f"admission needs max_active >= 1, max_queued >= 0: {max_active=}")
         self.inner = inner
-        self.engine = inner.engine
+        self.engine: Engine = inner.engine
         self.max_active = max_active
         self.max_queued = max_queued
         self.poll_seconds = poll_seconds
@@ -104,52 +104,56 @@ class AdmittedBackend:
         self._starting: dict[str, RunProgress] = {}  # admitted, inner.start not returned yet
         self._lock = threading.Lock()
         self._dispatcher: threading.Thread | None = None
-        self._accepted = accepted
-        self._records: dict[str, AcceptedRun] = {}  # recorded runs not yet finished
-        self._last_accepted = datetime.min.replace(tzinfo=UTC)
-        self._closed = False
+        self._ledger = Ledger(accepted)
 
-    def __getattr__(self, name: str) -> Any:  # manager, retry, ... of the inner backend
-        return getattr(self.inner, name)
-
-    # --- the Backend protocol ---------------------------------------------------------
+    @property
+    def manager(self) -> RunManager:
+        """The run manager of the local runner inside (tests wait on it)."""
+        if not isinstance(self.inner, LocalRunner):
+            raise NotFoundError(f"the {self.engine} engine has no local run manager")
+        return self.inner.manager
 
     def start(
-        self, experiment_id: str, run_id: str, recipe: dict[str, Any], who: str = ""
+        self,
+        experiment_id: str,
+        run_id: str | None,
+        recipe: Recipe | Mapping[str, Any] | None = None,
+        *,
+        options: RunOptions | None = None,
+        who: str = "",
     ) -> RunProgress:
         """Start now, queue (status ``QUEUED``), or refuse with :class:`RunsBusy` (429).
 
-        The run is recorded (see :mod:`plateseg.web.accepted`) before this returns.
-
-        Raises
-        ------
-        ResumeError
-            ``run_id`` is already queued or running here (HTTP 409).
-        StoreError
-            The record cannot be written: the run is not accepted.
-        TransientError
-            The server is shutting down (HTTP 503).
+        The request is checked first (``ExecutionInputError``/``RecipeError``: 422) and
+        recorded (:mod:`plateseg.web.accepted`) before this returns (``StoreError``: not
+        accepted). ``ResumeError`` (409): ``run_id`` is already queued or running here;
+        ``TransientError`` (503): the server is shutting down.
         """
+        options = options or RunOptions()
+        run_id = run_id or new_run_id(experiment_id)
+        checked = execution_input(experiment_id, run_id, recipe, options)
+        recipe = checked.recipe.model_dump(mode="json")
         with self._lock:
-            if self._closed:
+            if self._ledger.closed:
                 raise TransientError("this server is shutting down: start the run again shortly")
             self._reap()
             if run_id in self._active or any(w.run_id == run_id for w in self._queue):
                 raise ResumeError(f"run {run_id!r} is already queued or running")
-            now = max(datetime.now(UTC), self._last_accepted + timedelta(microseconds=1))
             record = AcceptedRun(
                 run_id=run_id,
                 experiment_id=experiment_id,
                 recipe=recipe,
+                naming=options.naming,
+                items_per_batch=options.items_per_batch,
+                max_concurrency=options.max_concurrency,
                 who=who,
-                accepted_at=now,
+                accepted_at=self._ledger.stamp(),
             )
             if len(self._active) < self.max_active and not self._queue:
-                self._record(record.model_copy(update={"stage": "started"}))
-                self._last_accepted = now
+                self._ledger.save(record.model_copy(update={"stage": "started"}))
                 self._admit(run_id, RunProgress(run_id, experiment_id, self.inner.engine, QUEUED))
                 waiting = None
-                if self._accepted is not None:  # forget the record when the run ends
+                if self._ledger.durable:  # forget the record when the run ends
                     self._ensure_dispatcher()
             elif len(self._queue) < self.max_queued:
                 progress = RunProgress(
@@ -160,9 +164,8 @@ class AdmittedBackend:
                     phase=f"queued ({len(self._queue)} ahead)",
                     can_cancel=True,
                 )
-                self._record(record)
-                self._last_accepted = now
-                waiting = _Waiting(experiment_id, run_id, recipe, progress, record)
+                self._ledger.save(record)
+                waiting = _Waiting(record, progress)
                 self._queue.append(waiting)
                 self._ensure_dispatcher()
             else:
@@ -170,10 +173,12 @@ class AdmittedBackend:
         if waiting is not None:
             return waiting.progress
         try:
-            return self._started(run_id, lambda: self.inner.start(experiment_id, run_id, recipe))
+            return self._started(
+                run_id, lambda: self.inner.start(experiment_id, run_id, recipe, options=options)
+            )
         except BaseException:  # refused after all (e.g. 409): it was never accepted
             with self._lock:
-                self._forget(run_id)
+                self._ledger.forget(run_id)
             raise
 
     def progress(self, run_id: str) -> RunProgress:
@@ -210,6 +215,22 @@ class AdmittedBackend:
         """Retry a run's failed images when a slot is free; 429 otherwise (never queued)."""
         return self._now_or_busy(run_id, lambda: self.inner.retry(run_id), "retry")
 
+    def resume(
+        self, run_id: str, kind: Kind = "start", *, interrupted_only: bool = False
+    ) -> RunProgress | None:  # :meth:`recover` resumes recorded runs
+        return self.inner.resume(run_id, kind, interrupted_only=interrupted_only)
+
+    def wait(self, run_id: str, timeout: float | None = None) -> AggregateResult:
+        return self.inner.wait(run_id, timeout)
+
+    def followed(self) -> list[RunProgress]:
+        """Runs the engine runs, then those being handed to it or queued, then those
+        that ended before starting or could not be resumed; each run once."""
+        listed: dict[str, RunProgress] = {}
+        for progress in [*self.inner.followed(), *self.queued(), *self.ended()]:
+            listed.setdefault(progress.run_id, progress)
+        return list(listed.values())
+
     def estimate(self, fields: int, seconds_per_field: float) -> Estimate:
         return self.inner.estimate(fields, seconds_per_field)
 
@@ -239,20 +260,19 @@ class AdmittedBackend:
         """Take back the runs recorded before the server stopped (call once, at start).
 
         Runs that were waiting are queued again in the order they were accepted, after
-        the runs that were running, which are resumed (:meth:`LocalBackend.resume
-        <plateseg.web.backends.LocalBackend.resume>`) as slots allow; a run that
+        the runs that were running, which are resumed (:meth:`Runner.resume
+        <plateseg.runs.base.Runner.resume>`) as slots allow; a run that
         finished meanwhile is only forgotten; ended ones stay listed (:meth:`ended`).
         """
-        if self._accepted is None:
+        if not self._ledger.durable:
             return
-        records, damaged = self._accepted.load()
+        records, damaged = self._ledger.load()
         running: list[_Waiting] = []
         waiting: list[_Waiting] = []
         with self._lock:
             for run_id in damaged:
                 self._ended[run_id] = unreadable(run_id, self.inner.engine)
             for record in records:
-                self._last_accepted = max(self._last_accepted, record.accepted_at)
                 if record.stage == "ended":
                     self._ended[record.run_id] = record.progress(self.inner.engine)
                     continue
@@ -260,18 +280,9 @@ class AdmittedBackend:
                 # a start that finished meanwhile is only forgotten (unsure: not finished,
                 # resuming looks again); a redrive or retry: its journal tells
                 if started and record.kind == "start" and self._finished(record.run_id, False):
-                    self._accepted.forget(record.run_id)
+                    self._ledger.drop(record.run_id)
                     continue
-                self._records[record.run_id] = record
-                entry = _Waiting(
-                    record.experiment_id,
-                    record.run_id,
-                    record.recipe,
-                    record.waiting(self.inner.engine),
-                    record,
-                    resume=started,
-                    kind=record.kind,
-                )
+                entry = _Waiting(record, record.waiting(self.inner.engine), resume=started)
                 (running if entry.resume else waiting).append(entry)
             self._queue.extendleft(reversed(running + waiting))
             if self._queue:
@@ -280,7 +291,7 @@ class AdmittedBackend:
     def close(self) -> None:
         """Stop starting queued runs (server shutdown); they stay recorded."""
         with self._lock:
-            self._closed = True
+            self._ledger.closed = True
 
     def counts(self) -> tuple[int, int]:
         """``(running, queued)`` right now."""
@@ -304,25 +315,23 @@ class AdmittedBackend:
                 raise ResumeError(f"run {run_id!r} is still queued or running")
             if len(self._active) >= self.max_active or self._queue:
                 raise RunsBusy(len(self._active), len(self._queue), self.retry_after)
-            now = max(datetime.now(UTC), self._last_accepted + timedelta(microseconds=1))
-            self._record(
+            self._ledger.save(
                 AcceptedRun(
                     run_id=run_id,
                     experiment_id=experiment_id,
                     kind=kind,
-                    accepted_at=now,
+                    accepted_at=self._ledger.stamp(),
                     stage="started",
                 )
             )
-            self._last_accepted = now
             self._admit(run_id, None)
-            if self._accepted is not None:  # forget the record when the run ends
+            if self._ledger.durable:  # forget the record when the run ends
                 self._ensure_dispatcher()
         try:
             return self._started(run_id, start)
         except BaseException:  # refused (nothing to redrive, ...): it was never accepted
             with self._lock:
-                self._forget(run_id)
+                self._ledger.forget(run_id)
             raise
 
     def _admit(self, run_id: str, progress: RunProgress | None) -> None:
@@ -361,27 +370,13 @@ class AdmittedBackend:
         """Free the slots of finished runs (caller holds the lock)."""
         for run_id in [r for r in self._active if self._finished(r)]:
             self._active.discard(run_id)
-            self._forget(run_id)
-
-    def _record(self, record: AcceptedRun) -> None:
-        """Write ``record`` durably (caller holds the lock)."""
-        if self._accepted is not None and not self._closed:
-            self._accepted.save(record)
-            self._records[record.run_id] = record
-
-    def _forget(self, run_id: str) -> None:
-        """The engine finished ``run_id``: drop its record (caller holds the lock)."""
-        recorded = self._records.pop(run_id, None) is not None
-        if recorded and self._accepted is not None and not self._closed:
-            self._accepted.forget(run_id)
+            self._ledger.forget(run_id)
 
     def _end(self, waiting: _Waiting, ended: RunProgress) -> None:
         """A run ended outside the engine: keep it listed, now and after a restart
         (caller holds the lock)."""
         self._ended[waiting.run_id] = ended
-        record = self._records.pop(waiting.run_id, None) or waiting.record
-        if record is not None and self._accepted is not None and not self._closed:
-            self._accepted.save(record.ended(ended))
+        self._ledger.end(waiting.record, ended)
 
     def _ensure_dispatcher(self) -> None:
         if self._dispatcher is None or not self._dispatcher.is_alive():
@@ -396,37 +391,43 @@ class AdmittedBackend:
         while True:
             with self._lock:
                 self._reap()
-                watching = self._accepted is not None and bool(self._active)
-                if (not self._queue and not watching) or self._closed:
+                watching = self._ledger.durable and bool(self._active)
+                if (not self._queue and not watching) or self._ledger.closed:
                     self._dispatcher = None
                     return
                 ready: list[_Waiting] = []
                 while self._queue and len(self._active) < self.max_active:
                     waiting = self._queue.popleft()
                     self._admit(waiting.run_id, replace(waiting.progress, phase="starting"))
-                    if waiting.record is not None and waiting.record.stage == "queued":
-                        self._record(waiting.record.model_copy(update={"stage": "started"}))
+                    if waiting.record.stage == "queued":
+                        self._ledger.save(waiting.record.model_copy(update={"stage": "started"}))
                     ready.append(waiting)
             for waiting in ready:
                 self._start_queued(waiting)
             time.sleep(self.poll_seconds)
 
     def _start_queued(self, waiting: _Waiting) -> None:
-        inner = self.inner
-        experiment_id, run_id, recipe = waiting.experiment_id, waiting.run_id, waiting.recipe
-        resume = getattr(inner, "resume", None) if waiting.resume else None
+        inner, request = self.inner, waiting.record
+
+        def start() -> RunProgress:
+            resumed = (
+                inner.resume(request.run_id, request.kind, interrupted_only=True)
+                if waiting.resume
+                else None
+            )
+            return resumed or inner.start(
+                request.experiment_id, request.run_id, request.recipe, options=request.options()
+            )
+
         try:
-            if resume is not None:
-                self._started(run_id, lambda: resume(experiment_id, run_id, recipe, waiting.kind))
-            else:
-                self._started(run_id, lambda: inner.start(experiment_id, run_id, recipe))
+            self._started(request.run_id, start)
         except Exception as exc:  # the dispatcher must outlive any one run's start
             ended = failed_to_start(waiting.progress, exc, STOPPED_CAUSE if waiting.resume else "")
             with self._lock:
                 self._end(waiting, ended)
 
 
-def with_admission(backend: Backend, config: WebSettings, store: Store | None = None) -> Backend:
+def with_admission(backend: Runner, config: WebSettings, store: Store | None = None) -> Runner:
     """``backend`` behind admission control as ``config`` sets it.
 
     Only the local engine is bounded (it shares this machine's cores); Step Functions
@@ -436,7 +437,7 @@ def with_admission(backend: Backend, config: WebSettings, store: Store | None = 
     """
     if backend.engine != "local" or config.web_max_active_runs == 0:
         return backend
-    admitted: Backend = AdmittedBackend(
+    admitted: Runner = AdmittedBackend(
         backend,
         config.web_max_active_runs,
         config.web_max_queued_runs,

@@ -9,11 +9,11 @@ from fastapi import Depends, Path, Request
 
 from plateseg.contracts import validate_experiment_id
 from plateseg.errors import InputError
+from plateseg.runs.ids import check_execution_name
 from plateseg.web.state import AppState
 
 __all__ = ["AppStateDep", "ExperimentId", "ImageId", "RunId"]
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
 #: Image ids are ``<plate>_<well>_<field>`` and plates may be named with spaces or any
 #: script; a path separator, a backslash or a control character is what must never pass.
 _IMAGE_ID = re.compile(r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,199}$")
@@ -29,9 +29,9 @@ def _experiment_id(experiment_id: Annotated[str, Path(max_length=128)]) -> str:
 
 
 def _run_id(run_id: Annotated[str, Path(max_length=80)]) -> str:
-    if not _RUN_ID.fullmatch(run_id) or ".." in run_id:
-        raise InputError(f"invalid run id {run_id[:60]!r}: use letters, digits, '.', '_', ':', '-'")
-    return run_id
+    """A run id, or the execution name of one of its retries (the one rule:
+    :mod:`plateseg.runs.ids`)."""
+    return check_execution_name(run_id)
 
 
 def _image_id(image_id: Annotated[str, Path(max_length=200)]) -> str:

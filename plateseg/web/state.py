@@ -1,5 +1,5 @@
-"""What every request shares: settings, the store, the database, the run backend, and
-the bound on concurrent previews."""
+"""What every request shares: settings, the store, the database, the runner (behind
+admission control), and the bound on concurrent previews."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from fastapi.templating import Jinja2Templates
 
 from plateseg.errors import TransientError
+from plateseg.runs.base import Runner
+from plateseg.runs.factory import make_runner
 from plateseg.settings import Settings
 from plateseg.store import Store, open_store
 from plateseg.web.admission import AdmittedBackend, with_admission
-from plateseg.web.backends import Backend, make_backend
 from plateseg.web.config import WebSettings
 from plateseg.web.pictures import PictureCache
 from plateseg.web.queries import ManifestCache
@@ -74,7 +75,7 @@ class AppState:
     templates: Jinja2Templates
     _store: Store | None = None
     _engine: sa.Engine | None = None
-    _backend: Backend | None = None
+    _backend: Runner | None = None
     _manifests: ManifestCache | None = None
     _previews: Slots | None = None
     pictures: PictureCache = field(default_factory=PictureCache)
@@ -102,17 +103,20 @@ class AppState:
             return self._engine
 
     @property
-    def backend(self) -> Backend:
-        """The run backend; on the local engine behind admission control, with accepted
-        runs recorded in the store (:mod:`plateseg.web.accepted`)."""
+    def backend(self) -> Runner:
+        """The runner (:func:`plateseg.runs.make_runner`, as the CLI's); on the local
+        engine behind admission control, with accepted runs recorded in the store
+        (:mod:`plateseg.web.accepted`)."""
         store = self.store if self.config.engine == "local" else None
         with self._lock:
             if self._backend is None:
-                self._backend = with_admission(
-                    make_backend(self.settings, self.config, database=lambda: self.engine),
-                    self.config,
-                    store=store,
+                runner = make_runner(
+                    self.settings,
+                    engine=self.config.engine,
+                    state_machine=self.config,
+                    database=lambda: self.engine,
                 )
+                self._backend = with_admission(runner, self.config, store=store)
             return self._backend
 
     @property

@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 
 from bench.load import EXPERIMENT, TOKEN, make_home, max_overlap, run_load
 from plateseg.errors import ResumeError
+from plateseg.runs.local import LocalRunner as LocalBackend
+from plateseg.runs.manager import RunManager
 from plateseg.settings import Settings
 from plateseg.web import WebSettings, create_app
 from plateseg.web.admission import QUEUED, AdmittedBackend, RunsBusy, with_admission
-from plateseg.web.backends import LocalBackend
-from plateseg.web.runs import RunManager
 
 
 class GatedRunner:

@@ -19,10 +19,10 @@ import lambdas.web
 from plateseg.db import get_engine
 from plateseg.errors import NotFoundError, ResumeError, TransientError
 from plateseg.pipeline.aggregate import aggregate_run
+from plateseg.runs.stepfunctions import AwsRunner as AwsBackend
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 from plateseg.web import WebSettings, create_app
-from plateseg.web.aws_backend import AwsBackend
 from tests.db.runs import standard_run
 
 from .conftest import EXPERIMENT, TOKEN

@@ -31,13 +31,13 @@ from fastapi.testclient import TestClient
 from plateseg.demo import write_demo_experiment
 from plateseg.engine import Journal
 from plateseg.runner import journal_path
+from plateseg.runs import TERMINAL, RunManager
+from plateseg.runs.local import LocalRunner as LocalBackend
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 from plateseg.web import WebSettings, create_app
 from plateseg.web.accepted import AcceptedRuns, accepted_key
 from plateseg.web.admission import QUEUED, STOPPED_CAUSE, with_admission
-from plateseg.web.backends import LocalBackend
-from plateseg.web.runs import TERMINAL, RunManager
 from plateseg.web.state import Slots
 
 from .conftest import EXPERIMENT, TOKEN

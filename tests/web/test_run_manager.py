@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from plateseg.engine import Event
 from plateseg.errors import ExecutionFailed
+from plateseg.runs import RunManager, RunProgress, with_timing
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
-from plateseg.web.runs import RunManager, RunProgress, with_timing
 
 from .conftest import EXPERIMENT
 

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 import plateseg.runner
 from plateseg.errors import ExecutionFailed
 from plateseg.results import export_run, plate_qc
+from plateseg.runs.local import LocalRunner as LocalBackend
+from plateseg.runs.manager import RunManager
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
-from plateseg.web.backends import LocalBackend
-from plateseg.web.runs import RunManager
 
 from .conftest import CORRUPT_IMAGE, CORRUPT_KEY, EXPERIMENT, WELLS
 

@@ -14,11 +14,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
+from plateseg.runs.local import LocalRunner as LocalBackend
+from plateseg.runs.manager import RunManager
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 from plateseg.web import WebSettings, create_app
-from plateseg.web.backends import LocalBackend
-from plateseg.web.runs import RunManager
 
 from .conftest import TOKEN
 
