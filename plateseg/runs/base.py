@@ -157,6 +157,11 @@ class Runner(Protocol):
 
     engine: Engine
 
+    @property
+    def map_settings(self) -> MapSettings:
+        """The Map settings a run gets where its options name none."""
+        ...
+
     def start(
         self,
         experiment_id: str,

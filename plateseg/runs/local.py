@@ -26,7 +26,7 @@ from plateseg import runner as engine_runs
 from plateseg.contracts import AggregateResult, Recipe
 from plateseg.engine import Event
 from plateseg.errors import NotFoundError, ResumeError
-from plateseg.map_settings import MapSettings
+from plateseg.map_settings import DEFAULTS, MapSettings
 from plateseg.planning import estimate_run
 from plateseg.runs.base import Engine, Estimate, Kind, RunOptions, execution_input
 from plateseg.runs.ids import base_run_id, new_run_id, retry_execution_name, retry_number
@@ -69,6 +69,11 @@ class LocalRunner:
         self.settings = settings
         self.manager = manager or RunManager(settings, listener=listener, foreground=foreground)
         self.database = database or default_database(settings)
+
+    @property
+    def map_settings(self) -> MapSettings:
+        """The defaults (:data:`plateseg.map_settings.DEFAULTS`)."""
+        return DEFAULTS
 
     # --- commands ---------------------------------------------------------------------
 
@@ -228,7 +233,7 @@ class LocalRunner:
             fields,
             seconds_per_field,
             engine="local",
-            settings=MapSettings(),
+            settings=self.map_settings,
             workers=self.settings.worker_count,
         )
         return Estimate(fields, predicted.wall_seconds, None, predicted.basis)

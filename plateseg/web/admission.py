@@ -94,6 +94,7 @@ class AdmittedBackend:
             raise ValueError(f"admission needs max_active >= 1, max_queued >= 0: {max_active=}")
         self.inner = inner
         self.engine: Engine = inner.engine
+        self.map_settings = inner.map_settings
         self.max_active = max_active
         self.max_queued = max_queued
         self.poll_seconds = poll_seconds
