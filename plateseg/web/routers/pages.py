@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from plateseg.contracts import DEFAULT_SEGMENTER
+from plateseg.metadata import PRESETS
 from plateseg.segmentation import get_segmenter
 from plateseg.segmentation.onnx_model import DEFAULT_MODEL, MODEL_NAME_PATTERN
 from plateseg.web.deps import AppStateDep, ExperimentId, RunId
@@ -126,7 +127,9 @@ def new_run_page(
     model: Annotated[str | None, Query(max_length=64)] = None,
     nuclei: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    """The recipe form; ``?segmenter=trainable&model=NAME&nuclei=w1`` preselects a model."""
+    """The recipe and run-options form (``plateseg run``'s options: naming, secondary
+    objects, batch size, concurrency, run id); ``?segmenter=trainable&model=NAME&nuclei=w1``
+    preselects a model."""
     detail = experiment_detail(state, experiment_id)
     schema = get_segmenter(segmenter).params_model.model_json_schema()
     image_ids = [
@@ -161,6 +164,8 @@ def new_run_page(
         models=models,
         model=chosen or (models[0] if models else None),
         nuclei=channel if channel in detail["channels"] else None,
+        presets=sorted(PRESETS),
+        map_defaults=state.backend.map_settings,
     )
 
 

@@ -101,6 +101,19 @@ function collectRecipe(form) {
   const nuclei = $("#channel-nuclei").value;
   return { segmenter: $("#segmenter").value, params, channels: { nuclei } };
 }
+/* The start request: plateseg run's options beside the recipe (empty fields: the defaults). */
+function collectRun(form, experiment) {
+  const recipe = collectRecipe(form);
+  if ($("#secondary").checked) { recipe.channels.cells = $("#channel-cells").value; recipe.secondary = {}; }
+  const body = { experiment_id: experiment, recipe };
+  const naming = $("#naming").value === "regex" ? $("#naming-regex").value.trim() : $("#naming").value;
+  if (naming) body.naming = naming;
+  const whole = (id) => { const v = $(id).value.trim(); return v === "" ? null : Number(v); };
+  if (whole("#batch-size") !== null) body.batch_size = whole("#batch-size");
+  if (whole("#concurrency") !== null) body.concurrency = whole("#concurrency");
+  if ($("#run-id").value.trim()) body.run_id = $("#run-id").value.trim();
+  return body;
+}
 function showErrors(form, error) {
   form.querySelectorAll(".field-error").forEach((x) => { x.textContent = ""; });
   form.querySelectorAll(".invalid").forEach((x) => x.classList.remove("invalid"));
@@ -119,6 +132,7 @@ function showErrors(form, error) {
 function initNewRun() {
   const form = $("#recipe-form"), experiment = form.dataset.experiment;
   const previewButton = $("#preview-button"), launch = $("#launch-button");
+  $("#naming").addEventListener("change", () => { $("#naming-regex").disabled = $("#naming").value !== "regex"; });
   previewButton.addEventListener("click", async () => {
     const ids = [$("#preview-1").value, $("#preview-2").value].filter(Boolean);
     const unique = [...new Set(ids)];
@@ -144,8 +158,8 @@ function initNewRun() {
   launch.addEventListener("click", async () => {
     launch.disabled = true;
     try {
-      const run = await api("POST", "/api/runs", { experiment_id: experiment, recipe: collectRecipe(form) });
-      window.location.assign(`/runs/${run.run_id}`);
+      const run = await api("POST", "/api/runs", collectRun(form, experiment));
+      window.location.assign(`/runs/${enc(run.run_id)}`);
     } catch (error) { showErrors(form, error); launch.disabled = false; }
   });
 }
