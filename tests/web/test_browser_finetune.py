@@ -290,7 +290,8 @@ def test_correct_the_base_model_fine_tune_it_and_run_it(
     page.mouse.move(10, 10)
     _shot(page, "finetune-result", "#ft-progress", "#ft-result")
     summary = page.locator("#ft-summary").inner_text()
-    assert sum(a for _, a in errors.values()) < sum(b for b, _ in errors.values()), (errors, summary)
+    before_total = sum(b for b, _ in errors.values())
+    assert sum(a for _, a in errors.values()) < before_total, (errors, summary)
     card = get_json(shifted, f"models/{MODEL}.json")
     assert card["origin"] == "fine-tuned" and card["base"]["name"] == "nuclei-unet"
     assert card["experiment_id"] == EXPERIMENT
