@@ -330,7 +330,8 @@ def test_cookie_sessions_need_the_csrf_token_to_train(
 def test_the_models_page_offers_the_trainer(client: TestClient, trained: dict[str, Any]) -> None:
     page = client.get("/models")
     assert page.status_code == 200
-    assert "Train from scribbles" in page.text
+    assert "Fine-tune the base model" in page.text  # the default method
+    assert "Train a pixel classifier" in page.text
     assert f'<option value="{EXPERIMENT}" selected>' in page.text
     listed = json.loads(page.text.split('id="models-data">')[1].split("</script>")[0])
     assert [m["name"] for m in listed] == ["demo-nuclei", "nuclei-rf", "nuclei-unet"]
