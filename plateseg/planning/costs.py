@@ -204,7 +204,7 @@ def run_cost_usd(
     Counts Lambda GB-seconds and requests of Segment (``segment_seconds_total`` billed
     at ``memory_mb``), Step Functions transitions (STANDARD) or Express requests and
     duration (each child lasting ``segment_seconds_total / batches``), and S3 requests
-    (two channel reads and three picture writes per image, a Parquet part and a batch
+    (two channel reads and one label-mask write per image, a Parquet part and a batch
     checkpoint per batch, the run's fixed requests). Lookup and Aggregate add ~10 s at 1,024 MB.
 
     Parameters
@@ -222,7 +222,7 @@ def run_cost_usd(
     Examples
     --------
     >>> round(run_cost_usd(1000, 100, 1900.0, 2048), 4)  # 1,000 fields, 100 batches of 19 s
-    0.088
+    0.078
     """
     for name, value in (("images", images), ("batches", batches)):
         _check(name, value)
@@ -236,6 +236,6 @@ def run_cost_usd(
         child_seconds=segment_seconds_total / batches if batches else 0.0,
         execution_type=execution_type,
         gets=2 * images + RUN_FIXED_GETS,
-        puts=3 * images + 2 * batches + RUN_FIXED_PUTS,
+        puts=images + 2 * batches + RUN_FIXED_PUTS,  # mask per field; part + checkpoint per batch
     )
     return price_run(quantities).total

@@ -78,7 +78,7 @@ def estimate_run(
     >>> from plateseg.map_settings import DEPLOYMENT_DEFAULTS  # 10 per batch, 100 at once
     >>> e = estimate_run(1000, 1.0, engine="aws", settings=DEPLOYMENT_DEFAULTS)
     >>> round(e.wall_seconds), round(e.cost_usd, 3)
-    (26, 0.074)
+    (26, 0.063)
     """
     if fields < 0:
         raise InputError(f"fields = {fields}: must be >= 0")

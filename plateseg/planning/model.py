@@ -62,7 +62,7 @@ class FieldProfile:
     ----------
     seconds_per_field : float
         Steady-state time of one field on one core of the measuring machine: read its
-        channels, segment, measure, encode mask, overlay, thumbnail.
+        channels, segment, measure, encode the mask.
     batch_overhead_seconds : float
         Extra time per batch inside the handler (Parquet part, recipe validation).
     cold_start_seconds : float
@@ -72,7 +72,7 @@ class FieldProfile:
     bytes_per_field : int
         Image bytes read per field (all channels).
     gets_per_field, puts_per_field, puts_per_batch : float
-        S3 requests: channel reads; mask, overlay and thumbnail writes; Parquet parts.
+        S3 requests: channel reads; label mask writes; Parquet parts.
     item_bytes : int
         JSON size of one manifest item (batches must fit ``max_bytes_per_batch``).
     """
@@ -83,7 +83,7 @@ class FieldProfile:
     peak_mb: float = 300.0
     bytes_per_field: int = 0
     gets_per_field: float = 2.0
-    puts_per_field: float = 3.0
+    puts_per_field: float = 1.0
     puts_per_batch: float = 1.0
     item_bytes: int = 250
 

@@ -71,8 +71,8 @@ def test_run_cost_adds_every_item_of_the_bill() -> None:
     segment = 1900 * 2 * 0.0000166667 + 100 * 0.2e-6
     other = 10 * 1 * 0.0000166667 + 2 * 0.2e-6
     sfn = (5 + 100 + 200) * 0.025e-3
-    # PUTs: mask + overlay + thumbnail per image, Parquet part + checkpoint per batch
-    s3 = (2000 + 5) * 0.0004e-3 + (3000 + 200 + 5) * 0.005e-3
+    # PUTs: the label mask per image, Parquet part + checkpoint per batch
+    s3 = (2000 + 5) * 0.0004e-3 + (1000 + 200 + 5) * 0.005e-3
     assert run_cost_usd(1000, 100, 1900.0, 2048) == pytest.approx(segment + other + sfn + s3)
 
 

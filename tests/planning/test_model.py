@@ -107,13 +107,14 @@ def test_aws_prediction_by_hand() -> None:
     p = predict(
         1000, profile, Setting(items_per_batch=10, max_concurrency=100, memory_mb=1769), AWS
     )
-    # per field 1 s + 5 S3 requests x 20 ms; a batch 10 x 1.1 + one Parquet PUT
-    assert p.batch_seconds == pytest.approx(11.02 + 0.1)
+    # per field 1 s + 3 S3 requests (2 reads, the mask) x 20 ms; a batch 10 x 1.06 + one
+    # Parquet PUT
+    assert p.batch_seconds == pytest.approx(10.62 + 0.1)
     # all 100 batches at once, each cold (4 s container start)
-    assert p.map_seconds == pytest.approx(15.12)
-    assert p.wall_seconds == pytest.approx(5.2 + 15.12 + 6.11)
+    assert p.map_seconds == pytest.approx(14.72)
+    assert p.wall_seconds == pytest.approx(5.2 + 14.72 + 6.11)
     assert p.peak_concurrency == 100
-    assert p.segment_billed_seconds == pytest.approx(100 * 11.02 + 100 * 4.0)
+    assert p.segment_billed_seconds == pytest.approx(100 * 10.62 + 100 * 4.0)
     assert p.cost_usd is not None and 0.05 < p.cost_usd < 0.1
 
 
@@ -121,8 +122,8 @@ def test_half_a_vcpu_doubles_compute_time() -> None:
     profile = FieldProfile(1.0)
     full = predict(100, profile, Setting(10, 10, memory_mb=1769), AWS)
     half = predict(100, profile, Setting(10, 10, memory_mb=885), AWS)
-    compute_full = full.batch_seconds - 10 * 0.1 - 0.02 - 0.1
-    compute_half = half.batch_seconds - 10 * 0.1 - 0.02 - 0.1
+    compute_full = full.batch_seconds - 10 * 0.06 - 0.02 - 0.1
+    compute_half = half.batch_seconds - 10 * 0.06 - 0.02 - 0.1
     assert compute_half / compute_full == pytest.approx(1769 / 885)
 
 
