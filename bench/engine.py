@@ -137,8 +137,8 @@ def _moto(items: int) -> tuple[float, float]:
 
 
 def _demo(size: int, batch: int) -> tuple[float, int]:
-    from plateseg.definition import MapTunables
     from plateseg.demo import write_demo_experiment
+    from plateseg.map_settings import MapSettings
     from plateseg.runner import run_local
     from plateseg.settings import Settings
     from plateseg.store import LocalStore
@@ -147,7 +147,7 @@ def _demo(size: int, batch: int) -> tuple[float, int]:
         settings = Settings(home=Path(home), time_scale=0.0)
         write_demo_experiment(LocalStore(settings.store_location), "BENCH", size=size)
         start = time.perf_counter()
-        run = run_local("BENCH", settings=settings, tunables=MapTunables(items_per_batch=batch))
+        run = run_local("BENCH", settings=settings, tunables=MapSettings(items_per_batch=batch))
         elapsed = time.perf_counter() - start
     return elapsed, run.result.images_ok + run.result.images_failed
 
