@@ -44,6 +44,8 @@ FIELDS = ["P1_A01_1", "P1_B01_2"]
 MODEL = "bleed-nuclei"
 SIZE = 256
 WAIT = 30_000
+#: Fine-tune steps (a fixed number, so the model does not depend on how busy the machine is).
+STEPS = 30
 Line = tuple[float, float, float, float]
 
 
@@ -261,7 +263,7 @@ def test_correct_the_base_model_fine_tune_it_and_run_it(
         )
     page.locator("#model-name").fill(MODEL)
     page.locator(".ft-advanced summary").click()
-    page.locator("#ft-steps").fill("30")
+    page.locator("#ft-steps").fill(str(STEPS))
     page.locator("#ft-seconds").fill("150")  # a cap it never meets: 30 steps, always
     # a focused number input makes Chromium scroll back to it under Playwright's next click
     page.locator("#ft-seconds").blur()
@@ -273,7 +275,7 @@ def test_correct_the_base_model_fine_tune_it_and_run_it(
     problems = page.locator(".trainer .field-error:not(:empty), #ft-error").all_inner_texts()
     assert not "".join(problems), problems
     expect(page.locator("#ft-progress")).to_be_visible(timeout=WAIT)
-    expect(page.locator("#ft-step")).to_contain_text("of 30", timeout=60_000)
+    expect(page.locator("#ft-step")).to_contain_text(f"of {STEPS}", timeout=60_000)
     expect(page.locator("#ft-result")).to_be_visible(timeout=180_000)
     rows = page.locator("#ft-table tbody tr")
     expect(rows).to_have_count(3, timeout=WAIT)  # two corrected fields, one unlabelled

@@ -1,7 +1,7 @@
 /* plateseg models page: pick fields on the plate, paint corrections, train a pixel
-   classifier; the model list and upload. finetune.js adds the fine-tune job on top
-   (through window.platesegModels). Vanilla JS over /api/models and /api/finetune, no build
-   step. An IIFE over app.js's helpers ($, el, csrf: base.html loads app.js first).
+   classifier. models-list.js (loaded first) holds the model list and the shared helpers;
+   finetune.js adds the fine-tune job on top (all through window.platesegModels). Vanilla
+   JS over /api/models and /api/finetune, no build step; app.js gives $, el, csrf.
 
    Each field keeps one label per canvas pixel (0 unlabelled, 1 background, 2 nucleus,
    3 separator) rebuilt from its list of strokes, so undo is exact and what is sent is
@@ -14,135 +14,10 @@
   const BACKGROUND = 1, NUCLEUS = 2, SEPARATOR = 3, MAX_FIELDS = 3, RING = 4;
   const COLOURS = { 1: [224, 54, 143], 2: [31, 196, 106], 3: [40, 150, 255] };
   const OUTLINE = [255, 221, 0];
-  const num = (v) => (v === null || v === undefined ? "–" : Number(v).toLocaleString("en-US"));
-  const kib = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${Math.max(1, Math.round(n / 1024))} KiB`);
-
-  /* JSON API call; errors carry .fields ({field: message}) from 422 answers. */
-  async function call(method, url, body) {
-    const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-    if (method !== "GET") init.headers["X-CSRF-Token"] = csrf();
-    if (body instanceof FormData) init.body = body;
-    else if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
-    const response = await fetch(url, init);
-    let data = null;
-    try { data = await response.json(); } catch (e) { data = null; }
-    if (!response.ok) {
-      const fields = (data && data.fields) || {};
-      let message = response.statusText || `HTTP ${response.status}`;
-      if (data && typeof data.detail === "string") message = data.detail;
-      else if (data && Array.isArray(data.detail)) {
-        for (const d of data.detail) {
-          const key = (d.loc || []).filter((p) => p !== "body")[0] || "form";
-          fields[key] = fields[key] || d.msg;
-        }
-        message = data.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-      }
-      if (response.status === 413) message = "too large for the server's request limit (PLATESEG_WEB_MAX_BODY)";
-      const error = new Error(message);
-      error.status = response.status; error.fields = fields;
-      throw error;
-    }
-    return data;
-  }
-
-  function showFieldErrors(root, error, fallback) {
-    root.querySelectorAll(".field-error").forEach((x) => { x.textContent = ""; });
-    if (fallback) fallback.textContent = "";
-    if (!error) return;
-    let placed = false;
-    for (const [name, message] of Object.entries(error.fields || {})) {
-      const slot = root.querySelector(`.field-error[data-field="${name}"]`);
-      if (slot) { slot.textContent = message; placed = true; }
-    }
-    if (!placed && fallback) fallback.textContent = error.message;
-  }
-
-  /* ---------- the model list ---------- */
-  let models = [];
-  function provenance(m) {
-    const p = m.provenance || {};
-    if (p.origin === "trained") {
-      const px = p.labelled_pixels || {};
-      return `trained on ${p.experiment_id} · ${(p.image_ids || []).length} field${(p.image_ids || []).length === 1 ? "" : "s"} of ${p.channel} · ${num((px.nucleus || 0) + (px.background || 0))} px labelled · ${p.train_seconds} s`;
-    }
-    if (p.origin === "fine-tuned") {
-      const a = (p.evaluation || {}).agreement || {};
-      const agree = a.after !== undefined && a.after !== null ? ` · label agreement ${pct(a.before)} → ${pct(a.after)}` : "";
-      return `fine-tuned from ${(p.base || {}).name} on ${p.experiment_id} · ${(p.fields || []).length} field(s) · ${p.steps} steps, ${p.seconds} s${agree}`;
-    }
-    if (p.origin === "uploaded") return `uploaded${p.filename ? " from " + p.filename : ""}`;
-    if (p.origin === "shipped") return "shipped with plateseg (see plateseg/models/README.md)";
-    if (p.training) return `plateseg train: ${p.training.images} image(s), ${p.training.trees} trees, depth ${p.training.max_depth}`;
-    return p.problem || "no provenance recorded";
-  }
-  const pct = (v) => (v === null || v === undefined ? "–" : `${(100 * v).toFixed(1)} %`);
-  function useHref(m) {
-    const exp = ($("#train-experiment") || {}).value || "";
-    if (!exp) return null;
-    const channel = ($("#train-channel") || {}).value || "";
-    const q = new URLSearchParams({ segmenter: m.segmenter, model: m.name });
-    if (channel) q.set("nuclei", channel);
-    return `/experiments/${encodeURIComponent(exp)}/new-run?${q}`;
-  }
-  function drawModels(fresh) {
-    const body = $("#models tbody"); body.replaceChildren();
-    $("#model-count").textContent = `${models.filter((m) => m.source === "store").length} stored · ${models.filter((m) => m.source === "shipped").length} shipped`;
-    if (!models.length) body.append(el("tr", {}, el("td", { colspan: "3", class: "empty", text: "No models yet." })));
-    for (const m of models) {
-      const name = el("div", { class: "name" }, m.name, el("span", { class: `kind ${m.kind}`, text: m.kind }));
-      const created = m.created ? new Date(m.created).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "";
-      const info = el("td", {}, name, el("div", { class: "prov", text: provenance(m) }), created ? el("div", { class: "prov", text: `stored ${created}` }) : "");
-      if (m.source === "store" && (m.provenance || {}).origin === "fine-tuned") {
-        info.append(el("div", { class: "prov" }, el("a", { href: `/api/finetune/cards/${encodeURIComponent(m.name)}`, class: "card-link", text: "model card" })));
-      }
-      const row = el("tr", { "data-model": m.name, class: m.name === fresh ? "fresh" : "" }, info, el("td", { class: "num", text: kib(m.size) }));
-      const actions = el("td", { class: "row-actions" });
-      const href = useHref(m);
-      if (href) actions.append(el("a", { class: "button", href, title: "new run with this model", text: "Use" }));
-      if (m.source === "store") {
-        const del = el("button", { type: "button", class: "delete", title: "delete from the store", text: "Delete" });
-        del.addEventListener("click", async () => {
-          if (!window.confirm(`Delete model ${m.name} from the store?`)) return;
-          del.disabled = true;
-          try { await call("DELETE", `/api/models/${encodeURIComponent(m.name)}`); await refreshModels(); }
-          catch (error) { $("#models-error").textContent = error.message; del.disabled = false; }
-        });
-        actions.append(" ", del);
-      }
-      row.append(actions);
-      body.append(row);
-    }
-    document.dispatchEvent(new CustomEvent("models-changed"));
-  }
-  async function refreshModels(fresh) {
-    try { models = await call("GET", "/api/models"); $("#models-error").textContent = ""; }
-    catch (error) { $("#models-error").textContent = error.message; }
-    drawModels(fresh);
-  }
-
-  /* ---------- upload ---------- */
-  function initUpload() {
-    const form = $("#upload-form");
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const button = $("#upload-button");
-      const file = $("#upload-file").files[0];
-      if (!file) { showFieldErrors(form, { fields: { file: "choose an .onnx file" } }, $("#upload-error")); return; }
-      const name = $("#upload-name").value.trim() || file.name.replace(/\.onnx$/i, "");
-      const data = new FormData();
-      data.append("name", name); data.append("file", file); data.append("replace", $("#upload-replace").checked ? "true" : "false");
-      button.disabled = true; $("#upload-status").textContent = "checking…";
-      try {
-        const m = await call("POST", "/api/models", data);
-        showFieldErrors(form, null, $("#upload-error"));
-        $("#upload-status").textContent = `stored ${m.name} (${kib(m.size)})`;
-        form.reset();
-        await refreshModels(m.name);
-      } catch (error) {
-        showFieldErrors(form, error, $("#upload-error")); $("#upload-status").textContent = "";
-      } finally { button.disabled = false; }
-    });
-  }
+  const api = window.platesegModels;
+  const { call, showFieldErrors, refreshModels, num, kib } = api;
+  /* the list's "Use" links follow the experiment and channel chosen here */
+  const drawModels = () => document.dispatchEvent(new CustomEvent("trainer-changed"));
 
   /* ---------- fields: the plate picker, tabs, the base model's objects ---------- */
   const trainer = { experiment: null, detail: null, fields: [], current: -1, tool: "nucleus", drawing: null, pointer: null, outlines: true };
@@ -550,18 +425,13 @@
       .catch((e) => { $("#train-error").textContent = e.message; });
   }
 
-  window.platesegModels = {
-    call, showFieldErrors, refreshModels, reloadObjects, setMode, encode, num, pct, kib,
-    models: () => models,
+  Object.assign(api, {
+    reloadObjects, setMode, encode,
     state: () => trainer,
     painted: () => trainer.fields.filter((f) => f.strokes.length),
-  };
+  });
 
   document.addEventListener("DOMContentLoaded", () => {
-    if (!$("#models-data")) return;
-    models = JSON.parse($("#models-data").textContent);
-    drawModels();
-    initUpload();
-    if ($("#train-experiment")) initTrainer();
+    if ($("#models-data") && $("#train-experiment")) initTrainer();
   });
 })();
