@@ -19,7 +19,13 @@ from typing import Any
 
 from plateseg.contracts import AggregateResult
 from plateseg.engine import Event
-from plateseg.errors import NotFoundError, PlatesegError, ResumeError, TransientError
+from plateseg.errors import (
+    ExecutionFailed,
+    NotFoundError,
+    PlatesegError,
+    ResumeError,
+    TransientError,
+)
 from plateseg.runs.progress import TERMINAL, RunProgress, with_timing
 from plateseg.settings import Settings
 
@@ -231,8 +237,10 @@ class RunManager:
         try:
             outcome = runner(experiment_id, **kwargs)
         except PlatesegError as exc:
-            error = getattr(exc, "error", type(exc).__name__)
-            cause = getattr(exc, "cause", exc.message)
+            if isinstance(exc, ExecutionFailed):
+                error, cause = exc.error, exc.cause
+            else:
+                error, cause = type(exc).__name__, exc.message
             aborted = "abort" in str(error).lower() or "cancel" in str(error).lower()
             self._finish(
                 run_id,
