@@ -1,4 +1,5 @@
-"""One run-id rule: what the edge accepts, the journal and Step Functions accept too."""
+"""One run-id rule: what the edge accepts, the journal, the web's paths and Step
+Functions accept too; what it refuses, all of them refuse."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from plateseg.runs.ids import (
     retry_number,
 )
 from plateseg.settings import Settings
+from plateseg.web.deps import _run_id as web_path_run_id
 
 #: Step Functions refuses these in an execution name (StartExecution ``name``).
 AWS_REFUSES = set('<>{}[]?*"#%\\^|~`$&,;:/')
@@ -50,6 +52,7 @@ def test_an_id_the_edge_accepts_is_an_execution_name_and_a_journal(
     settings = Settings(home=tmp_path)
     assert journal_path(run_id, settings).parent.name == run_id
     assert journal_path(retry, settings).parent.name == retry
+    assert web_path_run_id(run_id) == run_id and web_path_run_id(retry) == retry
 
 
 @pytest.mark.parametrize("run_id", BAD)
@@ -64,6 +67,8 @@ def test_an_id_outside_the_rule_is_refused_at_the_edge_naming_it_and_the_rule(
         check_run_id(run_id)
     with pytest.raises(ResumeError, match="invalid run id"):
         journal_path(run_id, Settings(home=tmp_path))
+    with pytest.raises(InputError, match="invalid run id"):
+        web_path_run_id(run_id)
 
 
 def test_v1_2_is_refused_by_the_edge_not_by_the_journal() -> None:
