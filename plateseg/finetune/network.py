@@ -27,7 +27,7 @@ import numpy as np
 
 from plateseg.errors import ModelError
 
-__all__ = ["SUPPORTED_OPS", "GraphNetwork", "export_onnx", "load_network"]
+__all__ = ["SUPPORTED_OPS", "GraphNetwork", "export_onnx", "load_network", "require_torch"]
 
 #: The ONNX operators a fine-tunable network may use.
 SUPPORTED_OPS = frozenset({"Conv", "Relu", "MaxPool", "ConvTranspose", "Concat", "Softmax"})
@@ -39,7 +39,8 @@ def _attributes(node: Any) -> dict[str, Any]:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _torch() -> Any:
+def require_torch() -> Any:
+    """The ``torch`` module; :class:`ModelError` with the install command without it."""
     try:
         import torch
     except ImportError:  # pragma: no cover - the dev install has it; see the README
@@ -63,7 +64,7 @@ class GraphNetwork:
     def __init__(self, graph: Any, metadata: dict[str, str]) -> None:
         import onnx.numpy_helper
 
-        torch = _torch()
+        torch = require_torch()
         self.metadata = dict(metadata)
         self.input_name = graph.input[0].name
         self.output_name = graph.output[0].name
@@ -111,7 +112,7 @@ class GraphNetwork:
     __call__ = forward
 
     def _run(self, x: Any, softmax: bool) -> Any:
-        torch = _torch()
+        torch = require_torch()
         f = torch.nn.functional
         values: dict[str, Any] = {self.input_name: x}
         last = x
@@ -155,8 +156,9 @@ class GraphNetwork:
         return last
 
 
-def load_network(data: bytes) -> GraphNetwork:
-    """Build a :class:`GraphNetwork` from a ``nuclei-3class`` ONNX model's bytes.
+def load_network(data: bytes, name: str = "this model") -> GraphNetwork:
+    """Build a :class:`GraphNetwork` from a ``nuclei-3class`` ONNX model's bytes
+    (``name`` is what error messages call it).
 
     Raises
     ------
@@ -169,11 +171,11 @@ def load_network(data: bytes) -> GraphNetwork:
     try:
         proto = onnx.load_from_string(data)
     except Exception as exc:  # onnx raises DecodeError and others from protobuf
-        raise ModelError(f"not an ONNX model: {exc}") from None
+        raise ModelError(f"{name}: not an ONNX model: {exc}") from None
     metadata = {p.key: p.value for p in proto.metadata_props}
     if metadata.get("plateseg.kind") != "nuclei-3class":
         raise ModelError(
-            f"only nuclei-3class models can be fine-tuned, this one is "
+            f"{name}: only nuclei-3class models can be fine-tuned, this one is "
             f"{metadata.get('plateseg.kind', 'of no plateseg kind')!r}"
         )
     return GraphNetwork(proto.graph, metadata)
@@ -184,7 +186,7 @@ def export_onnx(network: GraphNetwork, metadata: dict[str, str]) -> bytes:
     as its ``metadata_props``."""
     import onnx
 
-    torch = _torch()
+    torch = require_torch()
     wrapper = network.module.eval()
     buffer = io.BytesIO()
     # the TorchScript exporter (deprecated in favour of torch.export, which needs the

@@ -61,3 +61,39 @@ def test_train_to_a_file_and_mismatched_counts(
     bad = CliRunner().invoke(cli, [*args, "--labels", str(masks / "a.tif"), "--out", str(out)])
     assert isinstance(bad.exception, InputError)
     assert "--images gives 1 files but --labels gives 2" in str(bad.exception)
+
+
+def test_fine_tune_the_base_model_through_the_console_script(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import json
+
+    from tests.reliability.conftest import run_console_script
+
+    images, masks = files
+    home = tmp_path / "home"
+    args = ["train", "--base", "nuclei-unet", "--images", str(images), "--labels", str(masks)]
+    args += ["--from-masks", "--steps", "5", "--out", "models/tuned.onnx"]
+    outcome = run_console_script(args, home)
+    assert outcome.code == 0, outcome.err
+    assert "fine-tuned nuclei-unet on 1 images (5 steps" in outcome.out
+    store = LocalStore(home / "store")
+    assert load_model("tuned", store).kind == "nuclei-3class"
+    card = json.loads(store.get_bytes("models/tuned.json"))
+    assert card["origin"] == "fine-tuned" and card["base"]["name"] == "nuclei-unet"
+
+
+def test_fine_tuning_a_forest_is_refused_by_name(files: tuple[Path, Path], tmp_path: Path) -> None:
+    from tests.reliability.conftest import run_console_script
+
+    images, masks = files
+    args = ["train", "--base", "nuclei-rf", "--images", str(images), "--labels", str(masks)]
+    args += ["--out", str(tmp_path / "x.onnx")]
+    outcome = run_console_script([*args, "--from-masks"], tmp_path / "home")
+    assert outcome.code == 2, outcome.err
+    assert "model 'nuclei-rf': only nuclei-3class models can be fine-tuned" in outcome.err
+    # instance masks are not correction labels (values 0-3) unless --from-masks says so
+    outcome = run_console_script(args, tmp_path / "home")
+    assert outcome.code == 2
+    assert outcome.err.startswith("error: field 'a.tif': label values must be 0 (unlabelled)")
+    assert "Traceback" not in outcome.err

@@ -124,10 +124,10 @@ def torch_problem() -> str | None:
     Imports PyTorch through :mod:`plateseg.finetune.network`, whose :class:`ModelError`
     names the install command.
     """
-    from plateseg.finetune.network import _torch
+    from plateseg.finetune.network import require_torch
 
     try:
-        _torch()
+        require_torch()
     except ModelError as exc:
         return str(exc)
     return None
