@@ -50,6 +50,7 @@ from plateseg.layout import (
 from plateseg.metadata import ManifestReport, build_manifest, choose_naming
 from plateseg.pipeline.ownership import claim_run
 from plateseg.pipeline.pinning import pin_model, snapshot_layout
+from plateseg.runs.ids import check_run_id
 from plateseg.segmentation import validate_recipe
 from plateseg.store import LocalStore, Store, put_json
 
@@ -184,7 +185,8 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     execution_input = ExecutionInput.parse(request.input)
     recipe = validate_recipe(execution_input.recipe)
     experiment_id = execution_input.experiment_id
-    run_id = execution_input.run_id or request.execution_name
+    # no run id in the input: the execution's name is the run id, under the same rule
+    run_id = execution_input.run_id or check_run_id(request.execution_name)
     claim_run(store, run_id, experiment_id)  # before anything else is written under the run
     prefix = experiment_prefix(experiment_id)
 

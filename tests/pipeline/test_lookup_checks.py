@@ -99,3 +99,13 @@ def test_a_missing_model_is_refused_by_name(experiment: LocalStore) -> None:
 def test_the_shipped_model_passes_the_check(experiment: LocalStore) -> None:
     recipe = {"segmenter": "onnx", "params": {"model": "nuclei-rf"}}
     assert lookup(request(recipe=recipe), experiment).item_count == 2
+
+
+def test_an_execution_name_that_is_no_run_id_is_refused_before_anything_is_written(
+    experiment: LocalStore,
+) -> None:
+    # a raw start-execution without run_id: the execution's name becomes the run id
+    bad = LookupRequest(input={"experiment_id": EXP}, execution_name="v1.2", bucket="b")
+    with pytest.raises(InputError, match=r"invalid run id 'v1\.2': it contains '\.'"):
+        lookup(bad, experiment)
+    assert not list(experiment.list("runs/"))
