@@ -121,6 +121,9 @@ def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> No
     assert page.evaluate("window.__sameDocument") is True
     assert page.url == run_url
     expect(page.locator("#st-failed")).to_have_text("1")
+    # what the run was: the default learned model, pinned to its hash
+    expect(page.locator("#run-details")).to_contain_text("nuclei-unet · ")
+    expect(page.locator("#run-details")).to_contain_text("Segmenter")
 
     # the heatmap: every well of the run coloured, a colour scale, Z'
     wells = page.locator("#heatmap .well[data-well]")

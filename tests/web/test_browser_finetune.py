@@ -309,6 +309,12 @@ def test_correct_the_base_model_fine_tune_it_and_run_it(
     expect(page.locator("#run-status")).to_have_text("succeeded", timeout=240_000)
     page.wait_for_selector("body[data-results-ready='true']", timeout=60_000)
     expect(page.locator("#st-failed")).to_have_text("0", timeout=WAIT)
+    # the run says which model it ran, pinned to its hash, with a link to the model card
+    details = page.locator("#run-details")
+    expect(details).to_contain_text(f"{MODEL} · {card['sha256'][:12]}", timeout=WAIT)
+    expect(details.get_by_role("link", name="model card")).to_have_attribute(
+        "href", f"/api/finetune/cards/{MODEL}"
+    )
     screenshot(page, "finetune-run")
     runs: list[dict[str, Any]] = page.evaluate(
         f"async () => (await (await fetch('/api/experiments/{EXPERIMENT}')).json()).runs"

@@ -251,3 +251,19 @@ def test_retry_after_replacing_the_corrupt_file_clears_the_failure(
 
 def test_retry_of_an_unknown_run_is_404(client: TestClient) -> None:
     assert client.post("/api/runs/never-ran/retry").status_code == 404
+
+
+def test_the_run_says_what_it_was(client: TestClient, finished_run: dict[str, Any]) -> None:
+    import hashlib
+
+    from plateseg.segmentation.onnx_model import read_model_bytes
+
+    details = client.get(f"/api/runs/{finished_run['run_id']}/details").json()
+    assert details["segmenter"] == "onnx"
+    shipped = hashlib.sha256(read_model_bytes("nuclei-unet", None)).hexdigest()
+    assert details["model"] == {"name": "nuclei-unet", "sha256": shipped, "card": None}
+    assert "model" not in details["params"] and "model_sha256" not in details["params"]
+    assert details["channels"]["nuclei"] and details["engine"] == "local"
+    assert details["batch_size"] and details["max_concurrency"]
+    assert details["images_ok"] + details["images_failed"] == finished_run["total"]
+    assert client.get("/api/runs/no-such-run/details").status_code == 404

@@ -39,6 +39,41 @@ def _run(state: AppState, run_id: str) -> RunInfo:
     return get_run(state.engine, run_id)
 
 
+@router.get("/details")
+def details(state: AppStateDep, run_id: RunId) -> dict[str, Any]:
+    """What the run was: segmenter, parameters, model (name, pinned SHA-256, its card when
+    the store has one), channels, Map settings, engine, times and counts."""
+    from plateseg.web.models_store import provenance_key
+
+    run = _run(state, run_id)
+    params = dict(run.recipe.get("params") or {})
+    sha256 = params.pop("model_sha256", None) or run.model_hash
+    name = params.pop("model", None) if sha256 else params.get("model")
+    model = None
+    if sha256 and isinstance(name, str):
+        card = f"/api/finetune/cards/{name}"
+        has_card = state.store.exists(provenance_key(name))
+        model = {"name": name, "sha256": sha256, "card": card if has_card else None}
+    return {
+        "run_id": run.run_id,
+        "experiment_id": run.experiment_id,
+        "segmenter": run.recipe.get("segmenter"),
+        "params": params,
+        "channels": run.recipe.get("channels") or {},
+        "secondary": run.recipe.get("secondary") is not None,
+        "model": model,
+        "engine": run.engine,
+        "batch_size": run.batch_size,
+        "max_concurrency": run.max_concurrency,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat(),
+        "images_ok": run.images_ok,
+        "images_failed": run.images_failed,
+        "objects": run.objects,
+        "cost_estimate_usd": run.cost_estimate_usd,
+    }
+
+
 @router.get("/metrics")
 def metrics(state: AppStateDep, run_id: RunId) -> list[str]:
     """Metrics recorded per well, as stored; ``Count_Nuclei`` (nuclei per field) first."""

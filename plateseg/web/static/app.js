@@ -238,10 +238,27 @@ async function loadResults(runId) {
   select.onchange = () => drawHeatmap(runId, select.value);
   if (metrics.length) await drawHeatmap(runId, metrics[0]);
   else $("#heatmap").replaceChildren(el("p", { class: "muted", text: "No well metrics recorded (every image failed?)." }));
-  const [images, failures] = await Promise.all([api("GET", `/api/runs/${runId}/images`), api("GET", `/api/runs/${runId}/failures`)]);
+  const [images, failures, details] = await Promise.all([api("GET", `/api/runs/${runId}/images`), api("GET", `/api/runs/${runId}/failures`), api("GET", `/api/runs/${runId}/details`)]);
+  drawDetails(details);
   drawFailures(failures);
   drawImages(runId, images);
   document.body.dataset.resultsReady = "true";
+}
+
+/* The run's recipe, model (with its pinned hash and card), Map settings and engine. */
+function drawDetails(d) {
+  const row = (label, value, title) => el("div", {}, el("dt", { text: label }), el("dd", { text: value, title: title || "" }));
+  const params = Object.entries(d.params || {}).map(([k, v]) => `${k}=${v === null ? "auto" : v}`).join(", ");
+  const channels = Object.entries(d.channels || {}).map(([k, v]) => `${k}: ${v}`).join(", ");
+  const items = [row("Segmenter", d.segmenter + (d.secondary ? " + cells" : "")), row("Parameters", params || "defaults"), row("Channels", channels)];
+  if (d.model) {
+    const model = row("Model", `${d.model.name} · ${d.model.sha256.slice(0, 12)}`, `SHA-256 ${d.model.sha256}`);
+    if (d.model.card) model.querySelector("dd").append(" ", el("a", { href: d.model.card, text: "model card", target: "_blank" }));
+    items.push(model);
+  }
+  items.push(row("Batch size / concurrency", `${d.batch_size ?? "–"} / ${d.max_concurrency ?? "–"}`), row("Engine", d.engine));
+  items.push(row("Started / finished", `${(d.started_at || "–").slice(0, 19).replace("T", " ")} / ${d.finished_at.slice(0, 19).replace("T", " ")} UTC`));
+  $("#run-details").replaceChildren(...items);
 }
 
 async function drawHeatmap(runId, metric) {
