@@ -258,29 +258,10 @@ class Samples(torch.utils.data.IterableDataset):
 
 
 def export(model, out: Path, meta: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    import onnx
-    import torch
+    from plateseg.finetune.network import module_to_onnx
 
-    model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(
-        model.cpu(),
-        torch.zeros(1, 1, 64, 64),
-        str(out),
-        input_names=["image"],
-        output_names=["probabilities"],
-        dynamic_axes={
-            "image": {2: "height", 3: "width"},
-            "probabilities": {2: "height", 3: "width"},
-        },
-        opset_version=17,
-        dynamo=False,
-    )
-    proto = onnx.load(str(out))
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, str(out))
+    out.write_bytes(module_to_onnx(model.cpu(), meta))
 
 
 def validate(out: Path, items: list[Annotated]) -> dict[str, float]:

@@ -27,7 +27,14 @@ import numpy as np
 
 from plateseg.errors import ModelError
 
-__all__ = ["SUPPORTED_OPS", "GraphNetwork", "export_onnx", "load_network", "require_torch"]
+__all__ = [
+    "SUPPORTED_OPS",
+    "GraphNetwork",
+    "export_onnx",
+    "load_network",
+    "module_to_onnx",
+    "require_torch",
+]
 
 #: The ONNX operators a fine-tunable network may use.
 SUPPORTED_OPS = frozenset({"Conv", "Relu", "MaxPool", "ConvTranspose", "Concat", "Softmax"})
@@ -182,12 +189,19 @@ def load_network(data: bytes, name: str = "this model") -> GraphNetwork:
 
 
 def export_onnx(network: GraphNetwork, metadata: dict[str, str]) -> bytes:
-    """The network as ONNX bytes (opset 17, dynamic height and width), with ``metadata``
-    as its ``metadata_props``."""
+    """The network as ONNX bytes (see :func:`module_to_onnx`)."""
+    return module_to_onnx(network.module, metadata)
+
+
+def module_to_onnx(module: Any, metadata: dict[str, str]) -> bytes:
+    """A PyTorch module mapping ``(n, 1, h, w)`` images to ``(n, K, h, w)`` class
+    probabilities as ONNX bytes (opset 17, dynamic height and width, input ``image``,
+    output ``probabilities``), with ``metadata`` as its ``metadata_props``: the form of
+    every plateseg ``nuclei-3class`` model (the training script exports with it too)."""
     import onnx
 
     torch = require_torch()
-    wrapper = network.module.eval()
+    wrapper = module.eval()
     buffer = io.BytesIO()
     # the TorchScript exporter (deprecated in favour of torch.export, which needs the
     # onnxscript package) writes the same plain Conv/Relu/... chain the base model has
