@@ -19,8 +19,8 @@ Recipe (the choices, and why):
   x the cross-entropy against the base model's own probabilities on unlabelled
   pixels (learning without forgetting, Li & Hoiem 2016; off by default, see
   :data:`RETAIN`).
-* **Augmentations** of the base training that need no full masks: crops of ``PATCH`` px
-  centred on labelled pixels, the 8 rotations/flips, intensity gain and gamma.
+* **Augmentations** of the base training that need no full masks: crops of ``patch`` px
+  (96) centred on labelled pixels, the 8 rotations/flips, intensity gain and gamma.
 * **Bounded.** It stops after ``steps`` or ``seconds``, whichever comes first, and
   whenever ``cancel`` is set; ``progress`` is called after every step.
 """
@@ -114,10 +114,12 @@ class _Prepared:
     image: np.ndarray  # (y, x) float32 at model scale
     labels: np.ndarray  # (y, x) uint8 at model scale
     where: np.ndarray  # flat indices of labelled pixels
-    base: np.ndarray  # (3, y, x) float32 the base model's class probabilities
+    base: np.ndarray | None  # (3, y, x) float32 base model's probabilities (retention)
 
 
-def _prepare(fields: Sequence[LabelledField], base: Any, diameter: float | None) -> list[_Prepared]:
+def _prepare(
+    fields: Sequence[LabelledField], base: Any, diameter: float | None, retain: bool
+) -> list[_Prepared]:
     from plateseg.segmentation.learned import model_input, predict_classes
     from plateseg.segmentation.preprocess import resize
 
@@ -131,14 +133,19 @@ def _prepare(fields: Sequence[LabelledField], base: Any, diameter: float | None)
         small = resize(labels, scaled.image.shape, order=0)
         where = np.flatnonzero(small)
         if where.size:
-            probabilities = predict_classes(base, scaled.image)
+            probabilities = predict_classes(base, scaled.image) if retain else None
             prepared.append(_Prepared(scaled.image, small, where, probabilities))
+    if not prepared:
+        raise InputError(
+            "the painted strokes vanish when the fields are scaled to the model's nuclear "
+            "size: paint wider strokes, or give the nuclear diameter"
+        )
     return prepared
 
 
 def _crop(
     rng: np.random.Generator, item: _Prepared, patch: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """A ``patch`` x ``patch`` crop centred near a random labelled pixel (padded by
     reflection, labels by 0 = unlabelled, where the field is smaller): image, labels and
     the base model's probabilities, turned and flipped together."""
@@ -150,18 +157,19 @@ def _crop(
     x0 = min(max(cx - patch // 2, 0), max(width - patch, 0))
     image = item.image[y0 : y0 + patch, x0 : x0 + patch]
     labels = item.labels[y0 : y0 + patch, x0 : x0 + patch]
-    base = item.base[:, y0 : y0 + patch, x0 : x0 + patch]
+    base = None if item.base is None else item.base[:, y0 : y0 + patch, x0 : x0 + patch]
     pad = ((0, patch - image.shape[0]), (0, patch - image.shape[1]))
     if pad[0][1] or pad[1][1]:
         mode: Literal["reflect", "edge"] = "reflect" if min(image.shape) > patch // 2 else "edge"
         image = np.pad(image, pad, mode=mode)
-        base = np.pad(base, ((0, 0), *pad), mode=mode)
+        base = None if base is None else np.pad(base, ((0, 0), *pad), mode=mode)
         labels = np.pad(labels, pad)
     turns = int(rng.integers(4))
     image, labels = np.rot90(image, turns), np.rot90(labels, turns)
-    base = np.rot90(base, turns, axes=(1, 2))
+    base = None if base is None else np.rot90(base, turns, axes=(1, 2))
     if rng.random() < 0.5:
-        image, labels, base = image[:, ::-1], labels[:, ::-1], base[:, :, ::-1]
+        image, labels = image[:, ::-1], labels[:, ::-1]
+        base = None if base is None else base[:, :, ::-1]
     # intensity: gain and gamma on the positive signal (background stays 0)
     gain = math.exp(rng.normal(0.0, 0.2))
     gamma = math.exp(rng.uniform(math.log(0.8), math.log(1.25)))
@@ -170,7 +178,7 @@ def _crop(
     return (
         np.ascontiguousarray(image, np.float32),
         np.ascontiguousarray(labels),
-        np.ascontiguousarray(base, np.float32),
+        None if base is None else np.ascontiguousarray(base, np.float32),
     )
 
 
@@ -252,7 +260,7 @@ def fine_tune(
     torch = require_torch()
     base = load_model_bytes(base_name, base_data)
     network = load_network(base_data, f"model {base_name!r}")
-    prepared = _prepare(fields, base, settings.diameter)
+    prepared = _prepare(fields, base, settings.diameter, settings.retain > 0)
     if settings.threads:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
@@ -278,7 +286,7 @@ def fine_tune(
         logits = network.logits(x)
         loss = _set_loss(torch, logits, y)
         if settings.retain > 0:
-            before = torch.from_numpy(np.stack([c[2] for c in crops]))
+            before = torch.from_numpy(np.stack([c[2] for c in crops if c[2] is not None]))
             loss = loss + settings.retain * _retain_loss(torch, logits, y, before)
         if settings.anchor > 0:
             drift = sum(((p - a) ** 2).sum() for p, a in zip(parameters, anchors, strict=True))

@@ -149,3 +149,19 @@ def test_labels_that_do_not_fit_their_field_name_it(shifted: Images, base_model:
     image, _truth = shifted[0]
     with pytest.raises(InputError, match="'A01/s1': labels have shape"):
         fine_tune(base_model, "nuclei-unet", [LabelledField("A01/s1", image, np.zeros((3, 3)))])
+
+
+def test_the_retention_loss_runs_and_is_recorded(shifted: Images, base_model: bytes) -> None:
+    settings = FineTuneSettings(steps=3, batch=2, patch=64, threads=1, retain=0.5)
+    result = fine_tune(base_model, "nuclei-unet", _fields(shifted)[:1], settings)
+    assert result.card["steps"] == 3 and result.card["settings"]["retain"] == 0.5
+    assert result.card["loss"] is not None and np.isfinite(result.card["loss"])
+
+
+def test_strokes_that_vanish_at_model_scale_are_refused(shifted: Images, base_model: bytes) -> None:
+    image, _truth = shifted[0]
+    labels = np.zeros(image.shape, np.uint8)
+    labels[1, 1], labels[3, 3] = 1, 2  # single pixels; the field shrinks 10x
+    settings = FineTuneSettings(diameter=140.0)
+    with pytest.raises(InputError, match="strokes vanish"):
+        fine_tune(base_model, "nuclei-unet", [LabelledField("a", image, labels)], settings)
