@@ -46,6 +46,7 @@ from plateseg.web.models_store import (
     list_models,
     provenance_key,
 )
+from plateseg.web.routers.models import ScribbleIn
 from plateseg.web.scribbles import canvas_shape, canvas_step, decode_rle, full_resolution
 from plateseg.web.state import AppState
 
@@ -59,19 +60,14 @@ _FORM_ERROR: dict[int | str, dict[str, Any]] = {
 _FINE_TUNABLE = "nuclei-3class"
 
 
-class CorrectionIn(BaseModel):
+class CorrectionIn(ScribbleIn):
     """The corrections of one field as a run-length encoded label mask.
 
     ``rle`` = ``[value, length, …]`` row by row over ``height`` x ``width`` (the field's
     size or its canvas size): 0 unlabelled, 1 background, 2 nucleus, 3 separator.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     image_id: str = Field(max_length=200)
-    height: int = Field(ge=1, le=8192)
-    width: int = Field(ge=1, le=8192)
-    rle: list[Annotated[int, Field(ge=0, le=67_108_864)]] = Field(min_length=2, max_length=600_000)
 
 
 class FineTuneIn(BaseModel):
