@@ -1,18 +1,19 @@
-"""Distributed Map I/O: ItemReader (S3 getObject / listObjectsV2) and ResultWriter.
+"""Distributed Map ItemReader: the items of ``s3:getObject`` and ``s3:listObjectsV2``.
 
-``getObject`` reads a JSON array, JSON Lines, CSV, or (``InputType: MANIFEST``) an
-S3 Inventory report through :mod:`plateseg.engine.inventory`.
+Source: https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html
+
+``getObject`` reads one object as its ``ReaderConfig.InputType`` says: a JSON array (or,
+with ``ItemsPointer``, the array a JSON Pointer selects inside a JSON object), JSON
+Lines, CSV (by :func:`split_csv`), Parquet (:mod:`plateseg.engine.parquet_items`), or
+an S3 Inventory report (``MANIFEST``, :mod:`plateseg.engine.inventory`).
+``listObjectsV2`` lists a prefix: each object's metadata is an item, or with
+``ReaderConfig.Transformation: LOAD_AND_FLATTEN`` each listed object is read as
+``InputType`` says and its items follow one another in key order. ``MaxItems`` counts
+items, whichever way they are read. Results are written by
+:mod:`plateseg.engine.result_writer`.
 
 The stores come from the engine's ``buckets`` seam, so a local folder answers for a
-bucket. ResultWriter writes AWS's layout::
-
-    <Prefix>/<MapRunId>/manifest.json
-    <Prefix>/<MapRunId>/SUCCEEDED_0.json   (JSON array of child-execution records)
-    <Prefix>/<MapRunId>/FAILED_0.json
-    <Prefix>/<MapRunId>/PENDING_0.json     (children never started: threshold, abort)
-
-splitting a status's records over several files past :data:`RESULT_FILE_LIMIT` bytes
-(AWS splits at 5 GB).
+bucket.
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ from typing import Any
 
 from plateseg.engine.inventory import read_inventory
 from plateseg.engine.map_config import MAX_ITEMS_LIMIT
+from plateseg.engine.parquet_items import read_parquet
 from plateseg.engine.paths import read_path
 from plateseg.engine.templates import evaluate_template
 from plateseg.errors import PlatesegError, StatesError
 
-__all__ = ["RESULT_FILE_LIMIT", "read_items", "split_csv", "write_results"]
-
-#: Largest result file written before starting the next one (bytes of JSON).
-RESULT_FILE_LIMIT = 64 * 1024 * 1024
+__all__ = ["read_items", "resolve_pointer", "split_csv"]
 
 Buckets = Callable[[str], Any]
 
@@ -130,20 +129,79 @@ def split_csv(text: str, delimiter: str = ",") -> list[list[str]]:
     return records
 
 
-def _parse_object(body: bytes, config: Mapping[str, Any], where: str) -> list[Any]:
+def resolve_pointer(document: Any, pointer: str, where: str) -> Any:
+    """The value JSON Pointer ``pointer`` (RFC 6901) selects in ``document``.
+
+    ``""`` selects the whole document; ``/a/0`` the first element of member ``a``;
+    ``~1`` and ``~0`` in a token stand for ``/`` and ``~``.
+
+    >>> resolve_pointer({"data": {"items": [1, 2]}}, "/data/items", "x")
+    [1, 2]
+    >>> resolve_pointer({"a/b": [{"~": 3}]}, "/a~1b/0/~0", "x")
+    3
+
+    Raises
+    ------
+    StatesError
+        ``States.ItemReaderFailed`` when a token names nothing.
+    """
+    value = document
+    if pointer == "":
+        return value
+    for token in pointer[1:].split("/"):
+        name = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict) and name in value:
+            value = value[name]
+        elif (
+            isinstance(value, list)
+            and name.isdigit()
+            and (name == "0" or not name.startswith("0"))
+            and int(name) < len(value)
+        ):
+            value = value[int(name)]
+        else:
+            raise _reader_failed(
+                f"{where}: ItemsPointer {pointer!r} selects nothing (no {name!r} "
+                f"in a JSON {type(value).__name__})"
+            )
+    return value
+
+
+def _parse_json(text: str, config: Mapping[str, Any], where: str) -> list[Any]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _reader_failed(f"{where} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    pointer = config.get("ItemsPointer")
+    if pointer is not None:
+        items = resolve_pointer(document, str(pointer), where)
+        if not isinstance(items, list):
+            raise _reader_failed(
+                f"{where}: ItemsPointer {pointer!r} must select a JSON array, "
+                f"got {type(items).__name__}"
+            )
+        return items
+    if not isinstance(document, list):
+        hint = (
+            " (select an array inside it with ItemsPointer)" if isinstance(document, dict) else ""
+        )
+        raise _reader_failed(f"{where} must hold a JSON array, got {type(document).__name__}{hint}")
+    return document
+
+
+def _parse_object(
+    body: bytes, config: Mapping[str, Any], where: str, limit: int | None
+) -> list[Any]:
+    """The items of one object's bytes, as ``InputType`` says (not ``MANIFEST``)."""
     kind = config.get("InputType")
+    if kind == "PARQUET":
+        return read_parquet(body, where, limit)
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _reader_failed(f"{where} is not UTF-8 text: {exc}") from None
     if kind == "JSON":
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise _reader_failed(f"{where} is not JSON: {exc.msg} at line {exc.lineno}") from None
-        if not isinstance(items, list):
-            raise _reader_failed(f"{where} must hold a JSON array, got {type(items).__name__}")
-        return items
+        return _parse_json(text, config, where)
     if kind == "JSONL":
         out = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -177,6 +235,39 @@ def _parse_object(body: bytes, config: Mapping[str, Any], where: str) -> list[An
     ]
 
 
+def _listed(
+    store: Any, bucket: str, prefix: str, config: Mapping[str, Any], limit: int | None
+) -> list[Any]:
+    """The items of ``listObjectsV2``: object metadata, or with ``LOAD_AND_FLATTEN``
+    the items of every listed object, read as ``InputType`` says, in key order.
+
+    The page does not say what ``LOAD_AND_FLATTEN`` does with a folder marker (a key
+    ending in ``/``, which holds no data); the engine skips it.
+    """
+    items: list[Any] = []
+    load = config.get("Transformation") == "LOAD_AND_FLATTEN"
+    for info in store.list(prefix):
+        if load:
+            if info.key.endswith("/"):
+                continue
+            left = None if limit is None else limit - len(items)
+            where = f"s3://{bucket}/{info.key}"
+            items.extend(_parse_object(store.get_bytes(info.key), config, where, left))
+        else:
+            items.append(
+                {
+                    "Etag": info.etag,
+                    "Key": info.key,
+                    "LastModified": int(info.last_modified.timestamp()),
+                    "Size": info.size,
+                    "StorageClass": "STANDARD",
+                }
+            )
+        if limit is not None and len(items) >= limit:
+            return items[:limit]
+    return items
+
+
 def read_items(reader: Mapping[str, Any], data: Any, context: Any, buckets: Buckets) -> list[Any]:
     """Read a Distributed Map's items as its ItemReader says.
 
@@ -194,7 +285,7 @@ def read_items(reader: Mapping[str, Any], data: Any, context: Any, buckets: Buck
     Raises
     ------
     StatesError
-        ``States.ItemReaderFailed`` when the object is missing or malformed.
+        ``States.ItemReaderFailed`` when an object is missing or malformed.
     """
     params = evaluate_template(reader.get("Parameters", {}), data, context)
     config = reader.get("ReaderConfig", {})
@@ -205,20 +296,7 @@ def read_items(reader: Mapping[str, Any], data: Any, context: Any, buckets: Buck
     try:
         store = buckets(bucket)
         if reader["Resource"].endswith(":listObjectsV2"):
-            items: list[Any] = []
-            for info in store.list(str(params.get("Prefix", ""))):
-                items.append(
-                    {
-                        "Etag": info.etag,
-                        "Key": info.key,
-                        "LastModified": int(info.last_modified.timestamp()),
-                        "Size": info.size,
-                        "StorageClass": "STANDARD",
-                    }
-                )
-                if limit is not None and len(items) >= limit:
-                    break
-            return items
+            return _listed(store, bucket, str(params.get("Prefix", "")), config, limit)
         key = params.get("Key")
         if not isinstance(key, str):
             raise _reader_failed(f"ItemReader Parameters.Key must be a string, got {key!r}")
@@ -229,86 +307,5 @@ def read_items(reader: Mapping[str, Any], data: Any, context: Any, buckets: Buck
         raise _reader_failed(f"cannot read items from bucket {bucket!r}: {exc}") from exc
     if config.get("InputType") == "MANIFEST":
         return read_inventory(body, f"s3://{bucket}/{key}", buckets, limit)
-    items = _parse_object(body, config, f"s3://{bucket}/{key}")
+    items = _parse_object(body, config, f"s3://{bucket}/{key}", limit)
     return items[:limit] if limit is not None else items
-
-
-def _chunks(records: list[dict[str, Any]], limit: int) -> list[bytes]:
-    files: list[bytes] = []
-    current: list[bytes] = []
-    size = 2
-    for record in records:
-        encoded = json.dumps(record, separators=(",", ":")).encode()
-        if current and size + len(encoded) + 1 > limit:
-            files.append(b"[" + b",".join(current) + b"]")
-            current, size = [], 2
-        current.append(encoded)
-        size += len(encoded) + 1
-    if current:
-        files.append(b"[" + b",".join(current) + b"]")
-    return files
-
-
-def write_results(
-    writer: Mapping[str, Any],
-    data: Any,
-    context: Any,
-    buckets: Buckets,
-    map_run_arn: str,
-    map_run_id: str,
-    records: Mapping[str, list[dict[str, Any]]],
-    file_limit: int = RESULT_FILE_LIMIT,
-) -> dict[str, Any]:
-    """Write the manifest and result files; return the Map's result.
-
-    Parameters
-    ----------
-    records : mapping
-        ``{"SUCCEEDED": [...], "FAILED": [...], "PENDING": [...]}`` child-execution
-        records in item order; a status without records gets no file.
-
-    Returns
-    -------
-    dict
-        ``{"MapRunArn": ..., "ResultWriterDetails": {"Bucket": ..., "Key": ...}}``.
-
-    Raises
-    ------
-    StatesError
-        ``States.ResultWriterFailed`` when the store refuses a write.
-    """
-    params = evaluate_template(writer.get("Parameters", {}), data, context)
-    bucket = params.get("Bucket")
-    prefix = params.get("Prefix", "")
-    if not isinstance(bucket, str) or not isinstance(prefix, str):
-        raise StatesError(
-            "States.ResultWriterFailed",
-            f"ResultWriter Bucket and Prefix must be strings, got {params!r}",
-        )
-    base = f"{prefix.strip('/')}/{map_run_id}" if prefix.strip("/") else map_run_id
-    manifest_key = f"{base}/manifest.json"
-    result_files: dict[str, list[dict[str, Any]]] = {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
-    try:
-        store = buckets(bucket)
-        store.delete_prefix(f"{base}/")
-        for status in ("SUCCEEDED", "FAILED", "PENDING"):
-            for index, body in enumerate(_chunks(list(records.get(status, [])), file_limit)):
-                key = f"{base}/{status}_{index}.json"
-                store.put_bytes(key, body, content_type="application/json")
-                result_files[status].append({"Key": key, "Size": len(body)})
-        manifest = {
-            "DestinationBucket": bucket,
-            "MapRunArn": map_run_arn,
-            "ResultFiles": result_files,
-        }
-        store.put_bytes(
-            manifest_key, json.dumps(manifest).encode(), content_type="application/json"
-        )
-    except PlatesegError as exc:
-        raise StatesError(
-            "States.ResultWriterFailed", f"cannot write Map Run results to bucket {bucket!r}: {exc}"
-        ) from exc
-    return {
-        "MapRunArn": map_run_arn,
-        "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key},
-    }

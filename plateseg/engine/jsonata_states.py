@@ -266,10 +266,15 @@ def _resolve_batcher(batcher: Any, env: dict[str, Any]) -> dict[str, Any] | None
 
 
 def _resolve_writer(writer: Any, env: dict[str, Any]) -> dict[str, Any] | None:
+    """The ResultWriter as the JSONPath Map reads it: ``Arguments`` evaluated into
+    ``Parameters``; ``WriterConfig`` as written (a ``WriterConfig`` alone exports nothing)."""
     if writer is None:
         return None
-    arguments = evaluate_template(writer.get("Arguments", {}), env, "ResultWriter/Arguments")
-    return {"Resource": writer["Resource"], "Parameters": arguments}
+    out = {k: writer[k] for k in ("Resource", "WriterConfig") if k in writer}
+    if "Arguments" in writer:
+        field = "ResultWriter/Arguments"
+        out["Parameters"] = evaluate_template(writer["Arguments"], env, field)
+    return out
 
 
 # --- Catch, in both languages --------------------------------------------------------------

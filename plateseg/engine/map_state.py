@@ -5,7 +5,8 @@ failing iteration fails the state with its own error. DISTRIBUTED reads items (f
 ``ItemReader`` or ``ItemsPath``), selects and batches them, runs one child execution
 per batch on at most ``MaxConcurrency`` threads (their Lambda calls go to the process
 pool), counts failures against the tolerated threshold, and writes results with
-``ResultWriter`` or returns them in item order.
+``ResultWriter`` or returns them in item order (transformed as its ``WriterConfig``
+says, :mod:`plateseg.engine.result_writer`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from typing import Any
 from plateseg.engine.clock import ExecutionTimedOut
 from plateseg.engine.context import Aborted, ExecutionInfo, Runtime, iso
 from plateseg.engine.definition import MapState
-from plateseg.engine.item_io import read_items, write_results
+from plateseg.engine.item_io import read_items
 from plateseg.engine.map_support import InlineExecutor as _InlineExecutor
 from plateseg.engine.map_support import dumps as _dumps
 from plateseg.engine.map_support import is_pure as _is_pure
 from plateseg.engine.map_support import uuid5_name as _uuid5
 from plateseg.engine.paths import payload_size, read_path
+from plateseg.engine.result_writer import exports, transform_results, transformation, write_results
 from plateseg.engine.templates import evaluate_template
 from plateseg.errors import StatesError
 
@@ -182,20 +184,19 @@ class _MapRun:
         self._progress()
         records = self._run_children(batches)
         if rt.stop.is_set():
-            if state.result_writer is not None:
+            if exports(state.result_writer):
                 self._write(records)
             raise Aborted("the execution was stopped")
         exceeded = self._exceeded()
         status = "FAILED" if exceeded else "SUCCEEDED"
-        result: Any = [
-            r["output"] if r["Status"] == "SUCCEEDED" else r["record"]
-            for r in records
-            if r is not None
-        ]
         writer_details = None
-        if state.result_writer is not None:
+        result: Any
+        if exports(state.result_writer):
             result = self._write(records)
             writer_details = result["ResultWriterDetails"]
+        else:  # the Map's result: COMPACT, or as a WriterConfig without export says
+            how = transformation(state.result_writer)
+            result = transform_results((r for r in records if r is not None), how)
         summary = {
             "map_run_arn": self.arn,
             "state_name": state.name,
@@ -220,19 +221,18 @@ class _MapRun:
         grouped: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": [], "PENDING": []}
         for r in records:
             if r is not None:
-                grouped[r["Status"]].append(r["record"])
+                grouped[r["Status"]].append(r)
         for index, child_input in self.not_started:
             name = _uuid5(self.run_id.bytes, index)
-            grouped["PENDING"].append(
-                {
-                    "ExecutionArn": f"{self.child_prefix}:{name}",
-                    "Input": _dumps(child_input),
-                    "InputDetails": {"Included": True},
-                    "Name": name,
-                    "StateMachineArn": self.child_sm,
-                    "Status": "PENDING",
-                }
-            )
+            record = {
+                "ExecutionArn": f"{self.child_prefix}:{name}",
+                "Input": _dumps(child_input),
+                "InputDetails": {"Included": True},
+                "Name": name,
+                "StateMachineArn": self.child_sm,
+                "Status": "PENDING",
+            }
+            grouped["PENDING"].append({"Status": "PENDING", "record": record, "output": None})
         assert self.state.result_writer is not None
         return write_results(
             self.state.result_writer,
