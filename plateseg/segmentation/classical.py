@@ -230,19 +230,18 @@ def gaussian(image: np.ndarray, sigma: float, truncate: float = 3.0) -> np.ndarr
     rows = ndi.correlate1d(image, weights, axis=1, mode="reflect")
     if rows.shape[0] <= radius:
         return np.asarray(ndi.correlate1d(rows, weights, axis=0, mode="reflect"))
+    from scipy.linalg.blas import saxpy
+
     padded = np.pad(rows, ((radius, radius), (0, 0)), mode="symmetric")
     height = image.shape[0]
     out = padded[radius : radius + height] * weights[radius]
-    pair = np.empty_like(out)
-    for k in range(1, radius + 1):  # symmetric weights: one multiply per pair of rows
-        np.add(
-            padded[radius - k : radius - k + height],
-            padded[radius + k : radius + k + height],
-            out=pair,
-        )
-        pair *= weights[radius + k]
-        out += pair
-    return out
+    flat = out.reshape(-1)
+    for k in range(1, radius + 1):  # out += w * shifted rows: one pass each (BLAS axpy)
+        weight = float(weights[radius + k])
+        for shift in (-k, k):
+            block = padded[radius + shift : radius + shift + height].reshape(-1)
+            flat = saxpy(block, flat, a=weight)  # in place: float32 and contiguous
+    return flat.reshape(out.shape)
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

@@ -346,7 +346,10 @@ def declump(
         areas -= np.bincount(before, minlength=size)[:size]
         components[rows, cols] = packed.ids[which]
         areas += np.bincount(packed.ids[which], minlength=size)
-    py, px = np.nonzero(packed.inside & (distance >= _max3(distance)))
+    # flat indices of a bool array, then divmod: ~2x faster than a 2-D np.nonzero
+    py, px = np.divmod(
+        np.flatnonzero(packed.inside & (distance >= _max3(distance))), distance.shape[1]
+    )
     points, window_of = _markers(distance, owner, (py, px), min_distance, reach, depth)
     per_window = np.bincount(window_of, minlength=len(packed.ids))
     clumps = (per_window >= 2) & (areas[packed.ids] > 0)  # > 0: not swallowed by a hole
@@ -367,7 +370,7 @@ def declump(
         1, len(chosen) + 1, dtype=np.int32
     )
     split = watershed(-second.gather(distance), markers, mask=mask)
-    cy, cx = np.nonzero(mask)
+    cy, cx = np.divmod(np.flatnonzero(mask), mask.shape[1])
     which2 = owner2[cy, cx]
     which = clump_index[which2]
     rows = cy + dy2[which2] + packed.dy[which]

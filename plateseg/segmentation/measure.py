@@ -258,7 +258,7 @@ def measure_objects(labels: np.ndarray, images: dict[str, np.ndarray]) -> dict[s
         intensity columns once per channel, in the order of ``images``.
     """
     n = int(labels.max(initial=0))
-    flat = np.flatnonzero(labels)
+    flat = np.flatnonzero(labels != 0)  # a bool array: ~2x faster than on the labels
     ys, xs = np.divmod(flat, labels.shape[1])
     raw = labels.ravel()[flat]  # the labels' own dtype: a radix sort for uint16 below
     lab = raw.astype(np.intp)

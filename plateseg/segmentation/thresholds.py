@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from plateseg.segmentation.preprocess import subsample
+from plateseg.segmentation.preprocess import LI_TOLERANCE, subsample
 
 __all__ = ["clear_below_local", "global_threshold", "relative_threshold"]
 
@@ -81,7 +81,7 @@ def relative_threshold(smoothed: np.ndarray, method: str, correction: float, flo
     if float(sample.min()) == top:
         return top  # flat image: nothing is above it
     if method == "li":
-        value = float(threshold_li(sample))
+        value = float(threshold_li(sample, tolerance=LI_TOLERANCE))
     elif method == "otsu3":
         value = float(threshold_multiotsu(sample, classes=3)[0])
     else:

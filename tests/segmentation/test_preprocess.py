@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from plateseg.segmentation import preprocess
 from plateseg.segmentation.preprocess import estimate_background, estimate_diameter, normalise
 from tests.segmentation.conftest import upscale
 
@@ -60,3 +61,48 @@ def test_an_empty_field_has_no_diameter() -> None:
     noise = np.random.default_rng(1).normal(1000, 30, (256, 256))
     assert estimate_diameter(normalise(noise)) is None
     assert estimate_diameter(normalise(np.full((64, 64), 500.0))) is None
+
+
+def _tiled(image: np.ndarray, times: tuple[int, int]) -> np.ndarray:
+    """A field made of ``times`` copies of ``image``, 2x upscaled: above the band limit."""
+    return np.tile(upscale(image, 2), times)
+
+
+def test_a_large_field_is_measured_on_bands_like_the_whole(
+    bbbc039: list[tuple[np.ndarray, np.ndarray]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image, _labels = bbbc039[0]
+    field = normalise(_tiled(image, (2, 2)))  # 2080 x 2784: 1.45 Mpx once reduced 2x
+    assert field.image.size // 4 > preprocess.BAND_LIMIT
+    on_bands = estimate_diameter(field)
+    monkeypatch.setattr(preprocess, "BAND_LIMIT", 10**12)
+    whole = estimate_diameter(field)
+    assert on_bands is not None and whole is not None
+    assert on_bands == pytest.approx(whole, rel=0.06)  # one step of the distance grid
+
+
+def test_a_sparse_large_field_falls_back_to_the_whole_field(
+    bbbc039: list[tuple[np.ndarray, np.ndarray]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image, labels = bbbc039[0]
+    field = _tiled(image, (2, 1))  # 2080 rows: 1040 once reduced, room for two bands
+    nuclei = _tiled(labels, (2, 1)) > 0
+    rows = np.arange(field.shape[0])[:, None]
+    between_bands = (rows >= 2 * 270) & (rows < 2 * 500)  # bands: reduced rows 0-256, 512-768
+    field[nuclei & ~between_bands] = np.median(field[~nuclei])
+    normalised = normalise(field)
+    monkeypatch.setattr(preprocess, "BAND_LIMIT", 10**12)
+    whole = estimate_diameter(normalised)
+    assert whole is not None
+    found: list[int] = []
+    measure = preprocess._inscribed_radii
+
+    def counting(*args: object) -> object:
+        radii = measure(*args)  # type: ignore[arg-type]
+        found.append(0 if radii is None else len(radii[0]))
+        return radii
+
+    monkeypatch.setattr(preprocess, "_inscribed_radii", counting)
+    monkeypatch.setattr(preprocess, "BAND_LIMIT", 1)
+    assert estimate_diameter(normalised) == whole
+    assert len(found) == 2 and found[0] < preprocess.BAND_MIN_OBJECTS <= found[1]
