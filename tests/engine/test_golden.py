@@ -4,17 +4,25 @@ Each case holds a ``definition``, an ``input``, the ``expected`` output or error
 optionally a fragment of the cause; the error ``DefinitionError`` means the engine
 refuses the definition before running it, as AWS refuses to create it), the AWS
 documentation page it comes from (``source``), and optionally S3 ``objects`` (key →
-text, in the bucket every name maps to), the retry ``sleeps`` the clock must see, and
-``normalise_cause`` (Lambda error causes are compared as parsed JSON without the stack
-trace).
+text, in the bucket every name maps to), ``parquet_objects`` (key → rows, written as a
+Parquet file by pyarrow with the column types it infers), ``written`` (key pattern →
+the JSON value, or for ``*.jsonl`` the list of line values, of the one object the run
+wrote there, where ``"<any>"`` stands for any value; every object the run wrote must
+match a pattern, so ``{}`` means it wrote none), the retry ``sleeps`` the clock must
+see, and ``normalise_cause`` (Lambda error causes are compared as parsed JSON without
+the stack trace).
 """
 
 from __future__ import annotations
 
+import fnmatch
+import io
 import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from plateseg.errors import DefinitionError
@@ -38,6 +46,52 @@ def _normalise(value: Any) -> Any:
     return value
 
 
+def _seed(case: dict[str, Any], store: LocalStore) -> set[str]:
+    """Put the case's objects in the store; return their keys."""
+    for key, text in case.get("objects", {}).items():
+        store.put_bytes(key, text.encode())
+    for key, rows in case.get("parquet_objects", {}).items():
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows), buffer)
+        store.put_bytes(key, buffer.getvalue())
+    return set(case.get("objects", {})) | set(case.get("parquet_objects", {}))
+
+
+def _like(expected: Any, actual: Any) -> bool:
+    """``actual == expected``, except that ``"<any>"`` in ``expected`` matches anything."""
+    if expected == "<any>":
+        return True
+    if isinstance(expected, dict):
+        return (
+            isinstance(actual, dict)
+            and set(expected) == set(actual)
+            and all(_like(v, actual[k]) for k, v in expected.items())
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(_like(e, a) for e, a in zip(expected, actual, strict=True))
+        )
+    return bool(expected == actual and type(expected) is type(actual))
+
+
+def _check_written(expected: dict[str, Any], store: LocalStore, seeded: set[str]) -> None:
+    written = sorted(info.key for info in store.list("") if info.key not in seeded)
+    matched: set[str] = set()
+    for pattern, value in expected.items():
+        keys = [key for key in written if fnmatch.fnmatchcase(key, pattern)]
+        assert len(keys) == 1, f"{pattern!r} matches {keys} of {written}"
+        text = store.get_bytes(keys[0]).decode()
+        if keys[0].endswith(".jsonl"):
+            actual = [json.loads(line) for line in text.splitlines()]
+        else:
+            actual = json.loads(text)
+        assert _like(value, actual), f"{keys[0]}: {actual!r}"
+        matched.update(keys)
+    assert sorted(matched) == written, f"unexpected objects {sorted(set(written) - matched)}"
+
+
 def test_there_are_at_least_100_cases_each_with_an_aws_source() -> None:
     assert len(CASES) >= 100
     for path in CASES:
@@ -51,8 +105,7 @@ def test_golden_case(
     path: Path, make_engine: EngineFactory, store: LocalStore, clock: RecordingClock
 ) -> None:
     case = json.loads(path.read_text())
-    for key, text in case.get("objects", {}).items():
-        store.put_bytes(key, text.encode())
+    seeded = _seed(case, store)
     engine = make_engine(golden_functions())
     expected = case["expected"]
     if expected.get("error") == "DefinitionError":
@@ -70,3 +123,5 @@ def test_golden_case(
         assert output == expected["output"]
     if "sleeps" in case:
         assert clock.sleeps == case["sleeps"]
+    if "written" in case:
+        _check_written(case["written"], store, seeded)
