@@ -9,8 +9,9 @@
 
 Modules, one concern each: ``definition`` (parse + validate), ``paths`` (JSONPath),
 ``templates`` (payload templates), ``intrinsics``, ``choice``, ``retry``, ``states``
-(one state, one attempt), ``execution`` (the run loop), ``map_state`` and ``item_io``
-(Map, ItemReader, ResultWriter), ``invoker`` (Lambda), ``clock``, ``events``.
+(one state, one attempt), ``execution`` (the run loop), ``map_state`` (Map),
+``item_io`` with ``parquet_items`` and ``inventory`` (ItemReader), ``result_writer``
+(ResultWriter), ``invoker`` (Lambda), ``clock``, ``events``.
 """
 
 from __future__ import annotations
