@@ -141,6 +141,11 @@ def _check_reader(reader: Any, at: str, problems: list[str]) -> None:
                 f"{at_config}/ItemsPointer: selects an array inside a JSON object; it needs "
                 f"InputType JSON, got {kind!r}"
             )
+        elif resource == f"{_S3}listObjectsV2" and load != "LOAD_AND_FLATTEN":
+            problems.append(
+                f"{at_config}/ItemsPointer: s3:listObjectsV2 reads no JSON unless "
+                "Transformation is LOAD_AND_FLATTEN"
+            )
         elif not isinstance(pointer, str) or not (pointer == "" or pointer.startswith("/")):
             problems.append(
                 f'{at_config}/ItemsPointer: must be a JSON Pointer ("" or starting with '

@@ -352,3 +352,13 @@ def test_items_pointer_with_leading_zero_index_selects_nothing(store: LocalStore
     }
     with pytest.raises(StatesError, match="selects nothing"):
         read_items(reader, {}, {}, lambda _name: store)
+
+
+def test_items_pointer_on_a_plain_listing_is_refused() -> None:
+    reader = {
+        "Resource": "arn:aws:states:::s3:listObjectsV2",
+        "ReaderConfig": {"InputType": "JSON", "ItemsPointer": "/items"},
+        "Parameters": {"Bucket": "b", "Prefix": "p/"},
+    }
+    with pytest.raises(DefinitionError, match="reads no JSON unless Transformation is LOAD"):
+        validate(dmap(ItemReader=reader))
