@@ -7,12 +7,20 @@
     experiments/<id>/P1/P1_B03_s1_w2.tif     w2: cytoplasm (GFP-like)
     experiments/<id>/layout.csv              plate map: well, condition, compound, ...
     truth/<id>/masks/P1_B03_1.tif            uint16 ground-truth nuclear labels
-    truth/<id>/counts.json                   {"wells": {"P1_B03": n}, "fields": {...}}
+    truth/<id>/counts.json                   {"wells": {"P1_B03": n}, "fields": {...},
+                                              "compounds": {"CPD-1": {"ic50": 0.8, ...}}}
 
 The images are meant to look like the real thing to a classical pipeline: elliptical
 nuclei of varied size (equivalent diameters 12-30 px) and orientation, some touching
 pairs that overlap moderately, texture, an uneven illumination field, Poisson and
 read noise, a dose response across the plate, a few dim wells and a few empty wells.
+
+The dose response is a known four-parameter logistic: two compounds (:data:`COMPOUNDS`)
+in a ten-point 3-fold dilution series (0.01-197 uM, about half a decade per step), four
+replicate rows each, whose expected nuclei per field fall from :data:`NEG_DENSITY` to
+``(1 - MAX_KILL) * NEG_DENSITY`` with Hill slope -1 and the compound's IC50. The truth
+file records each compound's IC50, Hill slope, top and bottom (nuclei per field), so a
+fit of the measured nuclei counts can be checked against it.
 Everything is drawn from one ``numpy.random.Generator`` seeded by ``seed``: the same
 arguments write the same bytes.
 """
@@ -31,6 +39,8 @@ from plateseg.segmentation.classical import gaussian
 from plateseg.store import Store, get_json, put_json
 
 __all__ = [
+    "COMPOUNDS",
+    "DemoCompound",
     "DemoTruth",
     "FieldTruth",
     "demo_layout",
@@ -45,8 +55,24 @@ COLUMNS = range(1, 13)
 DIAMETER_RANGE = (12.0, 30.0)
 #: Nuclei per 512x512 field in an untreated (negative control) well.
 NEG_DENSITY = 70
+#: Fraction of the nuclei a compound removes at saturating concentration (and the
+#: positive control): the 4PL's bottom is ``(1 - MAX_KILL) * NEG_DENSITY``.
+MAX_KILL = 0.65
 _CONCENTRATIONS_UM = [0.01 * 3**i for i in range(10)]  # columns 2..11
-_COMPOUNDS = {"ABCD": ("CPD-1", 0.8), "EFGH": ("CPD-2", 6.0)}  # name, IC50 in uM
+
+
+@dataclass(frozen=True)
+class DemoCompound:
+    """A compound of the demo plate: its name, the rows of its dilution series and its
+    true IC50 (uM) on nuclei per field (Hill slope -1)."""
+
+    name: str
+    rows: str
+    ic50_um: float
+
+
+#: The dilution series of the demo plate, with the IC50s a fit should recover.
+COMPOUNDS = (DemoCompound("CPD-1", "ABCD", 0.8), DemoCompound("CPD-2", "EFGH", 6.0))
 
 
 @dataclass(frozen=True)
@@ -87,6 +113,9 @@ class DemoTruth:
         ``image_id`` → key of the ground-truth label image.
     empty_wells, dim_wells : list of str
         Wells (``"B03"``) seeded empty / imaged dim, on every plate.
+    compounds : dict of str to dict
+        Compound name → the true 4PL of its nuclei per field: ``ic50`` (uM),
+        ``hill_slope`` (-1), ``top`` and ``bottom`` (nuclei per field at this field size).
     """
 
     experiment_id: str
@@ -96,6 +125,7 @@ class DemoTruth:
     mask_keys: dict[str, str] = field(default_factory=dict)
     empty_wells: list[str] = field(default_factory=list)
     dim_wells: list[str] = field(default_factory=list)
+    compounds: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -105,6 +135,7 @@ class DemoTruth:
             "masks": self.mask_keys,
             "empty_wells": self.empty_wells,
             "dim_wells": self.dim_wells,
+            "compounds": self.compounds,
         }
 
 
@@ -127,7 +158,7 @@ def demo_layout() -> list[dict[str, str]]:
         elif col == 12:
             entry = ("staurosporine", "staurosporine", "1", "pos")
         else:
-            name = next(c for rows_, (c, _ic50) in _COMPOUNDS.items() if row in rows_)
+            name = _compound_of(row).name
             conc = _CONCENTRATIONS_UM[col - 2]
             entry = (f"{name} {conc:.3g} uM", name, f"{conc:.3g}", "")
         rows.append(
@@ -142,16 +173,36 @@ def demo_layout() -> list[dict[str, str]]:
     return rows
 
 
+def _compound_of(row: str) -> DemoCompound:
+    return next(compound for compound in COMPOUNDS if row in compound.rows)
+
+
 def _expected_density(well: str) -> float:
-    """Nuclei per 512x512 field: a Hill dose response across columns 2-11."""
+    """Nuclei per 512x512 field: a Hill dose response across columns 2-11, i.e. the 4PL
+    ``bottom + (top - bottom) / (1 + conc / IC50)`` with top ``NEG_DENSITY`` and bottom
+    ``(1 - MAX_KILL) * NEG_DENSITY``."""
     row, col = well[0], int(well[1:])
     if col == 1:
         return NEG_DENSITY
     if col == 12:
-        return NEG_DENSITY * 0.35
-    ic50 = next(ic for rows_, (_c, ic) in _COMPOUNDS.items() if row in rows_)
+        return NEG_DENSITY * (1.0 - MAX_KILL)
+    ic50 = _compound_of(row).ic50_um
     conc = _CONCENTRATIONS_UM[col - 2]
-    return NEG_DENSITY * (1.0 - 0.65 * conc / (conc + ic50))
+    return NEG_DENSITY * (1.0 - MAX_KILL * conc / (conc + ic50))
+
+
+def _compound_truth(scale: float) -> dict[str, dict[str, float]]:
+    """The true 4PL of each compound's nuclei per field (``scale``: field area / 512²)."""
+    top = NEG_DENSITY * scale
+    return {
+        compound.name: {
+            "ic50": compound.ic50_um,
+            "hill_slope": -1.0,
+            "top": top,
+            "bottom": top * (1.0 - MAX_KILL),
+        }
+        for compound in COMPOUNDS
+    }
 
 
 def _ellipse_axes(rng: np.random.Generator) -> tuple[float, float, float]:
@@ -329,8 +380,13 @@ def write_demo_experiment(
     """
     wanted = {w.upper() for w in wells} if wells is not None else None
     empty, dim = _special_wells(np.random.default_rng(seed))
-    truth = DemoTruth(experiment_id=experiment_id, empty_wells=empty, dim_wells=dim)
     scale = (size / 512) ** 2
+    truth = DemoTruth(
+        experiment_id=experiment_id,
+        empty_wells=empty,
+        dim_wells=dim,
+        compounds=_compound_truth(scale),
+    )
     illum = _illumination(size, np.random.default_rng([seed, 0]))
     for plate_index in range(1, plates + 1):
         plate = f"P{plate_index}"
@@ -383,4 +439,8 @@ def load_truth(store: Store, experiment_id: str) -> DemoTruth:
         mask_keys=dict(data["masks"]),
         empty_wells=list(data["empty_wells"]),
         dim_wells=list(data["dim_wells"]),
+        compounds={
+            name: {k: float(v) for k, v in params.items()}
+            for name, params in data.get("compounds", {}).items()
+        },
     )

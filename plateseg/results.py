@@ -29,11 +29,13 @@ from plateseg.db.reads import (
     PlateGrid,
     PlateQCRow,
     WellGrid,
+    WellValue,
     get_experiment,
     list_experiments,
     plate_qc_rows,
     run_metric_names,
     well_grid,
+    well_values,
 )
 from plateseg.db.rows import FailureRow, ImageRow, RunInfo, WellRow, run_info
 from plateseg.errors import InputError, NotFoundError
@@ -51,6 +53,7 @@ __all__ = [
     "RunInfo",
     "WellGrid",
     "WellRow",
+    "WellValue",
     "export_run",
     "get_experiment",
     "get_run",
@@ -64,6 +67,7 @@ __all__ = [
     "run_failures",
     "run_metrics",
     "well_metric_grid",
+    "well_metric_values",
     "well_table",
 ]
 
@@ -324,6 +328,23 @@ def well_metric_grid(
     """
     run = _resolve_run(engine, experiment_id, run_id)
     return well_grid(engine, experiment_id, run.run_id, metric)
+
+
+def well_metric_values(engine: sa.Engine, run_id: str, metric: str) -> list[WellValue]:
+    """Every well imaged in a run with its layout (compound, concentration, control) and
+    its mean of ``metric``: the points of a dose-response fit.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown run or metric (the message lists the run's metrics).
+    """
+    run = get_run(engine, run_id)
+    known = run_metric_names(engine, run_id)
+    if metric not in known:
+        shown = ", ".join(known[:20]) or "none"
+        raise NotFoundError(f"run {run_id!r} has no metric {metric!r} (it has: {shown})")
+    return well_values(engine, run.experiment_id, run_id, metric)
 
 
 def plate_qc(engine: sa.Engine, run_id: str, metric: str | None = None) -> list[PlateQCRow]:

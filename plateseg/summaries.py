@@ -9,11 +9,15 @@ Non-finite values (NaN, ±inf) are stored as NULL and left out of every statisti
 Plate QC, per plate and metric, over the **well means** of the annotated control wells
 (Zhang, Chung & Oldenburg 1999, J Biomol Screen 4:67)::
 
-    Z' = 1 - 3 (std_pos + std_neg) / |mean_pos - mean_neg|     (population std)
+    Z' = 1 - 3 (std_pos + std_neg) / |mean_pos - mean_neg|     (sample std, ddof=1)
     S/B = mean_pos / mean_neg
 
-Z' needs at least two wells of each kind (``None`` otherwise, or when the means are
-equal); S/B needs one of each and a non-zero negative mean. Statistics use
+The control SDs are **sample** standard deviations (n - 1 in the denominator), the
+estimator of the paper and of the screening literature that quotes it: the control wells
+are a sample of the wells the assay could produce, and the population SD would make
+Z' look better the fewer controls a plate has. Z' needs at least two wells of each kind
+(``None`` otherwise, or when the means are equal); S/B needs one of each and a non-zero
+negative mean. :func:`z_prime_band` names the quality band. Statistics use
 ``math.fsum`` so they do not depend on the order of the inputs.
 """
 
@@ -22,11 +26,31 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from plateseg.contracts import ImageSummary
 
-__all__ = ["finite", "image_qc_flags", "plate_qc", "stats", "summarise", "z_prime"]
+__all__ = [
+    "SIGMA_DEFINITION",
+    "ZPrimeBand",
+    "finite",
+    "image_qc_flags",
+    "plate_qc",
+    "sample_std",
+    "stats",
+    "summarise",
+    "z_prime",
+    "z_prime_band",
+    "z_prime_note",
+]
+
+#: How the control SDs of Z' are computed, in words (shown beside every Z').
+SIGMA_DEFINITION = (
+    "sample standard deviation (n \u2212 1) of the control wells' means, "
+    "as in Zhang, Chung & Oldenburg 1999"
+)
+
+ZPrimeBand = Literal["excellent", "marginal", "unusable"]
 
 
 def finite(value: float | None) -> float | None:
@@ -51,6 +75,18 @@ def stats(values: list[float]) -> tuple[float | None, float | None, float | None
     median = ordered[middle] if n % 2 else (ordered[middle - 1] + ordered[middle]) / 2
     std = math.sqrt(math.fsum((value - mean) ** 2 for value in values) / n)
     return mean, median, std
+
+
+def sample_std(values: list[float]) -> float | None:
+    """Sample standard deviation (ddof=1) of ``values``; ``None`` for fewer than two.
+
+    >>> sample_std([8.0, 10.0, 12.0])
+    2.0
+    """
+    if len(values) < 2:
+        return None
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((value - mean) ** 2 for value in values) / (len(values) - 1))
 
 
 def summarise(
@@ -106,20 +142,48 @@ def summarise(
 
 
 def z_prime(positive: list[float], negative: list[float]) -> float | None:
-    """Z'-factor of two control populations (population std), ``None`` if undefined.
+    """Z'-factor of two control populations (sample std, ddof=1), ``None`` if undefined.
 
     >>> round(z_prime([100.0, 110.0, 90.0], [10.0, 12.0, 8.0]), 4)
-    0.6734
+    0.6
     """
-    if len(positive) < 2 or len(negative) < 2:
+    std_p, std_n = sample_std(positive), sample_std(negative)
+    if std_p is None or std_n is None:
         return None
-    mean_p, _, std_p = stats(positive)
-    mean_n, _, std_n = stats(negative)
-    assert mean_p is not None and mean_n is not None and std_p is not None and std_n is not None
-    band = abs(mean_p - mean_n)
+    band = abs(math.fsum(positive) / len(positive) - math.fsum(negative) / len(negative))
     if band == 0:
         return None
     return 1.0 - 3.0 * (std_p + std_n) / band
+
+
+def z_prime_band(value: float | None) -> ZPrimeBand | None:
+    """The quality band of a Z'-factor: ``excellent`` (>= 0.5), ``marginal`` (0 to 0.5),
+    ``unusable`` (< 0); ``None`` when Z' is undefined.
+
+    >>> z_prime_band(0.5), z_prime_band(0.0), z_prime_band(-0.2), z_prime_band(None)
+    ('excellent', 'marginal', 'unusable', None)
+    """
+    if value is None or not math.isfinite(value):
+        return None
+    if value >= 0.5:
+        return "excellent"
+    return "marginal" if value >= 0.0 else "unusable"
+
+
+def z_prime_note(n_pos: int, n_neg: int, value: float | None) -> str:
+    """Why a plate has no Z' (``""`` when it has one).
+
+    >>> z_prime_note(1, 3, None)
+    "Z' needs at least 2 positive and 2 negative control wells with a value (has 1 and 3)"
+    """
+    if value is not None:
+        return ""
+    if n_pos < 2 or n_neg < 2:
+        return (
+            "Z' needs at least 2 positive and 2 negative control wells with a value "
+            f"(has {n_pos} and {n_neg})"
+        )
+    return "Z' is undefined: the positive and negative control means are equal"
 
 
 def plate_qc(
@@ -138,7 +202,8 @@ def plate_qc(
     -------
     list of dict
         One row per (plate, metric) of every plate with at least one positive and one
-        negative control well that has a finite mean for the metric.
+        negative control well that has a finite mean for the metric; ``std_pos`` /
+        ``std_neg`` are sample SDs (``None`` for a single well).
     """
     groups: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(
         lambda: {"pos": [], "neg": []}
@@ -152,8 +217,7 @@ def plate_qc(
         positive, negative = by_role["pos"], by_role["neg"]
         if not positive or not negative:
             continue
-        mean_p, _, std_p = stats(positive)
-        mean_n, _, std_n = stats(negative)
+        mean_p, mean_n = stats(positive)[0], stats(negative)[0]
         ratio = mean_p / mean_n if mean_n and mean_p is not None else None
         out.append(
             {
@@ -163,8 +227,8 @@ def plate_qc(
                 "n_neg": len(negative),
                 "mean_pos": mean_p,
                 "mean_neg": mean_n,
-                "std_pos": std_p,
-                "std_neg": std_n,
+                "std_pos": sample_std(positive),
+                "std_neg": sample_std(negative),
                 "z_prime": z_prime(positive, negative),
                 "signal_to_background": finite(ratio),
             }

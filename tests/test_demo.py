@@ -92,3 +92,26 @@ def test_default_recipe_counts_within_5_percent_and_f1(
             assert counts[well] == 0, well
         else:
             assert abs(counts[well] - expected) <= 0.05 * expected, (well, counts[well], expected)
+
+
+def test_truth_records_the_dilution_series_ic50s(demo: tuple[LocalStore, DemoTruth]) -> None:
+    from plateseg.demo import COMPOUNDS, NEG_DENSITY, _expected_density
+    from plateseg.dose_response import four_pl
+
+    store, truth = demo
+    assert truth.compounds == load_truth(store, "DEMO-T").compounds
+    assert {c.name: c.ic50_um for c in COMPOUNDS} == {"CPD-1": 0.8, "CPD-2": 6.0}
+    layout = {row["well"]: row for row in demo_layout()}
+    for compound in COMPOUNDS:
+        known = truth.compounds[compound.name]
+        assert (known["ic50"], known["hill_slope"]) == (compound.ic50_um, -1.0)
+        assert known["top"] == NEG_DENSITY and known["bottom"] == pytest.approx(0.35 * NEG_DENSITY)
+        # the wells' expected nuclei per field follow that 4PL at the layout's concentrations
+        for column in range(2, 12):
+            well = f"{compound.rows[0]}{column:02d}"
+            assert layout[well]["compound"] == compound.name
+            conc = float(layout[well]["concentration"])
+            expected = four_pl(
+                np.log10(conc), known["top"], known["bottom"], np.log10(known["ic50"]), 1.0
+            )
+            assert _expected_density(well) == pytest.approx(float(expected), rel=0.01)

@@ -260,9 +260,10 @@ class PlateQC(Base):
     """Assay quality of one metric on one plate, from its annotated control wells.
 
     Over the control wells' means: ``z_prime = 1 - 3 (std_pos + std_neg) / |mean_pos -
-    mean_neg|`` (Zhang, Chung & Oldenburg 1999; population std, ddof=0) and
+    mean_neg|`` (Zhang, Chung & Oldenburg 1999; sample std, ddof=1, as in the paper) and
     ``signal_to_background = mean_pos / mean_neg``. ``NULL`` where undefined (fewer than
-    one control of a kind, equal means, zero background).
+    two controls of a kind for Z' and the SDs, one for S/B; equal means; zero background).
+    Runs aggregated before sample SDs were adopted hold population SDs (ddof=0).
     """
 
     __tablename__ = "plate_qc"

@@ -21,11 +21,13 @@ __all__ = [
     "PlateGrid",
     "PlateQCRow",
     "WellGrid",
+    "WellValue",
     "get_experiment",
     "list_experiments",
     "plate_qc_rows",
     "run_metric_names",
     "well_grid",
+    "well_values",
 ]
 
 _exp = Experiment.__table__.c
@@ -263,3 +265,66 @@ def plate_qc_rows(engine: sa.Engine, run_id: str, metric: str | None = None) -> 
     with translate_errors(engine), engine.connect() as connection:
         rows = connection.execute(stmt.order_by(_qc.plate, _qc.metric)).all()
     return [PlateQCRow(**{k: v for k, v in row._asdict().items() if k != "run_id"}) for row in rows]
+
+
+@dataclass(frozen=True)
+class WellValue:
+    """One imaged well of a run: its layout annotations and its mean of one metric.
+
+    ``value`` is ``None`` when the well has no value (every field failed, or none was
+    finite); ``n_fields`` counts the fields behind it.
+    """
+
+    plate: str
+    well: str
+    compound: str
+    concentration: float | None
+    control: str
+    value: float | None
+    n_fields: int
+
+
+def well_values(engine: sa.Engine, experiment_id: str, run_id: str, metric: str) -> list[WellValue]:
+    """Every well imaged in ``run_id`` with its layout and its mean of ``metric``, by
+    plate and well (the metric is not checked: an unknown one gives ``None`` values)."""
+    imaged = (
+        sa.select(_images.plate, _images.well).where(_images.run_id == run_id).distinct().subquery()
+    )
+    values = (
+        sa.select(_wm.plate, _wm.well, _wm.mean, _wm.n_fields)
+        .where(_wm.run_id == run_id, _wm.metric == metric)
+        .subquery()
+    )
+    layout = sa.select(Well.__table__).where(_wells.experiment_id == experiment_id).subquery()
+    at = {"plate": imaged.c.plate, "well": imaged.c.well}
+    stmt = (
+        sa.select(
+            imaged.c.plate,
+            imaged.c.well,
+            layout.c.compound,
+            layout.c.concentration,
+            layout.c.control,
+            values.c.mean,
+            values.c.n_fields,
+        )
+        .select_from(
+            imaged.outerjoin(layout, sa.and_(*(layout.c[k] == v for k, v in at.items()))).outerjoin(
+                values, sa.and_(*(values.c[k] == v for k, v in at.items()))
+            )
+        )
+        .order_by(imaged.c.plate, imaged.c.well)
+    )
+    with translate_errors(engine), engine.connect() as connection:
+        rows = connection.execute(stmt).all()
+    return [
+        WellValue(
+            plate=row.plate,
+            well=row.well,
+            compound=row.compound or "",
+            concentration=row.concentration,
+            control=row.control or "",
+            value=row.mean,
+            n_fields=int(row.n_fields or 0),
+        )
+        for row in rows
+    ]

@@ -202,9 +202,9 @@ A05,CPD-1 3 uM,CPD-1,3,
 def qc_run(run_id: str = "run-qc", experiment_id: str = "EXP-QC") -> MapResults:
     """One field per well; Count_Nuclei: neg 10, 12, 8; pos 100, 110, 90; A05 50.
 
-    Hand-computed over the well means (population std): mean_neg 10, std_neg
-    sqrt(8/3) = 1.632993; mean_pos 100, std_pos sqrt(200/3) = 8.164966;
-    Z' = 1 - 3 (8.164966 + 1.632993) / 90 = 0.673401; S/B = 100 / 10 = 10.
+    Hand-computed over the well means (sample std, ddof=1): mean_neg 10, std_neg
+    sqrt(8/2) = 2; mean_pos 100, std_pos sqrt(200/2) = 10;
+    Z' = 1 - 3 (10 + 2) / 90 = 0.6; S/B = 100 / 10 = 10.
     """
     results = MapResults(run_id=run_id, experiment_id=experiment_id)
     counts = {"A01": 10, "B01": 12, "C01": 8, "A12": 100, "B12": 110, "C12": 90, "A05": 50}

@@ -48,9 +48,9 @@ def test_z_prime_matches_the_hand_computed_example(engine: sa.Engine, local: Loc
     count = qc["Count_Nuclei"]
     assert (count["plate"], count["n_pos"], count["n_neg"]) == ("P1", 3, 3)
     assert (count["mean_pos"], count["mean_neg"]) == (100.0, 10.0)
-    assert count["std_pos"] == pytest.approx(math.sqrt(200 / 3))
-    assert count["std_neg"] == pytest.approx(math.sqrt(8 / 3))
-    assert count["z_prime"] == pytest.approx(0.673401, abs=1e-6)
+    assert count["std_pos"] == pytest.approx(math.sqrt(200 / 2))  # sample SDs (ddof=1)
+    assert count["std_neg"] == pytest.approx(math.sqrt(8 / 2))
+    assert count["z_prime"] == pytest.approx(0.6, abs=1e-9)
     assert count["signal_to_background"] == pytest.approx(10.0)
     area = qc["Mean_Nuclei_AreaShape_Area"]  # identical controls: Z' undefined, S/B 1
     assert (area["z_prime"], area["signal_to_background"]) == (None, 1.0)

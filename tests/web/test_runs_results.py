@@ -138,9 +138,9 @@ def test_results_heatmap_failures_tables_downloads_and_overlays(
 def test_heatmap_z_prime_is_the_one_stored_in_plate_qc(
     app: FastAPI, client: TestClient, finished_run: dict[str, Any]
 ) -> None:
-    # The web used to recompute Z' with the sample standard deviation (ddof=1). The database
-    # is the product surface: the heatmap now shows the plate_qc row written at aggregation,
-    # which uses the population standard deviation over the control wells' means.
+    # The database is the product surface: the heatmap shows the plate_qc row written at
+    # aggregation, which uses the sample standard deviation (ddof=1, Zhang et al. 1999)
+    # over the control wells' means.
     run_id = finished_run["run_id"]
     heat = client.get(f"/api/runs/{run_id}/heatmap", params={"metric": "Count_Nuclei"}).json()
     by_role = {
@@ -148,7 +148,7 @@ def test_heatmap_z_prime_is_the_one_stored_in_plate_qc(
         for role in ("pos", "neg")
     }
     pos, neg = by_role["pos"], by_role["neg"]
-    expected = 1 - 3 * (pos.std(ddof=0) + neg.std(ddof=0)) / abs(pos.mean() - neg.mean())
+    expected = 1 - 3 * (pos.std(ddof=1) + neg.std(ddof=1)) / abs(pos.mean() - neg.mean())
     assert heat["z_prime"]["P1"] == pytest.approx(expected)
     [stored] = plate_qc(app.state.plateseg.engine, run_id, "Count_Nuclei")
     assert heat["z_prime"] == {"P1": stored.z_prime}
