@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 from plateseg.contracts import ManifestItem
 from plateseg.errors import InputError
+from plateseg.store.keys import experiment_prefix
 
 __all__ = [
     "DEFAULT_PATTERN",
@@ -211,7 +212,7 @@ def parse_key(
     ('P2', 'B03', 1, 'w1')
     """
     compiled = _compile(pattern)
-    base = f"experiments/{experiment_id}/"
+    base = experiment_prefix(experiment_id)
     if not key.startswith(base):
         return None
     relative = key[len(base) :]

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from plateseg.cli.output import console, load_json_argument
 from plateseg.errors import InputError, PlatesegError
+from plateseg.store.keys import truth_prefix
 
 
 def demo_data(
@@ -38,7 +39,7 @@ def demo_data(
         ),
         soft_wrap=True,
     )
-    console.print(f"ground truth: {store.uri(f'truth/{experiment_id}/')}", soft_wrap=True)
+    console.print(f"ground truth: {store.uri(truth_prefix(experiment_id))}", soft_wrap=True)
 
 
 def segment(

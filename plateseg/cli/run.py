@@ -21,6 +21,7 @@ from rich.text import Text
 from plateseg.cli.exit_codes import exit_code_table, exit_for_run
 from plateseg.cli.output import console, err_console, load_json_argument, plate_grid
 from plateseg.errors import InputError, PlatesegError
+from plateseg.store.keys import truth_counts_key
 
 if TYPE_CHECKING:
     from plateseg.contracts import AggregateResult
@@ -293,7 +294,7 @@ def _compare_truth(experiment_id: str, counts: dict[tuple[str, str], int]) -> No
     from plateseg.store import open_store
 
     store = open_store()
-    key = f"truth/{experiment_id}/counts.json"
+    key = truth_counts_key(experiment_id)
     if not store.exists(key):
         raise InputError(f"no ground truth for {experiment_id!r} at {store.uri(key)}")
     wells = load_truth(store, experiment_id).well_counts

@@ -50,6 +50,8 @@ from plateseg.planning.costs import run_cost_usd
 from plateseg.segmentation.onnx_model import model_digest
 from plateseg.settings import get_settings
 from plateseg.store import LocalStore, Store
+from plateseg.store.keys import manifest_key as lookup_manifest_key
+from plateseg.store.keys import masks_prefix, objects_prefix, run_prefix
 from plateseg.summaries import finite, image_qc_flags, plate_qc, summarise
 
 logger = logging.getLogger(__name__)
@@ -81,17 +83,17 @@ def _check_request(request: AggregateRequest) -> str:
             f"aggregate request for run {request.run_id!r}: result_writer has no 'Key' "
             f"(got {sorted(request.result_writer)})"
         )
-    if not key.startswith(f"runs/{request.run_id}/"):
+    if not key.startswith(run_prefix(request.run_id)):
         raise InputError(
             f"aggregate request for run {request.run_id!r}: result manifest {key!r} "
-            f"is not under runs/{request.run_id}/"
+            f"is not under {run_prefix(request.run_id)}"
         )
     return key
 
 
 def _channels(store: Store, run_id: str) -> tuple[dict[str, dict[str, str]], int | None]:
     """Channel keys per image id from the Lookup manifest, and its item count."""
-    key = f"runs/{run_id}/manifest.json"
+    key = lookup_manifest_key(run_id)
     try:
         items = load_json(store, key)
     except ObjectNotFoundError:
@@ -272,7 +274,7 @@ def build_rows(
         "recipe_hash": recipe_hash,
         "map_run_arn": request.map_run_arn,
         "result_manifest_key": manifest_key,
-        "objects_prefix": f"runs/{request.run_id}/objects/",
+        "objects_prefix": objects_prefix(request.run_id),
         "started_at": started,
         "finished_at": collected.finished_at or started or datetime.now(UTC),
         "images_ok": len(ok),
@@ -324,10 +326,10 @@ def prune_superseded(store: Store, rows: RunRows) -> int:
     ok = {image["image_id"] for image in rows.images if image["status"] == "ok"}
     stale = [
         info.key
-        for info in store.list(f"runs/{run_id}/objects/")
+        for info in store.list(objects_prefix(run_id))
         if info.key.endswith(".parquet") and info.key not in keep
     ]
-    masks = f"runs/{run_id}/masks/"
+    masks = masks_prefix(run_id)
     for info in store.list(masks):
         name = info.key[len(masks) :]
         image_id = next((name[: -len(s)] for s in _MASK_SUFFIXES if name.endswith(s)), None)

@@ -53,22 +53,19 @@ from plateseg.pipeline.pinning import pin_model, snapshot_layout
 from plateseg.runs.ids import check_run_id
 from plateseg.segmentation import validate_recipe
 from plateseg.store import LocalStore, Store, put_json
+from plateseg.store.keys import (
+    experiment_prefix,
+    lookup_report_key,
+    manifest_key,
+    recipe_key,
+    result_prefix,
+)
 
-__all__ = ["experiment_prefix", "lookup", "run_prefix"]
+__all__ = ["lookup"]
 
 #: Problems (duplicate pairs, off-plate wells) named in an error message; the report
 #: file lists them all.
 _SHOWN = 3
-
-
-def experiment_prefix(experiment_id: str) -> str:
-    """Store prefix of an experiment's input images: ``experiments/<id>/``."""
-    return f"experiments/{experiment_id}/"
-
-
-def run_prefix(run_id: str) -> str:
-    """Store prefix of everything a run writes: ``runs/<run_id>/``."""
-    return f"runs/{run_id}/"
 
 
 def _check_channels(recipe: Recipe, items: list[ManifestItem], experiment_id: str) -> None:
@@ -211,8 +208,7 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     unimaged = _layout_wells_without_images(layout, items)
     off_plate = _off_plate(items)
 
-    out = run_prefix(run_id)
-    report_key = f"{out}lookup-report.json"
+    report_key = lookup_report_key(run_id)
     put_json(
         store,
         report_key,
@@ -236,9 +232,9 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     _check_duplicates(report, experiment_id, store, report_key)
     _check_off_plate(off_plate, store, report_key)
     snapshot_layout(store, run_id, layout_text)
-    manifest_key = f"{out}manifest.json"
-    put_json(store, manifest_key, [item.model_dump(mode="json") for item in items])
-    put_json(store, f"{out}recipe.json", recipe.model_dump(mode="json"))
+    manifest = manifest_key(run_id)
+    put_json(store, manifest, [item.model_dump(mode="json") for item in items])
+    put_json(store, recipe_key(run_id), recipe.model_dump(mode="json"))
 
     if items:
         message = f"{len(items)} fields of view in {store.uri(prefix)}"
@@ -269,8 +265,8 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
         run_id=run_id,
         experiment_id=experiment_id,
         bucket=request.bucket,
-        manifest_key=manifest_key,
-        result_prefix=f"{out}map",
+        manifest_key=manifest,
+        result_prefix=result_prefix(run_id),
         item_count=len(items),
         recipe=recipe.model_dump(mode="json"),
         message=message,

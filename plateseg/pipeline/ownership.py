@@ -17,18 +17,14 @@ from __future__ import annotations
 
 from plateseg.errors import ObjectNotFoundError, RunOwnershipError
 from plateseg.store import Store, get_json, put_json
+from plateseg.store.keys import lookup_report_key, owner_key
 
-__all__ = ["check_run_owner", "claim_run", "owner_key", "run_owner"]
-
-
-def owner_key(run_id: str) -> str:
-    """``runs/<run_id>/owner.json``: the experiment the run id belongs to."""
-    return f"runs/{run_id}/owner.json"
+__all__ = ["check_run_owner", "claim_run", "run_owner"]
 
 
 def run_owner(store: Store, run_id: str) -> str | None:
     """The experiment ``run_id`` belongs to, or ``None`` for an unused run id."""
-    for key in (owner_key(run_id), f"runs/{run_id}/lookup-report.json"):
+    for key in (owner_key(run_id), lookup_report_key(run_id)):
         try:
             recorded = get_json(store, key)
         except (ObjectNotFoundError, ValueError):

@@ -23,22 +23,17 @@ from plateseg.errors import ModelError, ObjectNotFoundError
 from plateseg.layout import run_layout_key
 from plateseg.segmentation.onnx_model import load_model_bytes, model_key, read_model_bytes
 from plateseg.store import ObjectInfo, Store
+from plateseg.store.keys import run_model_key
 
 __all__ = [
     "MODEL_SEGMENTERS",
     "pin_model",
     "pinned_model_store",
-    "run_model_key",
     "snapshot_layout",
 ]
 
 #: Segmenters whose ``params.model`` names an ONNX model.
 MODEL_SEGMENTERS = ("onnx", "trainable")
-
-
-def run_model_key(run_id: str) -> str:
-    """``runs/<run_id>/model.onnx``: the bytes of the model the run is pinned to."""
-    return f"runs/{run_id}/model.onnx"
 
 
 def _model_name(recipe: Recipe) -> str | None:

@@ -44,13 +44,11 @@ from plateseg.errors import ImageError, StoreError
 from plateseg.imaging import read_field, write_tiff
 from plateseg.pipeline.pinning import pinned_model_store
 from plateseg.segmentation import FieldResult, segment_field, validate_recipe
-from plateseg.store import Store
+from plateseg.store import Store, keys
 
 __all__ = [
     "IDENTITY_COLUMNS",
-    "cells_key",
     "checkpoint_key",
-    "mask_key",
     "one_thread",
     "part_key",
     "segment_batch",
@@ -60,20 +58,10 @@ __all__ = [
 IDENTITY_COLUMNS = ("run_id", "experiment_id", "plate", "well", "field", "image_id")
 
 
-def mask_key(run_id: str, image_id: str) -> str:
-    """``runs/<run_id>/masks/<image_id>.tif``."""
-    return f"runs/{run_id}/masks/{image_id}.tif"
-
-
-def cells_key(run_id: str, image_id: str) -> str:
-    """``runs/<run_id>/masks/<image_id>.cells.tif``: cell labels (with ``recipe.secondary``)."""
-    return f"runs/{run_id}/masks/{image_id}.cells.tif"
-
-
 def part_key(run_id: str, image_ids: list[str]) -> str:
     """Parquet part key, a function of the sorted image ids only (retries overwrite)."""
     digest = hashlib.sha1("\n".join(sorted(image_ids)).encode(), usedforsecurity=False)
-    return f"runs/{run_id}/objects/part-{digest.hexdigest()[:16]}.parquet"
+    return keys.part_key(run_id, digest.hexdigest()[:16])
 
 
 def checkpoint_key(
@@ -93,7 +81,7 @@ def checkpoint_key(
     for item in sorted(items, key=lambda it: it.image_id):
         sources = json.dumps(sorted(item.channels.items()), separators=(",", ":"))
         digest.update(f"\n{item.image_id}\t{sources}".encode())
-    return f"runs/{run_id}/batches/{digest.hexdigest()}.json"
+    return keys.batch_key(run_id, digest.hexdigest())
 
 
 def _stored_result(store: Store, key: str, items: list[ManifestItem]) -> SegmentResult | None:
@@ -244,10 +232,10 @@ def _segment_items(
                 )
             )
             continue
-        key = mask_key(run_id, item.image_id)
+        key = keys.mask_key(run_id, item.image_id)
         store.put_bytes(key, write_tiff(result.labels), "image/tiff")
         if result.cells is not None:
-            store.put_bytes(cells_key(run_id, item.image_id), write_tiff(result.cells))
+            store.put_bytes(keys.cells_key(run_id, item.image_id), write_tiff(result.cells))
         summaries.append(
             ImageSummary(
                 **_identity(item),

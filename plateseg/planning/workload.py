@@ -111,7 +111,7 @@ def _manifest(
 ) -> tuple[list[Any], dict[str, int]]:
     from plateseg.contracts import validate_experiment_id
     from plateseg.metadata import build_manifest, choose_naming
-    from plateseg.pipeline.lookup import experiment_prefix
+    from plateseg.store.keys import experiment_prefix
 
     validate_experiment_id(experiment_id)
     prefix = experiment_prefix(experiment_id)

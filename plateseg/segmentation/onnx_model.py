@@ -53,6 +53,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from plateseg.errors import ModelError, ObjectNotFoundError
+from plateseg.store.keys import model_file_key
 
 if TYPE_CHECKING:
     from plateseg.store import Store
@@ -133,7 +134,7 @@ def model_key(name: str) -> str:
     """Store key of a model: ``models/<name>.onnx``."""
     if not re.fullmatch(MODEL_NAME_PATTERN, name):
         raise ModelError(f"invalid model name {name[:60]!r}: use letters, digits, '.', '_', '-'")
-    return f"models/{name}.onnx"
+    return model_file_key(name)
 
 
 def shipped_models() -> list[str]:

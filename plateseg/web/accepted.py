@@ -1,7 +1,7 @@
 """The durable record of runs the web server accepted, so a restart loses none.
 
 A start the server answers 202 is written to the store first, one small JSON object
-per run under :data:`ACCEPTED_PREFIX` (the only place that key layout is spelled):
+per run under ``web/accepted/`` (:mod:`plateseg.store.keys` spells the key layout):
 the whole request (experiment, recipe, run id; or a redrive or retry of a run), who
 asked and when, and where the run
 stands in this server: ``queued`` (waiting for a slot), ``started`` (handed to the
@@ -28,29 +28,21 @@ from plateseg.errors import PlatesegError
 from plateseg.runs.base import RunOptions
 from plateseg.runs.progress import QUEUED, RunProgress
 from plateseg.store import Store, get_json, put_json
+from plateseg.store.keys import ACCEPTED_PREFIX, accepted_key
 
 __all__ = [
-    "ACCEPTED_PREFIX",
     "AcceptedRun",
     "AcceptedRuns",
     "Kind",
     "Ledger",
-    "accepted_key",
     "failed_to_start",
     "unreadable",
 ]
 
 log = logging.getLogger("plateseg.web")
 
-#: Store prefix of the accepted-runs records: ``web/accepted/<run_id>.json``.
-ACCEPTED_PREFIX = "web/accepted/"
 #: What was accepted: a new run, or a redrive or retry of a finished one.
 Kind = Literal["start", "redrive", "retry"]
-
-
-def accepted_key(run_id: str) -> str:
-    """The store key of the record of run ``run_id``."""
-    return f"{ACCEPTED_PREFIX}{run_id}.json"
 
 
 class AcceptedRun(BaseModel):

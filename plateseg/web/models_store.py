@@ -35,6 +35,7 @@ from plateseg.segmentation.onnx_model import (
     shipped_models,
 )
 from plateseg.store import Store
+from plateseg.store.keys import MODELS_PREFIX, provenance_file_key
 
 __all__ = [
     "MAX_MODEL_BYTES",
@@ -51,7 +52,6 @@ __all__ = [
 #: Largest model accepted by upload (the web body limit, ``PLATESEG_WEB_MAX_BODY``,
 #: applies first: 1 MiB by default).
 MAX_MODEL_BYTES = 64 * 1024 * 1024
-_PREFIX = "models/"
 _NAME = re.compile(MODEL_NAME_PATTERN)
 #: Models whose metadata is read for the list when they have no provenance file.
 _INSPECT_LIMIT = 8 * 1024 * 1024
@@ -118,7 +118,8 @@ class ModelInfo:
 
 def provenance_key(name: str) -> str:
     """Store key of a model's provenance file: ``models/<name>.json``."""
-    return model_key(name)[: -len(".onnx")] + ".json"
+    model_key(name)  # ModelError for an unsafe name
+    return provenance_file_key(name)
 
 
 def check_model_name(name: str, field_name: str = "name") -> str:
@@ -165,8 +166,8 @@ def list_models(store: Store) -> list[ModelInfo]:
         Store models sorted by name, then shipped models.
     """
     found: list[ModelInfo] = []
-    for info in store.list(_PREFIX):
-        rest = info.key[len(_PREFIX) :]
+    for info in store.list(MODELS_PREFIX):
+        rest = info.key[len(MODELS_PREFIX) :]
         if "/" in rest or not rest.endswith(".onnx") or not _NAME.fullmatch(rest[:-5]):
             continue
         name = rest[:-5]

@@ -229,7 +229,7 @@ def test_model_recipes_run_end_to_end(segmenter: str, settings: object, store: L
 def test_secondary_recipe_writes_cell_masks_and_columns(
     demo: tuple[LocalStore, DemoTruth, list[ManifestItem]],
 ) -> None:
-    from plateseg.pipeline.segment import cells_key
+    from plateseg.store.keys import cells_key
 
     store, _truth, items = demo
     result = segment_batch(make_batch(items[:1], {"secondary": {}}), store)

@@ -35,8 +35,9 @@ from plateseg.runs import TERMINAL, RunManager
 from plateseg.runs.local import LocalRunner as LocalBackend
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
+from plateseg.store.keys import accepted_key
 from plateseg.web import WebSettings, create_app
-from plateseg.web.accepted import AcceptedRuns, accepted_key
+from plateseg.web.accepted import AcceptedRuns
 from plateseg.web.admission import QUEUED, STOPPED_CAUSE, with_admission
 from plateseg.web.state import Slots
 
