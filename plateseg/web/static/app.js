@@ -292,7 +292,8 @@ async function drawHeatmap(runId, metric) {
   $("#scale-min").textContent = fmt(data.min); $("#scale-max").textContent = fmt(data.max);
   const z = Object.entries(data.z_prime);
   $("#zprime").replaceChildren(...(z.length ? ["Z′ ", ...z.flatMap(([p, v]) => [el("b", { text: v === null ? "n/a" : v.toFixed(2) }), z.length > 1 ? ` (${p}) ` : ""])] : []));
-  $("#zprime").title = "Z′ = 1 − 3(σpos + σneg)/|μpos − μneg| over the well means of the layout's control wells (population σ, as stored in plate_qc)";
+  $("#zprime").title = "Z′ = 1 − 3(σpos + σneg)/|μpos − μneg| over the well means of the layout's control wells (sample σ, n − 1); its evidence is under Assay quality";
+  if (window.drawBiology) await window.drawBiology(runId, metric);
 }
 
 let imageRows = [];
