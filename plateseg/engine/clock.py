@@ -140,7 +140,10 @@ class ExecutionClock(Clock):
     Parameters
     ----------
     base : Clock
-        The engine's clock; sleeps, ``now`` and jitter go through it.
+        The engine's clock; sleeps, ``now`` and jitter go through it. It may itself be
+        an :class:`ExecutionClock` (a child execution run by ``states:startExecution.sync``
+        inside its parent, or a task's own ``TimeoutSeconds`` around it): the clocks
+        then share one account of time, and the earliest deadline ends the run.
     timeout_seconds : float
         The definition's top-level ``TimeoutSeconds`` (ASL seconds from now).
     """
@@ -149,8 +152,11 @@ class ExecutionClock(Clock):
         self.base = base
         self.time_scale = base.time_scale
         self.timeout_seconds = timeout_seconds
+        self._outer = base if isinstance(base, ExecutionClock) else None
         self._started = time.monotonic()
         self._local = threading.local()
+        #: ASL seconds the outer clock had lived when this one started.
+        self._offset = self._outer.elapsed() if self._outer is not None else 0.0
 
     def now(self) -> datetime:
         return self.base.now()
@@ -159,26 +165,48 @@ class ExecutionClock(Clock):
         return self.base.uniform(low, high)
 
     def _lag(self) -> float:
+        if self._outer is not None:
+            return self._outer._lag()
         lag: float = getattr(self._local, "lag", 0.0)
         return lag
 
     def _set_lag(self, lag: float) -> None:
-        self._local.lag = lag
+        if self._outer is not None:
+            self._outer._set_lag(lag)
+        else:
+            self._local.lag = lag
 
     def elapsed(self) -> float:
         """ASL seconds since the execution started, as this thread has lived them."""
+        if self._outer is not None:
+            return self._outer.elapsed() - self._offset
         return time.monotonic() - self._started + self._lag()
 
-    def remaining(self) -> float:
+    def own_remaining(self) -> float:
+        """ASL seconds left before this clock's own deadline (outer ones aside)."""
         return self.timeout_seconds - self.elapsed()
 
+    def remaining(self) -> float:
+        left = self.own_remaining()
+        if self._outer is not None:
+            left = min(left, self._outer.remaining())
+        return left
+
     def check_deadline(self) -> None:
-        if self.remaining() <= 0:
+        """Raise the :class:`ExecutionTimedOut` of the outermost deadline passed."""
+        if self._outer is not None:
+            self._outer.check_deadline()
+        if self.own_remaining() <= 0:
             raise ExecutionTimedOut(self.timeout_seconds)
 
     def sleep(self, seconds: float) -> None:
         """Sleep as the base clock does; a sleep that reaches the deadline ends there."""
-        left = self.remaining()
+        left = self.own_remaining()
+        if self._outer is not None:
+            self._outer.sleep(min(seconds, max(0.0, left)))  # an outer deadline raises
+            if seconds >= left:
+                raise ExecutionTimedOut(self.timeout_seconds)
+            return
         if seconds >= left:
             self._advance(max(0.0, left))
             raise ExecutionTimedOut(self.timeout_seconds)

@@ -17,6 +17,7 @@ from typing import Any
 
 from plateseg.engine.clock import Clock
 from plateseg.engine.events import History
+from plateseg.engine.integrations.services import Services
 from plateseg.engine.invoker import Invoker
 from plateseg.engine.journal import Journal
 from plateseg.engine.variables import Scope
@@ -111,6 +112,9 @@ class Runtime:
         Summary of each Map Run (shared across the whole top-level execution).
     scope : Scope
         The workflow variables of the (sub-)machine being run.
+    services : Services
+        Bound resources and child state machines (shared across the whole top-level
+        execution, its Distributed Map children included).
     """
 
     invoker: Invoker
@@ -126,6 +130,7 @@ class Runtime:
     step: int = -1
     stop: threading.Event = field(default_factory=threading.Event)
     scope: Scope = field(default_factory=Scope)
+    services: Services = field(default_factory=Services)
 
     def sibling(self) -> Runtime:
         """Same execution, fresh cancellation flag (for a group of branches/iterations)."""

@@ -11,7 +11,7 @@ JSONata machine may not hold JSONPath states. JSONata-specific checks (expressio
 
 from __future__ import annotations
 
-import re
+from collections.abc import Collection
 from typing import Any
 
 from plateseg.engine.choice import parse_condition_rule, parse_rule
@@ -22,6 +22,7 @@ from plateseg.engine.definition_jsonata import (
     scope_problems,
 )
 from plateseg.engine.fields import JSONATA_FIELDS, STATE_FIELDS, field_problem, language_problem
+from plateseg.engine.integrations.catalog import LAMBDA_ARN, LAMBDA_INVOKE, resource_problems
 from plateseg.engine.model import (
     ChoiceState,
     FailState,
@@ -41,6 +42,7 @@ from plateseg.errors import DefinitionError
 
 __all__ = [
     "LAMBDA_ARN",
+    "LAMBDA_INVOKE",
     "ChoiceState",
     "FailState",
     "MapState",
@@ -55,17 +57,15 @@ __all__ = [
     "validate",
 ]
 
-#: ``arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]``
-LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:([^:]+)(?::[^:]+)?$")
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 S3_GET, S3_LIST, S3_PUT = (
     f"arn:aws:states:::s3:{a}" for a in ("getObject", "listObjectsV2", "putObject")
 )
 
 
 class _Parser:
-    def __init__(self) -> None:
+    def __init__(self, resources: Collection[str] = ()) -> None:
         self.problems: list[str] = []
+        self.resources = resources
 
     def add(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -252,22 +252,9 @@ class _Parser:
 
     def state_task(self, raw: dict[str, Any], at: str, common: dict[str, Any]) -> State:
         resource = raw.get("Resource")
-        if not isinstance(resource, str) or not (
-            LAMBDA_ARN.match(resource) or resource == LAMBDA_INVOKE
-        ):
-            self.add(
-                f"{at}/Resource",
-                f"unsupported resource {resource!r} (the local engine "
-                f"runs Lambda function ARNs and {LAMBDA_INVOKE})",
-            )
         jsonata = common["query_language"] == "JSONata"
-        if resource == LAMBDA_INVOKE:
-            key = "Arguments" if jsonata else "Parameters"
-            params = raw.get(key)
-            if not isinstance(params, dict) or not (
-                {"FunctionName", "FunctionName.$"} & set(params)
-            ):
-                self.add(f"{at}/{key}", f"{LAMBDA_INVOKE} needs {key}.FunctionName")
+        key = "Arguments" if jsonata else "Parameters"
+        self.problems.extend(resource_problems(resource, raw.get(key), key, at, self.resources))
         timeout = raw.get("TimeoutSeconds")
         if jsonata and isinstance(timeout, str):
             pass  # an expression, evaluated when the state runs
@@ -406,20 +393,22 @@ class _Parser:
         )
 
 
-def parse_definition(definition: Any) -> StateMachine:
+def parse_definition(definition: Any, resources: Collection[str] = ()) -> StateMachine:
     """Parse and validate a definition.
 
     Parameters
     ----------
     definition : dict
         The ASL document, already parsed from JSON.
+    resources : collection of str
+        Task resource ARNs bound to Python callables (accepted whatever they are).
 
     Raises
     ------
     DefinitionError
         Listing every problem, each with its JSON pointer.
     """
-    parser = _Parser()
+    parser = _Parser(resources)
     machine = parser.machine(definition, "")
     if not parser.problems:
         parser.problems.extend(scope_problems(machine))
@@ -428,6 +417,6 @@ def parse_definition(definition: Any) -> StateMachine:
     return machine
 
 
-def validate(definition: Any) -> None:
+def validate(definition: Any, resources: Collection[str] = ()) -> None:
     """Raise :class:`DefinitionError` if ``definition`` is invalid or unsupported."""
-    parse_definition(definition)
+    parse_definition(definition, resources)

@@ -216,6 +216,10 @@ class Invoker:
                 "Lambda.Unknown", f"could not run a worker process for function {name}: {exc}"
             ) from None
 
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``fn(*args)`` on the invoker's threads (a bound resource's call)."""
+        return self._thread_pool().submit(fn, *args)
+
     def invoke(self, reference: str, payload: Any, timeout: float | None) -> Any:
         """Invoke a function and return its (JSON round-tripped) result.
 

@@ -224,6 +224,10 @@ def _run_task(state: TaskState, params: Any, rt: Runtime, context: Any) -> Any:
                 f"must select a positive integer, got {value!r}",
             )
         timeout = value
+    if state.resource in rt.services.resources or not (
+        state.resource == LAMBDA_INVOKE or LAMBDA_ARN.match(state.resource)
+    ):
+        return _run_integration(state, params, rt, context, timeout)
     if state.resource == LAMBDA_INVOKE:
         function = params.get("FunctionName") if isinstance(params, dict) else None
         if not isinstance(function, str):
@@ -251,6 +255,24 @@ def _run_task(state: TaskState, params: Any, rt: Runtime, context: Any) -> Any:
         rt.history.emit("TaskFailed", name=state.name, error=err.name, cause=err.cause)
         raise
     rt.history.emit("TaskSucceeded", name=state.name, output=returned)
+    return result
+
+
+def _run_integration(
+    state: TaskState, params: Any, rt: Runtime, context: Any, timeout: float | None
+) -> Any:
+    """A bound resource, ``aws-sdk:s3`` action or ``states:startExecution``."""
+    from plateseg.engine.integrations.dispatch import run_integration
+
+    rt.history.emit("TaskScheduled", name=state.name, resource=state.resource, parameters=params)
+    try:
+        result = run_integration(state.resource, params, rt, context, timeout)
+        if over_payload_limit(result) is not None:
+            raise _oversized_result(state)
+    except StatesError as err:
+        rt.history.emit("TaskFailed", name=state.name, error=err.name, cause=err.cause)
+        raise
+    rt.history.emit("TaskSucceeded", name=state.name, output=result)
     return result
 
 
