@@ -185,3 +185,26 @@ def test_z_prime_and_dose_response_of_the_demo_plate(
             assert float(r["x50"]) == pytest.approx(fitted[r["compound"]], rel=5e-3)
             assert float(r["ci95_low"]) < float(r["x50"]) < float(r["ci95_high"])
         screenshot(page, "biology-run")
+
+
+def test_a_compound_that_cannot_be_fitted_shows_why_and_no_number(
+    app: FastAPI, page: Page, finished_run: dict[str, Any]
+) -> None:
+    # DEMO-W images two CPD-1 wells (C03, D05): too few for a 4PL
+    with served(app) as url:
+        page.goto(f"{url}/?token={TOKEN}")
+        page.goto(f"{url}/runs/{finished_run['run_id']}")
+        expect(page.locator("body[data-results-ready=true]")).to_be_attached()
+        row = page.locator('#dose-table tr[data-compound="CPD-1"]')
+        expect(row.locator('td[data-col="x50"]')).to_have_text("\u2013")
+        expect(row.locator('td[data-col="reason"]')).to_contain_text(
+            "too few points: 2 wells at 2 concentrations"
+        )
+        expect(row.locator('td[data-col="hill_slope"]')).to_have_count(0)
+        chart = page.locator("#dose-chart")
+        expect(chart.locator("path.curve")).to_have_count(0)
+        expect(chart.locator(".chart-title")).to_have_text("CPD-1 \u00b7 no fit")
+        expect(chart.locator("figcaption")).to_contain_text("No IC50/EC50: too few points")
+        assert chart.locator("circle.point").count() == 2
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator("#dose-card").screenshot(path=str(ARTIFACTS / "dose-response-failed.png"))

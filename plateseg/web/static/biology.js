@@ -16,11 +16,11 @@ const BAND_WORDS = { excellent: "excellent", marginal: "marginal", unusable: "un
 async function drawBiology(runId, metric) {
   const q = `?metric=${enc(metric)}`;
   await Promise.all([
-    api("GET", `/api/runs/${enc(runId)}/plate-qc${q}`).then(drawZPrime, (error) => failed("#zprime-card", "#zprime-plates", error)),
-    api("GET", `/api/runs/${enc(runId)}/dose-response${q}`).then((dose) => drawDose(runId, dose), (error) => failed("#dose-card", "#dose-note", error)),
+    api("GET", `/api/runs/${enc(runId)}/plate-qc${q}`).then(drawZPrime, (error) => showBiologyError("#zprime-card", "#zprime-plates", error)),
+    api("GET", `/api/runs/${enc(runId)}/dose-response${q}`).then((dose) => drawDose(runId, dose), (error) => showBiologyError("#dose-card", "#dose-note", error)),
   ]);
 }
-function failed(card, slot, error) {
+function showBiologyError(card, slot, error) {
   $(card).hidden = false;
   $(slot).replaceChildren(el("p", { class: "error", text: error.message }));
 }
@@ -122,9 +122,15 @@ function drawDoseTable() {
       ci: ok ? `${fmt(c.ci_low)} – ${fmt(c.ci_high)}` : "–",
       hill_slope: ok ? fmt(c.hill_slope, 2) : "–", top: ok ? fmt(c.top) : "–", bottom: ok ? fmt(c.bottom) : "–",
       r_squared: ok ? fmt(c.r_squared, 2) : "–", n_wells: fmt(c.n_wells), n_concentrations: fmt(c.n_concentrations),
-      note: doseValue(c, "note"),
+      note: c.excluded.length ? `${c.excluded.length} left out` : "",
     };
-    for (const [k, , numeric] of DOSE_COLUMNS) row.append(el("td", { class: (numeric ? "num" : "") + (k === "note" && !ok ? " reason" : ""), "data-col": k, text: cells[k] }));
+    /* a failed fit: "–" for the IC50 and its reason across the fit's columns, never a number */
+    const spanned = new Set(["ci", "hill_slope", "top", "bottom", "r_squared"]);
+    for (const [k, , numeric] of DOSE_COLUMNS) {
+      if (!ok && k === "ci") row.append(el("td", { class: "reason", colspan: String(spanned.size), "data-col": "reason", text: c.reason }));
+      if (!ok && spanned.has(k)) continue;
+      row.append(el("td", { class: numeric ? "num" : "", "data-col": k, text: cells[k] }));
+    }
     const pick = () => { doseState.selected = c.compound; drawDoseTable(); drawDoseChart(); };
     row.addEventListener("click", pick);
     row.addEventListener("keydown", (e) => { if (e.key === "Enter") pick(); });
@@ -150,7 +156,7 @@ function drawDoseChart() {
   for (const [x, y] of c.curve) { xs.push(x); ys.push(y); }
   if (!xs.length) { box.append(el("p", { class: "muted", text: `${c.compound}: no well with a concentration and a value.` })); return; }
   const x0 = Math.floor(Math.min(...xs) * 2) / 2 - 0.1, x1 = Math.ceil(Math.max(...xs) * 2) / 2 + 0.1;
-  const yLo = Math.min(0, ...ys), yHi = Math.max(...ys) * 1.08 || 1;
+  const yLo = Math.min(0, ...ys), yMax = Math.max(...ys), yHi = yMax > yLo ? yMax + 0.08 * (yMax - yLo) : yLo + 1;
   const yt = niceTicks(yLo, yHi), y0 = Math.min(yLo, yt[0]), y1 = Math.max(yHi, yt[yt.length - 1]);
   const X = (v) => m.l + ((v - x0) / (x1 - x0)) * (W - m.l - m.r), Y = (v) => H - m.b - ((v - y0) / (y1 - y0)) * (H - m.t - m.b);
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "dose-svg", "aria-label": `${metricLabel(doseState.data.metric)} against log10 concentration for ${c.compound}` });
