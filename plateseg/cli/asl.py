@@ -10,9 +10,14 @@ a segmentation run's result (``statemachines/segmentation.asl.json``), the exit 
 ``plateseg run``'s: 10 when some images failed, 1 when all did. ``--store DIR``
 makes bucket ``B`` the folder ``DIR/B``; ``--bind NAME=module:callable`` makes a
 Lambda function named ``NAME`` (plain name or the last segment of its ARN) call
-``callable(event, context)`` in this process. ``--sub NAME=VALUE`` fills a
-``${NAME}`` placeholder; unfilled ones get stand-ins (a Lambda ARN named after the
-placeholder for ``…Arn``, the lower-cased name otherwise), noted on stderr.
+``callable(event, context)`` in this process, and ``--bind ARN=module:callable`` any
+other Task resource (``arn:aws:states:::sns:publish``…) call
+``callable(parameters, context)``; ``validate`` takes the same ``--bind`` so that a
+bound resource is accepted and an unbound one named. ``--state-machine ARN=FILE``
+registers a child state machine that ``states:startExecution`` may start (``NAME=FILE``
+gives it the engine's ARN for ``NAME``). ``--sub NAME=VALUE`` fills a ``${NAME}``
+placeholder (in child definitions too); unfilled ones get stand-ins (a Lambda ARN named
+after the placeholder for ``…Arn``, the lower-cased name otherwise), noted on stderr.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from plateseg.cli.exit_codes import aggregate_result_of, exit_for_run
 from plateseg.cli.output import err_console, load_json_argument
 from plateseg.errors import DefinitionError, InputError, PlatesegError
 
-__all__ = ["app", "load_binding"]
+__all__ = ["app", "load_binding", "split_bindings"]
 
 app = typer.Typer(
     name="asl",
@@ -103,6 +108,41 @@ def load_binding(spec: str) -> tuple[str, Callable[[Any, Any], Any]]:
     return name, handler
 
 
+def split_bindings(
+    specs: list[str],
+) -> tuple[dict[str, Callable[[Any, Any], Any]], dict[str, Callable[[Any, Any], Any]]]:
+    """``--bind`` specs → (Lambda function name → handler, resource ARN → handler).
+
+    A Lambda function ARN binds the function it names; any other ``arn:…`` binds that
+    Task resource; anything else is a function name.
+    """
+    from plateseg.engine.integrations.catalog import LAMBDA_ARN
+    from plateseg.engine.invoker import function_name_of
+
+    functions: dict[str, Callable[[Any, Any], Any]] = {}
+    resources: dict[str, Callable[[Any, Any], Any]] = {}
+    for spec in specs:
+        name, handler = load_binding(spec)
+        if LAMBDA_ARN.match(name):
+            functions[function_name_of(name)] = handler
+        elif name.startswith("arn:"):
+            resources[name] = handler
+        else:
+            functions[name] = handler
+    return functions, resources
+
+
+def _state_machines(specs: list[str], subs: list[str]) -> dict[str, Any]:
+    """``--state-machine ARN=FILE`` specs → ARN (or name) → definition."""
+    machines: dict[str, Any] = {}
+    for spec in specs:
+        key, sep, file = spec.partition("=")
+        if not sep or not key or not file:
+            raise InputError(f"--state-machine {spec!r}: expected ARN=FILE or NAME=FILE")
+        machines[key] = _load_definition(Path(file), subs)
+    return machines
+
+
 def _fail(exc: PlatesegError) -> typer.Exit:
     if isinstance(exc, DefinitionError):
         for problem in exc.problems:
@@ -112,16 +152,41 @@ def _fail(exc: PlatesegError) -> typer.Exit:
     return typer.Exit(exc.exit_code)
 
 
+_BIND_HELP = (
+    "FUNCTION=module:callable for a Lambda function, or RESOURCE_ARN=module:callable "
+    "for any other Task resource; repeatable."
+)
+_STATE_MACHINE_HELP = (
+    "ARN=FILE (or NAME=FILE): a child state machine states:startExecution may start; repeatable."
+)
+
+
 @app.command("validate")
 def validate_command(
     file: Path = typer.Argument(..., help="ASL definition (JSON file)."),
     sub: list[str] = typer.Option([], help="NAME=VALUE for a ${NAME} placeholder; repeatable."),
+    bind: list[str] = typer.Option([], help=_BIND_HELP),
+    state_machine: list[str] = typer.Option([], "--state-machine", help=_STATE_MACHINE_HELP),
 ) -> None:
     """Check a definition; print every problem with its JSON pointer."""
     from plateseg.engine import parse_definition
 
     try:
-        machine = parse_definition(_load_definition(file, sub))
+        _functions, resources = split_bindings(bind)
+        children = _state_machines(state_machine, sub)
+        document = _load_definition(file, sub)
+        problems: list[str] = []
+        for key, child in children.items():
+            try:
+                parse_definition(child, resources)
+            except DefinitionError as exc:
+                problems.extend(f"state machine {key}: {p}" for p in exc.problems)
+        try:
+            machine = parse_definition(document, resources)
+        except DefinitionError as exc:
+            problems = exc.problems + problems
+        if problems:
+            raise DefinitionError(problems)
     except PlatesegError as exc:
         raise _fail(exc) from None
     print(f"{file}: valid ({len(machine.states)} top-level states)")
@@ -132,9 +197,8 @@ def run_command(
     definition: Path = typer.Argument(..., help="ASL definition (JSON file)."),
     input_json: str = typer.Option("{}", "--input", help="Execution input: JSON or @FILE."),
     store: Path | None = typer.Option(None, help="Folder standing in for S3 (bucket B = DIR/B)."),
-    bind: list[str] = typer.Option(
-        [], help="FUNCTION=module:callable; repeat for each Lambda function."
-    ),
+    bind: list[str] = typer.Option([], help=_BIND_HELP),
+    state_machine: list[str] = typer.Option([], "--state-machine", help=_STATE_MACHINE_HELP),
     time_scale: float = typer.Option(1.0, min=0.0, help="Scale waits (0 = never sleep)."),
     name: str = typer.Option("", help="Execution name (default: a random UUID)."),
     sub: list[str] = typer.Option([], help="NAME=VALUE for a ${NAME} placeholder; repeatable."),
@@ -145,9 +209,10 @@ def run_command(
 
     try:
         document = _load_definition(definition, sub)
-        parse_definition(document)
+        functions, resources = split_bindings(bind)
+        children = _state_machines(state_machine, sub)
+        parse_definition(document, resources)
         execution_input = load_json_argument(input_json, "--input")
-        functions = dict(load_binding(spec) for spec in bind)
     except PlatesegError as exc:
         raise _fail(exc) from None
 
@@ -156,9 +221,18 @@ def run_command(
             raise InputError(f"bucket {bucket!r} needs --store DIR (the bucket is DIR/{bucket})")
         return LocalStore(store / bucket)
 
-    with LocalEngine(
-        functions=functions, buckets=buckets, clock=Clock(time_scale=time_scale), workers=1
-    ) as engine:
+    try:
+        engine = LocalEngine(
+            functions=functions,
+            buckets=buckets,
+            clock=Clock(time_scale=time_scale),
+            workers=1,
+            resources=resources,
+            state_machines=children,
+        )
+    except PlatesegError as exc:
+        raise _fail(exc) from None
+    with engine:
         result = engine.run(document, execution_input, name=name or None)
     if result.status == "SUCCEEDED":
         print(json.dumps(result.output))

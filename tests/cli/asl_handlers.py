@@ -13,3 +13,8 @@ def double(event: Any, context: Any) -> Any:
 def explode(event: Any, context: Any) -> Any:
     """Always fail with a ``KeyError``."""
     raise KeyError("no such well")
+
+
+def publish(params: Any, context: Any) -> Any:
+    """``sns:publish`` stand-in: a message id naming the message and the state."""
+    return {"MessageId": f"{context['State']['Name']}:{params['Message']}"}

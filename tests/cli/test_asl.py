@@ -188,3 +188,133 @@ def test_bad_bind_is_a_clear_error(
     result = runner.invoke(asl.app, ["run", str(write(tmp_path, document)), "--bind", spec])
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+SNS = "arn:aws:states:::sns:publish"
+
+
+def _publishing() -> dict[str, Any]:
+    return {
+        "StartAt": "Notify",
+        "States": {
+            "Notify": {
+                "Type": "Task",
+                "Resource": SNS,
+                "Parameters": {"TopicArn": "arn:aws:sns:us-east-1:1:t", "Message.$": "$.m"},
+                "End": True,
+            }
+        },
+    }
+
+
+def test_validate_names_an_unbound_resource_and_accepts_it_bound(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = write(tmp_path, _publishing())
+    result = runner.invoke(asl.app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert f"/States/Notify/Resource: unsupported resource '{SNS}'" in result.stderr
+    assert f"--bind {SNS}=module:callable" in result.stderr
+    bind = f"{SNS}=tests.cli.asl_handlers:publish"
+    result = runner.invoke(asl.app, ["validate", str(path), "--bind", bind])
+    assert result.exit_code == 0, result.output
+
+
+def test_run_calls_a_bound_resource(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, _publishing())
+    bind = f"{SNS}=tests.cli.asl_handlers:publish"
+    result = runner.invoke(asl.app, ["run", str(path), "--input", '{"m": "hi"}', "--bind", bind])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"MessageId": "Notify:hi"}
+
+
+def test_bind_by_lambda_arn_binds_the_function(runner: CliRunner, tmp_path: Path) -> None:
+    document = {
+        "StartAt": "A",
+        "States": {"A": {"Type": "Task", "Resource": f"{ARN}Double:live", "End": True}},
+    }
+    bind = f"{ARN}Double=tests.cli.asl_handlers:double"
+    result = runner.invoke(
+        asl.app, ["run", str(write(tmp_path, document)), "--input", '{"x": 4}', "--bind", bind]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"x": 8, "function": "Double"}
+
+
+CHILD_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:HelloWorld"
+
+
+def _parent(resource: str = "arn:aws:states:::states:startExecution.sync:2") -> dict[str, Any]:
+    return {
+        "StartAt": "Start",
+        "States": {
+            "Start": {
+                "Type": "Task",
+                "Resource": resource,
+                "Parameters": {"StateMachineArn": CHILD_ARN, "Input.$": "$", "Name": "c"},
+                "OutputPath": "$.Output",
+                "End": True,
+            }
+        },
+    }
+
+
+def test_run_starts_a_registered_child_state_machine(runner: CliRunner, tmp_path: Path) -> None:
+    child = {
+        "StartAt": "P",
+        "States": {
+            "P": {"Type": "Pass", "Parameters": {"seen.$": "$.x", "env": "${Env}"}, "End": True}
+        },
+    }
+    child_path = write(tmp_path, child, "child.json")
+    result = runner.invoke(
+        asl.app,
+        [
+            "run",
+            str(write(tmp_path, _parent())),
+            "--input",
+            '{"x": 3}',
+            "--state-machine",
+            f"{CHILD_ARN}={child_path}",
+            "--sub",
+            "Env=test",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"seen": 3, "env": "test"}
+
+
+def test_run_without_the_child_fails_as_aws_does(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(asl.app, ["run", str(write(tmp_path, _parent()))])
+    assert result.exit_code == 1
+    failure = json.loads(result.stdout)
+    assert failure["Error"] == "StepFunctions.StateMachineDoesNotExistException"
+
+
+def test_validate_checks_child_state_machines(runner: CliRunner, tmp_path: Path) -> None:
+    bad_child = write(tmp_path, {"StartAt": "P", "States": {"P": {"Type": "Pass"}}}, "c.json")
+    result = runner.invoke(
+        asl.app,
+        [
+            "validate",
+            str(write(tmp_path, _parent())),
+            "--state-machine",
+            f"HelloWorld={bad_child}",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "state machine HelloWorld: /States/P: state 'P' needs exactly one of Next" in (
+        result.stderr
+    )
+    result = runner.invoke(
+        asl.app, ["run", str(write(tmp_path, _parent())), "--state-machine", "Bad"]
+    )
+    assert result.exit_code == 2
+    assert "expected ARN=FILE" in result.stderr
+
+
+def test_validate_refuses_the_callback_pattern(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, _parent("arn:aws:states:::states:startExecution.waitForTaskToken"))
+    result = runner.invoke(asl.app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert ".waitForTaskToken" in result.stderr
