@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from plateseg.engine.retry import TaskFailure
-from plateseg.errors import ObjectNotFoundError, PlatesegError, TransientError
+from plateseg.errors import ObjectNotFoundError, PlatesegError, StatesError, TransientError
 from plateseg.store import LocalStore, ObjectInfo, Store
 
 if TYPE_CHECKING:
@@ -289,6 +289,8 @@ def run_s3(action: str, params: Any, rt: Runtime) -> dict[str, Any]:
         return _ACTIONS[action](store, bucket, params)
     except ObjectNotFoundError:
         raise _no_such_key() from None
+    except StatesError:
+        raise
     except PlatesegError as exc:  # a store error with no S3 name of its own
         if "NoSuchBucket" in str(exc):
             raise _no_such_bucket() from None
