@@ -35,7 +35,10 @@ the ASL retries exactly those names (a test keeps the two in step).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "AllImagesFailedError",
@@ -62,6 +65,7 @@ __all__ = [
     "StoreKeyError",
     "StoreUnavailableError",
     "TransientError",
+    "format_validation_error",
     "transient_error_names",
 ]
 
@@ -294,3 +298,13 @@ def transient_error_names() -> set[str]:
         names.add(cls.__name__)
         stack.extend(cls.__subclasses__())
     return names
+
+
+def format_validation_error(exc: ValidationError, what: str) -> str:
+    """One readable line per problem, each naming the field path."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "(root)"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"{what}.{loc}: {message}")
+    return "; ".join(lines)

@@ -38,72 +38,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from plateseg.contracts import ManifestItem
-from plateseg.errors import InputError
+from plateseg.plate.naming import (
+    IMAGE_SUFFIXES,
+    PRESETS,
+    compile_naming,
+    naming_pattern,
+)
 from plateseg.store.keys import experiment_prefix
 
 __all__ = [
-    "DEFAULT_PATTERN",
     "NO_IMAGE_FILES",
-    "PRESETS",
     "ImageName",
     "ManifestReport",
     "NamingChoice",
     "build_manifest",
     "choose_naming",
-    "naming_pattern",
     "parse_key",
 ]
-
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
-DEFAULT_PATTERN = (
-    r"^(?:(?P<prefix>.*)_)?(?P<well>[A-Za-z]{1,2}\d{1,3})_s(?P<field>\d+)"
-    r"_(?P<channel>w\d+)(?:[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4,12})*)?\.(?:tiff?|png|jpe?g)$"
-)
-_DEFAULT = re.compile(DEFAULT_PATTERN, re.IGNORECASE)
-
-#: File-name presets of common HCS instruments: name → regex (searched in the path below
-#: the experiment folder, anchored at the file name).
-PRESETS: dict[str, str] = {
-    "imagexpress": DEFAULT_PATTERN,
-    "operetta": (
-        r"(?:^|/)r(?P<row>\d{1,2})c(?P<column>\d{1,2})f(?P<field>\d{1,3})p(?P<plane>\d{1,3})"
-        r"-(?P<channel>ch\d+)sk\d+fk\d+fl\d+\.tiff?$"
-    ),
-    "cellomics": (
-        r"(?:^|/)(?P<plate>[^/]+?)_(?P<well>[A-Za-z]{1,2}\d{2})f(?P<field>\d{2,3})"
-        r"(?P<channel>d\d{1,2})(?:[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4,12})*)?\.tiff?$"
-    ),
-    "incell": (
-        r"(?:^|/)(?P<row>[A-Za-z]{1,2}) - (?P<column>\d{1,3})\(fld (?P<field>\d+) "
-        r"wv (?P<channel>[A-Za-z0-9]+)(?: - [^)]*?)?(?: z (?P<plane>\d+))?"
-        r"(?: time (?P<timepoint>\d+) - \d+ ms)?\)"
-        r"\.tiff?$"
-    ),
-}
-PRESETS["opera-phenix"] = PRESETS["operetta"]
-
-
-def naming_pattern(naming: str | None) -> str | None:
-    """The regex of a preset name, a user regex as given, or ``None`` (ImageXpress).
-
-    Raises
-    ------
-    InputError
-        ``naming`` is neither a preset nor a regex with the needed named groups.
-    """
-    if naming is None or naming.lower() == "imagexpress":
-        return None
-    preset = PRESETS.get(naming.lower())
-    if preset is not None:
-        return preset
-    if "(?P<" not in naming:
-        known = ", ".join(sorted(PRESETS))
-        raise InputError(
-            f"{naming[:60]!r} is neither a preset ({known}) nor a regex with named groups"
-        )
-    _compile(naming)
-    return naming
-
 
 _WELL = re.compile(r"^([A-Za-z]{1,2})0*(\d{1,3})$")
 
@@ -172,22 +123,6 @@ def normalise_well(row: str, column: str | int) -> str:
     return f"{row.upper()}{int(column):02d}"
 
 
-def _compile(pattern: str | re.Pattern[str] | None) -> re.Pattern[str]:
-    if pattern is None:
-        return _DEFAULT
-    try:
-        compiled = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
-    except re.error as exc:
-        raise InputError(f"file-name pattern {pattern!r} is not a valid regex: {exc}") from None
-    groups = set(compiled.groupindex)
-    if "channel" not in groups or not ("well" in groups or {"row", "column"} <= groups):
-        raise InputError(
-            f"file-name pattern {compiled.pattern!r} needs named groups 'channel' and "
-            "'well' (or 'row' and 'column'); optional: 'plate', 'field'"
-        )
-    return compiled
-
-
 def parse_key(
     key: str, experiment_id: str, pattern: str | re.Pattern[str] | None = None
 ) -> ImageName | None:
@@ -211,7 +146,7 @@ def parse_key(
     >>> name.plate, name.well, name.field, name.channel
     ('P2', 'B03', 1, 'w1')
     """
-    compiled = _compile(pattern)
+    compiled = compile_naming(pattern)
     base = experiment_prefix(experiment_id)
     if not key.startswith(base):
         return None
@@ -271,7 +206,7 @@ def build_manifest(
     report : ManifestReport
         Ignored, unmatched and duplicate keys.
     """
-    compiled = _compile(pattern)
+    compiled = compile_naming(pattern)
     report = ManifestReport()
     groups: dict[tuple[str, str, int], dict[str, str]] = {}
     planes: dict[str, str] = {}  # kept key -> its plane
@@ -372,7 +307,7 @@ def choose_naming(keys: Iterable[str], experiment_id: str, naming: str | None) -
     counts: dict[str, int] = {}
     for preset in DETECTABLE:
         pattern = naming_pattern(preset)
-        compiled = None if pattern is None else _compile(pattern)
+        compiled = None if pattern is None else compile_naming(pattern)
         counts[preset] = sum(parse_key(key, experiment_id, compiled) is not None for key in images)
     fits = [preset for preset, count in counts.items() if count == len(images)]
     if len(fits) == 1:

@@ -145,7 +145,7 @@ def test_bad_custom_pattern_is_an_input_error(pattern: str) -> None:
 def test_presets_read_real_instrument_names(
     naming: str, rest: str, plate: str, well: str, field: int, channel: str
 ) -> None:
-    from plateseg.metadata import naming_pattern
+    from plateseg.plate.naming import naming_pattern
 
     parsed = parse_key(key(rest), EXP, naming_pattern(naming))
     assert parsed is not None
@@ -158,7 +158,7 @@ def test_presets_read_real_instrument_names(
 
 
 def test_presets_group_channels_and_report_the_rest() -> None:
-    from plateseg.metadata import naming_pattern
+    from plateseg.plate.naming import naming_pattern
 
     keys = [
         key("P1/r02c03f01p01-ch1sk1fk1fl1.tiff"),
@@ -176,7 +176,7 @@ def test_presets_group_channels_and_report_the_rest() -> None:
 
 
 def test_unknown_naming_is_an_input_error() -> None:
-    from plateseg.metadata import naming_pattern
+    from plateseg.plate.naming import naming_pattern
 
     assert naming_pattern(None) is None and naming_pattern("ImageXpress") is None
     with pytest.raises(InputError, match=r"'harmony' is neither a preset \(cellomics, imagexpress"):

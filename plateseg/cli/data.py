@@ -48,7 +48,8 @@ def segment(
     recipe: str = typer.Option("", help="Recipe as JSON or @FILE (default: classical)."),
 ) -> None:
     """Segment one image with a recipe and write its label image (0 = background)."""
-    from plateseg.contracts import Recipe, format_validation_error
+    from plateseg.contracts import Recipe
+    from plateseg.errors import format_validation_error
     from plateseg.imaging import check_field_size, read_image, write_tiff
     from plateseg.segmentation import segment_field, validate_recipe
 

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from plateseg.contracts import AggregateRequest, AggregateResult, ImageSummary
+from plateseg.contracts.params import canonical_recipe_json
 from plateseg.db.engine import get_engine, upgrade
 from plateseg.db.writer import RunRows, write_run
 from plateseg.errors import InputError, ModelError, ObjectNotFoundError, PlatesegError
@@ -72,7 +73,7 @@ def canonical_recipe(recipe: dict[str, Any]) -> tuple[str, str]:
     >>> canonical_recipe({"segmenter": "classical", "params": {}})[0]
     '{"params":{},"segmenter":"classical"}'
     """
-    text = json.dumps(recipe, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = canonical_recipe_json(recipe)
     return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

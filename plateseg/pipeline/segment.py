@@ -38,8 +38,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from plateseg.contracts import Batch, ImageSummary, ManifestItem, Recipe, SegmentResult
+from plateseg.contracts.params import canonical_recipe_json, parse_params
 from plateseg.errors import ImageError, StoreError
 from plateseg.imaging import read_field, write_tiff
 from plateseg.pipeline.pinning import pinned_model_store
@@ -74,7 +76,7 @@ def checkpoint_key(
     keys: another recipe, a replaced model, another batching or other file names make
     another key. An image overwritten under the same key is not noticed.
     """
-    recipe_text = json.dumps(recipe.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    recipe_text = canonical_recipe_json(recipe)
     digest = hashlib.sha256(hashlib.sha256(recipe_text.encode()).hexdigest().encode())
     if model_sha256 is not None:
         digest.update(f"\nmodel\t{model_sha256}".encode())
@@ -196,14 +198,15 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
         The store is unavailable; retry the batch.
     """
     info = batch.batch_input
-    recipe = validate_recipe(Recipe.model_validate(info.recipe))
+    recipe = validate_recipe(Recipe.model_validate(info.recipe))  # once per batch
+    params = parse_params(recipe)
     store, model_sha256 = pinned_model_store(recipe, store, info.run_id)
     checkpoint = checkpoint_key(info.run_id, recipe, batch.items, model_sha256)
     stored = _stored_result(store, checkpoint, batch.items)
     if stored is not None:
         return stored
     with one_thread():
-        summaries, tables = _segment_items(batch.items, recipe, store, info.run_id)
+        summaries, tables = _segment_items(batch.items, recipe, params, store, info.run_id)
     parquet, digest = _write_objects(store, info.run_id, info.experiment_id, batch.items, tables)
     outcome = SegmentResult(run_id=info.run_id, parquet_key=parquet, images=summaries)
     if all(summary.status == "ok" for summary in summaries):
@@ -212,7 +215,7 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
 
 
 def _segment_items(
-    items: list[ManifestItem], recipe: Recipe, store: Store, run_id: str
+    items: list[ManifestItem], recipe: Recipe, params: BaseModel, store: Store, run_id: str
 ) -> tuple[list[ImageSummary], list[tuple[ManifestItem, FieldResult]]]:
     """Segment each item and store its labels: one summary per item, and the measured
     fields (for the Parquet part)."""
@@ -221,7 +224,7 @@ def _segment_items(
     for item in items:
         try:
             images = read_field(store, item, _channels_to_read(item, recipe))
-            result = segment_field(images, recipe, store)
+            result = segment_field(images, recipe, store, params)
         except ImageError as exc:
             summaries.append(
                 ImageSummary(

@@ -95,7 +95,8 @@ def sample_indices(total: int, sample: int) -> list[int]:
 def _recipe_json(recipe: Any) -> dict[str, Any]:
     from pydantic import ValidationError
 
-    from plateseg.contracts import Recipe, format_validation_error
+    from plateseg.contracts import Recipe
+    from plateseg.errors import format_validation_error
     from plateseg.segmentation import validate_recipe
 
     try:

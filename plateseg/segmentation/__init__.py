@@ -12,9 +12,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from plateseg.contracts import Recipe, format_validation_error
+from plateseg.contracts import Recipe
+from plateseg.contracts.params import (
+    SEGMENTER_PARAMS,
+    parse_params,
+    parse_secondary,
+    validate_recipe,
+)
 from plateseg.errors import ImageShapeError, ModelError, RecipeError
 
 if TYPE_CHECKING:
@@ -65,26 +71,26 @@ Outcome = tuple[np.ndarray, float | None, float | None]
 
 
 def _classical() -> Segmenter:
-    from plateseg.segmentation.classical import ClassicalParams, segment_nuclei
+    from plateseg.segmentation.classical import segment_nuclei
 
     def run(image: np.ndarray, params: Any, store: Any) -> Outcome:
         result = segment_nuclei(image, params)
         return result.labels, result.threshold, result.foreground_fraction
 
-    return Segmenter("classical", ClassicalParams, run)
+    return Segmenter("classical", SEGMENTER_PARAMS["classical"], run)
 
 
 def _onnx() -> Segmenter:
-    from plateseg.segmentation.onnx_model import ModelParams, segment_with_model
+    from plateseg.segmentation.onnx_model import segment_with_model
 
     def run(image: np.ndarray, params: Any, store: Any) -> Outcome:
         return segment_with_model(image, params, store)
 
-    return Segmenter("onnx", ModelParams, run)
+    return Segmenter("onnx", SEGMENTER_PARAMS["onnx"], run)
 
 
 def _trainable() -> Segmenter:
-    from plateseg.segmentation.onnx_model import ModelParams, load_model, segment_with_model
+    from plateseg.segmentation.onnx_model import load_model, segment_with_model
 
     def run(image: np.ndarray, params: Any, store: Any) -> Outcome:
         model = load_model(params.model, store)
@@ -95,9 +101,11 @@ def _trainable() -> Segmenter:
             )
         return segment_with_model(image, params, store)
 
-    return Segmenter("trainable", ModelParams, run)
+    return Segmenter("trainable", SEGMENTER_PARAMS["trainable"], run)
 
 
+#: How each segmenter of :data:`~plateseg.contracts.params.SEGMENTER_PARAMS` runs (the
+#: same names: a test keeps the two in step).
 _REGISTRY: dict[str, Callable[[], Segmenter]] = {
     "classical": _classical,
     "onnx": _onnx,
@@ -114,36 +122,6 @@ def get_segmenter(name: str) -> Segmenter:
     return factory()
 
 
-def validate_recipe(recipe: Recipe) -> Recipe:
-    """Check ``recipe.params`` against its segmenter; return it with defaults filled in.
-
-    Raises
-    ------
-    RecipeError
-        Unknown segmenter, or a bad parameter named as ``recipe.params.<field>: ...``.
-    """
-    segmenter = get_segmenter(recipe.segmenter)
-    try:
-        params = segmenter.params_model.model_validate(recipe.params)
-    except ValidationError as exc:
-        raise RecipeError(format_validation_error(exc, "recipe.params")) from None
-    update: dict[str, Any] = {"params": params.model_dump()}
-    if recipe.secondary is not None:
-        update["secondary"] = _secondary_params(recipe).model_dump()
-    return recipe.model_copy(update=update)
-
-
-def _secondary_params(recipe: Recipe) -> Any:
-    from plateseg.segmentation.secondary import SecondaryParams
-
-    if "cells" not in recipe.channels:
-        raise RecipeError("recipe.secondary: needs a 'cells' channel role in recipe.channels")
-    try:
-        return SecondaryParams.model_validate(recipe.secondary)
-    except ValidationError as exc:
-        raise RecipeError(format_validation_error(exc, "recipe.secondary")) from None
-
-
 def _mean_scaled(image: np.ndarray) -> float:
     """Mean intensity of a whole image on the 0..1 scale of the measurements."""
     mean = float(np.mean(image, dtype=np.float64))
@@ -153,7 +131,10 @@ def _mean_scaled(image: np.ndarray) -> float:
 
 
 def segment_field(
-    images: dict[str, np.ndarray], recipe: Recipe, store: Store | None = None
+    images: dict[str, np.ndarray],
+    recipe: Recipe,
+    store: Store | None = None,
+    params: BaseModel | None = None,
 ) -> FieldResult:
     """Segment nuclei in the recipe's nuclei channel and measure every channel.
 
@@ -166,6 +147,9 @@ def segment_field(
     store : Store, optional
         Where the ``onnx`` and ``trainable`` segmenters read ``models/<name>.onnx``;
         without it they use the models shipped in the package.
+    params : BaseModel, optional
+        ``recipe.params`` already parsed (:func:`~plateseg.contracts.params.parse_params`),
+        so that a batch validates its recipe once, not once per field.
 
     Returns
     -------
@@ -182,10 +166,7 @@ def segment_field(
     from plateseg.segmentation.quality import image_quality
 
     segmenter = get_segmenter(recipe.segmenter)
-    try:
-        params = segmenter.params_model.model_validate(recipe.params)
-    except ValidationError as exc:
-        raise RecipeError(format_validation_error(exc, "recipe.params")) from None
+    params = parse_params(recipe) if params is None else params
     nuclei = recipe.channels["nuclei"]
     if nuclei not in images:
         raise ImageShapeError(
@@ -201,7 +182,8 @@ def segment_field(
     if recipe.secondary is not None and recipe.channels.get("cells") in images:
         from plateseg.segmentation.secondary import cell_metrics, segment_cells
 
-        secondary = _secondary_params(recipe)
+        secondary = parse_secondary(recipe)
+        assert secondary is not None
         cells, cell_threshold = segment_cells(images[recipe.channels["cells"]], labels, secondary)
         measured = measure_objects(cells, images)
         cell_objects = {f"Cells_{k}": v for k, v in measured.items() if k != "ObjectNumber"}

@@ -20,16 +20,15 @@ watershed floods only the connected components that hold two or more maxima.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import ndimage as ndi
 
-from plateseg.segmentation.preprocess import MIN_CONTRAST
+from plateseg.contracts.params import DEFAULT_RANGE, ClassicalParams
 from plateseg.segmentation.thresholds import clear_below_local, relative_threshold
 
 __all__ = [
+    "DEFAULT_RANGE",
     "ClassicalParams",
     "ClassicalSegmentation",
     "fill_holes",
@@ -54,110 +53,6 @@ INTENSITY_WEIGHT = 0.75
 #: On BBBC039 training images (6, clean / with synthetic chromocentres) AP@0.5 was
 #: 0.816 / 0.41 at 0.25, 0.800 / 0.55 at 0.35 and 0.785 / 0.60 at 0.5.
 DECLUMP_SMOOTHING = 0.35
-
-
-class ClassicalParams(BaseModel):
-    """Parameters of the classical segmenter (``recipe.params``).
-
-    Every parameter has a default that needs no tuning per camera or magnification:
-    intensities are measured relative to the image's own background
-    (:mod:`plateseg.segmentation.preprocess`) and the nuclear scale is estimated from
-    the image when no diameter is given.
-
-    Attributes
-    ----------
-    min_diameter, max_diameter : float or None
-        Expected nuclear diameter range in pixels. Objects whose equivalent diameter
-        falls outside ``[0.7 * min, 1.3 * max]`` are discarded, and maxima closer than
-        ``min_diameter / 2`` are merged when declumping. ``None`` (default): ``0.5 x``
-        and ``2 x`` the diameter estimated from the image
-        (:func:`~plateseg.segmentation.preprocess.estimate_diameter`; 10 and 50 px on a
-        field with no foreground).
-    smoothing_sigma : float or None
-        Gaussian sigma in pixels before thresholding (0 = none); ``None`` =
-        ``max(1, min_diameter / 14)`` (1 px for nuclei ~30 px across, in proportion above).
-    threshold_method : {"otsu", "otsu3", "li"}
-        Threshold of the background-free image: Otsu's two-class variance, three-class
-        Otsu (the middle class counts as foreground), or Li's minimum cross-entropy
-        (the default, as in CellProfiler: it keeps the dim nucleoplasm of textured
-        nuclei; Otsu cuts mouse nuclei with bright chromocentres into pieces).
-    threshold_correction : float
-        Multiplies the computed threshold of the *background-free* image (1 = none).
-    threshold_scope : {"adaptive", "global"}
-        ``adaptive``: a pixel is foreground when it is above the global threshold *and*
-        above ``w * local + (1 - w) * global``, with ``local`` the image smoothed by
-        ``adaptive_sigma`` and ``w = adaptive_weight``: touching nuclei separated by a
-        dimmer seam fall apart, but so does the nucleoplasm between bright chromatin
-        spots. ``global`` (default): the global threshold only; touching nuclei are
-        split by declumping.
-    adaptive_sigma : float or None
-        Scale of the local mean, pixels; ``None`` = ``0.3 * min_diameter``.
-    adaptive_weight : float
-        Weight of the local mean in the local threshold, 0..1.
-    min_contrast : float
-        A pixel is foreground only when it exceeds the background by this many noise
-        standard deviations (robust, from the background pixels), whatever the
-        threshold method and correction say (capped at half a typical nucleus's
-        brightness, as a crowded field's background spread includes nuclear edges).
-        On an empty field Otsu would split the noise into specks; this floor keeps it
-        empty without any field-level rule, so a field with real nuclei is never
-        declared empty. 0 disables it.
-    declump : bool
-        Split touching nuclei with a distance-transform watershed.
-    neck_depth : float
-        Two touching bodies are split only where the neck between them is at least this
-        fraction narrower than the smaller body (distance-transform saddle vs. peak).
-    fill_holes : bool
-        Fill holes inside objects.
-    exclude_border : bool
-        Discard objects that touch the image border.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    min_diameter: float | None = Field(default=None, gt=1.0, le=1000.0)
-    max_diameter: float | None = Field(default=None, gt=1.0, le=2000.0)
-    smoothing_sigma: float | None = Field(default=None, ge=0.0, le=20.0)
-    threshold_method: Literal["otsu", "otsu3", "li"] = "li"
-    threshold_correction: float = Field(default=1.0, gt=0.0, le=10.0)
-    threshold_scope: Literal["adaptive", "global"] = "global"
-    adaptive_sigma: float | None = Field(default=None, gt=0.0, le=200.0)
-    adaptive_weight: float = Field(default=0.8, ge=0.0, le=1.0)
-    min_contrast: float = Field(default=MIN_CONTRAST, ge=0.0, le=1000.0)
-    declump: bool = True
-    neck_depth: float = Field(default=0.05, gt=0.0, lt=1.0)
-    fill_holes: bool = True
-    exclude_border: bool = False
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ClassicalParams:
-        low, high = self.min_diameter, self.max_diameter
-        if low is not None and high is not None and high < low:
-            raise ValueError(f"max_diameter ({high}) must be >= min_diameter ({low})")
-        return self
-
-    def sized(self, diameter: float | None) -> ClassicalParams:
-        """These parameters with every scale-dependent ``None`` filled in from the
-        typical nuclear ``diameter`` (``None``: no foreground; 10-50 px assumed)."""
-        low, high = self.min_diameter, self.max_diameter
-        if low is None and high is None:
-            low, high = (0.5 * diameter, 2.0 * diameter) if diameter else DEFAULT_RANGE
-        elif low is None:  # only the largest given: at least a 4x range below it
-            assert high is not None
-            low = min(0.5 * diameter if diameter else DEFAULT_RANGE[0], 0.25 * high)
-        elif high is None:  # only the smallest given: at least a 4x range above it
-            high = max(4.0 * low, 2.0 * diameter if diameter else DEFAULT_RANGE[1])
-        assert low is not None and high is not None
-        sigma = self.smoothing_sigma
-        if sigma is None:
-            sigma = max(1.0, low / 14.0)
-        return self.model_copy(
-            update={"min_diameter": low, "max_diameter": high, "smoothing_sigma": sigma}
-        )
-
-
-#: Diameter range (px) used when none is given and the image shows no foreground.
-DEFAULT_RANGE = (10.0, 50.0)
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,8 @@ def _seeds(mask: np.ndarray, diameter: float) -> tuple[np.ndarray, int]:
     a narrow bridge split at the neck (the classical segmenter's shape declumping,
     maxima closer than a quarter nucleus merged); seeds too small for the declumping's
     size filter are kept as they are."""
-    from plateseg.segmentation.classical import ClassicalParams, labels_from_mask
+    from plateseg.contracts.params import ClassicalParams
+    from plateseg.segmentation.classical import labels_from_mask
 
     params = ClassicalParams(
         min_diameter=0.5 * diameter, max_diameter=4.0 * diameter, neck_depth=NECK_DEPTH

@@ -50,8 +50,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from plateseg.contracts.params import DEFAULT_MODEL, MODEL_NAME_PATTERN, ModelParams
 from plateseg.errors import ModelError, ObjectNotFoundError
 from plateseg.store.keys import model_file_key
 
@@ -72,62 +72,8 @@ __all__ = [
     "shipped_models",
 ]
 
-#: The model the ``onnx`` segmenter uses when the recipe names none: the shipped
-#: learned nuclei model (see ``plateseg/models/README.md``).
-DEFAULT_MODEL = "nuclei-unet"
-#: A model name: one safe path segment, no extension.
-MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _SHIPPED = Path(__file__).resolve().parents[1] / "models"
 _LOCK = threading.Lock()
-
-
-class ModelParams(BaseModel):
-    """Parameters of the ``onnx`` and ``trainable`` segmenters (``recipe.params``).
-
-    Attributes
-    ----------
-    model : str
-        Model name: ``models/<model>.onnx`` in the store, else the shipped model
-        (default :data:`DEFAULT_MODEL`).
-    probability : float
-        Foreground probability threshold.
-    tile : int
-        Tile side in model pixels (after downsampling); bounds memory.
-    overlap : int or None
-        Context pixels on each side of a tile; ``None`` = the model's own need.
-    diameter : float or None
-        Typical nuclear diameter in pixels for ``nuclei-3class`` models (the field is
-        rescaled to the model's training scale); ``None`` = estimated from the image.
-    min_diameter, max_diameter, declump, neck_depth, exclude_border
-        As for the classical segmenter: post-processing of the thresholded mask of
-        pixel classifiers (``None``: 10 and 50 px). For ``nuclei-3class`` models only
-        the size filter (when given) and ``exclude_border`` apply.
-    model_sha256 : str or None
-        The SHA-256 of the model bytes the run is pinned to. Lookup sets it (and copies
-        the bytes to ``runs/<run_id>/model.onnx``); every batch segments with exactly
-        those bytes (:func:`plateseg.pipeline.segment.segment_batch`).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: str = Field(default=DEFAULT_MODEL, pattern=MODEL_NAME_PATTERN)
-    probability: float = Field(default=0.5, gt=0.0, lt=1.0)
-    tile: int = Field(default=512, ge=64, le=4096)
-    overlap: int | None = Field(default=None, ge=0, le=512)
-    diameter: float | None = Field(default=None, gt=2.0, le=400.0)
-    min_diameter: float | None = Field(default=None, gt=1.0, le=1000.0)
-    max_diameter: float | None = Field(default=None, gt=1.0, le=2000.0)
-    declump: bool = True
-    neck_depth: float = Field(default=0.05, gt=0.0, lt=1.0)
-    exclude_border: bool = False
-    model_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ModelParams:
-        low, high = self.min_diameter, self.max_diameter
-        if low is not None and high is not None and high < low:
-            raise ValueError(f"max_diameter ({high}) must be >= min_diameter ({low})")
-        return self
 
 
 def model_key(name: str) -> str:
@@ -356,7 +302,8 @@ def segment_with_model(
 
     The threshold reported is the probability threshold.
     """
-    from plateseg.segmentation.classical import ClassicalParams, fill_holes, labels_from_mask
+    from plateseg.contracts.params import ClassicalParams
+    from plateseg.segmentation.classical import fill_holes, labels_from_mask
 
     model = load_model(params.model, store)
     if model.kind == "nuclei-3class":

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from plateseg.contracts.params import MIN_CONTRAST
+
 __all__ = [
     "LI_TOLERANCE",
     "MIN_SPAN_NOISE",
@@ -51,8 +53,6 @@ MIN_SPAN_NOISE = 8.0
 #: split (median over 112 images of true median diameter / estimate: 1.054, 10-90 %
 #: 1.00-1.13); a property of nuclear shape, not of a camera or a magnification.
 SHAPE_FACTOR = 1.05
-#: Foreground pixels exceed the background by at least this many noise SDs.
-MIN_CONTRAST = 4.0
 #: Diameters outside this range are clipped (pixels).
 DIAMETER_LIMITS = (4.0, 400.0)
 #: Li's iteration stops when the threshold moves by less than this (normalised units, a

@@ -15,30 +15,11 @@ prefixed ``Cells_`` (``Cells_AreaShape_Area``, ``Cells_Intensity_MeanIntensity_w
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 
+from plateseg.contracts.params import SecondaryParams
+
 __all__ = ["SecondaryParams", "cell_metrics", "segment_cells"]
-
-
-class SecondaryParams(BaseModel):
-    """``recipe.secondary``: how to find cells around the nuclei.
-
-    Attributes
-    ----------
-    smoothing_sigma : float
-        Gaussian sigma of the cytoplasm channel before thresholding, pixels.
-    threshold_correction : float
-        Multiplies the Otsu threshold of the cytoplasm channel.
-    max_distance : float
-        Largest distance of a cell pixel from its nucleus, pixels.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    smoothing_sigma: float = Field(default=2.0, ge=0.0, le=20.0)
-    threshold_correction: float = Field(default=1.0, gt=0.0, le=10.0)
-    max_distance: float = Field(default=60.0, gt=0.0, le=1000.0)
 
 
 def segment_cells(

@@ -45,9 +45,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = segment_module.segment_field
 
-    def counting(images: Any, recipe: Recipe, store: Any) -> Any:
+    def counting(images: Any, recipe: Recipe, store: Any, params: Any = None) -> Any:
         seen.append(recipe.segmenter)
-        return real(images, recipe, store)
+        return real(images, recipe, store, params)
 
     monkeypatch.setattr(segment_module, "segment_field", counting)
     return seen

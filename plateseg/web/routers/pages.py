@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from plateseg.contracts import DEFAULT_SEGMENTER
-from plateseg.metadata import PRESETS
+from plateseg.plate.naming import PRESETS
 from plateseg.segmentation import get_segmenter
 from plateseg.segmentation.onnx_model import DEFAULT_MODEL, MODEL_NAME_PATTERN
 from plateseg.web.deps import AppStateDep, ExperimentId, RunId

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from plateseg.contracts import DEFAULT_SEGMENTER, Recipe, format_validation_error
-from plateseg.errors import RecipeError
+from plateseg.contracts import DEFAULT_SEGMENTER, Recipe
+from plateseg.errors import RecipeError, format_validation_error
 from plateseg.imaging import read_field
 from plateseg.pipeline.segment import one_thread
 from plateseg.segmentation import get_segmenter, segment_field, validate_recipe

@@ -13,8 +13,16 @@ from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from plateseg.errors import ExecutionInputError, ExperimentIdError, RecipeError
+from plateseg.contracts.params import validate_recipe
+from plateseg.errors import (
+    ExecutionInputError,
+    ExperimentIdError,
+    InputError,
+    RecipeError,
+    format_validation_error,
+)
 from plateseg.map_settings import MapSettings
+from plateseg.plate.naming import naming_pattern
 from plateseg.runs.ids import RUN_ID_RULE, run_id_problem
 
 __all__ = [
@@ -31,7 +39,6 @@ __all__ = [
     "Recipe",
     "SegmentResult",
     "execution_input_schema",
-    "format_validation_error",
     "parse_event",
     "validate_experiment_id",
 ]
@@ -86,16 +93,6 @@ def validate_experiment_id(value: str) -> str:
             "letters, digits, '.', '_' or '-', starting with a letter or digit, and no '..'"
         )
     return value
-
-
-def format_validation_error(exc: ValidationError, what: str) -> str:
-    """One readable line per problem, each naming the field path."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(part) for part in err["loc"]) or "(root)"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        lines.append(f"{what}.{loc}: {message}")
-    return "; ".join(lines)
 
 
 def parse_event(model: type[M], event: Any, what: str) -> M:
@@ -219,9 +216,6 @@ class ExecutionInput(_Model):
         ExecutionInputError
             ``input.naming`` is neither (bad regex, missing named groups).
         """
-        from plateseg.errors import InputError
-        from plateseg.metadata import naming_pattern
-
         try:
             naming_pattern(self.naming)
         except InputError as exc:
@@ -238,8 +232,6 @@ class ExecutionInput(_Model):
         RecipeError
             ``input.recipe.segmenter`` or ``input.recipe.params.<name>`` is invalid.
         """
-        from plateseg.segmentation import validate_recipe
-
         try:
             validate_recipe(self.recipe)
         except RecipeError as exc:

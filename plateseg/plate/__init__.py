@@ -1,0 +1,1 @@
+"""The plate: how instruments name their files, and the layout of wells."""
