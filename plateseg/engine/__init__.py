@@ -11,7 +11,8 @@ Modules, one concern each: ``definition`` (parse + validate), ``paths`` (JSONPat
 ``templates`` (payload templates), ``intrinsics``, ``choice``, ``retry``, ``states``
 (one state, one attempt), ``execution`` (the run loop), ``map_state`` (Map),
 ``item_io`` with ``parquet_items`` and ``inventory`` (ItemReader), ``result_writer``
-(ResultWriter), ``invoker`` (Lambda), ``clock``, ``events``.
+(ResultWriter), ``invoker`` (Lambda), ``integrations`` (``aws-sdk:s3``,
+``states:startExecution``, resources bound to Python callables), ``clock``, ``events``.
 """
 
 from __future__ import annotations
