@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from plateseg.imaging import write_tiff
-from plateseg.segmentation.classical import gaussian
+from plateseg.segmentation.filters import gaussian
 from plateseg.store import Store, get_json, put_json
 
 __all__ = [

@@ -25,16 +25,15 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from plateseg.contracts.params import DEFAULT_RANGE, ClassicalParams
+from plateseg.segmentation.filters import downsample, fill_holes, gaussian, relabel, upsample
 from plateseg.segmentation.thresholds import clear_below_local, relative_threshold
 
 __all__ = [
     "DEFAULT_RANGE",
     "ClassicalParams",
     "ClassicalSegmentation",
-    "fill_holes",
     "filter_objects",
     "labels_from_mask",
-    "relabel",
     "scale_intensity",
     "segment_nuclei",
 ]
@@ -100,78 +99,12 @@ def scale_intensity(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32, copy=False)
 
 
-def gaussian(image: np.ndarray, sigma: float, truncate: float = 3.0) -> np.ndarray:
-    """Gaussian smoothing, equal to ``ndi.gaussian_filter(image, sigma, mode="reflect")``.
-
-    ndimage's pass along axis 0 strides across rows and is ~6x slower than its pass
-    along axis 1; here axis 0 is a weighted sum of shifted row blocks instead.
-
-    Parameters
-    ----------
-    image : np.ndarray
-        (Y, X) float32.
-    sigma : float
-        Standard deviation in pixels (> 0).
-
-    Returns
-    -------
-    np.ndarray
-        (Y, X) float32.
-    """
-    radius = max(1, int(truncate * sigma + 0.5))
-    offsets = np.arange(-radius, radius + 1)
-    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
-    weights = (weights / weights.sum()).astype(np.float32)
-    rows = ndi.correlate1d(image, weights, axis=1, mode="reflect")
-    if rows.shape[0] <= radius:
-        return np.asarray(ndi.correlate1d(rows, weights, axis=0, mode="reflect"))
-    from scipy.linalg.blas import saxpy
-
-    padded = np.pad(rows, ((radius, radius), (0, 0)), mode="symmetric")
-    height = image.shape[0]
-    out = padded[radius : radius + height] * weights[radius]
-    flat = out.reshape(-1)
-    for k in range(1, radius + 1):  # out += w * shifted rows: one pass each (BLAS axpy)
-        weight = float(weights[radius + k])
-        for shift in (-k, k):
-            block = padded[radius + shift : radius + shift + height].reshape(-1)
-            flat = saxpy(block, flat, a=weight)  # in place: float32 and contiguous
-    return flat.reshape(out.shape)
-
-
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill background components that do not touch the border (faster than ndi's)."""
-    background, count = ndi.label(~mask)
-    if count == 0:
-        return mask
-    edge = np.unique(
-        np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])
-    )
-    keep = np.zeros(count + 1, bool)
-    keep[edge] = True
-    keep[0] = True  # foreground stays foreground
-    return mask | ~keep[background]
-
-
-def relabel(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Keep labels where ``keep[label]``, renumbered 1..n in order; uint16 or uint32."""
-    keep = keep.copy()
-    keep[0] = False
-    lut = np.zeros(len(keep), np.int64)
-    lut[keep] = np.arange(1, int(keep.sum()) + 1)
-    n = int(keep.sum())
-    dtype = np.uint16 if n < np.iinfo(np.uint16).max else np.uint32
-    return lut.astype(dtype)[labels]
-
-
 def _blobs(image: np.ndarray, sigma: float) -> np.ndarray:
     """``image`` smoothed by ``sigma``; for sigma >= 3 computed on a 2x block-averaged
     copy and upsampled linearly (the same values to within a few percent: the result
     is smooth at that scale), at a quarter of the cost."""
     if sigma < 3 or min(image.shape) < 16:
         return gaussian(image, sigma)
-    from plateseg.segmentation.features import downsample, upsample
-
     small = gaussian(downsample(image, 2), sigma / 2)
     return upsample(small, 2, (int(image.shape[0]), int(image.shape[1])))
 

@@ -28,14 +28,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from plateseg.segmentation.filters import gaussian
+
 __all__ = [
     "DEFAULT_SIGMAS",
-    "downsample",
     "feature_margin",
     "feature_names",
     "normalise",
     "pixel_features",
-    "upsample",
 ]
 
 #: Default scales in pixels (of the possibly downsampled image the model sees).
@@ -54,8 +54,6 @@ def feature_margin(sigmas: Sequence[float]) -> int:
 
 
 def _smooth(image: np.ndarray, sigma: float) -> np.ndarray:
-    from plateseg.segmentation.classical import gaussian
-
     return gaussian(image, sigma)
 
 
@@ -74,53 +72,6 @@ def _family(smoothed: np.ndarray) -> list[np.ndarray]:
     half_trace = (hyy + hxx) * np.float32(0.5)
     root = np.sqrt(((hyy - hxx) * np.float32(0.5)) ** 2 + hxy * hxy)
     return [smoothed, edges, half_trace + root, half_trace - root]
-
-
-def downsample(image: np.ndarray, factor: int) -> np.ndarray:
-    """Mean of ``factor`` x ``factor`` blocks; edge rows/columns that do not fill a block
-    are dropped. (Y, X) → (Y // factor, X // factor) float32.
-
-    A sum of strided views (a reshape-and-mean is ~5x slower on large images).
-    """
-    if factor == 1:
-        return np.asarray(image, np.float32)
-    height, width = image.shape[0] // factor, image.shape[1] // factor
-    out = np.zeros((height, width), np.float32)
-    for dy in range(factor):
-        for dx in range(factor):
-            out += image[dy : height * factor : factor, dx : width * factor : factor]
-    out *= np.float32(1.0 / factor**2)
-    return out
-
-
-def _double(plane: np.ndarray, axis: int) -> np.ndarray:
-    """Linear 2x upsampling along one axis (pixel centres, edges clamped)."""
-    padded = np.concatenate(
-        [np.take(plane, [0], axis=axis), plane, np.take(plane, [-1], axis=axis)], axis=axis
-    )
-    size = plane.shape[axis]
-    prev = np.take(padded, np.arange(0, size), axis=axis)
-    nxt = np.take(padded, np.arange(2, size + 2), axis=axis)
-    even = np.float32(0.75) * plane + np.float32(0.25) * prev
-    odd = np.float32(0.75) * plane + np.float32(0.25) * nxt
-    out = np.stack([even, odd], axis=axis + 1)
-    shape = list(plane.shape)
-    shape[axis] *= 2
-    return out.reshape(shape)
-
-
-def upsample(plane: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
-    """Linear upsampling of a (y, x) plane by ``factor`` (a power of two), padded by
-    edge values or cropped to ``shape``; the inverse of :func:`downsample`."""
-    out = np.asarray(plane, np.float32)
-    done = 1
-    while done < factor:
-        out = _double(_double(out, 0), 1)
-        done *= 2
-    pad_y, pad_x = max(shape[0] - out.shape[0], 0), max(shape[1] - out.shape[1], 0)
-    if pad_y or pad_x:
-        out = np.pad(out, ((0, pad_y), (0, pad_x)), mode="edge")
-    return out[: shape[0], : shape[1]]
 
 
 def pixel_features(image: np.ndarray, sigmas: Sequence[float] = DEFAULT_SIGMAS) -> np.ndarray:

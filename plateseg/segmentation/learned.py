@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from plateseg.errors import ModelError
-from plateseg.segmentation.classical import relabel
-from plateseg.segmentation.onnx_model import LoadedModel
+from plateseg.segmentation.filters import relabel
 from plateseg.segmentation.preprocess import Normalised, estimate_diameter, normalise, resize
+
+if TYPE_CHECKING:
+    from plateseg.segmentation.onnx_model import LoadedModel
 
 __all__ = ["LearnedSegmentation", "ModelInput", "model_input", "predict_classes", "segment_learned"]
 

@@ -279,7 +279,8 @@ def predict_foreground(
     np.ndarray
         (Y, X) float32 probabilities 0..1 at full resolution.
     """
-    from plateseg.segmentation.features import downsample, normalise, upsample
+    from plateseg.segmentation.features import normalise
+    from plateseg.segmentation.filters import downsample, upsample
 
     small = downsample(normalise(image), model.scale)
     margin = model.margin if overlap is None else overlap
@@ -303,7 +304,8 @@ def segment_with_model(
     The threshold reported is the probability threshold.
     """
     from plateseg.contracts.params import ClassicalParams
-    from plateseg.segmentation.classical import fill_holes, labels_from_mask
+    from plateseg.segmentation.classical import labels_from_mask
+    from plateseg.segmentation.filters import fill_holes
 
     model = load_model(params.model, store)
     if model.kind == "nuclei-3class":

@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from plateseg.contracts.params import MIN_CONTRAST
+from plateseg.segmentation.filters import downsample, fill_holes, gaussian
 
 __all__ = [
     "LI_TOLERANCE",
@@ -243,12 +244,8 @@ def estimate_diameter(normalised: Normalised) -> float | None:
     image = normalised.image
     from skimage.filters import threshold_li
 
-    from plateseg.segmentation.features import downsample
-
     factor = 2 if image.size > 1_000_000 else 1
     image = downsample(image, factor)
-
-    from plateseg.segmentation.classical import gaussian
 
     smooth = gaussian(image, 1.0, truncate=4.0)  # = ndi.gaussian_filter, ~4x faster
     if float(smooth.max()) <= float(smooth.min()):
@@ -296,8 +293,6 @@ def _inscribed_radii(
     of at least ``min_size`` pixels that touches none of the rows ``cuts``; ``None``
     when there is none."""
     import edt
-
-    from plateseg.segmentation.classical import fill_holes
 
     mask = fill_holes(mask)
     labels, count = ndi.label(mask)

@@ -44,7 +44,8 @@ def segment_cells(
     """
     from skimage.segmentation import watershed
 
-    from plateseg.segmentation.classical import gaussian, scale_intensity
+    from plateseg.segmentation.classical import scale_intensity
+    from plateseg.segmentation.filters import gaussian
     from plateseg.segmentation.thresholds import global_threshold
 
     scaled = scale_intensity(cytoplasm)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from plateseg.segmentation.filters import downsample, gaussian
 from plateseg.segmentation.preprocess import LI_TOLERANCE, subsample
 
 __all__ = ["clear_below_local", "global_threshold", "relative_threshold"]
@@ -43,15 +44,11 @@ def clear_below_local(
     same values to within a fraction of a grey level, at half the cost of a
     full-resolution Gaussian.
     """
-    from plateseg.segmentation.classical import gaussian
-
     width = smoothed.shape[1]
     flat = np.flatnonzero(mask)
     if sigma < 2 or min(smoothed.shape) < 8:
         local = gaussian(smoothed, sigma).ravel()[flat]
     else:
-        from plateseg.segmentation.features import downsample
-
         small = gaussian(downsample(smoothed, 2), sigma / 2)
         rows, cols = small.shape
         ys, xs = np.divmod(flat, width)

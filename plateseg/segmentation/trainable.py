@@ -24,13 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from plateseg.errors import InputError, ModelError
-from plateseg.segmentation.features import (
-    DEFAULT_SIGMAS,
-    downsample,
-    feature_names,
-    normalise,
-    pixel_features,
-)
+from plateseg.segmentation.features import DEFAULT_SIGMAS, feature_names, normalise, pixel_features
+from plateseg.segmentation.filters import downsample
 
 if TYPE_CHECKING:
     from plateseg.store import Store

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from plateseg.segmentation.features import (
-    DEFAULT_SIGMAS,
-    downsample,
-    feature_names,
-    normalise,
-    pixel_features,
-    upsample,
-)
+from plateseg.segmentation.features import DEFAULT_SIGMAS, feature_names, normalise, pixel_features
+from plateseg.segmentation.filters import downsample, upsample
 
 
 def test_features_have_the_documented_order_and_values() -> None:
