@@ -29,12 +29,14 @@ from plateseg.db.reads import (
     PlateGrid,
     PlateQCRow,
     WellGrid,
+    WellStat,
     WellValue,
     get_experiment,
     list_experiments,
     plate_qc_rows,
     run_metric_names,
     well_grid,
+    well_stats,
     well_values,
 )
 from plateseg.db.rows import FailureRow, ImageRow, RunInfo, WellRow, run_info
@@ -53,6 +55,7 @@ __all__ = [
     "RunInfo",
     "WellGrid",
     "WellRow",
+    "WellStat",
     "WellValue",
     "export_run",
     "get_experiment",
@@ -67,6 +70,7 @@ __all__ = [
     "run_failures",
     "run_metrics",
     "well_metric_grid",
+    "well_metric_stats",
     "well_metric_values",
     "well_table",
 ]
@@ -345,6 +349,24 @@ def well_metric_values(engine: sa.Engine, run_id: str, metric: str) -> list[Well
         shown = ", ".join(known[:20]) or "none"
         raise NotFoundError(f"run {run_id!r} has no metric {metric!r} (it has: {shown})")
     return well_values(engine, run.experiment_id, run_id, metric)
+
+
+def well_metric_stats(engine: sa.Engine, run_id: str, metric: str | None = None) -> list[WellStat]:
+    """Every stored per-well summary of a run (or of one metric): mean, population SD
+    and number of fields, by plate, well and metric.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown run, or a ``metric`` the run does not have (the message lists its metrics).
+    """
+    get_run(engine, run_id)
+    if metric is not None:
+        known = run_metric_names(engine, run_id)
+        if metric not in known:
+            shown = ", ".join(known[:20]) or "none"
+            raise NotFoundError(f"run {run_id!r} has no metric {metric!r} (it has: {shown})")
+    return well_stats(engine, run_id, metric)
 
 
 def plate_qc(engine: sa.Engine, run_id: str, metric: str | None = None) -> list[PlateQCRow]:

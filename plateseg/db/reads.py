@@ -21,12 +21,14 @@ __all__ = [
     "PlateGrid",
     "PlateQCRow",
     "WellGrid",
+    "WellStat",
     "WellValue",
     "get_experiment",
     "list_experiments",
     "plate_qc_rows",
     "run_metric_names",
     "well_grid",
+    "well_stats",
     "well_values",
 ]
 
@@ -324,6 +326,42 @@ def well_values(engine: sa.Engine, experiment_id: str, run_id: str, metric: str)
             concentration=row.concentration,
             control=row.control or "",
             value=row.mean,
+            n_fields=int(row.n_fields or 0),
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class WellStat:
+    """One metric of one well of a run as stored: the mean and population SD (ddof=0)
+    over the well's fields with a finite value, and how many fields that is."""
+
+    plate: str
+    well: str
+    metric: str
+    mean: float | None
+    std: float | None
+    n_fields: int
+
+
+def well_stats(engine: sa.Engine, run_id: str, metric: str | None = None) -> list[WellStat]:
+    """The stored per-well summaries of a run (every metric, or one), by plate, well and
+    metric (the run and metric are not checked: unknown ones give an empty list)."""
+    stmt = sa.select(_wm.plate, _wm.well, _wm.metric, _wm.mean, _wm.std, _wm.n_fields).where(
+        _wm.run_id == run_id
+    )
+    if metric is not None:
+        stmt = stmt.where(_wm.metric == metric)
+    with translate_errors(engine), engine.connect() as connection:
+        rows = connection.execute(stmt.order_by(_wm.plate, _wm.well, _wm.metric)).all()
+    return [
+        WellStat(
+            plate=row.plate,
+            well=row.well,
+            metric=row.metric,
+            mean=row.mean,
+            std=row.std,
             n_fields=int(row.n_fields or 0),
         )
         for row in rows

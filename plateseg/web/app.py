@@ -16,6 +16,7 @@ from plateseg.web.errors import install_error_handlers
 from plateseg.web.headers import SecurityHeadersMiddleware, redact_token_in_logs
 from plateseg.web.routers import (
     biology,
+    compare,
     experiments,
     finetune,
     health,
@@ -80,7 +81,18 @@ def create_app(settings: Settings | None = None, config: WebSettings | None = No
         settings=settings, config=config, guard=guard, templates=templates
     )
     install_error_handlers(app)
-    for module in (health, experiments, preview, runs, results, biology, models, finetune, pages):
+    for module in (
+        health,
+        experiments,
+        preview,
+        runs,
+        results,
+        biology,
+        compare,
+        models,
+        finetune,
+        pages,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_middleware(SecurityMiddleware, guard=guard)

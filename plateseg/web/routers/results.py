@@ -8,7 +8,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from plateseg.errors import NotFoundError, ObjectNotFoundError
+from plateseg.heatmap import PERCENTILES, field_cv, robust_range
 from plateseg.imaging import get_image_bytes, read_image
+from plateseg.map_settings import RUN_SETTINGS_FIELDS
 from plateseg.results import (
     RunInfo,
     export_run,
@@ -18,6 +20,7 @@ from plateseg.results import (
     run_failures,
     run_metrics,
     well_metric_grid,
+    well_metric_stats,
     well_table,
 )
 from plateseg.web.deps import AppStateDep, ImageId, RunId
@@ -63,6 +66,8 @@ def details(state: AppStateDep, run_id: RunId) -> dict[str, Any]:
         "secondary": run.recipe.get("secondary") is not None,
         "model": model,
         "engine": run.engine,
+        "recipe_hash": run.recipe_hash,
+        "map_settings": {k: run.parameters[k] for k in RUN_SETTINGS_FIELDS if k in run.parameters},
         "batch_size": run.batch_size,
         "max_concurrency": run.max_concurrency,
         "started_at": run.started_at.isoformat() if run.started_at else None,
@@ -80,35 +85,68 @@ def metrics(state: AppStateDep, run_id: RunId) -> list[str]:
     return sorted(run_metrics(state.engine, run_id), key=lambda name: name != NUCLEI_METRIC)
 
 
+Stat = Literal["mean", "cv"]
+
+
+def _range(values: list[float]) -> dict[str, float | None]:
+    robust = robust_range(values)
+    return {
+        "min": min(values) if values else None,
+        "max": max(values) if values else None,
+        "low": robust[0] if robust else None,
+        "high": robust[1] if robust else None,
+    }
+
+
 @router.get("/heatmap")
-def heatmap(state: AppStateDep, run_id: RunId, metric: Metric = NUCLEI_METRIC) -> dict[str, Any]:
-    """Per-well means of one metric, their range, layout annotations and Z' per plate.
+def heatmap(
+    state: AppStateDep, run_id: RunId, metric: Metric = NUCLEI_METRIC, stat: Stat = "mean"
+) -> dict[str, Any]:
+    """Per-well values of one metric, their ranges, layout annotations and Z' per plate.
+
+    ``stat=mean`` (default): each well's mean over its fields; ``stat=cv``: the spread
+    across the well's fields, the coefficient of variation in percent (sample SD over
+    the mean, :func:`plateseg.heatmap.field_cv`; no value with fewer than two fields).
+    ``min``/``max`` span every value; ``low``/``high`` are the 2nd and 98th percentiles
+    (the robust colour range), over the run and in ``plates`` per plate.
 
     Everything comes from the results database: the well means and layout annotations
-    recorded at aggregation (:func:`plateseg.results.well_metric_grid`) and the stored
-    plate QC (:func:`plateseg.results.plate_qc`). Only wells imaged in the run are listed.
+    recorded at aggregation (:func:`plateseg.results.well_metric_grid`), the fields' SDs
+    and the stored plate QC (:func:`plateseg.results.plate_qc`). Only wells imaged in the
+    run are listed.
     """
     run = _run(state, run_id)
     grid = well_metric_grid(state.engine, run.experiment_id, metric, run_id)
     failed = {
         (w.plate, w.well): w.n_failed for w in well_table(state.engine, run.experiment_id, run_id)
     }
+    spread = {
+        (s.plate, s.well): field_cv(s.mean, s.std, s.n_fields)
+        for s in well_metric_stats(state.engine, run_id, metric)
+    }
     wells: list[dict[str, Any]] = []
     values: list[float] = []
+    per_plate: dict[str, list[float]] = {}
     for plate in grid.plates:
         for r, letter in enumerate(plate.rows):
             for c, column in enumerate(plate.columns):
                 name = f"{letter}{column:02d}"
-                value = plate.values[r][c]
                 if (plate.plate, name) not in failed:
                     continue
+                mean = plate.values[r][c]
+                cv = spread.get((plate.plate, name))
+                value = cv if stat == "cv" else mean
                 if value is not None:
                     values.append(value)
+                    per_plate.setdefault(plate.plate, []).append(value)
                 wells.append(
                     {
                         "plate": plate.plate,
                         "well": name,
                         "value": value,
+                        "mean": mean,
+                        "cv": cv,
+                        "n_fields": plate.n_fields[r][c],
                         "failed": failed[(plate.plate, name)],
                         "layout": {
                             "condition": plate.condition[r][c],
@@ -120,8 +158,10 @@ def heatmap(state: AppStateDep, run_id: RunId, metric: Metric = NUCLEI_METRIC) -
     return {
         "run_id": run_id,
         "metric": metric,
-        "min": min(values) if values else None,
-        "max": max(values) if values else None,
+        "stat": stat,
+        **_range(values),
+        "percentiles": list(PERCENTILES),
+        "plates": {name: _range(v) for name, v in sorted(per_plate.items())},
         "rows": max((len(p.rows) for p in grid.plates), default=8),
         "columns": max((len(p.columns) for p in grid.plates), default=12),
         "z_prime": {row.plate: row.z_prime for row in plate_qc(state.engine, run_id, metric)},

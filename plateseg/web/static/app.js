@@ -50,16 +50,54 @@ function viridis(t) {
   const c = VIRIDIS[i].map((a, k) => Math.round(a + (VIRIDIS[i + 1][k] - a) * f));
   return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
 }
-const METRIC_LABELS = {
-  Count_Nuclei: "nuclei per field", Image_ForegroundFraction: "foreground fraction",
-  Mean_Nuclei_AreaShape_Area: "mean nuclear area (px)", Median_Nuclei_AreaShape_Area: "median nuclear area (px)",
-  Threshold_FinalThreshold_Nuclei: "threshold",
+/* Diverging blue–white–red (RdBu reversed, 5 stops) for differences: t in [-1, 1], 0 white. */
+const DIVERGING = [[33, 102, 172], [146, 197, 222], [247, 247, 247], [244, 165, 130], [178, 24, 43]];
+function diverging(t) {
+  t = (Math.min(1, Math.max(-1, t)) + 1) / 2 * (DIVERGING.length - 1);
+  const i = Math.min(Math.floor(t), DIVERGING.length - 2), f = t - i;
+  const c = DIVERGING[i].map((a, k) => Math.round(a + (DIVERGING[i + 1][k] - a) * f));
+  return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+}
+/* Dark backgrounds get light text (relative luminance of an "rgb(r, g, b)" string). */
+function isDark(rgb) {
+  const [r, g, b] = rgb.match(/\d+/g).map(Number);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b < 140;
+}
+
+/* Metric names in words, with their unit: the one table of the UI. The key is the
+   CellProfiler-style name the results use; pages show it in a tooltip. */
+const METRICS = {
+  Count_Nuclei: { name: "Nuclei count", unit: "", per: "nuclei per field, well mean" },
+  Count_Cells: { name: "Cell count", unit: "", per: "cells per field, well mean" },
+  Image_ForegroundFraction: { name: "Foreground fraction", unit: "", per: "fraction of the field, well mean" },
+  Threshold_FinalThreshold_Nuclei: { name: "Nuclear threshold", unit: "intensity", per: "well mean" },
 };
-function metricLabel(m) {
-  if (METRIC_LABELS[m]) return METRIC_LABELS[m];
-  const intensity = /^(Mean|Median)_Nuclei_Intensity_(\w+?)Intensity_(.+)$/.exec(m);
-  if (intensity) return `${intensity[1].toLowerCase()} nuclear ${intensity[2].toLowerCase()} intensity ${intensity[3]}`;
-  return m.replaceAll("_", " ");
+const OBJECT_WORDS = { Nuclei: "nuclear", Cells: "cell", Cytoplasm: "cytoplasm" };
+const SHAPE_UNITS = { Area: "px²", Perimeter: "px", MajorAxisLength: "px", MinorAxisLength: "px", EquivalentDiameter: "px", MaxFeretDiameter: "px", MinFeretDiameter: "px" };
+const words = (camel) => camel.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
+function metricInfo(m) {
+  if (METRICS[m]) return METRICS[m];
+  let match = /^(Mean|Median)_(\w+?)_AreaShape_(\w+)$/.exec(m);
+  if (match) return { name: `${match[1]} ${OBJECT_WORDS[match[2]] || match[2].toLowerCase()} ${words(match[3])}`, unit: SHAPE_UNITS[match[3]] || "", per: "per field, well mean" };
+  match = /^(Mean|Median)_(\w+?)_Intensity_(\w+?)_(.+)$/.exec(m);
+  if (match) return { name: `${match[1]} ${OBJECT_WORDS[match[2]] || match[2].toLowerCase()} ${words(match[3])}, ${match[4]}`, unit: "a.u.", per: "per field, well mean" };
+  match = /^Count_(\w+)$/.exec(m);
+  if (match) return { name: `${match[1]} count`, unit: "", per: "per field, well mean" };
+  return { name: m.replaceAll("_", " "), unit: "", per: "well mean" };
+}
+/* "Mean nuclear area (px²)": the name in words with its unit. */
+function metricLabel(m) { const i = metricInfo(m); return i.unit ? `${i.name} (${i.unit})` : i.name; }
+
+/* A labelled colour bar: ramp, low / middle / high ticks, the metric's name as its title. */
+function colourBar({ label, title = "", low, high, ramp = "viridis", note = "", ids = false }) {
+  const mid = low !== null && high !== null ? (low + high) / 2 : null;
+  const tick = (v, id) => el("span", ids && id ? { id, text: fmt(v) } : { text: fmt(v) });
+  const bar = el("div", { class: `colourbar ${ramp}`, "data-low": String(low), "data-high": String(high) },
+    el("div", { class: "cb-label", title, text: label }),
+    el("div", { class: "cb-ramp", role: "img", "aria-label": `${label}: colour scale from ${fmt(low)} to ${fmt(high)}` }),
+    el("div", { class: "cb-ticks" }, tick(low, "scale-min"), tick(mid), tick(high, "scale-max")));
+  if (note) bar.append(el("div", { class: "cb-note", text: note }));
+  return bar;
 }
 function rowLetter(r) { const A = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"; return r < 26 ? A[r] : "A" + A[r - 26]; }
 
@@ -234,8 +272,10 @@ async function loadResults(runId) {
   $("#dl-objects").href = `/api/runs/${runId}/objects.parquet`;
   const metrics = await api("GET", `/api/runs/${runId}/metrics`);
   const select = $("#metric"); select.replaceChildren();
-  for (const m of metrics) select.append(el("option", { value: m, text: metricLabel(m) }));
+  for (const m of metrics) select.append(el("option", { value: m, text: metricLabel(m), title: `CellProfiler name: ${m}` }));
   select.onchange = () => drawHeatmap(runId, select.value);
+  initHeatControls(runId);
+  heatView.metric = null;  // a retry's results: Z′ and dose-response are drawn again
   if (metrics.length) await drawHeatmap(runId, metrics[0]);
   else $("#heatmap").replaceChildren(el("p", { class: "muted", text: "No well metrics recorded (every image failed?)." }));
   const [images, failures, details] = await Promise.all([api("GET", `/api/runs/${runId}/images`), api("GET", `/api/runs/${runId}/failures`), api("GET", `/api/runs/${runId}/details`)]);
@@ -261,13 +301,42 @@ function drawDetails(d) {
   $("#run-details").replaceChildren(...items);
 }
 
+/* The run page's heatmap: the metric (or its spread across fields) on every plate, a
+   labelled colour bar over a robust range, controls outlined, failed and empty wells. */
+const heatView = { metric: null, stat: "mean", range: "robust", perPlate: false, values: false, data: null };
 async function drawHeatmap(runId, metric) {
-  const data = await api("GET", `/api/runs/${runId}/heatmap?metric=${encodeURIComponent(metric)}`);
+  const changed = metric !== heatView.metric;
+  heatView.metric = metric;
+  const q = `metric=${enc(metric)}&stat=${heatView.stat}`;
+  heatView.data = await api("GET", `/api/runs/${enc(runId)}/heatmap?${q}`);
+  paintHeatmap(runId);
+  if (changed && window.drawBiology) await window.drawBiology(runId, metric);
+}
+function heatRange(range) {
+  if (!range || range.min === null) return [null, null];
+  return heatView.range === "robust" ? [range.low, range.high] : [range.min, range.max];
+}
+function paintHeatmap(runId) {
+  const data = heatView.data;
+  const info = metricInfo(data.metric);
+  const label = data.stat === "cv" ? `Spread of ${info.name.toLowerCase()} across fields: CV (%)` : metricLabel(data.metric);
+  const title = `CellProfiler name: ${data.metric}` + (data.stat === "cv" ? " · CV = sample SD of the well's fields / their mean" : ` · ${info.per}`);
   const box = $("#heatmap"); box.replaceChildren();
-  const span = data.max !== null && data.max > data.min ? data.max - data.min : 1;
+  box.classList.toggle("show-values", heatView.values);
+  const bars = $("#colourbars"); bars.replaceChildren();
   const plates = [...new Set(data.wells.map((w) => w.plate))];
+  const note = (lo, hi, values) => {
+    const below = values.filter((v) => v < lo).length, above = values.filter((v) => v > hi).length;
+    const what = heatView.range === "robust" ? `colours span the ${data.percentiles[0]}th–${data.percentiles[1]}th percentile of the wells` : "colours span every well";
+    const ends = below || above ? `; ${below} below and ${above} above are drawn at the ends` : "";
+    return `${what}${heatView.perPlate && plates.length > 1 ? " of this plate" : ""}${ends}`;
+  };
+  const [allLo, allHi] = heatRange(data);
   for (const plate of plates) {
-    const wells = Object.fromEntries(data.wells.filter((w) => w.plate === plate).map((w) => [w.well, w]));
+    const list = data.wells.filter((w) => w.plate === plate);
+    const wells = Object.fromEntries(list.map((w) => [w.well, w]));
+    const [lo, hi] = heatView.perPlate ? heatRange(data.plates[plate]) : [allLo, allHi];
+    const span = lo !== null && hi > lo ? hi - lo : 1;
     const grid = el("div", { class: "plate heat", "data-plate": plate });
     grid.style.setProperty("--cols", String(data.columns));  /* CSSOM: allowed by the CSP, a style attribute is not */
     grid.append(el("div", { class: "corner" }));
@@ -279,21 +348,45 @@ async function drawHeatmap(runId, metric) {
         const w = wells[name];
         if (!w) { grid.append(el("div", { class: "well none", title: `${name} · not in this run` })); continue; }
         const notes = Object.entries(w.layout).filter(([, v]) => v).map(([k, v]) => `${k}: ${v}`).join(" · ");
-        const cell = el("button", { class: "well" + (w.value === null ? " nodata" : "") + (w.failed ? " failed" : ""), "data-well": name,
-          title: `${plate} ${name} · ${fmt(w.value)}${w.failed ? ` · ${w.failed} failed` : ""}${notes ? " · " + notes : ""}` });
-        if (w.value !== null) cell.style.background = viridis((w.value - data.min) / span);
+        const shown = data.stat === "cv" ? (w.value === null ? "–" : `CV ${fmt(w.value)} %`) : fmt(w.value);
+        const where = w.value === null || lo === null ? "" : w.value < lo ? " · below the colour range" : w.value > hi ? " · above the colour range" : "";
+        const empty = w.value === null ? (w.failed && w.mean === null ? " · every field failed" : data.stat === "cv" ? ` · no spread from ${w.n_fields} field${w.n_fields === 1 ? "" : "s"}` : " · no value") : "";
+        const cell = el("button", {
+          class: "well" + (w.value === null ? " nodata" : "") + (w.failed ? " failed" : "") + (w.layout.control ? ` ctl-${w.layout.control}` : ""),
+          "data-well": name, "data-value": w.value === null ? "" : String(w.value),
+          title: `${plate} ${name} · ${shown}${empty}${where}${w.failed ? ` · ${w.failed} failed` : ""}${notes ? " · " + notes : ""}`,
+        });
+        if (w.value !== null) {
+          const colour = viridis((w.value - lo) / span);
+          cell.style.background = colour;
+          if (isDark(colour)) cell.classList.add("on-dark");
+          cell.append(el("span", { class: "v", text: fmt(w.value, w.value >= 100 ? 3 : 2) }));
+        }
         cell.addEventListener("click", () => openWell(runId, plate, name));
         grid.append(cell);
       }
     }
     if (plates.length > 1) box.append(el("h3", { text: `Plate ${plate}` }));
     box.append(grid);
+    if (heatView.perPlate && plates.length > 1) {
+      const values = list.map((w) => w.value).filter((v) => v !== null);
+      box.append(colourBar({ label: `${label} · plate ${plate}`, title, low: lo, high: hi, note: note(lo, hi, values) }));
+    }
   }
-  $("#scale-min").textContent = fmt(data.min); $("#scale-max").textContent = fmt(data.max);
+  if (!(heatView.perPlate && plates.length > 1)) {
+    const values = data.wells.map((w) => w.value).filter((v) => v !== null);
+    bars.append(colourBar({ label, title, low: allLo, high: allHi, note: note(allLo, allHi, values), ids: true }));
+  }
   const z = Object.entries(data.z_prime);
   $("#zprime").replaceChildren(...(z.length ? ["Z′ ", ...z.flatMap(([p, v]) => [el("b", { text: v === null ? "n/a" : v.toFixed(2) }), z.length > 1 ? ` (${p}) ` : ""])] : []));
   $("#zprime").title = "Z′ = 1 − 3(σpos + σneg)/|μpos − μneg| over the well means of the layout's control wells (sample σ, n − 1); its evidence is under Assay quality";
-  if (window.drawBiology) await window.drawBiology(runId, metric);
+}
+function initHeatControls(runId) {
+  const stat = $("#heat-stat"), range = $("#heat-range"), perPlate = $("#heat-per-plate"), values = $("#heat-values");
+  stat.onchange = () => { heatView.stat = stat.value; drawHeatmap(runId, heatView.metric); };
+  range.onchange = () => { heatView.range = range.value; paintHeatmap(runId); };
+  perPlate.onchange = () => { heatView.perPlate = perPlate.checked; paintHeatmap(runId); };
+  values.onchange = () => { heatView.values = values.checked; $("#heatmap").classList.toggle("show-values", values.checked); };
 }
 
 let imageRows = [];
