@@ -37,6 +37,12 @@ import numpy as np
 from plateseg.imaging import write_tiff
 from plateseg.segmentation.filters import gaussian
 from plateseg.store import Store, get_json, put_json
+from plateseg.store.keys import (
+    experiment_prefix,
+    layout_key,
+    truth_counts_key,
+    truth_mask_key,
+)
 
 __all__ = [
     "COMPOUNDS",
@@ -402,21 +408,20 @@ def write_demo_experiment(
                     rng, n, size, brightness=0.35 if well in dim else 1.0, illum=illum
                 )
                 for channel, image in (("w1", rendered.w1), ("w2", rendered.w2)):
-                    key = (
-                        f"experiments/{experiment_id}/{plate}/{plate}_{well}_s{site}_{channel}.tif"
-                    )
+                    name = f"{plate}/{plate}_{well}_s{site}_{channel}.tif"
+                    key = f"{experiment_prefix(experiment_id)}{name}"
                     store.put_bytes(key, write_tiff(image, compress=False), "image/tiff")
                     truth.image_keys.append(key)
                 image_id = f"{plate}_{well}_{site}"
-                mask_key = f"truth/{experiment_id}/masks/{image_id}.tif"
+                mask_key = truth_mask_key(experiment_id, image_id)
                 store.put_bytes(mask_key, write_tiff(rendered.labels), "image/tiff")
                 truth.mask_keys[image_id] = mask_key
                 truth.field_counts[image_id] = rendered.count
                 total += rendered.count
             truth.well_counts[f"{plate}_{well}"] = total
     truth.image_keys.sort()
-    store.put_bytes(f"experiments/{experiment_id}/layout.csv", _layout_csv(), "text/csv")
-    put_json(store, f"truth/{experiment_id}/counts.json", truth.to_json())
+    store.put_bytes(layout_key(experiment_id), _layout_csv(), "text/csv")
+    put_json(store, truth_counts_key(experiment_id), truth.to_json())
     return truth
 
 
@@ -431,7 +436,7 @@ def _layout_csv() -> bytes:
 
 def load_truth(store: Store, experiment_id: str) -> DemoTruth:
     """Read back the ``truth/<id>/counts.json`` that :func:`write_demo_experiment` wrote."""
-    data = get_json(store, f"truth/{experiment_id}/counts.json")
+    data = get_json(store, truth_counts_key(experiment_id))
     return DemoTruth(
         experiment_id=data["experiment_id"],
         well_counts={k: int(v) for k, v in data["wells"].items()},

@@ -29,17 +29,16 @@ from dataclasses import dataclass
 
 from plateseg.errors import InputError, ObjectNotFoundError
 from plateseg.store import Store
+from plateseg.store.keys import layout_key
 
 __all__ = [
     "PLATE_FORMATS",
     "PlateLayout",
     "WellLayout",
-    "layout_key",
     "parse_layout",
     "plate_format_for",
     "read_layout",
     "read_layout_text",
-    "run_layout_key",
     "split_well",
 ]
 
@@ -235,20 +234,6 @@ def parse_layout(
         seen[slot] = line
         wells.append(entry)
     return PlateLayout(wells=tuple(wells), source=source)
-
-
-def layout_key(experiment_id: str) -> str:
-    """Store key of an experiment's layout file."""
-    return f"experiments/{experiment_id}/layout.csv"
-
-
-def run_layout_key(run_id: str) -> str:
-    """Store key of the layout snapshot Lookup takes for a run: ``runs/<run_id>/layout.csv``.
-
-    Aggregate reads the snapshot, so editing the experiment's ``layout.csv`` during or
-    after a run does not change that run's annotations or Z'.
-    """
-    return f"runs/{run_id}/layout.csv"
 
 
 def read_layout_text(store: Store, key: str) -> str | None:

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from plateseg.cli.output import console, load_json_argument
 from plateseg.errors import InputError, PlatesegError
-from plateseg.store.keys import truth_prefix
+from plateseg.store.keys import experiment_prefix, truth_prefix
 
 
 def demo_data(
@@ -35,7 +35,7 @@ def demo_data(
             "wrote experiment ",
             (experiment_id, "bold"),
             f": {wells} wells x {fields} fields x 2 channels to "
-            f"{store.uri(f'experiments/{experiment_id}/')}",
+            f"{store.uri(experiment_prefix(experiment_id))}",
         ),
         soft_wrap=True,
     )

@@ -30,11 +30,12 @@ import typer
 
 from plateseg.cli.output import console
 from plateseg.errors import InputError, PlatesegError
+from plateseg.store.keys import MODELS_PREFIX
 
 __all__ = ["register", "train"]
 
 _SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
-_STORE_OUT = re.compile(r"^models/([A-Za-z0-9][A-Za-z0-9._-]{0,63})\.onnx$")
+_STORE_OUT = re.compile(rf"^{re.escape(MODELS_PREFIX)}([A-Za-z0-9][A-Za-z0-9._-]{{0,63}})\.onnx$")
 
 
 def _expand(paths: list[Path], option: str) -> list[Path]:

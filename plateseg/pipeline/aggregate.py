@@ -34,11 +34,9 @@ from plateseg.errors import InputError, ModelError, ObjectNotFoundError, Platese
 from plateseg.layout import (
     PlateLayout,
     WellLayout,
-    layout_key,
     parse_layout,
     plate_format_for,
     read_layout_text,
-    run_layout_key,
     split_well,
 )
 from plateseg.pipeline.aggregate_collect import (
@@ -51,8 +49,8 @@ from plateseg.planning.costs import run_cost_usd
 from plateseg.segmentation.onnx_model import model_digest
 from plateseg.settings import get_settings
 from plateseg.store import LocalStore, Store
+from plateseg.store.keys import layout_key, masks_prefix, objects_prefix, run_layout_key, run_prefix
 from plateseg.store.keys import manifest_key as lookup_manifest_key
-from plateseg.store.keys import masks_prefix, objects_prefix, run_prefix
 from plateseg.summaries import finite, image_qc_flags, plate_qc, summarise
 
 logger = logging.getLogger(__name__)

@@ -41,7 +41,6 @@ from plateseg.contracts import ExecutionInput, LookupRequest, LookupResult, Mani
 from plateseg.errors import ExecutionInputError, InputError, RecipeError
 from plateseg.layout import (
     PlateLayout,
-    layout_key,
     parse_layout,
     plate_format_for,
     read_layout_text,
@@ -55,6 +54,7 @@ from plateseg.segmentation import validate_recipe
 from plateseg.store import LocalStore, Store, put_json
 from plateseg.store.keys import (
     experiment_prefix,
+    layout_key,
     lookup_report_key,
     manifest_key,
     recipe_key,

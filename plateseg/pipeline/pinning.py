@@ -7,7 +7,7 @@
   match fails the batch with a :class:`~plateseg.errors.ModelError` naming both hashes.
   Aggregate records the pinned hash, not a re-read of the model.
 - **The plate layout.** Lookup copies ``experiments/<id>/layout.csv`` to
-  ``runs/<run_id>/layout.csv`` (:func:`plateseg.layout.run_layout_key`); Aggregate reads
+  ``runs/<run_id>/layout.csv`` (:func:`plateseg.store.keys.run_layout_key`); Aggregate reads
   the snapshot and the database keeps it with the run, so editing the layout later does
   not rewrite an old run's annotations or Z'.
 """
@@ -20,10 +20,9 @@ from typing import Any
 
 from plateseg.contracts import Recipe
 from plateseg.errors import ModelError, ObjectNotFoundError
-from plateseg.layout import run_layout_key
 from plateseg.segmentation.onnx_model import load_model_bytes, model_key, read_model_bytes
 from plateseg.store import ObjectInfo, Store
-from plateseg.store.keys import run_model_key
+from plateseg.store.keys import run_layout_key, run_model_key
 
 __all__ = [
     "MODEL_SEGMENTERS",

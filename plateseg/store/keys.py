@@ -28,6 +28,7 @@ from __future__ import annotations
 
 __all__ = [
     "ACCEPTED_PREFIX",
+    "EXPERIMENTS_PREFIX",
     "MODELS_PREFIX",
     "accepted_key",
     "batch_key",
@@ -53,6 +54,8 @@ __all__ = [
     "truth_prefix",
 ]
 
+#: Every experiment's input.
+EXPERIMENTS_PREFIX = "experiments/"
 #: Models and their provenance cards.
 MODELS_PREFIX = "models/"
 #: The web's records of accepted runs.
@@ -61,7 +64,7 @@ ACCEPTED_PREFIX = "web/accepted/"
 
 def experiment_prefix(experiment_id: str) -> str:
     """``experiments/<experiment_id>/``: an experiment's input images."""
-    return f"experiments/{experiment_id}/"
+    return f"{EXPERIMENTS_PREFIX}{experiment_id}/"
 
 
 def layout_key(experiment_id: str) -> str:

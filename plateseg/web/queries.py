@@ -15,6 +15,7 @@ from plateseg.contracts import ManifestItem, validate_experiment_id
 from plateseg.errors import NotFoundError
 from plateseg.metadata import NO_IMAGE_FILES, NamingChoice, build_manifest, choose_naming
 from plateseg.store import Store
+from plateseg.store.keys import EXPERIMENTS_PREFIX, experiment_prefix
 
 __all__ = [
     "ExperimentSummary",
@@ -66,7 +67,7 @@ class ManifestCache:
             entry = self._entries.get(experiment_id)
             if entry is not None and now - entry.at < self.ttl and entry.naming is not None:
                 return entry.items, entry.naming
-        keys = [info.key for info in self.store.list(f"experiments/{experiment_id}/")]
+        keys = [info.key for info in self.store.list(experiment_prefix(experiment_id))]
         naming = choose_naming(keys, experiment_id, None)
         items, _report = build_manifest(keys, experiment_id, naming.pattern)
         with self._lock:
@@ -100,7 +101,7 @@ class ManifestCache:
 def experiment_ids(store: Store) -> list[str]:
     """Ids of the experiments with at least one object under ``experiments/``."""
     ids: set[str] = set()
-    for info in store.list("experiments/"):
+    for info in store.list(EXPERIMENTS_PREFIX):
         parts = info.key.split("/")
         if len(parts) > 2 and parts[1]:
             ids.add(parts[1])
