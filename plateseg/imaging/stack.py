@@ -50,9 +50,9 @@ def read_stack(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
         empty planes, an unsupported dtype.
     """
     from plateseg.imaging import _check_plane, _reason, _too_big, read_image, sniff_format
+    from plateseg.imaging.codecs import is_missing_codec, missing_codec_error, palette_to_grey
+    from plateseg.imaging.integrity import check_complete, check_file_size
     from plateseg.settings import get_settings
-    from plateseg.tiff_codecs import is_missing_codec, missing_codec_error, palette_to_grey
-    from plateseg.tiff_integrity import check_complete, check_file_size
 
     limit = get_settings().max_image_pixels if max_pixels is None else max_pixels
     if sniff_format(data) != "tiff":

@@ -193,7 +193,7 @@ def test_read_field_names_a_missing_channel_and_a_missing_file(field_store: Loca
         read_field(field_store, item, ["w3"])
 
 
-# --- multi-channel files (plateseg.imaging_stack) ---------------------------------------
+# --- multi-channel files (plateseg.imaging.stack) ---------------------------------------
 
 
 def _tiff(array: np.ndarray, **options: object) -> bytes:
@@ -203,7 +203,7 @@ def _tiff(array: np.ndarray, **options: object) -> bytes:
 
 
 def test_multipage_and_ome_tiff_stack_channels() -> None:
-    from plateseg.imaging_stack import read_stack
+    from plateseg.imaging.stack import read_stack
 
     planes = np.arange(3 * 20 * 30, dtype=np.uint16).reshape(3, 20, 30)
     pages = read_stack(_tiff(planes), "multi.tif", max_pixels=10**6)
@@ -223,14 +223,14 @@ def test_multipage_and_ome_tiff_stack_channels() -> None:
     ],
 )
 def test_bad_stacks_are_typed_errors(data: bytes, error: type[Exception], message: str) -> None:
-    from plateseg.imaging_stack import read_stack
+    from plateseg.imaging.stack import read_stack
 
     with pytest.raises(error, match=message):
         read_stack(data, "bad.tif", max_pixels=10**6)
 
 
 def test_stacks_refuse_z_bombs_and_nan() -> None:
-    from plateseg.imaging_stack import read_stack
+    from plateseg.imaging.stack import read_stack
 
     zstack = _tiff(np.zeros((2, 4, 16, 16), np.uint16), ome=True, metadata={"axes": "CZYX"})
     with pytest.raises(ImageShapeError, match=r"z.tif: holds more than channels \(2 C, 4 Z"):

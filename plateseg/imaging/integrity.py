@@ -235,7 +235,7 @@ def _check_page(
     key: str,
 ) -> None:
     """The checks of :func:`check_complete` on one page stored in strips or tiles."""
-    from plateseg.tiff_codecs import is_missing_codec
+    from plateseg.imaging.codecs import is_missing_codec
 
     geometry = page.keyframe
     if geometry is None:  # a frame without its key page: nothing to check it by

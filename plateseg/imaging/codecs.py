@@ -1,5 +1,5 @@
 """TIFF codecs and palettes: what :mod:`plateseg.imaging` and
-:mod:`plateseg.imaging_stack` need to explain a file tifffile cannot decode without a
+:mod:`plateseg.imaging.stack` need to explain a file tifffile cannot decode without a
 codec, and to turn palette (colormap) pages into grey intensities.
 """
 

@@ -19,7 +19,7 @@ import tifffile
 
 from plateseg.errors import ImageReadError, ImageShapeError
 from plateseg.imaging import read_image
-from tests.test_imaging import KEY, tiff_bytes
+from tests.imaging.test_imaging import KEY, tiff_bytes
 
 #: Read bytes as if ``import imagecodecs`` failed (see :func:`without_imagecodecs`).
 Reader = Callable[[bytes], np.ndarray]
@@ -381,7 +381,7 @@ def test_a_corrupt_compressed_tiff_is_still_corrupt(rng: np.random.Generator) ->
 
 
 def test_channel_stacks_read_compressed_and_palette_pages_like_single_planes() -> None:
-    from plateseg.imaging_stack import read_stack
+    from plateseg.imaging.stack import read_stack
 
     channels = np.arange(2 * 8 * 8, dtype=np.uint8).reshape(2, 8, 8) % 4
     buffer = io.BytesIO()

@@ -19,10 +19,10 @@ import numpy as np
 
 from plateseg.contracts import ManifestItem
 from plateseg.errors import ImageReadError, ImageShapeError, ObjectNotFoundError, StoreKeyError
+from plateseg.imaging.codecs import is_missing_codec, missing_codec_error, palette_to_grey
+from plateseg.imaging.integrity import FILE_SIZE_SLACK, check_complete, check_file_size
 from plateseg.settings import get_settings
 from plateseg.store import Store
-from plateseg.tiff_codecs import is_missing_codec, missing_codec_error, palette_to_grey
-from plateseg.tiff_integrity import FILE_SIZE_SLACK, check_complete, check_file_size
 
 if TYPE_CHECKING:
     import tifffile
@@ -91,7 +91,7 @@ def read_image(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
         compressed TIFF whose codec is missing (the message names the compression and
         the ``imagecodecs`` package rather than calling the file corrupt); a TIFF cut
         short or zero-filled at the end (an interrupted copy, see
-        :mod:`plateseg.tiff_integrity`), or far larger than the pixels it declares.
+        :mod:`plateseg.imaging.integrity`), or far larger than the pixels it declares.
     ImageShapeError
         Not a single 2-D plane (RGB, stack), larger than ``max_pixels``, empty, or an
         unsupported dtype.
@@ -103,7 +103,7 @@ def read_image(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
     (``II`` or ``MM``). The first image series of the file is read: a TIFF or OME-TIFF
     holding more than one plane (Z, time or channels) is refused with an
     :class:`~plateseg.errors.ImageShapeError`, never silently cut to one plane (a file
-    of channels is read with :func:`plateseg.imaging_stack.read_stack`; z-stacks and
+    of channels is read with :func:`plateseg.imaging.stack.read_stack`; z-stacks and
     time series are projected or split first).
 
     A palette TIFF (``PhotometricInterpretation`` 3: indices plus a 16-bit

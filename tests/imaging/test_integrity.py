@@ -20,7 +20,7 @@ from plateseg.contracts import ManifestItem
 from plateseg.demo import render_field
 from plateseg.errors import ImageReadError, ImageShapeError
 from plateseg.imaging import get_image_bytes, max_file_bytes, read_field, read_image
-from plateseg.imaging_stack import read_stack
+from plateseg.imaging.stack import read_stack
 from plateseg.store import LocalStore
 
 KEY = "experiments/E1/P1/P1_B03_s1_w1.tif"
