@@ -88,7 +88,7 @@ def test_z_prime_and_dose_response_of_the_demo_plate(
         # ---- Z' with its evidence, for the metric the heatmap shows (nuclei per field)
         card = page.locator("#zprime-card")
         expect(card).to_be_visible()
-        expect(page.locator("#zprime-metric")).to_contain_text("nuclei per field (Count_Nuclei)")
+        expect(page.locator("#zprime-metric")).to_contain_text("Nuclei count (Count_Nuclei)")
         heat = client.get(f"/api/runs/{run_id}/heatmap").json()
         controls = {
             role: [w["value"] for w in heat["wells"] if w["layout"]["control"] == role]

@@ -81,6 +81,14 @@ function metricInfo(m) {
   if (match) return { name: `${match[1]} ${OBJECT_WORDS[match[2]] || match[2].toLowerCase()} ${words(match[3])}`, unit: SHAPE_UNITS[match[3]] || "", per: "per field, well mean" };
   match = /^(Mean|Median)_(\w+?)_Intensity_(\w+?)_(.+)$/.exec(m);
   if (match) return { name: `${match[1]} ${OBJECT_WORDS[match[2]] || match[2].toLowerCase()} ${words(match[3])}, ${match[4]}`, unit: "a.u.", per: "per field, well mean" };
+  match = /^ImageQuality_PercentMaximal_(.+)$/.exec(m);
+  if (match) return { name: `Saturated pixels, ${match[1]}`, unit: "%", per: "percent of the field at the maximum, well mean" };
+  match = /^ImageQuality_(\w+?)_(.+)$/.exec(m);
+  if (match) return { name: `${words(match[1]).replace(/^./, (c) => c.toUpperCase())}, ${match[2]}`, unit: "", per: "well mean" };
+  match = /^Image_Intensity_(\w+?)_(.+)$/.exec(m);
+  if (match) return { name: `Image ${words(match[1])}, ${match[2]}`, unit: "a.u.", per: "well mean" };
+  match = /^QC_(\w+)$/.exec(m);
+  if (match) return { name: `Fields flagged ${words(match[1])}`, unit: "fraction", per: "share of the well's fields with the QC flag" };
   match = /^Count_(\w+)$/.exec(m);
   if (match) return { name: `${match[1]} count`, unit: "", per: "per field, well mean" };
   return { name: m.replaceAll("_", " "), unit: "", per: "well mean" };
@@ -327,7 +335,8 @@ function paintHeatmap(runId) {
   const plates = [...new Set(data.wells.map((w) => w.plate))];
   const note = (lo, hi, values) => {
     const below = values.filter((v) => v < lo).length, above = values.filter((v) => v > hi).length;
-    const what = heatView.range === "robust" ? `colours span the ${data.percentiles[0]}th–${data.percentiles[1]}th percentile of the wells` : "colours span every well";
+    const nth = (n) => `${n}${n % 10 === 1 && n % 100 !== 11 ? "st" : n % 10 === 2 && n % 100 !== 12 ? "nd" : n % 10 === 3 && n % 100 !== 13 ? "rd" : "th"}`;
+    const what = heatView.range === "robust" ? `colours span the ${nth(data.percentiles[0])} to ${nth(data.percentiles[1])} percentile of the wells` : "colours span the lowest to the highest well";
     const ends = below || above ? `; ${below} below and ${above} above are drawn at the ends` : "";
     return `${what}${heatView.perPlate && plates.length > 1 ? " of this plate" : ""}${ends}`;
   };
@@ -360,7 +369,7 @@ function paintHeatmap(runId) {
           const colour = viridis((w.value - lo) / span);
           cell.style.background = colour;
           if (isDark(colour)) cell.classList.add("on-dark");
-          cell.append(el("span", { class: "v", text: fmt(w.value, w.value >= 100 ? 3 : 2) }));
+          cell.append(el("span", { class: "v", text: fmt(w.value) }));
         }
         cell.addEventListener("click", () => openWell(runId, plate, name));
         grid.append(cell);
