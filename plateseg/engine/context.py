@@ -164,6 +164,13 @@ class Runtime:
         )
         return child
 
+    def bare_context(self) -> Context:
+        """An empty context object carrying this runtime's variables: for a state that
+        cannot read ``$$`` (:attr:`~plateseg.engine.model.State.reads_context`)."""
+        context = Context()
+        context.variables = self.scope
+        return context
+
     def context_object(
         self,
         state_name: str,

@@ -11,6 +11,7 @@ JSONata machine may not hold JSONPath states. JSONata-specific checks (expressio
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from typing import Any
 
@@ -215,6 +216,8 @@ class _Parser:
             "query_language": language,
             "assign": raw.get("Assign"),
         }
+        if language == "JSONPath" and kind not in ("Task", "Map", "Parallel"):
+            common["reads_context"] = "$$" in json.dumps(raw)
         if language == "JSONata":
             self.problems.extend(jsonata_problems(raw, at))
             common.update(

@@ -172,6 +172,13 @@ class _MapRun:
         self.child_sm = f"arn:aws:states:{rt.region}:{rt.account}:stateMachine:{sm_name}/{label}"
         self.child_prefix = f"arn:aws:states:{rt.region}:{rt.account}:execution:{sm_name}/{label}"
         self.run_id = run_id
+        # a succeeded child's execution record is read only by an export, a NONE
+        # transformation or the journal; otherwise only its output is kept
+        self.keep_records = (
+            exports(state.result_writer)
+            or transformation(state.result_writer) == "NONE"
+            or rt.journal is not None
+        )
         self.items.total = self.items.pending = len(raw_items)
         self.executions.total = self.executions.pending = len(batches)
         rt.history.emit(
@@ -397,17 +404,12 @@ class _MapRun:
             state_machine_name=self.child_sm.rsplit(":", 1)[1],
             role_arn=self.rt.execution.role_arn,
         )
-        record: dict[str, Any] = {
-            "ExecutionArn": info.arn,
-            "Input": _dumps(child_input),
-            "InputDetails": {"Included": True},
-            "Name": name,
-        }
         output: Any = None
         try:
             output = run_machine(self.state.processor, child_input, self.rt.child_execution(info))
+            if not self.keep_records:
+                return {"Status": "SUCCEEDED", "record": None, "output": output}
             status = "SUCCEEDED"
-            record.update(Output=_dumps(output), OutputDetails={"Included": True})
             reason = "Execution is SUCCEEDED and cannot be redriven"
         except ExecutionTimedOut:
             raise  # ends the parent execution, not just this child
@@ -415,6 +417,14 @@ class _MapRun:
             status = "FAILED"
             reason = "Child executions of a Distributed Map are redriven with their Map Run"
             failure = {"Error": err.name, "Cause": err.cause}
+        record: dict[str, Any] = {
+            "ExecutionArn": info.arn,
+            "Input": _dumps(child_input),
+            "InputDetails": {"Included": True},
+            "Name": name,
+        }
+        if status == "SUCCEEDED":
+            record.update(Output=_dumps(output), OutputDetails={"Included": True})
         record.update(
             RedriveCount=0,
             RedriveStatus="NOT_REDRIVABLE",

@@ -54,6 +54,10 @@ class State:
     has_arguments: bool = False
     output: Any = None
     has_output: bool = False
+    #: False when nothing in the state can read ``$$`` (a JSONPath Pass, Choice, Wait,
+    #: Succeed or Fail state whose definition holds no ``$$``): its context object is
+    #: then never built, the hot path of a Map of Pass children.
+    reads_context: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

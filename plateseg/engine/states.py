@@ -103,7 +103,11 @@ def run_once(
         from plateseg.engine.jsonata_states import run_jsonata
 
         return run_jsonata(state, raw_input, rt, entered, retry_count)
-    context = rt.context_object(state.name, entered, retry_count)
+    context = (
+        rt.context_object(state.name, entered, retry_count)
+        if state.reads_context
+        else rt.bare_context()
+    )
     if isinstance(state, FailState):
         raise _fail_error(state, raw_input, context)
     if isinstance(state, ChoiceState | WaitState | SucceedState):

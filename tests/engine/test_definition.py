@@ -130,3 +130,23 @@ def test_all_problems_reported_at_once() -> None:
     assert len(problems) >= 4
     text = str(DefinitionError(problems))
     assert "/States/A/Bogus" in text and "/States/B" in text
+
+
+def test_only_states_that_can_read_the_context_object_get_one() -> None:
+    machine = parse_definition(
+        {
+            "StartAt": "Plain",
+            "States": {
+                "Plain": {"Type": "Pass", "Result": "ok", "Next": "Reads"},
+                "Reads": {"Type": "Pass", "Parameters": {"id.$": "$$.Execution.Id"}, "Next": "T"},
+                "T": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+                    "Parameters": {"Bucket": "b", "Key": "k"},
+                    "End": True,
+                },
+            },
+        }
+    )
+    reads = {name: state.reads_context for name, state in machine.states.items()}
+    assert reads == {"Plain": False, "Reads": True, "T": True}
