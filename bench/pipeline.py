@@ -48,8 +48,8 @@ def _baselines(store_root: Path, experiment_id: str) -> tuple[Timing, Timing, in
     """
     from plateseg.contracts import Batch, Recipe
     from plateseg.imaging import read_field
-    from plateseg.metadata import build_manifest
     from plateseg.pipeline.segment import one_thread, segment_batch
+    from plateseg.plate.manifest import build_manifest
     from plateseg.segmentation import segment_field, validate_recipe
     from plateseg.store import LocalStore
 

@@ -114,7 +114,7 @@ def run_local(
     naming : str, optional
         File-name preset (``imagexpress``, ``operetta``, ``cellomics``, ``incell``) or a
         regex with named groups; by default Lookup detects the preset that reads every
-        file (:func:`plateseg.metadata.choose_naming`).
+        file (:func:`plateseg.plate.manifest.choose_naming`).
     settings : Settings, optional
         Overrides the settings in force.
     tunables : MapSettings, optional

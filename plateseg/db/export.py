@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from plateseg.db.engine import translate_errors
 from plateseg.db.models import Image, ImageMetric, Run, Well, WellMetric
 from plateseg.errors import InputError, NotFoundError
-from plateseg.layout import parse_layout
+from plateseg.plate.layout import parse_layout
 from plateseg.store import Store
 
 __all__ = ["IMAGE_SORT_COLUMNS", "ImagePage", "export_table", "image_page", "table_bytes"]

@@ -201,7 +201,7 @@ def well_grid(engine: sa.Engine, experiment_id: str, run_id: str, metric: str) -
     NotFoundError
         The run has no such metric (the message lists the ones it has).
     """
-    from plateseg.layout import PLATE_FORMATS
+    from plateseg.plate.layout import PLATE_FORMATS
 
     known = run_metric_names(engine, run_id)
     if metric not in known:

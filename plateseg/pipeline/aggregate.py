@@ -5,7 +5,7 @@ Three steps, one module each:
 1. :mod:`plateseg.pipeline.aggregate_collect` reads the ResultWriter manifest and
    result files into a :class:`CollectedRun`;
 2. :mod:`plateseg.summaries` computes well/experiment statistics, image QC flags and
-   plate QC (Z') from the layout (:mod:`plateseg.layout`, ``experiments/<id>/layout.csv``);
+   plate QC (Z') from the layout (:mod:`plateseg.plate.layout`, ``experiments/<id>/layout.csv``);
 3. :func:`plateseg.db.write_run` writes the whole run in one transaction
    (PostgreSQL ``COPY``), replacing what the run wrote before.
 
@@ -31,14 +31,6 @@ from plateseg.contracts.params import canonical_recipe_json
 from plateseg.db.engine import get_engine, upgrade
 from plateseg.db.writer import RunRows, write_run
 from plateseg.errors import InputError, ModelError, ObjectNotFoundError, PlatesegError
-from plateseg.layout import (
-    PlateLayout,
-    WellLayout,
-    parse_layout,
-    plate_format_for,
-    read_layout_text,
-    split_well,
-)
 from plateseg.pipeline.aggregate_collect import (
     CollectedRun,
     collect_results,
@@ -46,6 +38,14 @@ from plateseg.pipeline.aggregate_collect import (
     parse_time,
 )
 from plateseg.planning.costs import run_cost_usd
+from plateseg.plate.layout import (
+    PlateLayout,
+    WellLayout,
+    parse_layout,
+    plate_format_for,
+    read_layout_text,
+    split_well,
+)
 from plateseg.segmentation.onnx_model import model_digest
 from plateseg.settings import get_settings
 from plateseg.store import LocalStore, Store

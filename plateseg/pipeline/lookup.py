@@ -39,16 +39,16 @@ from __future__ import annotations
 
 from plateseg.contracts import ExecutionInput, LookupRequest, LookupResult, ManifestItem, Recipe
 from plateseg.errors import ExecutionInputError, InputError, RecipeError
-from plateseg.layout import (
+from plateseg.pipeline.ownership import claim_run
+from plateseg.pipeline.pinning import pin_model, snapshot_layout
+from plateseg.plate.layout import (
     PlateLayout,
     parse_layout,
     plate_format_for,
     read_layout_text,
     split_well,
 )
-from plateseg.metadata import ManifestReport, build_manifest, choose_naming
-from plateseg.pipeline.ownership import claim_run
-from plateseg.pipeline.pinning import pin_model, snapshot_layout
+from plateseg.plate.manifest import ManifestReport, build_manifest, choose_naming
 from plateseg.runs.ids import check_run_id
 from plateseg.segmentation import validate_recipe
 from plateseg.store import LocalStore, Store, put_json

@@ -111,7 +111,7 @@ def _manifest(
     experiment_id: str, store: Any, naming: str | None
 ) -> tuple[list[Any], dict[str, int]]:
     from plateseg.contracts import validate_experiment_id
-    from plateseg.metadata import build_manifest, choose_naming
+    from plateseg.plate.manifest import build_manifest, choose_naming
     from plateseg.store.keys import experiment_prefix
 
     validate_experiment_id(experiment_id)

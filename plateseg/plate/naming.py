@@ -1,7 +1,7 @@
 """File-name conventions of HCS instruments: the presets and the check of a ``naming``.
 
 A leaf (``re`` and :mod:`plateseg.errors` only): the execution input's ``naming`` is
-checked here at the edge; :mod:`plateseg.metadata` reads file names with it.
+checked here at the edge; :mod:`plateseg.plate.manifest` reads file names with it.
 """
 
 from __future__ import annotations

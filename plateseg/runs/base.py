@@ -47,7 +47,7 @@ class RunOptions(BaseModel):
     naming : str or None
         File-name preset (``imagexpress``, ``operetta``, ``cellomics``, ``incell``) or a
         regex with named groups; ``None``: Lookup detects the preset that reads every
-        file (:func:`plateseg.metadata.choose_naming`).
+        file (:func:`plateseg.plate.manifest.choose_naming`).
     items_per_batch : int or None
         Fields per Segment batch; ``None``: the default (:class:`MapSettings`).
     max_concurrency : int or None

@@ -2,7 +2,7 @@
 
 Experiments as they are in the store (before or without any run) and their manifests,
 cached briefly. Everything recorded by a run (metrics, heatmaps, plate QC, layout
-annotations) is read through :mod:`plateseg.results` and :mod:`plateseg.layout`.
+annotations) is read through :mod:`plateseg.results` and :mod:`plateseg.plate.layout`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from plateseg.contracts import ManifestItem, validate_experiment_id
 from plateseg.errors import NotFoundError
-from plateseg.metadata import NO_IMAGE_FILES, NamingChoice, build_manifest, choose_naming
+from plateseg.plate.manifest import NO_IMAGE_FILES, NamingChoice, build_manifest, choose_naming
 from plateseg.store import Store
 from plateseg.store.keys import EXPERIMENTS_PREFIX, experiment_prefix
 
@@ -60,7 +60,7 @@ class ManifestCache:
 
     def describe(self, experiment_id: str) -> tuple[list[ManifestItem], NamingChoice]:
         """Fields of view of an experiment (maybe none) and the naming they were read
-        with: the one Lookup will detect (:func:`plateseg.metadata.choose_naming`)."""
+        with: the one Lookup will detect (:func:`plateseg.plate.manifest.choose_naming`)."""
         validate_experiment_id(experiment_id)
         now = time.monotonic()
         with self._lock:

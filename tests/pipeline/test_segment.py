@@ -13,8 +13,8 @@ from plateseg.contracts import Batch, ManifestItem
 from plateseg.demo import DemoTruth, write_demo_experiment
 from plateseg.errors import RecipeError, StoreUnavailableError
 from plateseg.imaging import read_image
-from plateseg.metadata import build_manifest
 from plateseg.pipeline.segment import IDENTITY_COLUMNS, part_key, segment_batch
+from plateseg.plate.manifest import build_manifest
 from plateseg.store import LocalStore
 
 EXP = "DEMO-S"

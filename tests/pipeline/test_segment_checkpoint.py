@@ -12,8 +12,8 @@ import plateseg.pipeline.segment as segment_module
 from plateseg.contracts import Batch, ManifestItem, Recipe
 from plateseg.demo import write_demo_experiment
 from plateseg.errors import StoreError
-from plateseg.metadata import build_manifest
 from plateseg.pipeline.segment import checkpoint_key, part_key, segment_batch
+from plateseg.plate.manifest import build_manifest
 from plateseg.segmentation import onnx_model, validate_recipe
 from plateseg.store import LocalStore
 

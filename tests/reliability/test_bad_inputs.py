@@ -14,7 +14,7 @@ them all; then every kind is checked where a user would look:
   CLI or by any worker process, so nobody sees a traceback.
 
 Behaviour chosen where the issue is silent (and documented in
-``plateseg.imaging`` / ``plateseg.metadata``): a file is decoded by its content, not
+``plateseg.imaging`` / ``plateseg.plate.manifest``): a file is decoded by its content, not
 its extension; an all-black field is OK with 0 objects and the ``no_objects`` QC flag
 (``QC_Empty`` = 1); a saturated field is OK with ``QC_Saturated`` = 1; a 1x1 image is
 a per-image "too small" error (nothing can be segmented in it and it always means a

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from plateseg.demo import write_demo_experiment
 from plateseg.store import LocalStore
-from tests.test_metadata_detect import as_operetta
+from tests.plate.test_manifest_detect import as_operetta
 
 from .browser import chromium, screenshot, served
 from .conftest import TOKEN

@@ -35,7 +35,7 @@ def test_experiment_detail_has_a_96_well_plate_map_with_layout(
 def test_layout_annotations_are_parsed_by_the_shared_layout_module(
     client: TestClient, demo: LocalStore
 ) -> None:
-    # plateseg.layout normalises "a1" to A01, as aggregation does when it records the wells
+    # plateseg.plate.layout normalises "a1" to A01, as aggregation does when it records the wells
     demo.put_bytes(
         f"experiments/{EXPERIMENT}/layout.csv",
         b"well,condition,concentration,control\na1,DMSO,0,neg\n",

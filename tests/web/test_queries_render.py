@@ -1,7 +1,7 @@
 """Plate formats and the images drawn for the browser.
 
 Z' and layout parsing are no longer the web's own: the heatmap shows the Z' stored in
-``plate_qc`` and layouts are parsed by :mod:`plateseg.layout` (see ``test_runs_results``
+``plate_qc`` and layouts are parsed by :mod:`plateseg.plate.layout` (see ``test_runs_results``
 and ``test_experiments``).
 """
 

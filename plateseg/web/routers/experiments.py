@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from plateseg import results
 from plateseg.errors import InputError
-from plateseg.layout import (
+from plateseg.plate.layout import (
     PLATE_FORMATS,
     PlateLayout,
     WellLayout,
@@ -85,7 +85,8 @@ def list_experiments(state: AppState) -> list[ExperimentSummary]:
 def plate_format(wells: set[str]) -> tuple[int, int]:
     """(rows, columns) of the smallest standard plate holding ``wells``: 96, 384 or 1536.
 
-    The rule aggregation applies when it records a plate (:func:`plateseg.layout.plate_format_for`).
+    The rule aggregation applies when it records a plate
+    (:func:`plateseg.plate.layout.plate_format_for`).
     """
     return PLATE_FORMATS[plate_format_for([split_well(well) for well in wells])]
 

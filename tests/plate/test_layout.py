@@ -8,7 +8,7 @@ import pytest
 
 from plateseg.demo import demo_layout, write_demo_experiment
 from plateseg.errors import InputError
-from plateseg.layout import parse_layout, plate_format_for, read_layout, split_well
+from plateseg.plate.layout import parse_layout, plate_format_for, read_layout, split_well
 from plateseg.store import LocalStore
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plateseg.errors import InputError
-from plateseg.metadata import build_manifest, parse_key
+from plateseg.plate.manifest import build_manifest, parse_key
 
 EXP = "EXP-1"
 
