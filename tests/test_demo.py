@@ -96,7 +96,7 @@ def test_default_recipe_counts_within_5_percent_and_f1(
 
 def test_truth_records_the_dilution_series_ic50s(demo: tuple[LocalStore, DemoTruth]) -> None:
     from plateseg.demo import COMPOUNDS, NEG_DENSITY, _expected_density
-    from plateseg.dose_response import four_pl
+    from plateseg.results.dose_response import four_pl
 
     store, truth = demo
     assert truth.compounds == load_truth(store, "DEMO-T").compounds

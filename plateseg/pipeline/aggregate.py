@@ -4,7 +4,7 @@ Three steps, one module each:
 
 1. :mod:`plateseg.pipeline.aggregate_collect` reads the ResultWriter manifest and
    result files into a :class:`CollectedRun`;
-2. :mod:`plateseg.summaries` computes well/experiment statistics, image QC flags and
+2. :mod:`plateseg.results.summaries` computes well/experiment statistics, image QC flags and
    plate QC (Z') from the layout (:mod:`plateseg.plate.layout`, ``experiments/<id>/layout.csv``);
 3. :func:`plateseg.db.write_run` writes the whole run in one transaction
    (PostgreSQL ``COPY``), replacing what the run wrote before.
@@ -46,12 +46,12 @@ from plateseg.plate.layout import (
     read_layout_text,
     split_well,
 )
+from plateseg.results.summaries import finite, image_qc_flags, plate_qc, summarise
 from plateseg.segmentation.onnx_model import model_digest
 from plateseg.settings import get_settings
 from plateseg.store import LocalStore, Store
 from plateseg.store.keys import layout_key, masks_prefix, objects_prefix, run_layout_key, run_prefix
 from plateseg.store.keys import manifest_key as lookup_manifest_key
-from plateseg.summaries import finite, image_qc_flags, plate_qc, summarise
 
 logger = logging.getLogger(__name__)
 

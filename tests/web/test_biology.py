@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from plateseg.dose_response import CSV_COLUMNS, four_pl
 from plateseg.pipeline.aggregate import aggregate_run
 from plateseg.results import plate_qc
+from plateseg.results.dose_response import CSV_COLUMNS, four_pl
 from plateseg.store import LocalStore
 from tests.db.runs import MapResults, ok, write_layout
 

@@ -30,8 +30,8 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
 
 from plateseg.demo import DemoTruth, write_demo_experiment
+from plateseg.results.summaries import z_prime_band
 from plateseg.store import LocalStore
-from plateseg.summaries import z_prime_band
 
 from .browser import ARTIFACTS, chromium, screenshot, served
 from .conftest import TOKEN

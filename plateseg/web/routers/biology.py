@@ -1,8 +1,8 @@
 """The biology of a run: Z' per plate with its evidence, dose-response fits per compound.
 
 Both read the results database (the stored plate QC; the wells' means and layout) and
-leave the statistics to the library: :mod:`plateseg.summaries` owns Z' and its bands,
-:mod:`plateseg.dose_response` the 4PL fits.
+leave the statistics to the library: :mod:`plateseg.results.summaries` owns Z' and its bands,
+:mod:`plateseg.results.dose_response` the 4PL fits.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from plateseg.dose_response import DoseFit, DosePoint, curve_points, fit_compounds, fits_csv
 from plateseg.results import plate_qc, well_metric_values
-from plateseg.summaries import SIGMA_DEFINITION, z_prime_band, z_prime_note
+from plateseg.results.dose_response import DoseFit, DosePoint, curve_points, fit_compounds, fits_csv
+from plateseg.results.summaries import SIGMA_DEFINITION, z_prime_band, z_prime_note
 from plateseg.web.deps import AppStateDep, RunId
 from plateseg.web.routers.results import NUCLEI_METRIC, Metric
 from plateseg.web.state import AppState

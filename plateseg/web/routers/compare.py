@@ -3,7 +3,7 @@
 ``/compare?a=RUN&b=RUN`` (reached from the experiment's runs table) shows what each run
 was, side by side, and what B changed against A: a per-well scatter, a difference
 heatmap, every metric's mean in both, and the wells that changed most. The numbers are
-:func:`plateseg.compare.compare_runs`'s; runs of different experiments are refused (422)
+:func:`plateseg.results.compare.compare_runs`'s; runs of different experiments are refused (422)
 with both experiments named.
 """
 
@@ -14,8 +14,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from plateseg.compare import Comparison, MetricDelta, WellPair, check_comparable, compare_runs
 from plateseg.results import get_run
+from plateseg.results.compare import (
+    Comparison,
+    MetricDelta,
+    WellPair,
+    check_comparable,
+    compare_runs,
+)
 from plateseg.runs.ids import check_execution_name
 from plateseg.web.deps import AppStateDep
 from plateseg.web.routers.pages import _page

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from plateseg.errors import NotFoundError, ObjectNotFoundError
-from plateseg.heatmap import PERCENTILES, field_cv, robust_range
 from plateseg.imaging import get_image_bytes, read_image
 from plateseg.map_settings import RUN_SETTINGS_FIELDS
 from plateseg.results import (
@@ -23,6 +22,7 @@ from plateseg.results import (
     well_metric_stats,
     well_table,
 )
+from plateseg.results.heatmap import PERCENTILES, field_cv, robust_range
 from plateseg.web.deps import AppStateDep, ImageId, RunId
 from plateseg.web.pictures import field_overlay
 from plateseg.web.render import object_tips
@@ -106,7 +106,7 @@ def heatmap(
 
     ``stat=mean`` (default): each well's mean over its fields; ``stat=cv``: the spread
     across the well's fields, the coefficient of variation in percent (sample SD over
-    the mean, :func:`plateseg.heatmap.field_cv`; no value with fewer than two fields).
+    the mean, :func:`plateseg.results.heatmap.field_cv`; no value with fewer than two fields).
     ``min``/``max`` span every value; ``low``/``high`` are the 2nd and 98th percentiles
     (the robust colour range), over the run and in ``plates`` per plate.
 

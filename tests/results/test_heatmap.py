@@ -1,4 +1,4 @@
-"""The heatmap's colour range and spread across fields (:mod:`plateseg.heatmap`)."""
+"""The heatmap's colour range and spread across fields (:mod:`plateseg.results.heatmap`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import statistics
 import numpy as np
 import pytest
 
-from plateseg.heatmap import PERCENTILES, field_cv, robust_range, symmetric_limit
+from plateseg.results.heatmap import PERCENTILES, field_cv, robust_range, symmetric_limit
 
 
 def test_the_robust_range_is_the_2nd_and_98th_percentile_and_ignores_missing_values() -> None:

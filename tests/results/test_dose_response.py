@@ -11,8 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from plateseg import dose_response
-from plateseg.dose_response import (
+from plateseg.errors import InputError
+from plateseg.results import dose_response
+from plateseg.results.dose_response import (
     CSV_COLUMNS,
     DosePoint,
     curve_points,
@@ -21,7 +22,6 @@ from plateseg.dose_response import (
     fits_csv,
     four_pl,
 )
-from plateseg.errors import InputError
 
 #: An 8-point half-log dilution series, 4 replicate wells per concentration.
 CONCENTRATIONS = np.repeat(10.0 ** np.arange(-2.0, 2.0, 0.5), 4)

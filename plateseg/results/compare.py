@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from plateseg.errors import InputError, NotFoundError
-from plateseg.heatmap import symmetric_limit
 from plateseg.results import (
     RunInfo,
     get_run,
@@ -32,6 +31,7 @@ from plateseg.results import (
     well_metric_stats,
     well_metric_values,
 )
+from plateseg.results.heatmap import symmetric_limit
 
 __all__ = [
     "Comparison",

@@ -7,8 +7,8 @@ import statistics
 
 import pytest
 
-from plateseg import summaries
-from plateseg.summaries import plate_qc, sample_std, z_prime, z_prime_band, z_prime_note
+from plateseg.results import summaries
+from plateseg.results.summaries import plate_qc, sample_std, z_prime, z_prime_band, z_prime_note
 
 
 def test_doctests() -> None:

@@ -1,4 +1,4 @@
-"""Two runs side by side (:mod:`plateseg.compare`): the pure arithmetic here; the
+"""Two runs side by side (:mod:`plateseg.results.compare`): the pure arithmetic here; the
 database side through the web API in ``tests/web/test_compare.py``."""
 
 from __future__ import annotations
@@ -7,7 +7,9 @@ import math
 
 import pytest
 
-from plateseg.compare import (
+from plateseg.db.rows import RunInfo
+from plateseg.errors import InputError
+from plateseg.results.compare import (
     MetricDelta,
     WellPair,
     check_comparable,
@@ -16,8 +18,6 @@ from plateseg.compare import (
     most_changed,
     pair_wells,
 )
-from plateseg.db.rows import RunInfo
-from plateseg.errors import InputError
 
 
 def test_wells_of_either_run_are_paired_with_their_layout() -> None:
