@@ -23,6 +23,7 @@ from plateseg.results import (
     well_table,
 )
 from plateseg.results.heatmap import PERCENTILES, field_cv, robust_range
+from plateseg.store import keys
 from plateseg.web.deps import AppStateDep, ImageId, RunId
 from plateseg.web.pictures import field_overlay
 from plateseg.web.render import object_tips
@@ -219,7 +220,7 @@ def _field_keys(
     key = item.channels.get(channel)
     if key is None:
         raise NotFoundError(f"field {image_id!r} has no channel {channel!r}")
-    mask_key = f"runs/{run_id}/masks/{image_id}.tif"
+    mask_key = keys.mask_key(run_id, image_id)
     try:
         mask = state.store.get_bytes(mask_key)
     except ObjectNotFoundError:
