@@ -19,7 +19,14 @@ from typing import Any
 from plateseg.engine.paths import path_problem, read_path
 from plateseg.errors import StatesError
 
-__all__ = ["COMPARISONS", "Rule", "evaluate_rule", "parse_condition_rule", "parse_rule"]
+__all__ = [
+    "COMPARISONS",
+    "Rule",
+    "evaluate_rule",
+    "parse_condition_rule",
+    "parse_rule",
+    "parse_timestamp",
+]
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Rule:
     has_output: bool = False
 
 
-def _timestamp(value: Any) -> datetime | None:
+def parse_timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str) or "T" not in value:
         return None
     try:
@@ -64,7 +71,7 @@ _KINDS: dict[str, Callable[[Any], Any]] = {
     "String": _string,
     "Numeric": _number,
     "Boolean": _boolean,
-    "Timestamp": _timestamp,
+    "Timestamp": parse_timestamp,
 }
 _RELATIONS: dict[str, Callable[[Any, Any], bool]] = {
     "Equals": lambda a, b: a == b,
@@ -203,7 +210,7 @@ def evaluate_rule(rule: Rule, data: Any, context: Any) -> bool:
             "IsNumeric": lambda v: _number(v) is not None,
             "IsString": lambda v: isinstance(v, str),
             "IsBoolean": lambda v: isinstance(v, bool),
-            "IsTimestamp": lambda v: _timestamp(v) is not None,
+            "IsTimestamp": lambda v: parse_timestamp(v) is not None,
         }
         return checks[rule.op](value) is rule.operand
     if rule.op == "StringMatches":

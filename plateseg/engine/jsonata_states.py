@@ -162,12 +162,12 @@ def _finish_choice(
 
 
 def _wait_seconds(state: WaitState, env: dict[str, Any], rt: Runtime) -> float:
-    from plateseg.engine.choice import _timestamp
+    from plateseg.engine.choice import parse_timestamp
 
     if state.seconds is not None:
         return float(_field(state.seconds, env, "Seconds", "non-negative integer"))
     stamp = _field(state.timestamp, env, "Timestamp", "string")
-    moment = _timestamp(stamp)
+    moment = parse_timestamp(stamp)
     if moment is None:
         raise query_error(
             f"The field 'Timestamp' of state '{state.name}' evaluated to {stamp!r}, "

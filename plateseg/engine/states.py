@@ -167,7 +167,7 @@ def _fail_error(state: FailState, raw_input: Any, context: Any) -> StatesError:
 
 
 def _wait_seconds(state: WaitState, data: Any, rt: Runtime, context: Any) -> float:
-    from plateseg.engine.choice import _timestamp
+    from plateseg.engine.choice import parse_timestamp
 
     if state.seconds is not None:
         return float(state.seconds)
@@ -183,7 +183,7 @@ def _wait_seconds(state: WaitState, data: Any, rt: Runtime, context: Any) -> flo
     stamp = state.timestamp
     if state.timestamp_path is not None:
         stamp = read_path(data, state.timestamp_path, context=context, field="TimestampPath")
-    moment = _timestamp(stamp)
+    moment = parse_timestamp(stamp)
     if moment is None:
         raise StatesError(
             "States.Runtime",

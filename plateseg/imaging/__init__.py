@@ -30,11 +30,14 @@ if TYPE_CHECKING:
 __all__ = [
     "MIN_FIELD_SIDE",
     "check_field_size",
+    "check_plane",
+    "decode_failure_reason",
     "get_image_bytes",
     "max_file_bytes",
     "read_field",
     "read_image",
     "sniff_format",
+    "too_many_pixels",
     "write_tiff",
 ]
 
@@ -127,7 +130,7 @@ def read_image(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
             key, f"unknown image format (first bytes {data[:8]!r}); expected TIFF, PNG or JPEG"
         )
     array = _read_tiff(data, key, limit) if kind == "tiff" else _read_pillow(data, key, limit, kind)
-    return _check_plane(array, key)
+    return check_plane(array, key)
 
 
 def _plane_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -142,7 +145,7 @@ def _plane_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (1,) * (2 - len(dims)) + tuple(dims) if len(dims) < 2 else tuple(dims)
 
 
-def _too_big(key: str, shape: tuple[int, ...], limit: int) -> ImageShapeError:
+def too_many_pixels(key: str, shape: tuple[int, ...], limit: int) -> ImageShapeError:
     return ImageShapeError(
         key,
         f"image of shape {shape} has {int(np.prod(shape, dtype=np.int64))} pixels, over the "
@@ -165,7 +168,7 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
             series = tif.series[0]
             shape = tuple(int(n) for n in series.shape)
             if int(np.prod(shape, dtype=np.int64)) > limit:
-                raise _too_big(key, shape, limit)
+                raise too_many_pixels(key, shape, limit)
             if len(_plane_shape(shape)) != 2:
                 raise _not_a_plane(key, shape)
             check_file_size(len(data), sum(int(each.nbytes) for each in tif.series), key)
@@ -178,8 +181,10 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
         raise
     except Exception as exc:  # tifffile raises many types on bad bytes
         if page is not None and is_missing_codec(exc):
-            raise missing_codec_error(key, page, _reason(exc)) from None
-        raise ImageReadError(key, f"corrupt or truncated TIFF ({_reason(exc)})") from None
+            raise missing_codec_error(key, page, decode_failure_reason(exc)) from None
+        raise ImageReadError(
+            key, f"corrupt or truncated TIFF ({decode_failure_reason(exc)})"
+        ) from None
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
     if palette:
@@ -195,7 +200,7 @@ def _read_pillow(data: bytes, key: str, limit: int, kind: str) -> np.ndarray:
         # would raise first, with a message about Pillow's limit, not ours).
         width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
         if width * height > limit:
-            raise _too_big(key, (height, width), limit)
+            raise too_many_pixels(key, (height, width), limit)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -204,7 +209,7 @@ def _read_pillow(data: bytes, key: str, limit: int, kind: str) -> np.ndarray:
                 bands = len(img.getbands())
                 shape = (height, width) if bands == 1 else (height, width, bands)
                 if height * width * bands > limit:
-                    raise _too_big(key, shape, limit)
+                    raise too_many_pixels(key, shape, limit)
                 if bands != 1:
                     raise _not_a_plane(key, shape, mode=img.mode)
                 img.load()
@@ -213,10 +218,13 @@ def _read_pillow(data: bytes, key: str, limit: int, kind: str) -> np.ndarray:
         raise
     except Image.DecompressionBombError as exc:
         raise ImageShapeError(
-            key, f"declared image size is a likely decompression bomb ({_reason(exc)})"
+            key,
+            f"declared image size is a likely decompression bomb ({decode_failure_reason(exc)})",
         ) from None
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError...
-        raise ImageReadError(key, f"corrupt or truncated {kind.upper()} ({_reason(exc)})") from None
+        raise ImageReadError(
+            key, f"corrupt or truncated {kind.upper()} ({decode_failure_reason(exc)})"
+        ) from None
     return array
 
 
@@ -232,12 +240,12 @@ def _not_a_plane(key: str, shape: tuple[int, ...], mode: str = "") -> ImageShape
     )
 
 
-def _reason(exc: Exception) -> str:
+def decode_failure_reason(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
-def _check_plane(array: np.ndarray, key: str) -> np.ndarray:
+def check_plane(array: np.ndarray, key: str) -> np.ndarray:
     array = array.reshape(_plane_shape(tuple(array.shape))) if array.ndim > 2 else array
     if array.ndim != 2:
         raise _not_a_plane(key, tuple(array.shape))

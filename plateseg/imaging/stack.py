@@ -49,7 +49,13 @@ def read_stack(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
         Z-stacks or time series (more than one plane per channel), too many pixels,
         empty planes, an unsupported dtype.
     """
-    from plateseg.imaging import _check_plane, _reason, _too_big, read_image, sniff_format
+    from plateseg.imaging import (
+        check_plane,
+        decode_failure_reason,
+        read_image,
+        sniff_format,
+        too_many_pixels,
+    )
     from plateseg.imaging.codecs import is_missing_codec, missing_codec_error, palette_to_grey
     from plateseg.imaging.integrity import check_complete, check_file_size
     from plateseg.settings import get_settings
@@ -67,7 +73,7 @@ def read_stack(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
             shape = tuple(int(n) for n in series.shape)
             axes = str(series.axes)
             if int(np.prod(shape, dtype=np.int64)) > limit:
-                raise _too_big(key, shape, limit)
+                raise too_many_pixels(key, shape, limit)
             check_file_size(len(data), sum(int(each.nbytes) for each in tif.series), key)
             page = series.keyframe
             check_complete(data, tif, key)
@@ -75,7 +81,7 @@ def read_stack(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
                 array = np.asarray(series.asarray())
             except Exception as exc:
                 if is_missing_codec(exc):
-                    raise missing_codec_error(key, page, _reason(exc)) from None
+                    raise missing_codec_error(key, page, decode_failure_reason(exc)) from None
                 raise
             if page.photometric == tifffile.PHOTOMETRIC.PALETTE:  # as read_image does
                 array = palette_to_grey(array, page.colormap, key)
@@ -101,4 +107,4 @@ def read_stack(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
         squeezed = np.moveaxis(squeezed, position, 0)
     else:
         squeezed = squeezed[None]
-    return np.stack([_check_plane(plane, key) for plane in squeezed])
+    return np.stack([check_plane(plane, key) for plane in squeezed])

@@ -61,10 +61,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MODEL",
     "MODEL_NAME_PATTERN",
+    "SHIPPED_MODELS",
     "LoadedModel",
     "ModelParams",
     "load_model",
     "load_model_bytes",
+    "load_session",
     "model_key",
     "predict_foreground",
     "read_model_bytes",
@@ -72,7 +74,8 @@ __all__ = [
     "shipped_models",
 ]
 
-_SHIPPED = Path(__file__).resolve().parents[1] / "models"
+#: The folder of the models shipped in the package.
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
 _LOCK = threading.Lock()
 
 
@@ -85,7 +88,7 @@ def model_key(name: str) -> str:
 
 def shipped_models() -> list[str]:
     """Names of the models shipped inside the package."""
-    return sorted(path.stem for path in _SHIPPED.glob("*.onnx"))
+    return sorted(path.stem for path in SHIPPED_MODELS.glob("*.onnx"))
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ def read_model_bytes(name: str, store: Store | None) -> bytes:
             return store.get_bytes(key)
         except ObjectNotFoundError:
             pass
-    shipped = _SHIPPED / f"{name}.onnx"
+    shipped = SHIPPED_MODELS / f"{name}.onnx"
     if shipped.is_file():
         return shipped.read_bytes()
     where = store.uri(key) if store is not None else key
@@ -164,7 +167,7 @@ def load_model_bytes(name: str, data: bytes) -> LoadedModel:
     """
     digest = hashlib.sha256(data).hexdigest()
     with _LOCK:
-        return _session(name, digest, data)
+        return load_session(name, digest, data)
 
 
 _CACHE: dict[tuple[str, str], LoadedModel] = {}
@@ -183,7 +186,7 @@ def _diameter(kind: str, value: str | None) -> float | None:
     return diameter
 
 
-def _session(name: str, digest: str, data: bytes) -> LoadedModel:
+def load_session(name: str, digest: str, data: bytes) -> LoadedModel:
     import onnxruntime as ort
 
     cached = _CACHE.get((name, digest))

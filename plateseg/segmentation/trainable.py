@@ -211,13 +211,13 @@ def save_model(store: Store, name: str, onnx_bytes: bytes) -> str:
     ModelError
         Invalid name, not ONNX, or metadata that breaks the model contract.
     """
-    from plateseg.segmentation.onnx_model import _session, model_key
+    from plateseg.segmentation.onnx_model import load_session, model_key
 
     key = model_key(name)
     if not onnx_bytes:
         raise ModelError(f"model {name!r}: empty model bytes")
     import hashlib
 
-    _session(name, hashlib.sha256(onnx_bytes).hexdigest(), onnx_bytes)
+    load_session(name, hashlib.sha256(onnx_bytes).hexdigest(), onnx_bytes)
     store.put_bytes(key, onnx_bytes, "application/octet-stream")
     return key

@@ -27,8 +27,8 @@ import numpy as np
 
 from plateseg.errors import ModelError, NotFoundError, ObjectNotFoundError
 from plateseg.segmentation.onnx_model import (
-    _SHIPPED,
     MODEL_NAME_PATTERN,
+    SHIPPED_MODELS,
     LoadedModel,
     load_model,
     model_key,
@@ -152,9 +152,9 @@ def _read_provenance(store: Store, name: str) -> dict[str, Any] | None:
 
 
 def _inspect(name: str, data: bytes) -> LoadedModel:
-    from plateseg.segmentation.onnx_model import _session
+    from plateseg.segmentation.onnx_model import load_session
 
-    return _session(name, hashlib.sha256(data).hexdigest(), data)
+    return load_session(name, hashlib.sha256(data).hexdigest(), data)
 
 
 def list_models(store: Store) -> list[ModelInfo]:
@@ -189,7 +189,7 @@ def list_models(store: Store) -> list[ModelInfo]:
     for name in shipped_models():
         if name in names:
             continue
-        path = _SHIPPED / f"{name}.onnx"
+        path = SHIPPED_MODELS / f"{name}.onnx"
         readme = "plateseg/models/README.md"
         found.append(
             ModelInfo(

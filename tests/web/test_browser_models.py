@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect
 
 from plateseg.demo import write_demo_experiment
 from plateseg.imaging import read_image
-from plateseg.segmentation.onnx_model import _SHIPPED
+from plateseg.segmentation.onnx_model import SHIPPED_MODELS
 from plateseg.store import LocalStore, get_json
 
 from .browser import chromium, screenshot, served
@@ -128,7 +128,7 @@ def test_train_a_model_from_scribbles_and_run_it(
     expect(page.locator('#upload-form .field-error[data-field="file"]')).to_contain_text(
         "not a valid ONNX model", timeout=WAIT
     )
-    page.locator("#upload-file").set_input_files(str(_SHIPPED / "nuclei-rf.onnx"))
+    page.locator("#upload-file").set_input_files(str(SHIPPED_MODELS / "nuclei-rf.onnx"))
     page.locator("#upload-button").click()
     expect(page.locator('#models tr[data-model="uploaded-rf"]')).to_contain_text(
         "uploaded from nuclei-rf.onnx", timeout=WAIT

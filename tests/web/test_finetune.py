@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from plateseg.finetune.labels import BACKGROUND, NUCLEUS, SEPARATOR, scribbles_from_truth
 from plateseg.imaging import read_image
 from plateseg.segmentation.learned import segment_learned
-from plateseg.segmentation.onnx_model import _SHIPPED, load_model
+from plateseg.segmentation.onnx_model import SHIPPED_MODELS, load_model
 from plateseg.store import LocalStore, get_json
 from plateseg.web.finetune_eval import encode_rle, label_agreement
 from plateseg.web.routers import finetune as finetune_router
@@ -149,7 +149,7 @@ def test_labels_without_a_nucleus_or_with_unknown_values_are_refused(
 def test_a_taken_name_needs_replace(
     client: TestClient, fields: list[dict[str, Any]], store: LocalStore
 ) -> None:
-    store.put_bytes("models/tuned.onnx", (_SHIPPED / "nuclei-unet.onnx").read_bytes())
+    store.put_bytes("models/tuned.onnx", (SHIPPED_MODELS / "nuclei-unet.onnx").read_bytes())
     response = client.post("/api/finetune", json=body(fields))
     assert response.status_code == 422
     assert "already exists" in response.json()["fields"]["name"]

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from plateseg.errors import ModelError
 from plateseg.imaging import read_image
-from plateseg.segmentation.onnx_model import _SHIPPED
+from plateseg.segmentation.onnx_model import SHIPPED_MODELS
 from plateseg.segmentation.trainable import scribbles_from_mask
 from plateseg.settings import Settings
 from plateseg.store import LocalStore, get_json
@@ -115,13 +115,13 @@ def test_the_list_holds_the_shipped_model(client: TestClient) -> None:
         ("nuclei-rf", "shipped", "trainable", "pixel-features"),
         ("nuclei-unet", "shipped", "onnx", "nuclei-3class"),
     ]
-    assert listed[0]["size"] == (_SHIPPED / "nuclei-rf.onnx").stat().st_size
+    assert listed[0]["size"] == (SHIPPED_MODELS / "nuclei-rf.onnx").stat().st_size
 
 
 def test_a_good_upload_is_stored_with_its_provenance(
     client: TestClient, upload: Any, store: LocalStore
 ) -> None:
-    data = (_SHIPPED / "nuclei-rf.onnx").read_bytes()
+    data = (SHIPPED_MODELS / "nuclei-rf.onnx").read_bytes()
     response = upload("my-rf", data)
     assert response.status_code == 201, response.text
     model = response.json()
@@ -136,7 +136,7 @@ def test_a_good_upload_is_stored_with_its_provenance(
 def test_models_put_in_the_store_by_hand_are_listed_from_their_metadata(
     client: TestClient, store: LocalStore
 ) -> None:
-    store.put_bytes("models/by-cli.onnx", (_SHIPPED / "nuclei-rf.onnx").read_bytes())
+    store.put_bytes("models/by-cli.onnx", (SHIPPED_MODELS / "nuclei-rf.onnx").read_bytes())
     store.put_bytes("models/broken.onnx", b"not onnx")
     store.put_bytes("models/notes.txt", b"ignored")
     listed = {m["name"]: m for m in client.get("/api/models").json()}
@@ -174,7 +174,7 @@ def test_bad_uploads_name_the_bad_field(
 
 
 def test_a_taken_name_needs_replace(upload: Any) -> None:
-    data = (_SHIPPED / "nuclei-rf.onnx").read_bytes()
+    data = (SHIPPED_MODELS / "nuclei-rf.onnx").read_bytes()
     assert upload("twice", data).status_code == 201
     again = upload("twice", data)
     assert again.status_code == 422
@@ -193,7 +193,7 @@ def test_an_upload_over_the_body_limit_gets_413(settings: Settings) -> None:
 def test_delete_removes_a_stored_model_but_not_a_shipped_one(
     client: TestClient, upload: Any, store: LocalStore
 ) -> None:
-    assert upload("gone", (_SHIPPED / "nuclei-rf.onnx").read_bytes()).status_code == 201
+    assert upload("gone", (SHIPPED_MODELS / "nuclei-rf.onnx").read_bytes()).status_code == 201
     assert client.delete("/api/models/gone").json() == {"name": "gone", "deleted": True}
     assert not list(store.list("models/"))
     assert client.delete("/api/models/gone").status_code == 404

@@ -24,7 +24,7 @@ from plateseg.results.compare import (
 )
 from plateseg.runs.ids import check_execution_name
 from plateseg.web.deps import AppStateDep
-from plateseg.web.routers.pages import _page
+from plateseg.web.routers.pages import render_page
 from plateseg.web.routers.results import NUCLEI_METRIC, Metric, details
 
 router = APIRouter(tags=["compare"])
@@ -103,7 +103,7 @@ def compare_page(
     run_a, run_b = check_execution_name(a), check_execution_name(b)
     first, second = get_run(state.engine, run_a), get_run(state.engine, run_b)
     check_comparable(first, second)
-    return _page(
+    return render_page(
         state,
         request,
         "compare.html",

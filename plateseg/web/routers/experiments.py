@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
+import plateseg.web.pictures as pictures
 from plateseg import results
 from plateseg.errors import InputError
 from plateseg.plate.layout import (
@@ -18,7 +19,6 @@ from plateseg.plate.layout import (
     read_layout,
     split_well,
 )
-from plateseg.web import pictures
 from plateseg.web.deps import AppStateDep, ExperimentId, ImageId
 from plateseg.web.queries import ExperimentSummary, experiment_ids, summarise
 from plateseg.web.state import AppState

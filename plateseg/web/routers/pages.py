@@ -29,7 +29,7 @@ SEGMENTERS = {
 router = APIRouter(include_in_schema=False)
 
 
-def _page(state: AppState, request: Request, name: str, **context: Any) -> Response:
+def render_page(state: AppState, request: Request, name: str, **context: Any) -> Response:
     context.setdefault("engine", state.config.engine)
     context["csrf_token"] = request.state.csrf_token  # set by the security middleware
     context["signed_in"] = bool(request.state.session)
@@ -104,13 +104,13 @@ def logout(request: Request, state: AppStateDep) -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def experiments_page(request: Request, state: AppStateDep) -> Response:
-    return _page(state, request, "experiments.html", experiments=list_experiments(state))
+    return render_page(state, request, "experiments.html", experiments=list_experiments(state))
 
 
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
 def experiment_page(request: Request, state: AppStateDep, experiment_id: ExperimentId) -> Response:
     detail = experiment_detail(state, experiment_id)
-    return _page(state, request, "experiment.html", exp=detail)
+    return render_page(state, request, "experiment.html", exp=detail)
 
 
 def _choice(value: str | None, pattern: str) -> str | None:
@@ -152,7 +152,7 @@ def new_run_page(
     if chosen is not None and chosen not in models:
         models.insert(0, chosen)
     channel = _choice(nuclei, r"[A-Za-z0-9_.-]+")
-    return _page(
+    return render_page(
         state,
         request,
         "new_run.html",
@@ -178,7 +178,7 @@ def models_page(
     """Models in the store, upload, and the scribble trainer."""
     experiments = [e for e in list_experiments(state) if e.in_store]
     ids = [e.experiment_id for e in experiments]
-    return _page(
+    return render_page(
         state,
         request,
         "models.html",
@@ -197,4 +197,4 @@ def _size(n: int) -> str:
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(request: Request, state: AppStateDep, run_id: RunId) -> Response:
     progress = state.backend.progress(run_id)
-    return _page(state, request, "run.html", run=progress.as_json())
+    return render_page(state, request, "run.html", run=progress.as_json())
