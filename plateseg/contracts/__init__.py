@@ -165,7 +165,7 @@ class ExecutionInput(_Model):
     ``naming`` says how to read plate, well, field and channel from file names: a
     preset (``imagexpress`` — the default —, ``operetta``/``opera-phenix``,
     ``cellomics``, ``incell``) or a regex with named groups (see
-    :mod:`plateseg.plate.manifest`).
+    :mod:`plateseg.plate.naming`).
     """
 
     experiment_id: str

@@ -312,12 +312,17 @@ function drawDetails(d) {
 /* The run page's heatmap: the metric (or its spread across fields) on every plate, a
    labelled colour bar over a robust range, controls outlined, failed and empty wells. */
 const heatView = { metric: null, stat: "mean", range: "robust", perPlate: false, values: false, data: null };
+let heatRequest = 0;  // the latest heatmap request: an older answer arriving later is dropped
 async function drawHeatmap(runId, metric) {
   const changed = metric !== heatView.metric;
   heatView.metric = metric;
   const q = `metric=${enc(metric)}&stat=${heatView.stat}`;
-  heatView.data = await api("GET", `/api/runs/${enc(runId)}/heatmap?${q}`);
-  paintHeatmap(runId);
+  const mine = ++heatRequest;
+  const data = await api("GET", `/api/runs/${enc(runId)}/heatmap?${q}`);
+  if (mine === heatRequest) {
+    heatView.data = data;
+    paintHeatmap(runId);
+  }
   if (changed && window.drawBiology) await window.drawBiology(runId, metric);
 }
 function heatRange(range) {
