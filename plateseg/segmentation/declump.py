@@ -208,10 +208,12 @@ def packed_distance(
 
     present = [(index, w) for index, w in enumerate(windows, start=1) if w is not None]
     packing = pack_windows([w for _i, w in present], width=components.shape[1])
-    inside = np.zeros(packing.shape, bool)
-    for (index, window), place in zip(present, packing.places, strict=True):
-        inside[place] = components[window] == index
     owner, dy, dx = packing.offsets()
+    ids = np.array([index for index, _w in present], np.intp)
+    # a canvas pixel is inside when it holds its own window's component (one comparison
+    # over the canvas, not one per window)
+    owned = np.append(ids, -1)[owner]  # the gaps (owner -1) own no component
+    inside = packing.gather(components, fill=0) == owned
     none = np.zeros(0, np.intp)
     holes, large_holes = _holes(inside, large_hole) if fill else (none, none)
     # the edt package: the same values as ndimage's transform, ~2.5x faster
@@ -229,7 +231,6 @@ def packed_distance(
             canvas[grown] = np.asarray(level, np.float32)[owner[grown]]
         distance *= _power(canvas, weight)
     distance[~inside] = 0.0
-    ids = np.array([index for index, _w in present], np.intp)
     return PackedDistance(packing, ids, inside, owner, dy, dx, distance, holes)
 
 

@@ -56,16 +56,18 @@ def edge_sharpness(image: np.ndarray, labels: np.ndarray) -> float | None:
     labels : np.ndarray
         (Y, X) integer labels, 0 = background.
     """
-    flat = np.flatnonzero(labels != 0)  # a bool array: ~2x faster than on the labels
-    if flat.size == 0 or flat.size == labels.size:
+    mask = labels != 0
+    count = int(np.count_nonzero(mask))
+    if count == 0 or count == labels.size:
         return None
     height, width = labels.shape
-    # 4-neighbour erosion, visiting the object pixels only; the image edge counts as inside
-    inside = np.pad(labels != 0, 1, mode="edge").ravel()
-    ys, xs = np.divmod(flat, width)
-    at = (ys + 1) * (width + 2) + xs + 1
-    inner = inside[at - 1] & inside[at + 1] & inside[at - width - 2] & inside[at + width + 2]
-    ys, xs = ys[~inner], xs[~inner]
+    # 4-neighbour erosion (the image edge counts as inside): the outline is what it removes
+    inner = mask.copy()
+    inner[1:] &= mask[:-1]
+    inner[:-1] &= mask[1:]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    ys, xs = np.divmod(np.flatnonzero(mask ^ inner), width)
     pixels = np.asarray(image).ravel()
 
     def read(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
