@@ -38,7 +38,7 @@ run: $(VENV)/.runtime
 	$(BIN)/plateseg run DEMO-001
 	$(BIN)/plateseg results DEMO-001 --compare-truth
 
-test: $(VENV)/.dev system-deps
+test: $(VENV)/.dev system-deps node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -93,12 +93,13 @@ load: $(VENV)/.dev
 audit: $(VENV)/.dev
 	bash tools/audit.sh
 
-# The CDK CLI, pinned in package.json (plain `npm install aws-cdk` gives 3.x, which refuses aws-cdk-lib 2).
-node_modules/.bin/cdk: package.json package-lock.json
+# Node tools pinned in package.json / package-lock.json: the CDK CLI (plain `npm install
+# aws-cdk` gives 3.x, which refuses aws-cdk-lib 2) and axe-core for the accessibility tests.
+node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-synth: $(VENV)/.dev node_modules/.bin/cdk
+synth: $(VENV)/.dev node_modules/.installed
 	$(BIN)/python app.py
 	PATH=$(CURDIR)/$(BIN):$$PATH node_modules/.bin/cdk synth --quiet --no-notices
 
