@@ -23,29 +23,52 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-import re
-from dataclasses import dataclass
+from dataclasses import replace
 
 from plateseg.errors import InputError, ObjectNotFoundError
+from plateseg.plate.layout_formats import (
+    grid_size,
+    is_cellprofiler_header,
+    parse_cellprofiler,
+    parse_grid,
+    parse_role,
+)
+from plateseg.plate.layout_model import (
+    LAYOUT_FORMATS,
+    PLATE_FORMATS,
+    LayoutError,
+    LayoutReading,
+    LayoutReport,
+    PlateLayout,
+    WellLayout,
+    parse_concentration,
+    plate_format_for,
+    row_number,
+    split_well,
+)
 from plateseg.store import Store
 from plateseg.store.keys import layout_key
 
 __all__ = [
+    "LAYOUT_FORMATS",
     "PLATE_FORMATS",
+    "LayoutError",
+    "LayoutReading",
+    "LayoutReport",
     "PlateLayout",
     "WellLayout",
+    "detect_layout_format",
+    "format_layout",
+    "parse_any_layout",
     "parse_layout",
     "plate_format_for",
+    "read_any_layout",
     "read_layout",
     "read_layout_text",
+    "set_well_control",
     "split_well",
 ]
 
-#: Standard plate formats: wells -> (rows, columns).
-PLATE_FORMATS: dict[int, tuple[int, int]] = {96: (8, 12), 384: (16, 24), 1536: (32, 48)}
-
-_WELL = re.compile(r"^([A-Za-z]{1,2})0*([0-9]{1,3})$")
 _CONTROLS = {"": "", "neg": "neg", "negative": "neg", "pos": "pos", "positive": "pos"}
 _ALIASES = {
     "plate": "plate",
@@ -58,127 +81,56 @@ _ALIASES = {
     "control role": "control",
     "role": "control",
 }
+#: The columns of the native format, in the order :func:`format_layout` writes them.
+NATIVE_COLUMNS = ("plate", "well", "condition", "compound", "concentration", "control")
+#: How many leading non-blank rows detection looks at for a grid header.
+_GRID_SCAN = 5
 
 
-@dataclass(frozen=True)
-class WellLayout:
-    """The annotations of one well (``plate`` is ``None`` when it applies to every plate)."""
-
-    well: str
-    row: str
-    column: int
-    condition: str = ""
-    compound: str = ""
-    concentration: float | None = None
-    control: str = ""
-    plate: str | None = None
+def _delimiter(text: str) -> str:
+    """``,``, ``;`` or a tab: the most frequent of them on the first line holding any."""
+    for line in text.splitlines():
+        counts = {mark: line.count(mark) for mark in (",", ";", "\t")}
+        if any(counts.values()):
+            return max(counts, key=lambda mark: counts[mark])
+    return ","
 
 
-@dataclass(frozen=True)
-class PlateLayout:
-    """A parsed layout file: its wells, in file order, and where it came from."""
-
-    wells: tuple[WellLayout, ...]
-    source: str = "layout.csv"
-
-    def lookup(self, plate: str, well: str) -> WellLayout | None:
-        """The annotations of ``well`` on ``plate`` (a plate-specific row wins)."""
-        fallback = None
-        for entry in self.wells:
-            if entry.well == well:
-                if entry.plate == plate:
-                    return entry
-                if entry.plate is None:
-                    fallback = entry
-        return fallback
-
-    def index(self) -> dict[tuple[str | None, str], WellLayout]:
-        """``{(plate or None, well): WellLayout}`` for fast lookups."""
-        return {(entry.plate, entry.well): entry for entry in self.wells}
+def _records(text: str, delimiter: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
 
 
-def _row_number(letters: str) -> int:
-    number = 0
-    for letter in letters.upper():
-        number = number * 26 + (ord(letter) - ord("A") + 1)
-    return number
+def detect_layout_format(text: str) -> tuple[str, str]:
+    """``(format, delimiter)`` of a layout file's text.
 
+    ``cellprofiler`` when the first non-blank row has a ``Metadata_*`` column, ``grid``
+    when one of the first non-blank rows is a plate-map header (cells ``1..12``,
+    ``1..24`` or ``1..48`` after the first), else ``native``. Neither can be a valid
+    native file (``Metadata_*`` is not a native column; a native row holds a well name).
 
-def split_well(well: str, where: str = "well") -> tuple[str, int]:
-    """Row letters and 1-based column of a well name.
-
-    >>> split_well("B03"), split_well("af12")
-    (('B', 3), ('AF', 12))
-
-    Raises
-    ------
-    InputError
-        Not a well name (letters then a number).
+    >>> detect_layout_format("Metadata_Well;Metadata_Role\\nA01;neg\\n")
+    ('cellprofiler', ';')
+    >>> detect_layout_format("well,control\\nA01,neg\\n")
+    ('native', ',')
     """
-    match = _WELL.match(well.strip())
-    if match is None or int(match.group(2)) == 0:
-        raise InputError(f"{where}: {well!r} is not a well name like 'B03'")
-    return match.group(1).upper(), int(match.group(2))
+    delimiter = _delimiter(text.lstrip("\ufeff"))
+    rows = [
+        row for row in _records(text.lstrip("\ufeff"), delimiter) if any(c.strip() for c in row)
+    ]
+    if rows and is_cellprofiler_header(rows[0]):
+        return "cellprofiler", delimiter
+    if any(grid_size(row) is not None for row in rows[:_GRID_SCAN]):
+        return "grid", delimiter
+    return "native", delimiter
 
 
-def plate_format_for(wells: list[tuple[str, int]]) -> int:
-    """The smallest standard plate format holding every ``(row, column)``.
-
-    >>> plate_format_for([("H", 12)]), plate_format_for([("I", 1)])
-    (96, 384)
-
-    Raises
-    ------
-    InputError
-        A well lies outside even a 1536-well plate.
-    """
-    for size, (rows, columns) in PLATE_FORMATS.items():
-        if all(_row_number(r) <= rows and c <= columns for r, c in wells):
-            return size
-    worst = max(wells, key=lambda rc: (_row_number(rc[0]), rc[1]))
-    raise InputError(f"well {worst[0]}{worst[1]:02d} lies outside a 1536-well plate")
-
-
-def _concentration(text: str, where: str) -> float | None:
-    if not text.strip():
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{where}: {text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise InputError(f"{where}: {text!r} must be a finite number >= 0")
-    return value
-
-
-def parse_layout(
-    text: str, *, source: str = "layout.csv", plate_format: int | None = None
-) -> PlateLayout:
-    """Parse the text of a layout CSV.
-
-    Parameters
-    ----------
-    text : str
-        CSV with a header row.
-    source : str
-        Name used in error messages (the file's URI).
-    plate_format : int, optional
-        96, 384 or 1536: wells outside it are errors. By default any well up to
-        a 1536-well plate is accepted.
-
-    Raises
-    ------
-    InputError
-        No ``well`` column, an unknown column, a malformed well, concentration or
-        control value, a well outside the plate format, or a well listed twice; the
-        message names the source, line and column.
-    """
-    if plate_format is not None and plate_format not in PLATE_FORMATS:
-        raise InputError(f"{source}: plate format {plate_format} is not one of 96, 384, 1536")
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = next(reader, None)
-    if header is None:
+def _parse_native(
+    records: list[list[str]], *, source: str, delimiter: str, plate_format: int | None
+) -> LayoutReading:
+    """The native format: header row, one row per well; the first problem is raised."""
+    if not records:
         raise InputError(f"{source}: the file is empty (expected a header with 'well')")
+    header = records[0]
     columns: list[str] = []
     for number, name in enumerate(header, start=1):
         key = _ALIASES.get(name.strip().lower())
@@ -195,9 +147,11 @@ def parse_layout(
     rows, cols = PLATE_FORMATS.get(plate_format or 1536, PLATE_FORMATS[1536])
     wells: list[WellLayout] = []
     seen: dict[tuple[str | None, str], int] = {}
-    for line, record in enumerate(reader, start=2):
+    read = 0
+    for line, record in enumerate(records[1:], start=2):
         if not any(cell.strip() for cell in record):
             continue
+        read += 1
         if len(record) != len(columns):
             raise InputError(
                 f"{source}: line {line}: {len(record)} values for {len(columns)} columns"
@@ -205,7 +159,7 @@ def parse_layout(
         values = {key: cell.strip() for key, cell in zip(columns, record, strict=True)}
         where = f"{source}: line {line}, column 'well'"
         row, column = split_well(values["well"], where)
-        if _row_number(row) > rows or column > cols:
+        if row_number(row) > rows or column > cols:
             size = plate_format or 1536
             raise InputError(f"{where}: {values['well']!r} is not on a {size}-well plate")
         control = values.get("control", "").lower()
@@ -220,7 +174,7 @@ def parse_layout(
             column=column,
             condition=values.get("condition", ""),
             compound=values.get("compound", ""),
-            concentration=_concentration(
+            concentration=parse_concentration(
                 values.get("concentration", ""), f"{source}: line {line}, column 'concentration'"
             ),
             control=_CONTROLS[control],
@@ -233,7 +187,146 @@ def parse_layout(
             )
         seen[slot] = line
         wells.append(entry)
-    return PlateLayout(wells=tuple(wells), source=source)
+    report = LayoutReport(
+        format="native",
+        source=source,
+        delimiter=delimiter,
+        mapped=tuple((name.strip(), key) for name, key in zip(header, columns, strict=True)),
+        rows=read,
+        wells=len(wells),
+    )
+    return LayoutReading(PlateLayout(wells=tuple(wells), source=source), report)
+
+
+def parse_any_layout(
+    text: str, *, source: str = "layout.csv", plate_format: int | None = None
+) -> LayoutReading:
+    """Parse a layout file in any accepted format, with the report of how it was read.
+
+    The format is detected (:func:`detect_layout_format`): the native ``layout.csv``
+    (module doc), a CellProfiler metadata CSV or a plate-map grid sheet
+    (:mod:`plateseg.plate.layout_formats` describes both). The delimiter may be ``,``,
+    ``;`` or a tab; a UTF-8 byte order mark is skipped.
+
+    >>> reading = parse_any_layout("Metadata_Well,Metadata_Role\\na1,negcon\\na1,negcon\\n")
+    >>> reading.report.format, [(w.well, w.control) for w in reading.layout.wells]
+    ('cellprofiler', [('A01', 'neg')])
+
+    Parameters
+    ----------
+    text : str
+        The file's text.
+    source : str
+        Name used in error messages and the report (the file's name or URI).
+    plate_format : int, optional
+        96, 384 or 1536: wells outside it are errors. By default any well up to
+        a 1536-well plate is accepted.
+
+    Raises
+    ------
+    InputError
+        The native format raises its first problem (see :func:`parse_layout`); the
+        foreign formats raise :class:`LayoutError` listing every problem, each naming
+        the source, the line and the column or cell.
+    """
+    if plate_format is not None and plate_format not in PLATE_FORMATS:
+        raise InputError(f"{source}: plate format {plate_format} is not one of 96, 384, 1536")
+    text = text.lstrip("\ufeff")
+    kind, delimiter = detect_layout_format(text)
+    records = _records(text, delimiter)
+    if kind == "cellprofiler":
+        return parse_cellprofiler(
+            records, source=source, delimiter=delimiter, plate_format=plate_format
+        )
+    if kind == "grid":
+        return parse_grid(records, source=source, delimiter=delimiter, plate_format=plate_format)
+    return _parse_native(records, source=source, delimiter=delimiter, plate_format=plate_format)
+
+
+def parse_layout(
+    text: str, *, source: str = "layout.csv", plate_format: int | None = None
+) -> PlateLayout:
+    """Parse the text of a layout file in any accepted format (see :func:`parse_any_layout`).
+
+    Parameters
+    ----------
+    text : str
+        CSV with a header row (native or CellProfiler) or a plate-map grid sheet.
+    source : str
+        Name used in error messages (the file's URI).
+    plate_format : int, optional
+        96, 384 or 1536: wells outside it are errors. By default any well up to
+        a 1536-well plate is accepted.
+
+    Raises
+    ------
+    InputError
+        Native format: no ``well`` column, an unknown column, a malformed well,
+        concentration or control value, a well outside the plate format, or a well listed
+        twice; the message names the source, line and column. Other formats: see
+        :mod:`plateseg.plate.layout_formats`.
+    """
+    return parse_any_layout(text, source=source, plate_format=plate_format).layout
+
+
+def format_layout(layout: PlateLayout) -> str:
+    """The native ``layout.csv`` text of a layout (parses back to the same wells).
+
+    >>> print(format_layout(parse_layout("well,control\\nb3,positive\\n")), end="")
+    plate,well,condition,compound,concentration,control
+    ,B03,,,,pos
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(NATIVE_COLUMNS)
+    for entry in layout.wells:
+        concentration = "" if entry.concentration is None else repr(entry.concentration)
+        writer.writerow(
+            [
+                entry.plate or "",
+                entry.well,
+                entry.condition,
+                entry.compound,
+                concentration,
+                entry.control,
+            ]
+        )
+    return buffer.getvalue()
+
+
+def set_well_control(
+    layout: PlateLayout, well: str, control: str, *, plate: str | None = None
+) -> PlateLayout:
+    """The layout with one well's control role set (``neg``, ``pos``, or ``""``/``none``).
+
+    Without ``plate``, every row of the well (the one for every plate and any
+    plate-specific ones) gets the role; with ``plate``, that plate's row does (made from
+    the row for every plate when there is none). A well the layout lacks is added.
+
+    >>> layout = set_well_control(PlateLayout(wells=()), "c5", "pos")
+    >>> [(w.well, w.control, w.plate) for w in layout.wells]
+    [('C05', 'pos', None)]
+
+    Raises
+    ------
+    InputError
+        Not a well name, or not a role word.
+    """
+    row, column = split_well(well, "well")
+    plate_format_for([(row, column)])
+    name = f"{row}{column:02d}"
+    role = parse_role(control, "control")
+    wells = list(layout.wells)
+    changed = False
+    for index, entry in enumerate(wells):
+        if entry.well == name and (plate is None or entry.plate == plate):
+            wells[index] = replace(entry, control=role)
+            changed = True
+    if not changed:
+        generic = layout.index().get((None, name)) if plate is not None else None
+        base = generic or WellLayout(well=name, row=row, column=column, plate=None)
+        wells.append(replace(base, control=role, plate=plate))
+    return PlateLayout(wells=tuple(wells), source=layout.source)
 
 
 def read_layout_text(store: Store, key: str) -> str | None:
@@ -254,6 +347,23 @@ def read_layout_text(store: Store, key: str) -> str | None:
         raise InputError(f"{store.uri(key)}: not UTF-8 text ({error.reason})") from None
 
 
+def read_any_layout(
+    store: Store, experiment_id: str, *, plate_format: int | None = None
+) -> LayoutReading | None:
+    """The experiment's layout and its report, or ``None`` if it has no ``layout.csv``.
+
+    Raises
+    ------
+    InputError
+        The file is not UTF-8 or not a valid layout (see :func:`parse_any_layout`).
+    """
+    key = layout_key(experiment_id)
+    text = read_layout_text(store, key)
+    if text is None:
+        return None
+    return parse_any_layout(text, source=store.uri(key), plate_format=plate_format)
+
+
 def read_layout(
     store: Store, experiment_id: str, *, plate_format: int | None = None
 ) -> PlateLayout | None:
@@ -264,8 +374,5 @@ def read_layout(
     InputError
         The file is not UTF-8 or not a valid layout (see :func:`parse_layout`).
     """
-    key = layout_key(experiment_id)
-    text = read_layout_text(store, key)
-    if text is None:
-        return None
-    return parse_layout(text, source=store.uri(key), plate_format=plate_format)
+    reading = read_any_layout(store, experiment_id, plate_format=plate_format)
+    return None if reading is None else reading.layout
