@@ -58,10 +58,60 @@ function diverging(t) {
   const c = DIVERGING[i].map((a, k) => Math.round(a + (DIVERGING[i + 1][k] - a) * f));
   return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
 }
-/* Dark backgrounds get light text (relative luminance of an "rgb(r, g, b)" string). */
-function isDark(rgb) {
+/* Dark backgrounds get white text, light ones black: whichever has the higher WCAG
+   contrast with the "rgb(r, g, b)" background, at least 4.58:1 on any colour. */
+function luminance(rgb) {
+  const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
   const [r, g, b] = rgb.match(/\d+/g).map(Number);
-  return 0.2126 * r + 0.7152 * g + 0.0722 * b < 140;
+  return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+}
+function isDark(rgb) {
+  const l = luminance(rgb);
+  return 1.05 / (l + 0.05) > (l + 0.05) / 0.05;
+}
+
+/* Arrow keys move between the wells of a plate grid (heatmap, plate map, difference map):
+   one tab stop per plate (roving tabindex), Home/End to the row's ends, Ctrl+Home/End to
+   the plate's first and last well; Enter or Space activates a well as a click does. */
+function rowIndex(letters) { return letters.length === 1 ? letters.charCodeAt(0) - 65 : 26 + letters.charCodeAt(1) - 65; }
+function plateKeys(grid, current = null) {
+  const wells = [...grid.querySelectorAll(".well[data-well]")];
+  if (!wells.length) return;
+  const rows = new Map();
+  for (const w of wells) {
+    const m = /^([A-Z]+)(\d+)$/.exec(w.dataset.well);
+    w.plateRow = rowIndex(m[1]); w.plateCol = Number(m[2]);
+    if (!rows.has(w.plateRow)) rows.set(w.plateRow, []);
+    rows.get(w.plateRow).push(w);
+  }
+  for (const list of rows.values()) list.sort((a, b) => a.plateCol - b.plateCol);
+  const order = [...rows.keys()].sort((a, b) => a - b);
+  const start = wells.find((w) => w.dataset.well === current) || grid.querySelector(".well.selected[data-well]") || wells[0];
+  for (const w of wells) w.tabIndex = w === start ? 0 : -1;
+  const nearest = (list, col) => list.reduce((best, w) => (Math.abs(w.plateCol - col) < Math.abs(best.plateCol - col) ? w : best));
+  grid.addEventListener("focusin", (event) => {
+    const w = event.target.closest(".well[data-well]");
+    if (!w) return;
+    for (const x of wells) x.tabIndex = x === w ? 0 : -1;
+  });
+  grid.addEventListener("keydown", (event) => {
+    const w = event.target.closest(".well[data-well]");
+    if (!w || event.altKey || event.metaKey) return;
+    const row = rows.get(w.plateRow), i = row.indexOf(w), r = order.indexOf(w.plateRow);
+    let next = null;
+    if (event.key === "ArrowRight") next = row[i + 1] || w;
+    else if (event.key === "ArrowLeft") next = row[i - 1] || w;
+    else if (event.key === "Home") next = event.ctrlKey ? rows.get(order[0])[0] : row[0];
+    else if (event.key === "End") { const last = rows.get(order[order.length - 1]); next = event.ctrlKey ? last[last.length - 1] : row[row.length - 1]; }
+    else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      const to = order[r + (event.key === "ArrowDown" ? 1 : -1)];
+      next = to === undefined ? w : nearest(rows.get(to), w.plateCol);
+    }
+    if (!next) return;
+    event.preventDefault();
+    for (const x of wells) x.tabIndex = x === next ? 0 : -1;
+    next.focus();
+  });
 }
 
 /* Metric names in words, with their unit: the one table of the UI. The key is the
@@ -114,6 +164,7 @@ function initExperiment() {
   const data = JSON.parse($("#exp-data").textContent);
   const byWell = {};
   for (const plate of data.plate_maps) for (const [name, w] of Object.entries(plate.wells)) byWell[`${plate.plate}:${name}`] = w;
+  document.querySelectorAll(".plate[data-plate]").forEach((grid) => plateKeys(grid));
   document.querySelectorAll(".plate .well.has").forEach((button) => {
     button.addEventListener("click", () => {
       document.querySelectorAll(".well.selected").forEach((x) => x.classList.remove("selected"));
@@ -221,6 +272,19 @@ function initRun() {
     cancel.disabled = true;
     try { render(await api("POST", `/api/runs/${runId}/cancel`)); } catch (error) { $("#run-error").textContent = error.message; }
   });
+  let announced = null;
+  /* the polite live region says the status when it changes, not every poll's counts */
+  function announce(p, partial) {
+    const key = `${p.status}:${partial}`;
+    if (key === announced) return;
+    announced = key;
+    const text = p.status === "SUCCEEDED"
+      ? (partial ? `Run succeeded, ${fmt(p.failed)} of ${fmt(p.total)} images failed` : `Run succeeded: ${fmt(p.succeeded)} of ${fmt(p.total)} images segmented`)
+      : p.status === "ABORTED" ? "Run cancelled"
+        : p.status === "FAILED" ? `Run failed${p.error ? `: ${p.error}` : ""}`
+          : `Run ${p.status.toLowerCase().replace(/_/g, " ")}`;
+    $("#run-announce").textContent = text;
+  }
   function render(p) {
     const status = $("#run-status");
     /* "succeeded" only when every image did: a partial success has its own words and colour */
@@ -236,6 +300,10 @@ function initRun() {
     $("#bar-ok").style.width = `${(100 * p.succeeded) / total}%`;
     $("#bar-fail").style.width = `${(100 * p.failed) / total}%`;
     $("#bar-running").style.width = `${(100 * p.running) / total}%`;
+    const bar = $("#progress-bar"), done = p.succeeded + p.failed;
+    bar.setAttribute("aria-valuemax", String(p.total)); bar.setAttribute("aria-valuenow", String(done));
+    bar.setAttribute("aria-valuetext", `${fmt(done)} of ${fmt(p.total)} images done${p.failed ? `, ${fmt(p.failed)} failed` : ""}${p.running ? `, ${fmt(p.running)} running` : ""}`);
+    announce(p, partial);
     cancel.hidden = !p.can_cancel || TERMINAL.has(p.status); cancel.disabled = false;
     $("#run-error").textContent = p.error ? `${p.error}: ${p.cause || ""}` : "";
     const retryable = p.can_retry && TERMINAL.has(p.status);
@@ -311,7 +379,7 @@ function drawDetails(d) {
 
 /* The run page's heatmap: the metric (or its spread across fields) on every plate, a
    labelled colour bar over a robust range, controls outlined, failed and empty wells. */
-const heatView = { metric: null, stat: "mean", range: "robust", perPlate: false, values: false, data: null };
+const heatView = { metric: null, stat: "mean", range: "robust", perPlate: false, values: false, data: null, focus: null };
 let heatRequest = 0;  // the latest heatmap request: an older answer arriving later is dropped
 async function drawHeatmap(runId, metric) {
   const changed = metric !== heatView.metric;
@@ -351,7 +419,7 @@ function paintHeatmap(runId) {
     const wells = Object.fromEntries(list.map((w) => [w.well, w]));
     const [lo, hi] = heatView.perPlate ? heatRange(data.plates[plate]) : [allLo, allHi];
     const span = lo !== null && hi > lo ? hi - lo : 1;
-    const grid = el("div", { class: "plate heat", "data-plate": plate });
+    const grid = el("div", { class: "plate heat", "data-plate": plate, role: "group", "aria-label": `Plate ${plate} heatmap of ${label}: arrow keys move between wells, Enter opens a well's image` });
     grid.style.setProperty("--cols", String(data.columns));  /* CSSOM: allowed by the CSP, a style attribute is not */
     grid.append(el("div", { class: "corner" }));
     for (let c = 1; c <= data.columns; c++) grid.append(el("div", { class: "colhead", text: String(c) }));
@@ -376,12 +444,15 @@ function paintHeatmap(runId) {
           if (isDark(colour)) cell.classList.add("on-dark");
           cell.append(el("span", { class: "v", text: fmt(w.value) }));
         }
+        cell.setAttribute("aria-label", cell.title);
         cell.addEventListener("click", () => openWell(runId, plate, name));
         grid.append(cell);
       }
     }
     if (plates.length > 1) box.append(el("h3", { text: `Plate ${plate}` }));
     box.append(grid);
+    plateKeys(grid, heatView.focus && heatView.focus.plate === plate ? heatView.focus.well : null);
+    grid.addEventListener("focusin", (event) => { if (event.target.dataset.well) heatView.focus = { plate, well: event.target.dataset.well }; });
     if (heatView.perPlate && plates.length > 1) {
       const values = list.map((w) => w.value).filter((v) => v !== null);
       box.append(colourBar({ label: `${label} · plate ${plate}`, title, low: lo, high: hi, note: note(lo, hi, values) }));
@@ -451,8 +522,10 @@ function drawImages(runId, rows) {
   const head = $("#images thead"); head.replaceChildren();
   const tr = el("tr");
   for (const [k, label] of columns) {
-    const th = el("th", { class: numeric.has(k) ? "num" : "", text: label, "data-key": k });
-    th.addEventListener("click", () => { dir = sortKey === k ? -dir : 1; sortKey = k; draw(); });
+    const th = el("th", { class: numeric.has(k) ? "num" : "", text: label, "data-key": k, scope: "col", tabindex: "0", "aria-sort": "none" });
+    const sort = () => { dir = sortKey === k ? -dir : 1; sortKey = k; draw(); };
+    th.addEventListener("click", sort);
+    th.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
     tr.append(th);
   }
   head.append(tr);
@@ -460,6 +533,7 @@ function drawImages(runId, rows) {
   function draw() {
     head.querySelectorAll("th").forEach((th) => th.classList.toggle("asc", th.dataset.key === sortKey && dir === 1));
     head.querySelectorAll("th").forEach((th) => th.classList.toggle("desc", th.dataset.key === sortKey && dir === -1));
+    head.querySelectorAll("th").forEach((th) => th.setAttribute("aria-sort", th.dataset.key !== sortKey ? "none" : dir === 1 ? "ascending" : "descending"));
     const q = filter.value.trim().toLowerCase();
     const shown = rows.filter((r) => !q || [r.image_id, r.well, r.status, r.error, r.cause].some((v) => v && String(v).toLowerCase().includes(q)));
     shown.sort((a, b) => { const x = value(a, sortKey), y = value(b, sortKey); return (x === y ? 0 : x === null || x === undefined ? 1 : y === null || y === undefined ? -1 : x < y ? -1 : 1) * dir; });
@@ -468,7 +542,7 @@ function drawImages(runId, rows) {
       const row = el("tr", { "data-image": r.image_id });
       for (const [k] of columns) {
         const v = value(r, k);
-        const td = el("td", { class: numeric.has(k) ? "num" : "" });
+        const td = el("td", { class: numeric.has(k) ? "num" : "", "data-col": k });
         if (k === "status") td.append(el("span", { class: `status s-${r.status === "ok" ? "succeeded" : "failed"}`, text: r.status }));
         else if (k === "image_id") { const a = el("a", { href: "#", text: v }); a.addEventListener("click", (e) => { e.preventDefault(); openImage(runId, r); }); td.append(a); }
         else td.textContent = numeric.has(k) ? fmt(v) : v || "";

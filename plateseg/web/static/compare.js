@@ -2,7 +2,7 @@
    a per-well scatter (A against B, identity line), a difference heatmap (B − A,
    diverging colours), every metric's mean in both runs and the wells that changed most.
    Uses the helpers of app.js ($, el, api, fmt, enc, metricInfo, metricLabel, diverging,
-   isDark, colourBar, rowLetter); no library. */
+   isDark, colourBar, rowLetter, plateKeys); no library. */
 "use strict";
 
 const CMP_SVG = "http://www.w3.org/2000/svg";
@@ -133,7 +133,7 @@ function drawDiffHeatmap(data) {
   const limit = data.summary.diff_limit || 1;
   const wells = Object.fromEntries(data.wells.map((w) => [`${w.plate}:${w.well}`, w]));
   for (const plate of data.plates) {
-    const grid = el("div", { class: "plate heat diff", "data-plate": plate.plate });
+    const grid = el("div", { class: "plate heat diff", "data-plate": plate.plate, role: "group", "aria-label": `Plate ${plate.plate}, B − A per well: arrow keys move between wells` });
     grid.style.setProperty("--cols", String(plate.columns));
     grid.append(el("div", { class: "corner" }));
     for (let c = 1; c <= plate.columns; c++) grid.append(el("div", { class: "colhead", text: String(c) }));
@@ -158,6 +158,7 @@ function drawDiffHeatmap(data) {
     }
     if (data.plates.length > 1) box.append(el("h3", { text: `Plate ${plate.plate}` }));
     box.append(grid);
+    plateKeys(grid);
   }
   const info = metricInfo(data.metric);
   $("#diff-bar").replaceWith(Object.assign(colourBar({
