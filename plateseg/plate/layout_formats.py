@@ -525,7 +525,7 @@ def _split_grids(records: list[list[str]], source: str, problems: list[str]) -> 
             title = None
             if grids and size != grids[0].size:
                 problems.append(
-                    f"{source}: line {line}: a {size}-well grid after a {grids[0].size}-well "
+                    f"{source}: line {begun}: a {size}-well grid after a {grids[0].size}-well "
                     f"grid (line {grids[0].line}); every grid of a file has one shape"
                 )
             current = _Grid(name, begun, size, {})

@@ -20,6 +20,7 @@ from plateseg.web.routers import (
     experiments,
     finetune,
     health,
+    layouts,
     models,
     pages,
     preview,
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, config: WebSettings | None = No
     for module in (
         health,
         experiments,
+        layouts,
         preview,
         runs,
         results,
