@@ -165,8 +165,8 @@ def _store(state: AppState, experiment_id: str, layout: PlateLayout) -> None:
     state.store.put_bytes(layout_key(experiment_id), data, "text/csv")
 
 
-@router.get("", responses=_PROBLEMS)
-def get_layout(state: AppStateDep, experiment_id: ExperimentId) -> LayoutOut | JSONResponse:
+@router.get("", response_model=LayoutOut, responses=_PROBLEMS)
+def get_layout(state: AppStateDep, experiment_id: ExperimentId) -> Any:
     """The experiment's layout, parsed, with the report of how its file was read."""
     plates = _plates(state, experiment_id)
     try:
@@ -178,7 +178,7 @@ def get_layout(state: AppStateDep, experiment_id: ExperimentId) -> LayoutOut | J
     return _out(experiment_id, reading, plates)
 
 
-@router.post("", responses=_PROBLEMS)
+@router.post("", response_model=LayoutOut, responses=_PROBLEMS)
 def upload_layout(
     state: AppStateDep,
     experiment_id: ExperimentId,
@@ -187,9 +187,9 @@ def upload_layout(
         File(description="a native layout.csv, a CellProfiler metadata CSV or a grid sheet"),
     ],
     plate_format: Annotated[
-        Literal[96, 384, 1536] | None, Query(description="wells outside it are errors")
+        int | None, Query(description="96, 384 or 1536: wells outside it are errors")
     ] = None,
-) -> LayoutOut | JSONResponse:
+) -> Any:
     """Upload a layout in any accepted format; it replaces the experiment's layout, stored
     in the native format. The answer is the mapping report (what was detected, mapped and
     ignored); an invalid file changes nothing and is answered 422 with every problem."""
@@ -213,13 +213,13 @@ def upload_layout(
     return _out(experiment_id, reading, plates)
 
 
-@router.patch("/wells/{well}", responses=_PROBLEMS)
+@router.patch("/wells/{well}", response_model=LayoutOut, responses=_PROBLEMS)
 def set_role(
     state: AppStateDep,
     experiment_id: ExperimentId,
     well: Annotated[str, Path(max_length=8, pattern=r"^[A-Za-z]{1,2}[0-9]{1,3}$")],
     role: RoleIn,
-) -> LayoutOut | JSONResponse:
+) -> Any:
     """Set one well's control role (pos, neg or none) and rewrite the stored layout; a
     well the layout lacks is added. Runs started afterwards use the new role (a run keeps
     the layout it started with)."""
