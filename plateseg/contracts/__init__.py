@@ -280,7 +280,7 @@ class LookupResult(_Model):
     manifest_key: str
     result_prefix: str
     item_count: int
-    recipe: dict[str, Any]
+    recipe: Recipe
     message: str
 
 
@@ -290,7 +290,7 @@ class BatchInput(_Model):
     run_id: str
     experiment_id: str
     bucket: str
-    recipe: dict[str, Any]
+    recipe: Recipe
 
 
 class Batch(BaseModel):
@@ -335,7 +335,7 @@ class AggregateRequest(_Model):
     run_id: str
     experiment_id: str
     bucket: str
-    recipe: dict[str, Any]
+    recipe: Recipe
     execution_id: str
     map_run_arn: str
     result_writer: dict[str, str]

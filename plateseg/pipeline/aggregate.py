@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from plateseg.contracts import AggregateRequest, AggregateResult, ImageSummary
+from plateseg.contracts import AggregateRequest, AggregateResult, ImageSummary, Recipe
 from plateseg.contracts.params import canonical_recipe_json
 from plateseg.db.engine import get_engine, upgrade
 from plateseg.db.writer import RunRows, write_run
@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 
-def canonical_recipe(recipe: dict[str, Any]) -> tuple[str, str]:
+def canonical_recipe(recipe: Recipe | dict[str, Any]) -> tuple[str, str]:
     """Canonical JSON text of a recipe (sorted keys, no spaces) and its SHA-256 hex digest.
 
     >>> canonical_recipe({"segmenter": "classical", "params": {}})[0]
@@ -110,12 +110,10 @@ def _channels(store: Store, run_id: str) -> tuple[dict[str, dict[str, str]], int
     return out, len(items)
 
 
-def _model_hash(store: Store, recipe: Mapping[str, Any]) -> str | None:
+def _model_hash(store: Store, recipe: Recipe) -> str | None:
     """SHA-256 of the recipe's model: the hash Lookup pinned the run to, else (a run
     aggregated without Lookup) of the model ``params.model`` names, if it exists."""
-    params = recipe.get("params")
-    if not isinstance(params, Mapping):
-        return None
+    params = recipe.params
     pinned, model = params.get("model_sha256"), params.get("model")
     if isinstance(pinned, str) and pinned:
         return pinned

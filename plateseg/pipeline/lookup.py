@@ -268,6 +268,6 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
         manifest_key=manifest,
         result_prefix=result_prefix(run_id),
         item_count=len(items),
-        recipe=recipe.model_dump(mode="json"),
+        recipe=recipe,
         message=message,
     )

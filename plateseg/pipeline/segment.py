@@ -198,7 +198,7 @@ def segment_batch(batch: Batch, store: Store) -> SegmentResult:
         The store is unavailable; retry the batch.
     """
     info = batch.batch_input
-    recipe = validate_recipe(Recipe.model_validate(info.recipe))  # once per batch
+    recipe = validate_recipe(info.recipe)  # once per batch (parsed once with the event)
     params = parse_params(recipe)
     store, model_sha256 = pinned_model_store(recipe, store, info.run_id)
     checkpoint = checkpoint_key(info.run_id, recipe, batch.items, model_sha256)

@@ -65,7 +65,7 @@ def test_a_run_with_failures(engine: sa.Engine, local: LocalStore) -> None:
     assert run["objects_prefix"] == "runs/run-1/objects/"
     assert run["result_manifest_key"] == request.result_writer["Key"]
     assert run["map_run_arn"] == request.map_run_arn
-    assert json.loads(run["recipe_json"]) == request.recipe
+    assert json.loads(run["recipe_json"]) == request.recipe.model_dump(mode="json")
     assert run["recipe_hash"] == hashlib.sha256(run["recipe_json"].encode()).hexdigest()
     assert run["finished_at"].replace(tzinfo=None).isoformat() == "2025-11-23T10:01:02.500000"
     assert run["started_at"].replace(tzinfo=None).isoformat() == "2025-11-23T10:00:00"

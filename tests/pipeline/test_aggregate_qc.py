@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from plateseg.contracts import Recipe
 from plateseg.db import get_engine
 from plateseg.db.models import Base
 from plateseg.errors import InputError
@@ -152,7 +153,7 @@ def test_the_model_hash_is_of_the_model_the_recipe_names(
 ) -> None:
     results = MapResults()
     results.add_ok([ok("P1", "B02", 1, 3, 80.0)])
-    recipe = {"segmenter": "onnx", "params": {"model": "nuclei-rf"}}
+    recipe = Recipe(segmenter="onnx", params={"model": "nuclei-rf"})
     aggregate_run(results.write(local).model_copy(update={"recipe": recipe}), local, engine)
     shipped = Path(onnx_model.__file__).parents[1] / "models" / "nuclei-rf.onnx"
     [run] = rows(engine, "runs")
