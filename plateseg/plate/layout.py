@@ -96,8 +96,12 @@ def _delimiter(text: str) -> str:
     return ","
 
 
-def _records(text: str, delimiter: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text), delimiter=delimiter))
+def _records(text: str, delimiter: str, source: str = "layout.csv") -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        return list(reader)
+    except csv.Error as error:  # a NUL byte, a field over the csv module's size limit
+        raise InputError(f"{source}: line {reader.line_num}: not CSV ({error})") from None
 
 
 def detect_layout_format(text: str) -> tuple[str, str]:
@@ -232,8 +236,9 @@ def parse_any_layout(
     if plate_format is not None and plate_format not in PLATE_FORMATS:
         raise InputError(f"{source}: plate format {plate_format} is not one of 96, 384, 1536")
     text = text.lstrip("\ufeff")
+    records = _records(text, ",", source)  # raises on what no delimiter makes CSV
     kind, delimiter = detect_layout_format(text)
-    records = _records(text, delimiter)
+    records = _records(text, delimiter, source)
     if kind == "cellprofiler":
         return parse_cellprofiler(
             records, source=source, delimiter=delimiter, plate_format=plate_format
@@ -314,6 +319,7 @@ def set_well_control(
     """
     row, column = split_well(well, "well")
     plate_format_for([(row, column)])
+    plate = (plate.strip() or None) if plate is not None else None
     name = f"{row}{column:02d}"
     role = parse_role(control, "control")
     wells = list(layout.wells)

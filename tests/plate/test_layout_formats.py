@@ -393,3 +393,14 @@ def test_set_well_control() -> None:
         set_well_control(layout, "A01", "sometimes")
     with pytest.raises(InputError, match="outside a 1536-well plate"):
         set_well_control(layout, "AZ01", "pos")
+
+
+def test_what_is_not_csv_is_an_input_error_naming_the_line() -> None:
+    with pytest.raises(InputError, match=r"big.csv: line 2: not CSV \(field larger"):
+        parse_any_layout("Metadata_Well\n" + "x" * 200_000 + "\n", source="big.csv")
+
+
+def test_a_blank_plate_is_every_plate() -> None:
+    layout = set_well_control(PlateLayout(wells=()), "A1", "pos", plate="  ")
+    assert [(w.well, w.plate) for w in layout.wells] == [("A01", None)]
+    assert parse_layout(format_layout(layout)).wells == layout.wells

@@ -90,6 +90,7 @@ class RoleIn(BaseModel):
     plate: str | None = Field(
         default=None,
         max_length=128,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
         description="set it on this plate only (default: every row of the well)",
     )
 
