@@ -14,6 +14,14 @@ is required)::
 Errors name the file, the line and the column. Wells outside the plate format
 (e.g. ``Q01`` on a 96-well plate) are errors.
 
+Layouts as labs have them are accepted too: :func:`parse_layout` (and so Lookup,
+Aggregate and the exports) detects a CellProfiler metadata CSV (``Metadata_*``
+columns) or a plate-map grid sheet (8x12 / 16x24 grids, one per annotation) and reads
+it into the same :class:`PlateLayout` (:mod:`plateseg.plate.layout_formats` describes
+both); :func:`parse_any_layout` also answers the mapping report, :func:`format_layout`
+writes any layout back in the native format, :func:`set_well_control` changes one
+well's role. The delimiter may be ``,``, ``;`` or a tab.
+
 >>> layout = parse_layout("well,control\\nA1,neg\\nA12,pos\\n")
 >>> [(w.well, w.row, w.column, w.control) for w in layout.wells]
 [('A01', 'A', 1, 'neg'), ('A12', 'A', 12, 'pos')]
