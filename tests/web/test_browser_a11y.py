@@ -15,7 +15,7 @@ page is checked:
   says what the run's status is; every page has a favicon.
 
 Screenshots: ``test-artifacts/mobile-run.png`` and ``mobile-experiment.png`` (copied to
-``docs/images/`` for docs/web.md).
+``docs/images/`` for docs/web.md), and ``laptop-<page>.png`` at 1280 x 800.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from plateseg.settings import Settings, use_settings
 from plateseg.store import LocalStore
 from plateseg.web import WebSettings, create_app
 
-from .browser import ARTIFACTS, chromium, served
+from .browser import ARTIFACTS, chromium, screenshot, served
 from .conftest import TOKEN
 
 pytestmark = pytest.mark.xdist_group("a11y")
@@ -139,6 +139,14 @@ def _open(context: BrowserContext, site: Site, name: str) -> Page:
     return page
 
 
+#: The elements that reach furthest right (outermost first), to say what makes a page wide.
+WIDEST = """() => [...document.querySelectorAll("body *")]
+  .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .slice(0, 8)
+  .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${[...e.classList].join(".")}`
+    + ` ${Math.round(e.getBoundingClientRect().right)}px`)"""
+
+
 def serious_violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's serious and critical violations on the page as it is now."""
     assert AXE.exists(), f"{AXE} is missing: run `npm ci` (make test does)"
@@ -198,12 +206,13 @@ def test_no_sideways_scroll_on_a_phone(phone: BrowserContext, site: Site, name: 
     if name == "run-finished":
         page.locator("#heat-values").check()  # wider wells: the plate scrolls in its box
     width = page.evaluate("() => document.documentElement.scrollWidth")
+    wide = page.evaluate(WIDEST)
     if name == "experiment" or name == "run-with-failures":
         ARTIFACTS.mkdir(exist_ok=True)
         shot = "mobile-experiment" if name == "experiment" else "mobile-run"
         page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
     page.close()
-    assert width <= PHONE["width"], f"{name} scrolls sideways: {width} px wide"
+    assert width <= PHONE["width"], f"{name} scrolls sideways: {width} px wide; {wide}"
 
 
 def test_no_awkward_wraps_on_a_laptop(desktop: BrowserContext, site: Site) -> None:
@@ -214,6 +223,7 @@ def test_no_awkward_wraps_on_a_laptop(desktop: BrowserContext, site: Site) -> No
         assert bar is not None and bar["height"] <= 48, (name, bar)  # one line
         assert head is not None and head["height"] <= 32, (name, head)  # the title on one line
         assert page.evaluate("() => document.documentElement.scrollWidth") <= DESKTOP["width"]
+        screenshot(page, f"laptop-{name}")
         page.close()
 
 

@@ -31,6 +31,8 @@ async function api(method, url, body) {
 
 function fmt(v, digits = 3) {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  /* not "0.0000000000000000001" nor "25,784,540,333,250,234,000,…" */
+  if ((v !== 0 && Math.abs(v) < 1e-4) || Math.abs(v) >= 1e9) return v.toExponential(digits - 1);
   if (Number.isInteger(v)) return v.toLocaleString("en-US");
   if (Math.abs(v) >= 1e5) return Math.round(v).toLocaleString("en-US");
   return Number(v.toPrecision(digits)).toLocaleString("en-US", { maximumSignificantDigits: digits });

@@ -166,9 +166,9 @@ function drawDiffHeatmap(data) {
     low: -limit, high: limit, ramp: "diverging",
     note: `blue: lower in B, red: higher in B, white: unchanged; the ends are the largest change (±${fmt(limit)})`,
   }), { id: "diff-bar" }));
-  $("#diff-legend").replaceChildren(
-    el("span", { class: "well sw ctl-neg" }), " negative control ", el("span", { class: "well sw ctl-pos" }), " positive control ",
-    el("span", { class: "well sw nodata" }), " no value in A or B ", el("span", { class: "well sw none" }), " not imaged");
+  const key = (swatch, words) => el("span", { class: "key" }, el("span", { class: `well sw ${swatch}` }), ` ${words}`);
+  $("#diff-legend").replaceChildren(key("ctl-neg", "negative control"), " ", key("ctl-pos", "positive control"), " ",
+    key("nodata", "no value in A or B"), " ", key("none", "not imaged"));
   $("#diff-legend").classList.add("heat-legend");
 }
 

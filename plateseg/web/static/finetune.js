@@ -37,6 +37,7 @@
   function showProgress(p) {
     $("#ft-progress").hidden = false;
     $("#ft-bar-fill").style.width = `${Math.round(100 * (p.fraction || 0))}%`;
+    $("#ft-bar").setAttribute("aria-valuenow", String(Math.round(100 * (p.fraction || 0))));
     const fold = p.folds ? ` (${p.fold} of ${p.folds})` : "";
     $("#ft-phase").textContent = `${p.phase}${fold}`;
     $("#ft-step").textContent = p.steps ? `step ${p.step} of ${p.steps}` : "";
