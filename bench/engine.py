@@ -139,7 +139,7 @@ def _moto(items: int) -> tuple[float, float]:
 def _demo(size: int, batch: int) -> tuple[float, int]:
     from plateseg.demo import write_demo_experiment
     from plateseg.map_settings import MapSettings
-    from plateseg.runner import run_local
+    from plateseg.runs.embedded import run_local
     from plateseg.settings import Settings
     from plateseg.store import LocalStore
 

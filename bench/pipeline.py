@@ -85,7 +85,7 @@ def _baselines(store_root: Path, experiment_id: str) -> tuple[Timing, Timing, in
 
 def _pipeline(home: Path, experiment_id: str, batch_size: int) -> tuple[Timing, int]:
     from plateseg.map_settings import MapSettings
-    from plateseg.runner import run_local
+    from plateseg.runs.embedded import run_local
     from plateseg.settings import Settings
 
     settings = Settings(home=home, time_scale=0.0)

@@ -112,7 +112,7 @@ def _round(home: Path, batch: int, args: argparse.Namespace, label: str) -> dict
     from plateseg.map_settings import MapSettings
     from plateseg.planning.model import Setting, predict
     from plateseg.planning.workload import EngineOverhead
-    from plateseg.runner import run_local
+    from plateseg.runs.embedded import run_local
     from plateseg.settings import Settings
 
     settings = Settings(home=home, time_scale=0.0, workers=args.workers)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(argv: list[str] | None = None) -> int:
     from plateseg.map_settings import MapSettings
-    from plateseg.runner import journal_path, run_local
+    from plateseg.runs.embedded import journal_path, run_local
     from tests.test_resume import (
         RESUME,
         RUN,

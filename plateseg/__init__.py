@@ -3,7 +3,7 @@
 A Step Functions Distributed Map pipeline (Lookup → batched Segment → Aggregate) that
 runs on AWS or, with the same definition, on one machine. The public surface is small:
 
-- :func:`plateseg.runner.run_local` — run an experiment on this machine;
+- :func:`plateseg.runs.embedded.run_local` — run an experiment on this machine;
 - :class:`plateseg.contracts.Recipe`, :class:`plateseg.contracts.ExecutionInput` — what a
   run is asked to do;
 - :func:`plateseg.store.open_store` — the object store (S3 or a folder);

@@ -12,7 +12,7 @@ from plateseg.db.engine import get_engine
 from plateseg.demo import write_demo_experiment
 from plateseg.errors import ExecutionFailed, InputError
 from plateseg.results import well_table
-from plateseg.runner import run_local
+from plateseg.runs.embedded import run_local
 from plateseg.settings import Settings, use_settings
 from plateseg.store import LocalStore, get_json
 

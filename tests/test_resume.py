@@ -21,7 +21,7 @@ import pytest
 from plateseg.demo import write_demo_experiment
 from plateseg.errors import ResumeError
 from plateseg.map_settings import MapSettings as MapTunables
-from plateseg.runner import journal_path, redrive_local, resume_local, run_local
+from plateseg.runs.embedded import journal_path, redrive_local, resume_local, run_local
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 from tests.snapshots import is_clock_column, without_clock
@@ -31,7 +31,7 @@ WELLS = ["A01", "A02", "B03", "C04", "D05", "E06"]  # 2 fields each: 12 batches 
 RUN = "R"
 START = (
     "from plateseg.map_settings import MapSettings as MapTunables\n"
-    "from plateseg.runner import run_local\n"
+    "from plateseg.runs.embedded import run_local\n"
     f"run_local('E', run_id={RUN!r}, tunables=MapTunables(items_per_batch=1, max_concurrency=2))\n"
 )
 RESUME = f"from plateseg.cli import main\nmain(['run', '--resume', {RUN!r}, '--time-scale', '0'])\n"

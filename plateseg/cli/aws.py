@@ -30,7 +30,7 @@ __all__ = ["aws_runner", "register"]
 def aws_runner(stack: str, state_machine_arn: str) -> Runner:
     """The runner on the state machine of ``--stack`` or ``--state-machine-arn`` (the
     request is validated before the stack is looked up)."""
-    from plateseg import aws
+    from plateseg.runs import aws_api as aws
     from plateseg.runs.factory import StateMachine, make_runner
     from plateseg.settings import get_settings
 
@@ -80,7 +80,7 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
 ) -> None:
     """Print a run's status and its Map Run item counts."""
-    from plateseg import aws
+    from plateseg.runs import aws_api as aws
 
     found = aws.describe(execution_arn)
     if as_json:
@@ -97,7 +97,7 @@ def wait(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
 ) -> None:
     """Wait for a run to end: exit 0 if every image succeeded, 10 if some failed, else 1."""
-    from plateseg import aws
+    from plateseg.runs import aws_api as aws
 
     def progress(current: Any) -> None:
         if not quiet:

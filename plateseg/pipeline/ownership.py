@@ -3,7 +3,7 @@
 A run id names one run of one experiment: ``runs/<run_id>/`` holds its journal, masks,
 manifest and Parquet parts. Re-running *the same experiment* under its run id is the
 documented way to redo a run; reusing the id for *another* experiment would overwrite
-the first one's outputs. So a local run (CLI, through :func:`plateseg.runner.run_local`)
+the first one's outputs. So a local run (CLI, through :func:`plateseg.runs.embedded.run_local`)
 calls :func:`check_run_owner` before it touches the run's journal, and Lookup — the first
 state of the state machine, on every engine; nothing is written on AWS before it —
 records the owner with :func:`claim_run` before it writes anything else under the run.

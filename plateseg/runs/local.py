@@ -1,12 +1,12 @@
 """The :class:`~plateseg.runs.base.Runner` of the local engine.
 
-Runs execute :mod:`plateseg.runner` (the state machine on this machine, journaled)
+Runs execute :mod:`plateseg.runs.embedded` (the state machine on this machine, journaled)
 through a :class:`~plateseg.runs.manager.RunManager`. A finished run that this process
 did not start is read back from the results database, or from its journal when it
 failed before Aggregate wrote it.
 
 *Retry* runs a finished run again as a new execution of the same run id
-(:func:`plateseg.runner.retry_local`): batches that fully succeeded are reused from
+(:func:`plateseg.runs.embedded.retry_local`): batches that fully succeeded are reused from
 their checkpoints, everything else is segmented again, and Aggregate rewrites the run.
 Unlike redrive it also retries images that failed inside a succeeded batch.
 """
@@ -22,12 +22,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plateseg import runner as engine_runs
 from plateseg.contracts import AggregateResult, Recipe
 from plateseg.engine import Event
 from plateseg.errors import NotFoundError, ResumeError
 from plateseg.map_settings import DEFAULTS, MapSettings
 from plateseg.planning import estimate_run
+from plateseg.runs import embedded as engine_runs
 from plateseg.runs.base import Engine, Estimate, Kind, RunOptions, execution_input
 from plateseg.runs.ids import base_run_id, new_run_id, retry_execution_name, retry_number
 from plateseg.runs.manager import RunFunction, RunManager
@@ -101,7 +101,7 @@ class LocalRunner:
     def resume(
         self, run_id: str, kind: Kind = "start", *, interrupted_only: bool = False
     ) -> RunProgress | None:
-        """Continue a run from its journal (:func:`plateseg.runner.resume_local`:
+        """Continue a run from its journal (:func:`plateseg.runs.embedded.resume_local`:
         finished states and batches are not run again); for ``kind="retry"`` its newest
         retry execution.
 
@@ -126,8 +126,8 @@ class LocalRunner:
 
     def redrive(self, run_id: str) -> RunProgress:
         """Re-run the failed Map items of a finished run, then re-aggregate; a cancelled
-        run continues where it stopped (:func:`plateseg.runner.redrive_local`,
-        :func:`~plateseg.runner.resume_local`). Refusals (nothing failed, no journal)
+        run continues where it stopped (:func:`plateseg.runs.embedded.redrive_local`,
+        :func:`~plateseg.runs.embedded.resume_local`). Refusals (nothing failed, no journal)
         come from the journal when the execution starts."""
         try:
             known = self.manager.get(run_id)
@@ -142,7 +142,7 @@ class LocalRunner:
 
     def retry(self, run_id: str) -> RunProgress:
         """Retry a finished run as ``<run_id>--retry-<n>``
-        (:func:`plateseg.runner.retry_local`); its first snapshot.
+        (:func:`plateseg.runs.embedded.retry_local`); its first snapshot.
 
         Raises
         ------
@@ -223,7 +223,7 @@ class LocalRunner:
         return self.manager.active()
 
     def supports_redrive(self) -> bool:
-        """Whether :mod:`plateseg.runner` offers redrive (it does; one web test removes
+        """Whether :mod:`plateseg.runs.embedded` offers redrive (it does; one web test removes
         it to check the refusal)."""
         return callable(getattr(engine_runs, "redrive_local", None))
 

@@ -1,6 +1,6 @@
 """Local runs in background threads (or the caller's), with a progress snapshot each.
 
-:class:`RunManager` calls :func:`plateseg.runner.run_local` (or the resume, redrive or
+:class:`RunManager` calls :func:`plateseg.runs.embedded.run_local` (or the resume, redrive or
 retry function it is handed) with a ``cancel`` event and a listener that turns the
 engine's events into a :class:`~plateseg.runs.progress.RunProgress` (items succeeded,
 failed, running, throughput, ETA). It keeps how each run ended, so :meth:`result`
@@ -64,7 +64,7 @@ class RunManager:
     settings : Settings
         Passed to every run (store, database, workers).
     runner : callable, optional
-        ``run_local``-compatible function (tests swap it); :func:`plateseg.runner.run_local`
+        ``run_local``-compatible function (tests swap it); :func:`plateseg.runs.embedded.run_local`
         by default.
     listener : callable, optional
         Also receives every engine event of every run (the CLI's progress bar).
@@ -82,7 +82,7 @@ class RunManager:
         foreground: bool = False,
     ) -> None:
         if runner is None:
-            from plateseg.runner import run_local
+            from plateseg.runs.embedded import run_local
 
             runner = run_local
         self._settings = settings

@@ -1,6 +1,6 @@
 """The :class:`~plateseg.runs.base.Runner` on AWS Step Functions (``engine="aws"``).
 
-It makes no Step Functions call of its own: it uses the helpers of :mod:`plateseg.aws`.
+It makes no Step Functions call of its own: it uses the helpers of :mod:`plateseg.runs.aws_api`.
 A run id is the name of its first execution; retries are ``<run_id>--retry-<n>``
 (:mod:`plateseg.runs.ids`) and :meth:`AwsRunner.progress` follows the newest one. The
 Map settings are the deployment's (``cdk.json``): a start that asks for others is
@@ -17,11 +17,11 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from plateseg import aws
 from plateseg.contracts import AggregateResult, Recipe
 from plateseg.errors import InputError, NotFoundError
 from plateseg.map_settings import MapSettings
 from plateseg.planning import estimate_run
+from plateseg.runs import aws_api as aws
 from plateseg.runs.base import Engine, Estimate, Kind, RunOptions, execution_input
 from plateseg.runs.ids import execution_name
 from plateseg.runs.local import default_database, has_failures
@@ -42,7 +42,7 @@ class StateMachineConfig(Protocol):
 
 
 class AwsRunner:
-    """Runs on AWS Step Functions, through :mod:`plateseg.aws`."""
+    """Runs on AWS Step Functions, through :mod:`plateseg.runs.aws_api`."""
 
     engine: Engine = "aws"
 
@@ -138,7 +138,7 @@ class AwsRunner:
         return self.progress(run_id)
 
     def retry(self, run_id: str) -> RunProgress:
-        """Start ``<run_id>--retry-<n>`` (:func:`plateseg.aws.start_retry`); its snapshot.
+        """Start ``<run_id>--retry-<n>`` (:func:`plateseg.runs.aws_api.start_retry`); its snapshot.
 
         Raises
         ------
@@ -149,7 +149,7 @@ class AwsRunner:
         return self._progress(run_id, aws.describe(arn, stepfunctions=self.client))
 
     def wait(self, run_id: str, timeout: float | None = None) -> AggregateResult:
-        """Poll the run's newest execution until it ends (:func:`plateseg.aws.wait`)."""
+        """Poll the run's newest execution until it ends (:func:`plateseg.runs.aws_api.wait`)."""
         _attempt, described = self._latest(run_id)
         final = aws.wait(described.arn, stepfunctions=self.client, timeout=timeout)
         return AggregateResult.model_validate_json(final.output)
@@ -233,7 +233,7 @@ class AwsRunner:
 
 
 def _when(value: str) -> datetime | None:
-    """An ISO 8601 date of :class:`plateseg.aws.ExecutionStatus` (empty: ``None``)."""
+    """An ISO 8601 date of :class:`plateseg.runs.aws_api.ExecutionStatus` (empty: ``None``)."""
     if not value:
         return None
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -127,7 +127,7 @@ def test_start_status_wait(
         polls.append(seconds)
         _finish(arn)
 
-    monkeypatch.setattr("plateseg.aws.time.sleep", sleep)
+    monkeypatch.setattr("plateseg.runs.aws_api.time.sleep", sleep)
     assert run_cli(["wait", arn, "--interval", "0.1"]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith(f"SUCCEEDED  {arn}")

@@ -15,7 +15,7 @@ from moto.stepfunctions.models import stepfunctions_backends
 from plateseg.db import get_engine
 from plateseg.demo import write_demo_experiment
 from plateseg.results import export_run, image_table, run_failures
-from plateseg.runner import journal_path
+from plateseg.runs.embedded import journal_path
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 

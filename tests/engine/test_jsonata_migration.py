@@ -4,7 +4,7 @@
 rewritten as a Workflow Studio user would: ``QueryLanguage: JSONata``, ``Arguments`` and
 ``{% %}`` expressions instead of Parameters and paths, the Lookup result kept in a
 variable (``Assign``) instead of threaded through ``ResultPath``. The shipped JSONPath
-definition runs through :func:`plateseg.runner.run_local` (rendered with the run's Map
+definition runs through :func:`plateseg.runs.embedded.run_local` (rendered with the run's Map
 settings, as every local run is); the JSONata one runs through the engine with the same
 functions, the same settings copied from that rendered definition and the same execution
 name, into a second home. Both must write the same database rows.
@@ -29,7 +29,7 @@ from plateseg.definition import LOCAL_FUNCTIONS
 from plateseg.demo import write_demo_experiment
 from plateseg.engine import Clock, LocalEngine, parse_definition
 from plateseg.engine.journal import Journal
-from plateseg.runner import init_worker, journal_path, run_local
+from plateseg.runs.embedded import init_worker, journal_path, run_local
 from plateseg.settings import Settings, use_settings
 from plateseg.store import LocalStore
 

@@ -19,7 +19,7 @@ from plateseg.demo import write_demo_experiment
 from plateseg.errors import ExecutionFailed, RunOwnershipError
 from plateseg.map_settings import MapSettings as MapTunables
 from plateseg.results import export_run
-from plateseg.runner import journal_path, run_local
+from plateseg.runs.embedded import journal_path, run_local
 from plateseg.segmentation.onnx_model import model_key
 from plateseg.settings import Settings
 from plateseg.store import LocalStore

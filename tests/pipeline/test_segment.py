@@ -197,7 +197,7 @@ def test_batch_segments_with_one_blas_thread_and_restores_the_pools(
 @pytest.mark.parametrize("segmenter", ["onnx", "trainable"])
 def test_model_recipes_run_end_to_end(segmenter: str, settings: object, store: LocalStore) -> None:
     """``plateseg run`` with the onnx (shipped model) and trainable (store model) recipes."""
-    from plateseg.runner import run_local
+    from plateseg.runs.embedded import run_local
     from plateseg.segmentation.trainable import (
         save_model,
         scribbles_from_mask,

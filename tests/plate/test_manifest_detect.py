@@ -10,7 +10,7 @@ import pytest
 from plateseg.demo import write_demo_experiment
 from plateseg.errors import InputError
 from plateseg.plate.manifest import choose_naming
-from plateseg.runner import run_local
+from plateseg.runs.embedded import run_local
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 

@@ -23,7 +23,7 @@ from plateseg.engine import Clock, LocalEngine
 from plateseg.engine.faults import ENV, FaultPlan, parse_plan
 from plateseg.map_settings import MapSettings as MapTunables
 from plateseg.map_settings import apply_tunables
-from plateseg.runner import init_worker
+from plateseg.runs.embedded import init_worker
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 from tests.snapshots import is_clock_column, without_clock
@@ -95,7 +95,7 @@ def retries(events: Sequence[Any], state: str) -> list[str]:
 def run_alone(settings: Settings, runs: Sequence[tuple[str, str]]) -> None:
     """Run each ``(experiment, run id)`` on its own, one after another, on one warm engine.
 
-    The same definition, tunables and input as :func:`plateseg.runner.run_local` (so the
+    The same definition, tunables and input as :func:`plateseg.runs.embedded.run_local` (so the
     same rows); one engine keeps its worker warm between the runs.
     """
     definition = segmentation_definition(settings)
@@ -165,7 +165,7 @@ def parquet_snapshot(settings: Settings, run_id: str) -> dict[str, list[dict[str
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Snapshot]]:
     """A fault-free run ``R`` of experiment ``E``, done once per module: the reference."""
-    from plateseg.runner import run_local
+    from plateseg.runs.embedded import run_local
 
     settings = make_home(tmp_path_factory.mktemp("baseline") / "home")
     run_local("E", run_id="R", settings=settings, tunables=ONE_PER_BATCH)

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from plateseg.engine import Journal
-from plateseg.runner import LocalRun, journal_path, run_local
+from plateseg.runs.embedded import LocalRun, journal_path, run_local
 from plateseg.settings import Settings
 from tests.reliability.faults_support import (
     ONE_PER_BATCH,

@@ -19,7 +19,7 @@ from plateseg.cli import main
 from plateseg.db.engine import describe_url, dispose_engines
 from plateseg.engine import Event
 from plateseg.errors import ExecutionFailed
-from plateseg.runner import run_local
+from plateseg.runs.embedded import run_local
 from plateseg.settings import use_settings
 from tests.postgres import PostgresServer, _admin, _as_postgres, _bin_dir, start_server, stop_server
 from tests.reliability.faults_support import (

@@ -9,7 +9,7 @@ import pytest
 
 from plateseg.contracts import ExecutionInput
 from plateseg.errors import ExecutionInputError, InputError, ResumeError
-from plateseg.runner import journal_path
+from plateseg.runs.embedded import journal_path
 from plateseg.runs.ids import (
     MAX_EXECUTION_NAME,
     MAX_RUN_ID,

@@ -88,7 +88,7 @@ def _stubbed(settings: Settings) -> tuple[AwsBackend, Stubber]:
 
 
 def _expect_describe(stub: Stubber, described: dict[str, Any], map_runs: list[Any]) -> None:
-    """The calls of one progress poll: probe for a retry, then plateseg.aws.describe."""
+    """The calls of one progress poll: probe for a retry, then plateseg.runs.aws_api.describe."""
     execution = described["executionArn"]
     stub.add_client_error(
         "describe_execution",
@@ -155,7 +155,7 @@ def test_map_run_counters_throughput_and_redrive(settings: Settings) -> None:
 
 
 def test_step_functions_errors_become_typed_errors(settings: Settings) -> None:
-    from plateseg import aws
+    from plateseg.runs import aws_api as aws
 
     backend, stub = _stubbed(settings)
     stub.add_client_error("describe_execution", "ExecutionDoesNotExist", "no retry")

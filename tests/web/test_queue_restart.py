@@ -30,8 +30,8 @@ from fastapi.testclient import TestClient
 
 from plateseg.demo import write_demo_experiment
 from plateseg.engine import Journal
-from plateseg.runner import journal_path
 from plateseg.runs import TERMINAL, RunManager
+from plateseg.runs.embedded import journal_path
 from plateseg.runs.local import LocalRunner as LocalBackend
 from plateseg.settings import Settings
 from plateseg.store import LocalStore

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from plateseg.engine import Journal
 from plateseg.map_settings import distributed_map
-from plateseg.runner import journal_path
+from plateseg.runs.embedded import journal_path
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 

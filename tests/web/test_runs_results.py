@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-import plateseg.runner
+import plateseg.runs.embedded
 from plateseg.errors import ExecutionFailed
 from plateseg.results import export_run, plate_qc
 from plateseg.runs.local import LocalRunner as LocalBackend
@@ -172,7 +172,7 @@ def test_unknown_run_is_404(client: TestClient) -> None:
 def test_redrive_is_refused_clearly_while_the_runner_lacks_it(
     app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delattr(plateseg.runner, "redrive_local", raising=False)
+    monkeypatch.delattr(plateseg.runs.embedded, "redrive_local", raising=False)
     response = client.post("/api/runs/some-run/redrive")
     assert response.status_code in (404, 409)
     backend = app.state.plateseg.backend  # admission control wraps the local backend
@@ -195,7 +195,7 @@ def test_redrive_uses_the_runner_once_it_offers_it(
     backend.start("EXP-1", "r1", {})
     failed = backend.manager.wait("r1", timeout=30)
     assert (failed.status, failed.error) == ("FAILED", "States.ExceedToleratedFailureThreshold")
-    monkeypatch.setattr(plateseg.runner, "redrive_local", redrive_local, raising=False)
+    monkeypatch.setattr(plateseg.runs.embedded, "redrive_local", redrive_local, raising=False)
     assert backend.progress("r1").can_redrive is True
     backend.redrive("r1")
     assert backend.manager.wait("r1", timeout=30).status == "SUCCEEDED"

@@ -20,7 +20,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from moto.stepfunctions.models import stepfunctions_backends
 
-from plateseg import aws, contracts
+from plateseg import contracts
 from plateseg.errors import (
     ExecutionFailed,
     ExecutionInputError,
@@ -30,6 +30,7 @@ from plateseg.errors import (
     ResumeError,
     TransientError,
 )
+from plateseg.runs import aws_api as aws
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -296,7 +297,7 @@ def test_describe_adds_the_map_run_item_counts() -> None:
 
 # --- the JSON Schema file ----------------------------------------------------------------
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "execution-input.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "execution-input.schema.json"
 REGENERATE = (
     '.venv/bin/python -c "import json; from plateseg.contracts import execution_input_schema; '
     "open('schemas/execution-input.schema.json', 'w').write("
