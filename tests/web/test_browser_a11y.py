@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from plateseg.demo import write_demo_experiment
 from plateseg.settings import Settings, use_settings
@@ -44,8 +44,8 @@ DEMO = "DEMO-A11Y"
 BROKEN = b"II*\x00 this is not a TIFF any more"
 #: Unreadable in the second run: one field of C03, both of F06.
 UNREADABLE = ("P1_C03_s2_w1", "P1_F06_s1_w1", "P1_F06_s2_w1")
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 
 class Site:
@@ -93,7 +93,7 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def _context(browser: Browser, site: Site, viewport: dict[str, int]) -> BrowserContext:
+def _context(browser: Browser, site: Site, viewport: ViewportSize) -> BrowserContext:
     # bypass_csp: axe-core is injected as an inline script, which the app's CSP forbids
     context = browser.new_context(viewport=viewport, bypass_csp=True)
     context.set_default_timeout(30_000)
