@@ -34,6 +34,24 @@ __all__ = [
     "validate_recipe",
 ]
 
+#: Units shown with a parameter (``unit`` in its JSON schema), and shared descriptions.
+_PX: dict[str, Any] = {"unit": "px"}
+_FRACTION: dict[str, Any] = {"unit": "fraction"}
+_FACTOR: dict[str, Any] = {"unit": "x"}
+_MIN_DIAMETER = (
+    "Smallest expected nuclear diameter: objects below 0.7 x this are dropped. Empty: "
+    "half the diameter estimated from each image."
+)
+_MAX_DIAMETER = (
+    "Largest expected nuclear diameter: objects above 1.3 x this are dropped. Empty: "
+    "twice the diameter estimated from each image."
+)
+_NECK = (
+    "Touching bodies are split only where the neck between them is at least this "
+    "fraction narrower than the smaller body."
+)
+_BORDER = "Drop the objects that touch the image border."
+
 #: Foreground pixels exceed the background by at least this many noise SDs (the
 #: classical segmenter's ``min_contrast`` default, and the diameter estimate's floor).
 MIN_CONTRAST = 4.0
@@ -102,19 +120,71 @@ class ClassicalParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_diameter: float | None = Field(default=None, gt=1.0, le=1000.0)
-    max_diameter: float | None = Field(default=None, gt=1.0, le=2000.0)
-    smoothing_sigma: float | None = Field(default=None, ge=0.0, le=20.0)
-    threshold_method: Literal["otsu", "otsu3", "li"] = "li"
-    threshold_correction: float = Field(default=1.0, gt=0.0, le=10.0)
-    threshold_scope: Literal["adaptive", "global"] = "global"
-    adaptive_sigma: float | None = Field(default=None, gt=0.0, le=200.0)
-    adaptive_weight: float = Field(default=0.8, ge=0.0, le=1.0)
-    min_contrast: float = Field(default=MIN_CONTRAST, ge=0.0, le=1000.0)
-    declump: bool = True
-    neck_depth: float = Field(default=0.05, gt=0.0, lt=1.0)
-    fill_holes: bool = True
-    exclude_border: bool = False
+    min_diameter: float | None = Field(
+        default=None, gt=1.0, le=1000.0, description=_MIN_DIAMETER, json_schema_extra=_PX
+    )
+    max_diameter: float | None = Field(
+        default=None, gt=1.0, le=2000.0, description=_MAX_DIAMETER, json_schema_extra=_PX
+    )
+    smoothing_sigma: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=20.0,
+        description="Gaussian smoothing before thresholding (0 = none); empty: 1 px for "
+        "nuclei ~30 px across, in proportion above.",
+        json_schema_extra=_PX,
+    )
+    threshold_method: Literal["otsu", "otsu3", "li"] = Field(
+        default="li",
+        description="Threshold of the background-free image: Li's minimum cross-entropy "
+        "(CellProfiler's default; keeps the dim nucleoplasm of textured nuclei), Otsu, or "
+        "three-class Otsu (the middle class counts as nucleus).",
+    )
+    threshold_correction: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=10.0,
+        description="Multiplies the computed threshold (1 = as computed; above 1 "
+        "shrinks the objects).",
+        json_schema_extra=_FACTOR,
+    )
+    threshold_scope: Literal["adaptive", "global"] = Field(
+        default="global",
+        description="global: one threshold; adaptive: a pixel must also exceed a mix of "
+        "its local mean and the global threshold (splits nuclei with a dim seam, but can "
+        "cut textured ones).",
+    )
+    adaptive_sigma: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=200.0,
+        description="Scale of the local mean of the adaptive scope; empty: 0.3 x the "
+        "smallest diameter.",
+        json_schema_extra=_PX,
+    )
+    adaptive_weight: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the local mean in the adaptive threshold (0-1).",
+        json_schema_extra=_FRACTION,
+    )
+    min_contrast: float = Field(
+        default=MIN_CONTRAST,
+        ge=0.0,
+        le=1000.0,
+        description="A pixel is foreground only this many background noise SDs above "
+        "the background, whatever the threshold says (keeps empty fields empty; 0 = off).",
+        json_schema_extra={"unit": "noise SD"},
+    )
+    declump: bool = Field(
+        default=True, description="Split touching nuclei at the necks of their shape."
+    )
+    neck_depth: float = Field(
+        default=0.05, gt=0.0, lt=1.0, description=_NECK, json_schema_extra=_FRACTION
+    )
+    fill_holes: bool = Field(default=True, description="Fill holes inside the nuclei.")
+    exclude_border: bool = Field(default=False, description=_BORDER)
 
     @model_validator(mode="after")
     def _ordered(self) -> ClassicalParams:
@@ -179,17 +249,60 @@ class ModelParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(default=DEFAULT_MODEL, pattern=MODEL_NAME_PATTERN)
-    probability: float = Field(default=0.5, gt=0.0, lt=1.0)
-    tile: int = Field(default=512, ge=64, le=4096)
-    overlap: int | None = Field(default=None, ge=0, le=512)
-    diameter: float | None = Field(default=None, gt=2.0, le=400.0)
-    min_diameter: float | None = Field(default=None, gt=1.0, le=1000.0)
-    max_diameter: float | None = Field(default=None, gt=1.0, le=2000.0)
-    declump: bool = True
-    neck_depth: float = Field(default=0.05, gt=0.0, lt=1.0)
-    exclude_border: bool = False
-    model_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        pattern=MODEL_NAME_PATTERN,
+        description="The model: one of the store's models/<name>.onnx, else a shipped one.",
+    )
+    probability: float = Field(
+        default=0.5,
+        gt=0.0,
+        lt=1.0,
+        description="A pixel is nucleus above this predicted probability.",
+        json_schema_extra=_FRACTION,
+    )
+    tile: int = Field(
+        default=512,
+        ge=64,
+        le=4096,
+        description="Tile side the model runs on (model pixels); bounds memory.",
+        json_schema_extra=_PX,
+    )
+    overlap: int | None = Field(
+        default=None,
+        ge=0,
+        le=512,
+        description="Context on each side of a tile; empty: what the model needs.",
+        json_schema_extra=_PX,
+    )
+    diameter: float | None = Field(
+        default=None,
+        gt=2.0,
+        le=400.0,
+        description="Typical nuclear diameter; the field is rescaled to the model's "
+        "training scale. Empty: estimated from each image.",
+        json_schema_extra=_PX,
+    )
+    min_diameter: float | None = Field(
+        default=None, gt=1.0, le=1000.0, description=_MIN_DIAMETER, json_schema_extra=_PX
+    )
+    max_diameter: float | None = Field(
+        default=None, gt=1.0, le=2000.0, description=_MAX_DIAMETER, json_schema_extra=_PX
+    )
+    declump: bool = Field(
+        default=True,
+        description="Split touching nuclei (pixel classifiers; the learned model keeps "
+        "nuclei apart by their predicted boundaries).",
+    )
+    neck_depth: float = Field(
+        default=0.05, gt=0.0, lt=1.0, description=_NECK, json_schema_extra=_FRACTION
+    )
+    exclude_border: bool = Field(default=False, description=_BORDER)
+    model_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Set by Lookup: the SHA-256 of the model bytes the run is pinned to.",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ModelParams:
@@ -214,9 +327,27 @@ class SecondaryParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    smoothing_sigma: float = Field(default=2.0, ge=0.0, le=20.0)
-    threshold_correction: float = Field(default=1.0, gt=0.0, le=10.0)
-    max_distance: float = Field(default=60.0, gt=0.0, le=1000.0)
+    smoothing_sigma: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=20.0,
+        description="Gaussian smoothing of the cytoplasm channel before thresholding.",
+        json_schema_extra=_PX,
+    )
+    threshold_correction: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=10.0,
+        description="Multiplies the Otsu threshold of the cytoplasm channel.",
+        json_schema_extra=_FACTOR,
+    )
+    max_distance: float = Field(
+        default=60.0,
+        gt=0.0,
+        le=1000.0,
+        description="Largest distance of a cell pixel from its nucleus.",
+        json_schema_extra=_PX,
+    )
 
 
 #: The segmenters a recipe may name, and the model of their ``params``.

@@ -12,6 +12,7 @@ from plateseg.contracts.params import (
     SEGMENTER_PARAMS,
     ClassicalParams,
     ModelParams,
+    SecondaryParams,
     canonical_recipe_json,
     parse_params,
     parse_secondary,
@@ -64,3 +65,16 @@ def test_checking_an_execution_input_loads_no_numerical_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("model", [*SEGMENTER_PARAMS.values(), SecondaryParams])
+def test_every_parameter_explains_itself_in_the_schema(model: type) -> None:
+    """The new-run form shows each parameter's help and unit from the JSON schema."""
+    properties = model.model_json_schema()["properties"]
+    assert [name for name, field in properties.items() if not field.get("description")] == []
+    numbers = [
+        name
+        for name, field in properties.items()
+        if "number" in str(field.get("type", field.get("anyOf"))) and name != "model_sha256"
+    ]
+    assert [name for name in numbers if not properties[name].get("unit")] == []
