@@ -228,9 +228,42 @@ function showErrors(form, error) {
   }
   if (!placed) $("#form-error").textContent = error.message;
 }
+/* Parameter edits survive a switch of segmenter (the page reloads with the new one's
+   parameters): kept per experiment for this tab, restored where the name still exists. */
+const EDITS_KEY = (experiment) => `plateseg:new-run:${experiment}`;
+function keepEdits(form, experiment) {
+  const edits = {};
+  form.querySelectorAll("[data-param], #channel-nuclei").forEach((input) => {
+    const key = input.dataset.param || input.id;
+    edits[key] = input.type === "checkbox" ? input.checked : input.value;
+  });
+  sessionStorage.setItem(EDITS_KEY(experiment), JSON.stringify(edits));
+}
+function restoreEdits(form, experiment) {
+  const saved = sessionStorage.getItem(EDITS_KEY(experiment));
+  if (!saved) return;
+  sessionStorage.removeItem(EDITS_KEY(experiment));
+  const edits = JSON.parse(saved);
+  form.querySelectorAll("[data-param], #channel-nuclei").forEach((input) => {
+    const key = input.dataset.param || input.id;
+    if (!(key in edits) || key === "model") return;  /* each segmenter lists its own models */
+    if (input.type === "checkbox") input.checked = Boolean(edits[key]);
+    else if (input.tagName !== "SELECT" || [...input.options].some((o) => o.value === edits[key])) input.value = edits[key];
+  });
+}
 function initNewRun() {
   const form = $("#recipe-form"), experiment = form.dataset.experiment;
   const previewButton = $("#preview-button"), launch = $("#launch-button");
+  restoreEdits(form, experiment);
+  $("#segmenter").addEventListener("change", () => keepEdits(form, experiment));
+  /* a preview drawn with other inputs is cleared, so it is never read as this recipe's */
+  form.addEventListener("input", (event) => {
+    const recipeInput = event.target.matches("[data-param], #channel-nuclei, #secondary, #channel-cells");
+    if (!recipeInput || !$("#preview-results").querySelector("figure")) return;
+    $("#preview-results").replaceChildren();
+    $("#estimate").textContent = "";
+    $("#preview-status").textContent = "the recipe changed: preview again";
+  });
   $("#naming").addEventListener("change", () => { $("#naming-regex").disabled = $("#naming").value !== "regex"; });
   previewButton.addEventListener("click", async () => {
     const ids = [$("#preview-1").value, $("#preview-2").value].filter(Boolean);
