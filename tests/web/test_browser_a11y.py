@@ -313,3 +313,17 @@ def test_every_page_has_a_favicon(desktop: BrowserContext, site: Site) -> None:
     response = page.request.get(site.url + href)
     assert response.ok and response.headers["content-type"].startswith("image/svg+xml")
     page.close()
+
+
+def test_a_cancelled_run_says_so_on_its_page_and_in_the_runs_table(
+    desktop: BrowserContext, site: Site
+) -> None:
+    page = _open(desktop, site, "run-cancelled")
+    expect(page.locator("#run-status")).to_have_text("cancelled")
+    page.close()
+    page = _open(desktop, site, "experiment")
+    row = page.locator(f'#runs-table tr[data-run="{site.cancelled}"]')
+    expect(row.locator(".status")).to_have_text("cancelled")
+    expect(row).to_contain_text("no results recorded")
+    expect(row.locator("input[type=radio]")).to_have_count(0)  # nothing to compare
+    page.close()

@@ -19,6 +19,7 @@ from plateseg.plate.layout import (
     read_layout,
     split_well,
 )
+from plateseg.runs.progress import RunProgress
 from plateseg.web.deps import AppStateDep, ExperimentId, ImageId
 from plateseg.web.queries import ExperimentSummary, experiment_ids, summarise
 from plateseg.web.state import AppState
@@ -39,6 +40,19 @@ def run_summary(run: Any) -> dict[str, Any]:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat(),
         "recipe": run.recipe,
+    }
+
+
+def unrecorded_summary(progress: RunProgress) -> dict[str, Any]:
+    """A run this server followed that wrote no results (cancelled, failed before
+    Aggregate, queued or still running), for the experiment's runs table."""
+    return {
+        "run_id": progress.run_id,
+        "status": "CANCELLED" if progress.status == "ABORTED" else progress.status,
+        "succeeded": progress.succeeded,
+        "failed": progress.failed,
+        "total": progress.total,
+        "finished_at": progress.finished_at.isoformat() if progress.finished_at else None,
     }
 
 
@@ -136,12 +150,19 @@ def experiment_detail(state: AppState, experiment_id: str) -> dict[str, Any]:
         plate["rows"], plate["columns"] = plate_format(set(plate["wells"]) | listed)
     annotated = [_annotations(entry) for entry in layout.wells]
     runs = [run_summary(run) for run in results.list_runs(state.engine, experiment_id)]
+    recorded = {run["run_id"] for run in runs}
+    unrecorded = [
+        unrecorded_summary(progress)
+        for progress in state.backend.followed()
+        if progress.experiment_id == experiment_id and progress.run_id not in recorded
+    ]
     return {
         **asdict(summarise(experiment_id, items, naming)),
         "plate_maps": list(plates.values()),
         "layout_columns": sorted({k for notes in annotated for k, v in notes.items() if v}),
         "layout_error": layout_error,
         "runs": runs,
+        "unrecorded_runs": unrecorded,
     }
 
 

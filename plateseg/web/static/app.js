@@ -298,6 +298,8 @@ function initNewRun() {
 
 /* ---------- run page ---------- */
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "ABORTED"]);
+/* A run's status in words: Step Functions says ABORTED for a run the user cancelled. */
+function statusWords(status) { return status === "ABORTED" ? "cancelled" : status.toLowerCase().replace(/_/g, " "); }
 function initRun() {
   const initial = JSON.parse($("#run-data").textContent);
   const runId = initial.run_id;
@@ -324,7 +326,7 @@ function initRun() {
     const status = $("#run-status");
     /* "succeeded" only when every image did: a partial success has its own words and colour */
     const partial = p.status === "SUCCEEDED" && p.failed > 0;
-    status.textContent = partial ? `succeeded, ${fmt(p.failed)} of ${fmt(p.total)} images failed` : p.status.toLowerCase().replace(/_/g, " ");
+    status.textContent = partial ? `succeeded, ${fmt(p.failed)} of ${fmt(p.total)} images failed` : statusWords(p.status);
     status.className = `status big s-${partial ? "succeeded_with_failures" : p.status.toLowerCase()}`;
     for (const k of ["succeeded", "failed", "running", "total"]) $(`#st-${k}`).textContent = fmt(p[k]);
     $("#st-phase").textContent = p.phase;
