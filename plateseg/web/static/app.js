@@ -162,29 +162,125 @@ function colourBar({ label, title = "", low, high, ramp = "viridis", note = "", 
 function rowLetter(r) { const A = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"; return r < 26 ? A[r] : "A" + A[r - 26]; }
 
 /* ---------- experiment page ---------- */
+/* A well button's words: name, fields and its layout annotations. */
+function wellWords(name, w) {
+  let text = `${name} · ${w.fields.length} field${w.fields.length !== 1 ? "s" : ""}`;
+  for (const [k, v] of Object.entries(w.layout)) if (v) text += ` · ${k}: ${v}`;
+  return text;
+}
+/* The layout report of POST/GET …/layout: format, mapped and ignored columns, notes, warnings. */
+const FORMAT_WORDS = { native: "native layout.csv", cellprofiler: "CellProfiler metadata CSV", grid: "plate-map grid sheet" };
+function layoutReport(result) {
+  const r = result.report, box = el("div", { class: "report ok" });
+  box.append(el("p", {}, el("strong", { text: "Detected format: " }), el("span", { id: "layout-format", text: FORMAT_WORDS[r.format] || r.format }),
+    ` · ${r.source} · ${fmt(r.rows)} row${r.rows !== 1 ? "s" : ""} read · ${fmt(r.wells)} well${r.wells !== 1 ? "s" : ""}${r.plate_format ? ` · ${r.plate_format}-well` : ""}`));
+  const table = (caption, heads, rows) => {
+    const t = el("table", { class: "data compact" }, el("caption", { text: caption }));
+    t.append(el("thead", {}, el("tr", {}, ...heads.map((h) => el("th", { scope: "col", text: h })))));
+    t.append(el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", { text: c }))))));
+    return el("div", { class: "table-scroll" }, t);
+  };
+  if (r.mapped.length) box.append(table("Mapped", ["Column", "Layout field"], r.mapped.map((m) => [m.source, m.field])));
+  if (r.ignored.length) box.append(table("Ignored", ["Column", "Why"], r.ignored.map((m) => [m.source, m.reason])));
+  if (r.notes.length) box.append(el("ul", { class: "notes small" }, ...r.notes.map((n) => el("li", { text: n }))));
+  if (result.warnings.length) box.append(el("ul", { class: "warnings" }, ...result.warnings.map((n) => el("li", { class: "warn", text: n }))));
+  return box;
+}
+function layoutProblems(error) {
+  const problems = error.problems && error.problems.length ? error.problems : [error.message];
+  return el("div", { class: "report bad" }, el("p", { class: "error", text: "The layout was not stored: fix these and upload it again." }),
+    el("ul", { id: "layout-problems" }, ...problems.map((p) => el("li", { text: p }))));
+}
 function initExperiment() {
   const data = JSON.parse($("#exp-data").textContent);
+  const experiment = data.experiment_id;
   const byWell = {};
   for (const plate of data.plate_maps) for (const [name, w] of Object.entries(plate.wells)) byWell[`${plate.plate}:${name}`] = w;
   document.querySelectorAll(".plate[data-plate]").forEach((grid) => plateKeys(grid));
+  let selected = null;  /* [plate, button] of the open well */
+  function showWell(plate, button) {
+    const w = byWell[`${plate}:${button.dataset.well}`];
+    $("#well-title").textContent = `${plate} · ${w.well}`;
+    const kv = $("#well-layout"); kv.replaceChildren();
+    for (const [k, v] of Object.entries(w.layout)) if (v) kv.append(el("dt", { text: k }), el("dd", { text: v }));
+    $("#well-role").hidden = false;
+    $("#role-select").value = w.layout.control || "none";
+    return w;
+  }
+  /* Repaint the plate map from a layout answer's wells (a plate's own row before the row for every plate). */
+  function applyLayout(wells) {
+    document.querySelectorAll(".plate[data-plate] .well.has").forEach((button) => {
+      const plate = button.closest(".plate").dataset.plate, name = button.dataset.well;
+      const w = byWell[`${plate}:${name}`];
+      const row = wells.find((x) => x.plate === plate && x.well === name) || wells.find((x) => x.plate === null && x.well === name);
+      w.layout = row ? { condition: row.condition, compound: row.compound, concentration: row.concentration === null ? "" : String(row.concentration), control: row.control } : {};
+      button.classList.remove("ctl-neg", "ctl-pos", "ctl-none");
+      button.classList.add(`ctl-${w.layout.control || "none"}`);
+      const words = wellWords(name, w);
+      button.title = words; button.setAttribute("aria-label", words);
+    });
+    if (selected) showWell(...selected);
+    const stale = $("#layout-error"); if (stale) stale.remove();
+  }
   document.querySelectorAll(".plate .well.has").forEach((button) => {
     button.addEventListener("click", () => {
       document.querySelectorAll(".well.selected").forEach((x) => x.classList.remove("selected"));
       button.classList.add("selected");
       const plate = button.closest(".plate").dataset.plate;
-      const w = byWell[`${plate}:${button.dataset.well}`];
-      $("#well-title").textContent = `${plate} · ${w.well}`;
-      const kv = $("#well-layout"); kv.replaceChildren();
-      for (const [k, v] of Object.entries(w.layout)) if (v) kv.append(el("dt", { text: k }), el("dd", { text: v }));
+      selected = [plate, button];
+      $("#role-status").textContent = "";
+      const w = showWell(plate, button);
       const box = $("#well-fields"); box.replaceChildren();
       for (const f of w.fields) {
         const row = el("div", { class: "row" });
         for (const c of f.channels) {
-          row.append(el("figure", {}, el("img", { src: `/api/experiments/${enc(data.experiment_id)}/fields/${enc(f.image_id)}/${enc(c)}.png`, alt: `${f.image_id} ${c}`, loading: "lazy" }), el("figcaption", { text: `field ${f.field} · ${c}` })));
+          row.append(el("figure", {}, el("img", { src: `/api/experiments/${enc(experiment)}/fields/${enc(f.image_id)}/${enc(c)}.png`, alt: `${f.image_id} ${c}`, loading: "lazy" }), el("figcaption", { text: `field ${f.field} · ${c}` })));
         }
         box.append(row);
       }
     });
+  });
+  /* a well's control role: the whole well, or this plate's row when there are several plates */
+  const role = $("#role-select");
+  role.addEventListener("change", async () => {
+    if (!selected) return;
+    const [plate, button] = selected, body = { control: role.value };
+    if (data.plate_maps.length > 1) body.plate = plate;
+    role.disabled = true; $("#role-status").textContent = "saving…";
+    try {
+      const result = await api("PATCH", `/api/experiments/${enc(experiment)}/layout/wells/${enc(button.dataset.well)}`, body);
+      applyLayout(result.wells);
+      $("#role-status").textContent = "saved";
+    } catch (error) {
+      $("#role-status").textContent = `not saved: ${error.message}`;
+      role.value = byWell[`${plate}:${button.dataset.well}`].layout.control || "none";
+    } finally { role.disabled = false; }
+  });
+  /* upload a layout file: the report (or every problem), then the plate repainted */
+  const form = $("#layout-form"), upload = $("#layout-upload");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = $("#layout-file").files[0];
+    if (!file) return;
+    const body = new FormData(); body.append("file", file);
+    upload.disabled = true;
+    const report = $("#layout-report"); report.replaceChildren(el("p", { class: "muted", text: "reading…" }));
+    try {
+      const response = await fetch(`/api/experiments/${enc(experiment)}/layout`, {
+        method: "POST", body, credentials: "same-origin", headers: { Accept: "application/json", "X-CSRF-Token": csrf() },
+      });
+      let answer = null;
+      try { answer = await response.json(); } catch (e) { answer = null; }
+      if (!response.ok) {
+        const error = new Error((answer && typeof answer.detail === "string" && answer.detail) || response.statusText);
+        error.problems = (answer && answer.problems) || [];
+        throw error;
+      }
+      report.replaceChildren(layoutReport(answer));
+      applyLayout(answer.wells);
+    } catch (error) {
+      report.replaceChildren(layoutProblems(error));
+    } finally { upload.disabled = false; }
   });
 }
 
