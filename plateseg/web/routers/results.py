@@ -25,7 +25,7 @@ from plateseg.results import (
 from plateseg.results.heatmap import PERCENTILES, field_cv, robust_range
 from plateseg.store import keys
 from plateseg.web.deps import AppStateDep, ImageId, RunId
-from plateseg.web.pictures import field_overlay
+from plateseg.web.pictures import field_overlay, field_thumbnail
 from plateseg.web.render import object_tips
 from plateseg.web.state import AppState
 
@@ -246,12 +246,24 @@ def _field(state: AppState, run_id: str, image_id: str, channel: str | None) -> 
     responses={200: {"content": {"image/png": {}}}},
 )
 def overlay(
-    state: AppStateDep, run_id: RunId, image_id: ImageId, channel: Channel = None
+    state: AppStateDep,
+    run_id: RunId,
+    image_id: ImageId,
+    channel: Channel = None,
+    outlines: bool = True,
 ) -> Response:
     """The field with every object's outline in yellow (PNG, at most 1024 px), drawn from
-    the run's label mask and the source image, and cached (:mod:`plateseg.web.pictures`)."""
+    the run's label mask and the source image, and cached (:mod:`plateseg.web.pictures`).
+
+    ``outlines=false``: the same channel, contrast-stretched, without outlines (the
+    viewer's outlines toggle); a field without a mask is still refused.
+    """
     key, mask = _field_keys(state, run_id, image_id, channel)
-    png = field_overlay(state.pictures, state.store, key, mask, state.settings.max_image_pixels)
+    limit = state.settings.max_image_pixels
+    if outlines:
+        png = field_overlay(state.pictures, state.store, key, mask, limit)
+    else:
+        png = field_thumbnail(state.pictures, state.store, key, limit, max_side=1024)
     return Response(png, media_type="image/png")
 
 

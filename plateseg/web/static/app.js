@@ -489,6 +489,7 @@ async function loadResults(runId) {
   else $("#heatmap").replaceChildren(el("p", { class: "muted", text: "No well metrics recorded (every image failed?)." }));
   const [images, failures, details] = await Promise.all([api("GET", `/api/runs/${runId}/images`), api("GET", `/api/runs/${runId}/failures`), api("GET", `/api/runs/${runId}/details`)]);
   drawDetails(details);
+  viewerChannels(details);
   drawFailures(failures);
   drawImages(runId, images);
   document.body.dataset.resultsReady = "true";
@@ -608,17 +609,41 @@ function initHeatControls(runId) {
 }
 
 let imageRows = [];
-function openWell(runId, plate, well) {
-  const row = imageRows.find((r) => r.plate === plate && r.well === well && r.status === "ok") || imageRows.find((r) => r.plate === plate && r.well === well);
-  if (row) openImage(runId, row);
+/* The run page's viewer: one well's fields as a montage (a tile per field, outlines on
+   the chosen channel), or one field large. Channel and outlines stay as chosen across wells. */
+const viewerState = { runId: null, channels: [], channel: null, outlines: true, well: null, zoom: null };
+function fieldPicture(runId, imageId) {
+  const q = new URLSearchParams();
+  if (viewerState.channel) q.set("channel", viewerState.channel);
+  if (!viewerState.outlines) q.set("outlines", "false");
+  const query = q.toString();
+  return `/api/runs/${enc(runId)}/images/${enc(imageId)}/overlay.png${query ? "?" + query : ""}`;
 }
-async function openImage(runId, row) {
-  $("#viewer-title").textContent = `${row.image_id} · ${fmt(row.object_count)} nuclei`;
-  const box = $("#viewer"); box.replaceChildren();
-  if (row.status !== "ok") { box.append(el("p", { class: "error", text: `${row.error}: ${row.cause}` })); return; }
-  const img = el("img", { src: `/api/runs/${enc(runId)}/images/${enc(row.image_id)}/overlay.png`, alt: `outlines on ${row.image_id}`, id: "overlay" });
-  box.append(img);
-  const info = await api("GET", `/api/runs/${enc(runId)}/images/${enc(row.image_id)}/objects`);
+function viewerChannels(details) {
+  const roles = {};
+  for (const [role, name] of Object.entries(details.channels || {})) (roles[name] = roles[name] || []).push(role);
+  viewerState.channels = Object.entries(roles).map(([name, r]) => ({ name, label: `${name} (${r.join(", ")})` })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  if (!viewerState.channel && viewerState.channels.length) viewerState.channel = (details.channels || {}).nuclei || viewerState.channels[0].name;
+}
+function viewerControls(redraw) {
+  const bar = el("div", { class: "toolbar viewer-controls" });
+  if (viewerState.channels.length) {
+    const select = el("select", { id: "viewer-channel" });
+    for (const c of viewerState.channels) select.append(el("option", { value: c.name, text: c.label }));
+    select.value = viewerState.channel;
+    select.addEventListener("change", () => { viewerState.channel = select.value; redraw(); });
+    bar.append(el("label", { class: "inline" }, "Channel ", select));
+  }
+  const outlines = el("input", { type: "checkbox", id: "viewer-outlines" });
+  outlines.checked = viewerState.outlines;
+  outlines.addEventListener("change", () => { viewerState.outlines = outlines.checked; redraw(); });
+  bar.append(el("label", { class: "inline" }, outlines, " outlines"));
+  return bar;
+}
+/* Hover an object of a field's picture: its label, area and mean intensity in the channel shown. */
+async function attachTips(img, runId, imageId) {
+  const channel = viewerState.channel ? `?channel=${enc(viewerState.channel)}` : "";
+  const info = await api("GET", `/api/runs/${enc(runId)}/images/${enc(imageId)}/objects${channel}`);
   const tip = $("#tip");
   img.addEventListener("mousemove", (event) => {
     const rect = img.getBoundingClientRect();
@@ -630,9 +655,57 @@ async function openImage(runId, row) {
     }
     if (!best) { tip.hidden = true; return; }
     tip.hidden = false; tip.style.left = `${event.clientX + 14}px`; tip.style.top = `${event.clientY + 10}px`;
-    tip.textContent = `object ${best.label} · area ${fmt(best.area)} px · mean ${fmt(best.mean_intensity)}`;
+    tip.textContent = `object ${best.label} · area ${fmt(best.area)} px² · mean intensity${viewerState.channel ? ` (${viewerState.channel})` : ""} ${fmt(best.mean_intensity)} a.u.`;
   });
   img.addEventListener("mouseleave", () => { tip.hidden = true; });
+}
+function wellFields(plate, well) {
+  return imageRows.filter((r) => r.plate === plate && r.well === well).sort((a, b) => (a.field > b.field ? 1 : a.field < b.field ? -1 : 0));
+}
+function openWell(runId, plate, well) {
+  const rows = wellFields(plate, well);
+  if (!rows.length) return;
+  viewerState.runId = runId; viewerState.well = { plate, well }; viewerState.zoom = null;
+  drawMontage();
+  $(".viewer").scrollIntoView({ block: "nearest" });
+}
+function drawMontage() {
+  const { runId, well: { plate, well } } = viewerState;
+  const rows = wellFields(plate, well);
+  const ok = rows.filter((r) => r.status === "ok");
+  const nuclei = ok.reduce((n, r) => n + (r.object_count || 0), 0);
+  const ids = rows.length <= 3 ? rows.map((r) => r.image_id).join(", ") : `${rows[0].image_id} … ${rows[rows.length - 1].image_id}`;
+  $("#viewer-title").replaceChildren(`${plate} ${well} · ${rows.length} field${rows.length === 1 ? "" : "s"} · ${fmt(nuclei)} nuclei in all `, el("span", { class: "viewer-ids mono", text: ids }));
+  const box = $("#viewer"); box.replaceChildren(viewerControls(drawMontage));
+  const montage = el("div", { class: "montage", "data-well": well });
+  let first = true;
+  for (const r of rows) {
+    if (r.status !== "ok") {
+      montage.append(el("figure", { class: "tile failed" }, el("p", { class: "error small", text: `${r.error}: ${r.cause}` }), el("figcaption", { text: `field ${r.field} · failed` })));
+      continue;
+    }
+    const img = el("img", { src: fieldPicture(runId, r.image_id), alt: `${viewerState.outlines ? "outlines on " : ""}${r.image_id}${viewerState.channel ? " " + viewerState.channel : ""}` });
+    if (first) { img.id = "overlay"; first = false; }
+    const open = el("button", { type: "button", class: "tile-open", "data-image": r.image_id, "aria-label": `Open field ${r.field} (${r.image_id}) large` }, img);
+    open.addEventListener("click", () => openImage(runId, r));
+    montage.append(el("figure", { class: "tile" }, open, el("figcaption", { text: `field ${r.field} · ${fmt(r.object_count)} nuclei` })));
+    attachTips(img, runId, r.image_id);
+  }
+  box.append(montage);
+}
+async function openImage(runId, row) {
+  viewerState.runId = runId; viewerState.zoom = row;
+  const redraw = () => openImage(runId, row);
+  $("#viewer-title").textContent = `${row.image_id} · ${fmt(row.object_count)} nuclei`;
+  const box = $("#viewer"); box.replaceChildren();
+  const back = el("button", { type: "button", id: "viewer-back", text: `All fields of ${row.well}` });
+  back.addEventListener("click", () => { viewerState.well = { plate: row.plate, well: row.well }; viewerState.zoom = null; drawMontage(); });
+  box.append(viewerControls(redraw));
+  box.querySelector(".viewer-controls").prepend(back);
+  if (row.status !== "ok") { box.append(el("p", { class: "error", text: `${row.error}: ${row.cause}` })); return; }
+  const img = el("img", { src: fieldPicture(runId, row.image_id), alt: `${viewerState.outlines ? "outlines on " : ""}${row.image_id}`, id: "overlay", class: "zoomed" });
+  box.append(img);
+  await attachTips(img, runId, row.image_id);
 }
 
 function drawFailures(failures) {
