@@ -34,13 +34,9 @@ import io
 from dataclasses import replace
 
 from plateseg.errors import InputError, ObjectNotFoundError
-from plateseg.plate.layout_formats import (
-    grid_size,
-    is_cellprofiler_header,
-    parse_cellprofiler,
-    parse_grid,
-    parse_role,
-)
+from plateseg.plate.layout_cellprofiler import is_cellprofiler_header, parse_cellprofiler
+from plateseg.plate.layout_formats import parse_role
+from plateseg.plate.layout_grid import grid_size, parse_grid
 from plateseg.plate.layout_model import (
     LAYOUT_FORMATS,
     PLATE_FORMATS,
