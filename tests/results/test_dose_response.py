@@ -13,15 +13,8 @@ import pytest
 
 from plateseg.errors import InputError
 from plateseg.results import dose_response
-from plateseg.results.dose_response import (
-    CSV_COLUMNS,
-    DosePoint,
-    curve_points,
-    fit_compounds,
-    fit_four_pl,
-    fits_csv,
-    four_pl,
-)
+from plateseg.results.dose_export import CSV_COLUMNS, curve_points, fits_csv
+from plateseg.results.dose_response import DosePoint, fit_compounds, fit_four_pl, four_pl
 
 #: An 8-point half-log dilution series, 4 replicate wells per concentration.
 CONCENTRATIONS = np.repeat(10.0 ** np.arange(-2.0, 2.0, 0.5), 4)

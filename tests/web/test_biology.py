@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 
 from plateseg.pipeline.aggregate import aggregate_run
 from plateseg.results import plate_qc
-from plateseg.results.dose_response import CSV_COLUMNS, four_pl
+from plateseg.results.dose_export import CSV_COLUMNS
+from plateseg.results.dose_response import four_pl
 from plateseg.store import LocalStore
 from tests.db.runs import MapResults, ok, write_layout
 

@@ -13,7 +13,8 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from plateseg.results import plate_qc, well_metric_values
-from plateseg.results.dose_response import DoseFit, DosePoint, curve_points, fit_compounds, fits_csv
+from plateseg.results.dose_export import curve_points, fits_csv
+from plateseg.results.dose_response import DoseFit, DosePoint, fit_compounds
 from plateseg.results.summaries import SIGMA_DEFINITION, z_prime_band, z_prime_note
 from plateseg.web.deps import AppStateDep, RunId
 from plateseg.web.routers.results import NUCLEI_METRIC, Metric
