@@ -84,6 +84,8 @@ def _closed_after(sock: socket.socket, trickle: float, limit: float) -> float | 
                 return time.monotonic() - start
         except TimeoutError:
             pass
+        except ConnectionResetError:  # closed by a reset rather than a FIN: closed all the same
+            return time.monotonic() - start
         try:
             sock.sendall(b"X-Slow: 1\r\n")
         except OSError:
