@@ -6,7 +6,9 @@ dataclasses; none writes. Database faults surface as
 :class:`~plateseg.errors.DatabaseUnavailableError` / :class:`~plateseg.errors.DatabaseError`;
 an experiment or run that is not recorded raises :class:`~plateseg.errors.NotFoundError`
 (an :class:`~plateseg.errors.InputError`). The queries live in :mod:`plateseg.db.reads`
-and :mod:`plateseg.db.export`; this module is the one surface callers import.
+and :mod:`plateseg.db.export`; runs are found by :mod:`plateseg.results.runs`, per-well
+reads (heatmap, dose-response points, spread, plate QC) are :mod:`plateseg.results.wells`.
+This package is the one surface callers import: it re-exports both.
 
 >>> from plateseg.db import get_engine  # doctest: +SKIP
 >>> for row in well_table(get_engine(), "DEMO-001"):  # doctest: +SKIP
@@ -17,13 +19,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import sqlalchemy as sa
 
 from plateseg.db import export as _export
 from plateseg.db.engine import translate_errors
-from plateseg.db.models import Image, ImageMetric, Run, RunFailure, WellMetric
+from plateseg.db.models import Image, ImageMetric, RunFailure, WellMetric
 from plateseg.db.reads import (
     ExperimentInfo,
     PlateGrid,
@@ -35,12 +37,16 @@ from plateseg.db.reads import (
     list_experiments,
     plate_qc_rows,
     run_metric_names,
-    well_grid,
-    well_stats,
-    well_values,
 )
-from plateseg.db.rows import FailureRow, ImageRow, RunInfo, WellRow, run_info
-from plateseg.errors import InputError, NotFoundError
+from plateseg.db.rows import FailureRow, ImageRow, RunInfo, WellRow
+from plateseg.errors import InputError
+from plateseg.results.runs import get_run, latest_run, list_runs, resolve_run
+from plateseg.results.wells import (
+    plate_qc,
+    well_metric_grid,
+    well_metric_stats,
+    well_metric_values,
+)
 from plateseg.store import Store
 
 __all__ = [
@@ -78,64 +84,10 @@ __all__ = [
 #: Per-image metric holding the mean nuclear area in pixels (the well table's ``mean_area``).
 AREA_METRIC = "Mean_Nuclei_AreaShape_Area"
 
-_runs = Run.__table__.c
 _images = Image.__table__.c
 _image_metrics = ImageMetric.__table__.c
 _wells = WellMetric.__table__.c
 _failures = RunFailure.__table__.c
-
-
-def _newest_first(stmt: sa.Select[Any]) -> sa.Select[Any]:
-    return stmt.order_by(_runs.finished_at.desc(), _runs.run_id.desc())
-
-
-def list_runs(engine: sa.Engine, experiment_id: str | None = None) -> list[RunInfo]:
-    """Every recorded run, newest first (``finished_at``), optionally of one experiment."""
-    stmt = _newest_first(sa.select(Run.__table__))
-    if experiment_id is not None:
-        stmt = stmt.where(_runs.experiment_id == experiment_id)
-    with translate_errors(engine), engine.connect() as connection:
-        return [run_info(row) for row in connection.execute(stmt)]
-
-
-def latest_run(engine: sa.Engine, experiment_id: str) -> RunInfo | None:
-    """The experiment's most recently finished run, or ``None`` if it has none."""
-    stmt = _newest_first(sa.select(Run.__table__)).where(_runs.experiment_id == experiment_id)
-    with translate_errors(engine), engine.connect() as connection:
-        row = connection.execute(stmt.limit(1)).first()
-    return run_info(row) if row is not None else None
-
-
-def get_run(engine: sa.Engine, run_id: str) -> RunInfo:
-    """One run by id.
-
-    Raises
-    ------
-    InputError
-        No run with that id is recorded.
-    """
-    with translate_errors(engine), engine.connect() as connection:
-        row = connection.execute(sa.select(Run.__table__).where(_runs.run_id == run_id)).first()
-    if row is None:
-        raise NotFoundError(f"no run {run_id!r} is recorded in the results database")
-    return run_info(row)
-
-
-def _resolve_run(engine: sa.Engine, experiment_id: str, run_id: str | None) -> RunInfo:
-    if run_id is None:
-        run = latest_run(engine, experiment_id)
-        if run is None:
-            raise NotFoundError(
-                f"experiment {experiment_id!r} has no recorded runs: start one with "
-                f"'plateseg run {experiment_id}'"
-            )
-        return run
-    run = get_run(engine, run_id)
-    if run.experiment_id != experiment_id:
-        raise InputError(
-            f"run {run_id!r} belongs to experiment {run.experiment_id!r}, not {experiment_id!r}"
-        )
-    return run
 
 
 def well_table(engine: sa.Engine, experiment_id: str, run_id: str | None = None) -> list[WellRow]:
@@ -159,7 +111,7 @@ def well_table(engine: sa.Engine, experiment_id: str, run_id: str | None = None)
     InputError
         The experiment has no runs, or ``run_id`` is unknown or of another experiment.
     """
-    run = _resolve_run(engine, experiment_id, run_id)
+    run = resolve_run(engine, experiment_id, run_id)
     is_ok = _images.status == "ok"
     counts = (
         sa.select(
@@ -300,87 +252,6 @@ def run_detail(engine: sa.Engine, run_id: str) -> RunDetail:
         metrics=run_metric_names(engine, run_id),
         plate_qc=plate_qc_rows(engine, run_id),
     )
-
-
-def well_metric_grid(
-    engine: sa.Engine, experiment_id: str, metric: str, run_id: str | None = None
-) -> WellGrid:
-    """Heatmap data: the well means of ``metric`` on every plate of a run.
-
-    Parameters
-    ----------
-    engine : sqlalchemy.Engine
-    experiment_id : str
-    metric : str
-        Any metric of the run (see :func:`run_metrics`), e.g. ``"Count_Nuclei"``.
-    run_id : str, optional
-        A run of the experiment; its latest run by default.
-
-    Returns
-    -------
-    WellGrid
-        One :class:`PlateGrid` per plate: ``values[r][c]`` (float or None) over the whole
-        plate format (8 x 12 for 96 wells), with ``n_fields``, ``control`` and
-        ``condition`` grids of the same shape.
-
-    Raises
-    ------
-    NotFoundError
-        Unknown experiment, run or metric (the message lists the run's metrics).
-    InputError
-        ``run_id`` belongs to another experiment.
-    """
-    run = _resolve_run(engine, experiment_id, run_id)
-    return well_grid(engine, experiment_id, run.run_id, metric)
-
-
-def well_metric_values(engine: sa.Engine, run_id: str, metric: str) -> list[WellValue]:
-    """Every well imaged in a run with its layout (compound, concentration, control) and
-    its mean of ``metric``: the points of a dose-response fit.
-
-    Raises
-    ------
-    NotFoundError
-        Unknown run or metric (the message lists the run's metrics).
-    """
-    run = get_run(engine, run_id)
-    known = run_metric_names(engine, run_id)
-    if metric not in known:
-        shown = ", ".join(known[:20]) or "none"
-        raise NotFoundError(f"run {run_id!r} has no metric {metric!r} (it has: {shown})")
-    return well_values(engine, run.experiment_id, run_id, metric)
-
-
-def well_metric_stats(engine: sa.Engine, run_id: str, metric: str | None = None) -> list[WellStat]:
-    """Every stored per-well summary of a run (or of one metric): mean, population SD
-    and number of fields, by plate, well and metric.
-
-    Raises
-    ------
-    NotFoundError
-        Unknown run, or a ``metric`` the run does not have (the message lists its metrics).
-    """
-    get_run(engine, run_id)
-    if metric is not None:
-        known = run_metric_names(engine, run_id)
-        if metric not in known:
-            shown = ", ".join(known[:20]) or "none"
-            raise NotFoundError(f"run {run_id!r} has no metric {metric!r} (it has: {shown})")
-    return well_stats(engine, run_id, metric)
-
-
-def plate_qc(engine: sa.Engine, run_id: str, metric: str | None = None) -> list[PlateQCRow]:
-    """Z'-factor and signal-to-background per plate and metric of a run.
-
-    Empty when the layout annotates no positive and negative control wells.
-
-    Raises
-    ------
-    NotFoundError
-        No run with that id is recorded.
-    """
-    get_run(engine, run_id)
-    return plate_qc_rows(engine, run_id, metric)
 
 
 @dataclass(frozen=True)

@@ -414,7 +414,9 @@ def _result(
             f"({low:.3g} to {high:.3g}): the curve has no plateau on that side",
         )
     variance = float(curve.cov[2, 2])
-    if not (math.isfinite(variance) and variance > 0.0):
+    # 0 is a fit through every point (the interval closes on the X50); whether it comes
+    # out as 0 or 1e-30 depends on rounding, so both are accepted
+    if not (math.isfinite(variance) and variance >= 0.0):
         return replace(
             shape,
             reason="the data do not determine the parameters (the fit's covariance is undefined)",
