@@ -49,12 +49,12 @@ def start(
     state_machine_arn: str = typer.Option("", help="State machine ARN (instead of --stack)."),
 ) -> None:
     """Start a run on AWS Step Functions and print its execution ARN."""
-    from plateseg.runs.base import RunOptions, execution_input
+    from plateseg.runs.base import RunOptions, execution_input, login_name
 
     if bool(stack) == bool(state_machine_arn):
         raise InputError("start: give exactly one of --stack NAME or --state-machine-arn ARN")
     parsed_recipe = load_json_argument(recipe, "--recipe") if recipe else None
-    options = RunOptions(naming=naming or None)
+    options = RunOptions(naming=naming or None, started_by=login_name())
     execution_input(experiment_id, run_id or None, parsed_recipe, options)  # before any AWS call
     runner = aws_runner(stack, state_machine_arn)
     started = runner.start(experiment_id, run_id or None, parsed_recipe, options=options)

@@ -89,7 +89,7 @@ def run(
     prints "N of M images failed" on stderr; one where every image failed exits 1.
     """
     from plateseg.map_settings import MapSettings
-    from plateseg.runs.base import RunOptions
+    from plateseg.runs.base import RunOptions, login_name
 
     if bool(resume) == bool(experiment_id):
         raise InputError("give an EXPERIMENT_ID to start a run, or --resume RUN_ID (not both)")
@@ -106,6 +106,7 @@ def run(
         naming=naming or None,
         items_per_batch=batch_size or None,
         max_concurrency=None if concurrency < 0 else concurrency,
+        started_by=login_name(),
     )
     _local(
         workers,

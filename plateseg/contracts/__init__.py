@@ -160,18 +160,27 @@ class Recipe(_Model):
 
 
 class ExecutionInput(_Model):
-    """What starts a run: ``{"experiment_id", "run_id"?, "recipe"?, "naming"?}``.
+    """What starts a run: ``{"experiment_id", "run_id"?, "recipe"?, "naming"?,
+    "started_by"?}``.
 
     ``naming`` says how to read plate, well, field and channel from file names: a
     preset (``imagexpress`` — the default —, ``operetta``/``opera-phenix``,
     ``cellomics``, ``incell``) or a regex with named groups (see
-    :mod:`plateseg.plate.naming`).
+    :mod:`plateseg.plate.naming`). ``started_by`` is who started the run (the web's
+    signed-in identity, the CLI's login name); it is recorded with the run.
     """
 
     experiment_id: str
     run_id: str | None = None
     recipe: Recipe = Field(default_factory=Recipe)
     naming: str | None = Field(default=None, min_length=1, max_length=500)
+    started_by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="Who started the run (recorded with it); no control characters.",
+    )
 
     @field_validator("experiment_id")
     @classmethod

@@ -50,7 +50,14 @@ from plateseg.results.summaries import finite, image_qc_flags, plate_qc, summari
 from plateseg.segmentation.onnx_model import model_digest
 from plateseg.settings import get_settings
 from plateseg.store import LocalStore, Store
-from plateseg.store.keys import layout_key, masks_prefix, objects_prefix, run_layout_key, run_prefix
+from plateseg.store.keys import (
+    layout_key,
+    lookup_report_key,
+    masks_prefix,
+    objects_prefix,
+    run_layout_key,
+    run_prefix,
+)
 from plateseg.store.keys import manifest_key as lookup_manifest_key
 
 logger = logging.getLogger(__name__)
@@ -108,6 +115,23 @@ def _channels(store: Store, run_id: str) -> tuple[dict[str, dict[str, str]], int
                 f"{store.uri(key)}[{index}]: an item needs plate, well, field, channels"
             ) from None
     return out, len(items)
+
+
+#: What Lookup's report says of the run's start, recorded with the run's parameters.
+PROVENANCE_FIELDS = ("naming", "naming_detected", "started_by", "code_version")
+
+
+def _provenance(store: Store, run_id: str) -> dict[str, Any]:
+    """The file-name convention Lookup read the experiment with (and whether it was
+    detected), who started the run and the plateseg version, from
+    ``runs/<id>/lookup-report.json``; empty for a run aggregated without Lookup."""
+    try:
+        report = load_json(store, lookup_report_key(run_id))
+    except ObjectNotFoundError:
+        return {}
+    if not isinstance(report, dict):
+        return {}
+    return {name: report[name] for name in PROVENANCE_FIELDS if report.get(name) is not None}
 
 
 def _model_hash(store: Store, recipe: Recipe) -> str | None:
@@ -258,7 +282,7 @@ def build_rows(
     )
     recipe_json, recipe_hash = canonical_recipe(request.recipe)
     started = parse_time(request.started_at, "aggregate request started_at")
-    params = _parameters(request, collected, parameters)
+    params = {**_provenance(store, request.run_id), **_parameters(request, collected, parameters)}
     if cost_estimate_usd is None:
         cost_estimate_usd = _cost_estimate(request, collected, len(images))
     run: dict[str, Any] = {

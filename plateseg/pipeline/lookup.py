@@ -37,6 +37,7 @@ so a linked plate never vanishes without a word.
 
 from __future__ import annotations
 
+from plateseg import __version__
 from plateseg.contracts import ExecutionInput, LookupRequest, LookupResult, ManifestItem, Recipe
 from plateseg.errors import ExecutionInputError, InputError, RecipeError
 from plateseg.pipeline.ownership import claim_run
@@ -217,6 +218,8 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
             "naming": naming.name,
             "naming_detected": naming.detected,
             "naming_reason": naming.reason,
+            "started_by": execution_input.started_by,
+            "code_version": __version__,
             "objects_listed": len(keys),
             "fields": len(items),
             "ignored": list(report.ignored),

@@ -31,6 +31,7 @@ __all__ = [
     "check_redrivable",
     "check_retryable",
     "execution_input",
+    "login_name",
 ]
 
 #: Where runs execute.
@@ -52,6 +53,8 @@ class RunOptions(BaseModel):
         Fields per Segment batch; ``None``: the default (:class:`MapSettings`).
     max_concurrency : int or None
         Batches at once (0 = unlimited); ``None``: the default.
+    started_by : str or None
+        Who starts the run (recorded with it: the web's identity, the CLI's login name).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -59,6 +62,7 @@ class RunOptions(BaseModel):
     naming: str | None = Field(default=None, min_length=1, max_length=500)
     items_per_batch: ItemsPerBatch | None = None
     max_concurrency: MaxConcurrency | None = None
+    started_by: str | None = Field(default=None, min_length=1, max_length=200)
 
     @property
     def map_settings_given(self) -> bool:
@@ -76,6 +80,18 @@ class RunOptions(BaseModel):
                 ),
             }
         )
+
+
+def login_name() -> str | None:
+    """The OS login name of whoever runs this process (the CLI's ``started_by``), or
+    ``None`` when the system cannot tell (no ``USER`` and no password entry)."""
+    import getpass
+
+    try:
+        name = getpass.getuser().strip()
+    except (KeyError, OSError):
+        return None
+    return name[:200] or None
 
 
 def execution_input(
@@ -98,6 +114,8 @@ def execution_input(
         data["recipe"] = recipe.model_dump() if isinstance(recipe, Recipe) else recipe
     if options.naming is not None:
         data["naming"] = options.naming
+    if options.started_by is not None:
+        data["started_by"] = options.started_by
     return ExecutionInput.parse(data)
 
 

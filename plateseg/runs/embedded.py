@@ -100,6 +100,7 @@ def run_local(
     tunables: MapSettings | None = None,
     listener: Callable[[Event], None] | None = None,
     cancel: threading.Event | None = None,
+    started_by: str | None = None,
 ) -> LocalRun:
     """Segment one experiment end to end on this machine.
 
@@ -124,6 +125,8 @@ def run_local(
     cancel : threading.Event, optional
         Set it from another thread to stop the run (no new batch starts); the journal
         keeps what finished, so :func:`resume_local` can continue it.
+    started_by : str, optional
+        Who starts the run (recorded with it).
 
     The run is journaled in ``<home>/runs/<run_id>/journal.sqlite``; after a crash,
     :func:`resume_local` continues it, and :func:`redrive_local` re-runs failed items.
@@ -143,6 +146,8 @@ def run_local(
         payload["run_id"] = run_id
     if naming is not None:
         payload["naming"] = naming
+    if started_by is not None:
+        payload["started_by"] = started_by
     if recipe is not None:
         payload["recipe"] = recipe.model_dump() if isinstance(recipe, Recipe) else recipe
     execution_input = ExecutionInput.parse(payload)  # fail fast, before any process starts

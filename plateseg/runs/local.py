@@ -96,6 +96,7 @@ class LocalRunner:
             checked.recipe.model_dump(mode="json"),
             naming=checked.naming,
             tunables=options.map_settings() if options.map_settings_given else None,
+            started_by=checked.started_by,
         )
 
     def resume(

@@ -123,6 +123,7 @@ class RunManager:
         *,
         naming: str | None = None,
         tunables: Any = None,
+        started_by: str | None = None,
     ) -> RunProgress:
         """Start ``run_local`` (or ``runner``); return the first snapshot (in the
         foreground: the last)."""
@@ -140,6 +141,7 @@ class RunManager:
             "run_id": run_id,
             "naming": naming,
             "tunables": tunables,
+            "started_by": started_by,
             "settings": self._settings,
             "listener": lambda event: self._on_event(run_id, event),
             "cancel": tracked.cancel,

@@ -80,6 +80,7 @@ class AcceptedRun(BaseModel):
             naming=self.naming,
             items_per_batch=self.items_per_batch,
             max_concurrency=self.max_concurrency,
+            started_by=self.who or None,
         )
 
     def ended(self, progress: RunProgress) -> AcceptedRun:

@@ -131,6 +131,8 @@ class AdmittedBackend:
         ``TransientError`` (503): the server is shutting down.
         """
         options = options or RunOptions()
+        if who and options.started_by is None:  # recorded with the run
+            options = options.model_copy(update={"started_by": who})
         run_id = run_id or new_run_id(experiment_id)
         checked = execution_input(experiment_id, run_id, recipe, options)
         recipe = checked.recipe.model_dump(mode="json")

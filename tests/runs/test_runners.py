@@ -77,13 +77,30 @@ def test_a_start_on_aws_carries_the_naming_and_names_the_execution_after_the_run
     assert runner.progress("run-7").execution_arn == started.execution_arn
 
 
-def test_plateseg_start_takes_the_naming(machine: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plateseg_start_takes_the_naming(
+    machine: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tests.cli.test_cli import run_cli
 
+    for variable in ("LOGNAME", "LNAME", "USERNAME"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("USER", "ada")
     args = ["start", "E1", "--naming", "cellomics", "--run-id", "r-9"]
     assert run_cli([*args, "--state-machine-arn", machine]) == 0
     arn = capsys.readouterr().out.strip()
     sent = boto3.client("stepfunctions", region_name=REGION).describe_execution(executionArn=arn)
+    # who started it travels in the input; Lookup records it with the run
     assert json.loads(sent["input"])["naming"] == "cellomics"
+    assert json.loads(sent["input"])["started_by"] == "ada"
     assert run_cli(["start", "E1", "--run-id", "v1.2", "--state-machine-arn", machine]) == 2
     assert "invalid run id 'v1.2'" in capsys.readouterr().err
+
+
+def test_who_started_a_run_is_checked_at_the_edge() -> None:
+    from plateseg.errors import ExecutionInputError
+    from plateseg.runs.base import execution_input
+
+    checked = execution_input("E1", None, None, RunOptions(started_by="ada@lab.example"))
+    assert checked.started_by == "ada@lab.example"
+    with pytest.raises(ExecutionInputError, match="started_by"):
+        execution_input("E1", None, None, RunOptions(started_by="ada\nrm -rf"))

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
 
+import plateseg
 from plateseg.demo import write_demo_experiment
 from plateseg.store import LocalStore
 
@@ -102,6 +103,13 @@ def test_the_scientist_compares_the_learned_model_with_the_classical_segmenter(
         expect(what.locator('tr[data-row="Engine"]')).not_to_have_class("differs")
         expect(what.locator('tr[data-row="Map settings"] td').nth(0)).to_contain_text(
             "max_concurrency="
+        )
+        # how the files were read, who started each run and with which plateseg
+        expect(what.locator('tr[data-row="File naming"] td').nth(0)).to_have_text(
+            "imagexpress (detected from the file names)"
+        )
+        expect(what.locator('tr[data-row="plateseg version"] td').nth(1)).to_have_text(
+            plateseg.__version__
         )
 
         # ---- scatter: one point per well with both values, the identity line

@@ -256,6 +256,7 @@ def test_retry_of_an_unknown_run_is_404(client: TestClient) -> None:
 def test_the_run_says_what_it_was(client: TestClient, finished_run: dict[str, Any]) -> None:
     import hashlib
 
+    import plateseg
     from plateseg.segmentation.onnx_model import read_model_bytes
 
     details = client.get(f"/api/runs/{finished_run['run_id']}/details").json()
@@ -266,4 +267,8 @@ def test_the_run_says_what_it_was(client: TestClient, finished_run: dict[str, An
     assert details["channels"]["nuclei"] and details["engine"] == "local"
     assert details["batch_size"] and details["max_concurrency"]
     assert details["images_ok"] + details["images_failed"] == finished_run["total"]
+    # the start named no convention: Lookup detected it; who and which plateseg are kept
+    assert (details["naming"], details["naming_detected"]) == ("imagexpress", True)
+    assert details["started_by"] == "token holder"
+    assert details["code_version"] == plateseg.__version__
     assert client.get("/api/runs/no-such-run/details").status_code == 404

@@ -40,6 +40,7 @@ def run_summary(run: Any) -> dict[str, Any]:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat(),
         "recipe": run.recipe,
+        "started_by": run.parameters.get("started_by"),
     }
 
 

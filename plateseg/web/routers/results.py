@@ -46,7 +46,8 @@ def _run(state: AppState, run_id: str) -> RunInfo:
 @router.get("/details")
 def details(state: AppStateDep, run_id: RunId) -> dict[str, Any]:
     """What the run was: segmenter, parameters, model (name, pinned SHA-256, its card when
-    the store has one), channels, Map settings, engine, times and counts."""
+    the store has one), channels, file naming, Map settings, engine, who started it, the
+    plateseg version, times and counts (``None`` where a run recorded none)."""
     from plateseg.web.models_store import provenance_key
 
     run = _run(state, run_id)
@@ -68,6 +69,10 @@ def details(state: AppStateDep, run_id: RunId) -> dict[str, Any]:
         "model": model,
         "engine": run.engine,
         "recipe_hash": run.recipe_hash,
+        "naming": run.parameters.get("naming"),
+        "naming_detected": run.parameters.get("naming_detected"),
+        "started_by": run.parameters.get("started_by"),
+        "code_version": run.parameters.get("code_version"),
         "map_settings": {k: run.parameters[k] for k in RUN_SETTINGS_FIELDS if k in run.parameters},
         "batch_size": run.batch_size,
         "max_concurrency": run.max_concurrency,

@@ -495,7 +495,15 @@ async function loadResults(runId) {
   document.body.dataset.resultsReady = "true";
 }
 
-/* The run's recipe, model (with its pinned hash and card), Map settings and engine. */
+/* "operetta (detected from the file names)", "imagexpress (given)", or "–" for a run
+   that recorded none (shared with the compare page). */
+function namingText(d) {
+  if (!d.naming) return "–";
+  return `${d.naming} (${d.naming_detected ? "detected from the file names" : "given"})`;
+}
+
+/* The run's recipe, model (with its pinned hash and card), naming, Map settings, engine
+   and who started it with which plateseg version. */
 function drawDetails(d) {
   const row = (label, value, title) => el("div", {}, el("dt", { text: label }), el("dd", { text: value, title: title || "" }));
   const params = Object.entries(d.params || {}).map(([k, v]) => `${k}=${v === null ? "auto" : v}`).join(", ");
@@ -506,7 +514,8 @@ function drawDetails(d) {
     if (d.model.card) model.querySelector("dd").append(" ", el("a", { href: d.model.card, text: "model card", target: "_blank" }));
     items.push(model);
   }
-  items.push(row("Batch size / concurrency", `${d.batch_size ?? "–"} / ${d.max_concurrency ?? "–"}`), row("Engine", d.engine));
+  items.push(row("File naming", namingText(d)), row("Batch size / concurrency", `${d.batch_size ?? "–"} / ${d.max_concurrency ?? "–"}`), row("Engine", d.engine));
+  items.push(row("Started by", d.started_by || "–"), row("plateseg version", d.code_version || "–"));
   items.push(row("Started / finished", `${(d.started_at || "–").slice(0, 19).replace("T", " ")} / ${d.finished_at.slice(0, 19).replace("T", " ")} UTC`));
   $("#run-details").replaceChildren(...items);
 }

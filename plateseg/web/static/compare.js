@@ -50,10 +50,13 @@ function whatRows(d) {
     ["Parameters", params || "defaults"],
     ["Model", d.model ? `${d.model.name} · SHA-256 ${d.model.sha256.slice(0, 12)}` : "none"],
     ["Channels", channels || "–"],
+    ["File naming", namingText(d)],
     ["Map settings", map || "–"],
     ["Batch size / concurrency", `${d.batch_size ?? "–"} / ${d.max_concurrency ?? "–"}`],
     ["Engine", d.engine],
     ["Recipe hash", (d.recipe_hash || "–").slice(0, 12)],
+    ["Started by", d.started_by || "–"],
+    ["plateseg version", d.code_version || "–"],
     ["Images OK / failed", `${fmt(d.images_ok)} / ${fmt(d.images_failed)}`],
     ["Nuclei", fmt(d.objects)],
     ["Started / finished (UTC)", `${when(d.started_at)} / ${when(d.finished_at)}`],
@@ -68,7 +71,7 @@ function drawWhat(a, b) {
   ra.forEach(([label, va], i) => {
     const vb = rb[i][1];
     // times and counts always differ; "changed" marks what the scientist chose differently
-    const compared = !["Started / finished (UTC)", "Images OK / failed", "Nuclei"].includes(label);
+    const compared = !["Started / finished (UTC)", "Images OK / failed", "Nuclei", "Started by"].includes(label);
     body.append(el("tr", { class: compared && va !== vb ? "differs" : "", "data-row": label },
       el("th", { scope: "row", text: label }), el("td", { text: va }), el("td", { text: vb })));
   });
