@@ -14,9 +14,10 @@ import pytest
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, expect
 
+from plateseg.demo import write_demo_experiment
 from plateseg.store import LocalStore
 
-from .browser import chromium, screenshot, served
+from .browser import ARTIFACTS, chromium, screenshot, served
 from .conftest import EXPERIMENT, TOKEN
 from .test_browser_a11y import WIDEST, serious_violations
 
@@ -31,6 +32,9 @@ P1,B12,1,staurosporine,1,positive,b12.tif
 P1,C03,1,drug-x,0.5,,c3.tif
 P1,D05,1,drug-x,5,treatment,d5.tif
 """
+#: A second experiment with two plates, for the choice "this plate only" / "every plate".
+TWO_PLATES = "DEMO-2P"
+PLATES = ("P1", "P2")
 BROKEN = """\
 Metadata_Plate,Metadata_Well,Metadata_Role
 P1,A01,negative
@@ -116,4 +120,53 @@ def test_a_lab_layout_is_uploaded_and_a_role_fixed_on_the_plate(
         page.reload()
         expect(plate.locator('.well[data-well="C03"]')).to_have_class("well has ctl-none")
         expect(plate.locator('.well[data-well="B01"]')).to_have_class("well has ctl-neg")
+        context.close()
+
+
+def test_on_two_plates_a_role_is_fixed_on_one_plate_or_on_every_plate(
+    app: FastAPI, store: LocalStore, browser: Browser
+) -> None:
+    """Issue 16: with several plates the well panel asks where a role applies."""
+    write_demo_experiment(store, TWO_PLATES, plates=2, size=64, wells=["A01", "C03"])
+    with served(app) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 1000}, bypass_csp=True)
+        page: Page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{url}/?token={TOKEN}")
+        page.goto(f"{url}/experiments/{TWO_PLATES}")
+        wells = {
+            p: page.locator(f'.plate[data-plate="{p}"] .well[data-well="C03"]') for p in PLATES
+        }
+
+        # ---- this plate only (the default): plate P2's C03 becomes a positive control
+        wells["P2"].click()
+        expect(page.locator("#well-title")).to_have_text("P2 · C03")
+        scope = page.locator("#role-scope")
+        expect(scope.get_by_role("radio", name="this plate only (P2)")).to_be_checked()
+        expect(scope.get_by_role("radio", name="every plate (2)")).not_to_be_checked()
+        page.locator("#role-select").select_option("pos")
+        expect(page.locator("#role-status")).to_have_text("saved on P2 only")
+        expect(wells["P2"]).to_have_class("well has selected ctl-pos")
+        expect(wells["P1"]).to_have_class("well has ctl-none")
+
+        # ---- every plate: a negative control on both plates
+        scope.get_by_role("radio", name="every plate (2)").check()
+        page.locator("#role-select").select_option("neg")
+        expect(page.locator("#role-status")).to_have_text("saved on every plate")
+        expect(wells["P1"]).to_have_class("well has ctl-neg")
+        expect(wells["P2"]).to_have_class("well has selected ctl-neg")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator(".split").screenshot(path=str(ARTIFACTS / "layout-every-plate.png"))
+        found = serious_violations(page)
+        assert not found, found
+        page.set_viewport_size({"width": 390, "height": 844})
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, page.evaluate(WIDEST)
+
+        stored = page.request.get(f"{url}/api/experiments/{TWO_PLATES}")
+        assert stored.ok, stored.text()
+        roles = {
+            p["plate"]: p["wells"]["C03"]["layout"]["control"] for p in stored.json()["plate_maps"]
+        }
+        assert roles == {"P1": "neg", "P2": "neg"}
         context.close()

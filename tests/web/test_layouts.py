@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from plateseg.demo import write_demo_experiment
 from plateseg.plate.layout import parse_any_layout
 from plateseg.store import LocalStore
 from plateseg.store.keys import layout_key
@@ -14,6 +15,7 @@ from plateseg.store.keys import layout_key
 from .conftest import EXPERIMENT, TOKEN
 
 URL = f"/api/experiments/{EXPERIMENT}/layout"
+TWO_PLATES = "DEMO-2P"
 CELLPROFILER = (
     "Metadata_Plate,Metadata_Well,Metadata_Site,Metadata_Compound,Metadata_Concentration,"
     "Metadata_Role,FileName_DNA\n"
@@ -152,6 +154,35 @@ def test_a_role_is_set_without_editing_files(client: TestClient, demo: LocalStor
     plate = client.get(f"/api/experiments/{EXPERIMENT}").json()["plate_maps"][0]["wells"]
     assert (plate["A01"]["layout"]["control"], plate["C03"]["layout"]["control"]) == ("", "pos")
     assert client.get(URL).json()["wells"] == p1["wells"]
+
+
+def test_on_two_plates_a_role_is_set_on_one_plate_or_on_every_plate(
+    client: TestClient, store: LocalStore
+) -> None:
+    """Issue 16: the well panel's "this plate only" sends ``plate``, "every plate" not."""
+    write_demo_experiment(store, TWO_PLATES, plates=2, size=64, wells=["A01", "C03"])
+    url = f"/api/experiments/{TWO_PLATES}/layout"
+
+    def roles(well: str) -> dict[str, str]:
+        maps = client.get(f"/api/experiments/{TWO_PLATES}").json()["plate_maps"]
+        return {p["plate"]: p["wells"][well]["layout"].get("control", "") for p in maps}
+
+    assert roles("C03") == {"P1": "", "P2": ""}
+    one = client.patch(f"{url}/wells/C03", json={"control": "pos", "plate": "P2"})
+    assert one.status_code == 200, one.text
+    assert roles("C03") == {"P1": "", "P2": "pos"}
+    every = client.patch(f"{url}/wells/C03", json={"control": "neg"})
+    assert every.status_code == 200, every.text
+    assert roles("C03") == {"P1": "neg", "P2": "neg"}
+    c03 = {w["plate"]: w["control"] for w in every.json()["wells"] if w["well"] == "C03"}
+    assert c03 == {None: "neg", "P2": "neg"}
+    # a well the layout names on one plate only: "every plate" reaches the other one too
+    store.put_bytes(layout_key(TWO_PLATES), b"plate,well,control\nP1,A01,pos\n")
+    assert roles("A01") == {"P1": "pos", "P2": ""}
+    client.patch(f"{url}/wells/A01", json={"control": "neg"})
+    assert roles("A01") == {"P1": "neg", "P2": "neg"}
+    client.patch(f"{url}/wells/A01", json={"control": "none", "plate": "P1"})
+    assert roles("A01") == {"P1": "", "P2": "neg"}
 
 
 def test_a_role_for_an_experiment_without_a_layout_starts_one(

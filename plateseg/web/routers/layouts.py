@@ -4,9 +4,10 @@
 metadata CSV or a plate-map grid sheet (:func:`plateseg.plate.layout.parse_any_layout`),
 validates it and stores it as the experiment's layout in the native format
 (:func:`plateseg.store.keys.layout_key`), answering the mapping report. ``GET`` answers
-the stored layout and its report; ``PATCH …/wells/{well}`` sets one well's control role
-and rewrites the stored layout. A layout is invalid as a whole: a 422 lists every problem
-(``problems``), each naming the file, the line and the column or cell.
+the stored layout and its report; ``PATCH …/wells/{well}`` sets one well's control role,
+on one plate or on every plate, and rewrites the stored layout. A layout is invalid as a
+whole: a 422 lists every problem (``problems``), each naming the file, the line and the
+column or cell.
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ class RoleIn(BaseModel):
         default=None,
         max_length=128,
         pattern=r"^[^\x00-\x1f\x7f]*$",
-        description="set it on this plate only (default: every row of the well)",
+        description=(
+            "set it on this plate only; null (the default): on every plate, the row for "
+            "every plate and any plate-specific rows of the well"
+        ),
     )
 
 
@@ -161,6 +165,16 @@ def _out(experiment_id: str, reading: LayoutReading, plates: set[str]) -> Layout
     )
 
 
+def _on_every_plate(layout: PlateLayout, well: str, control: str) -> PlateLayout:
+    """``layout`` with a row for every plate carrying the well's role: a well the layout
+    names only on some plates gets one, so the plates it does not name have the role too
+    (their plate-specific rows already have it from :func:`set_well_control`)."""
+    generic = set_well_control(PlateLayout(wells=()), well, control).wells[0]
+    if (None, generic.well) in layout.index():
+        return layout
+    return PlateLayout(wells=(*layout.wells, generic), source=layout.source)
+
+
 def _store(state: AppState, experiment_id: str, layout: PlateLayout) -> None:
     data = format_layout(layout).encode("utf-8")
     state.store.put_bytes(layout_key(experiment_id), data, "text/csv")
@@ -222,8 +236,9 @@ def set_role(
     role: RoleIn,
 ) -> Any:
     """Set one well's control role (pos, neg or none) and rewrite the stored layout; a
-    well the layout lacks is added. Runs started afterwards use the new role (a run keeps
-    the layout it started with)."""
+    well the layout lacks is added. With ``plate``, on that plate only (its own row, made
+    from the row for every plate); without, on every plate of the experiment. Runs
+    started afterwards use the new role (a run keeps the layout it started with)."""
     plates = _plates(state, experiment_id)
     with _lock(state):
         try:
@@ -232,6 +247,8 @@ def set_role(
             return _problems(error)
         layout = reading.layout if reading is not None else PlateLayout(wells=())
         updated = set_well_control(layout, well, role.control, plate=role.plate)
+        if not (role.plate or "").strip():
+            updated = _on_every_plate(updated, well, role.control)
         _store(state, experiment_id, updated)
         stored = read_any_layout(state.store, experiment_id)
     if stored is None:  # the store lost what was just written

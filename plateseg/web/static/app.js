@@ -205,6 +205,7 @@ function initExperiment() {
     for (const [k, v] of Object.entries(w.layout)) if (v) kv.append(el("dt", { text: k }), el("dd", { text: v }));
     $("#well-role").hidden = false;
     $("#role-select").value = w.layout.control || "none";
+    if ($("#role-scope-plate")) $("#role-scope-plate").textContent = `this plate only (${plate})`;
     return w;
   }
   /* Repaint the plate map from a layout answer's wells (a plate's own row before the row for every plate). */
@@ -240,17 +241,20 @@ function initExperiment() {
       }
     });
   });
-  /* a well's control role: the whole well, or this plate's row when there are several plates */
+  /* a well's control role: with several plates, on this plate only (its own layout row)
+     or on every plate (the well's row for every plate), as the scientist chooses */
   const role = $("#role-select");
   role.addEventListener("change", async () => {
     if (!selected) return;
     const [plate, button] = selected, body = { control: role.value };
-    if (data.plate_maps.length > 1) body.plate = plate;
+    const scope = document.querySelector('input[name="role-scope"]:checked');
+    const several = data.plate_maps.length > 1, everyPlate = several && scope && scope.value === "all";
+    if (several && !everyPlate) body.plate = plate;
     role.disabled = true; $("#role-status").textContent = "saving…";
     try {
       const result = await api("PATCH", `/api/experiments/${enc(experiment)}/layout/wells/${enc(button.dataset.well)}`, body);
       applyLayout(result.wells);
-      $("#role-status").textContent = "saved";
+      $("#role-status").textContent = !several ? "saved" : everyPlate ? "saved on every plate" : `saved on ${plate} only`;
     } catch (error) {
       $("#role-status").textContent = `not saved: ${error.message}`;
       role.value = byWell[`${plate}:${button.dataset.well}`].layout.control || "none";
