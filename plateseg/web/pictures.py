@@ -9,7 +9,9 @@ A cached picture is keyed by what it is drawn from, so it is never stale:
 
 * overlay: the source key and size, and the SHA-256 of the label mask's bytes (read on
   every request: a run id segmented again gets new masks);
-* thumbnail: the source key and size.
+* thumbnail: the source key and size;
+
+and by the display range asked for (the contrast stretch's percentiles).
 
 >>> cache = PictureCache(max_bytes=10)
 >>> cache.get_or_draw(("a",), lambda: b"12345")
@@ -32,7 +34,7 @@ from collections.abc import Callable, Hashable
 from plateseg.errors import StoreError
 from plateseg.imaging import get_image_bytes, read_image
 from plateseg.store import Store
-from plateseg.web.render import overlay_png, thumbnail_png
+from plateseg.web.render import STRETCH_PERCENTILES, overlay_png, thumbnail_png
 
 __all__ = ["CACHE_BYTES", "PictureCache", "field_overlay", "field_thumbnail"]
 
@@ -104,6 +106,7 @@ def field_overlay(
     mask: tuple[str, bytes],
     max_pixels: int,
     max_side: int = 1024,
+    percentiles: tuple[float, float] = STRETCH_PERCENTILES,
 ) -> bytes:
     """The outline overlay PNG of one field: its label mask over one of its channels.
 
@@ -120,6 +123,9 @@ def field_overlay(
         Largest source image read (its file size is checked first).
     max_side : int
         Longest side of the PNG.
+    percentiles : (float, float)
+        The percentiles of the channel drawn black and white
+        (:func:`plateseg.web.render.check_percentiles`).
 
     Raises
     ------
@@ -128,23 +134,30 @@ def field_overlay(
     """
     mask_key, mask_bytes = mask
     digest = hashlib.sha256(mask_bytes).hexdigest()
-    key = ("overlay", source_key, _source_size(store, source_key), digest, max_side)
+    size = _source_size(store, source_key)
+    key = ("overlay", source_key, size, digest, max_side, percentiles)
 
     def draw() -> bytes:
         image = read_image(get_image_bytes(store, source_key, max_pixels), source_key, max_pixels)
-        return overlay_png(image, read_image(mask_bytes, mask_key), max_side=max_side)
+        labels = read_image(mask_bytes, mask_key)
+        return overlay_png(image, labels, max_side=max_side, percentiles=percentiles)
 
     return _draw_kept(cache, key, draw)
 
 
 def field_thumbnail(
-    cache: PictureCache, store: Store, source_key: str, max_pixels: int, max_side: int = 256
+    cache: PictureCache,
+    store: Store,
+    source_key: str,
+    max_pixels: int,
+    max_side: int = 256,
+    percentiles: tuple[float, float] = STRETCH_PERCENTILES,
 ) -> bytes:
     """The grey thumbnail PNG of one channel of one field (see :func:`field_overlay`)."""
-    key = ("thumbnail", source_key, _source_size(store, source_key), max_side)
+    key = ("thumbnail", source_key, _source_size(store, source_key), max_side, percentiles)
 
     def draw() -> bytes:
         image = read_image(get_image_bytes(store, source_key, max_pixels), source_key, max_pixels)
-        return thumbnail_png(image, max_side=max_side)
+        return thumbnail_png(image, max_side=max_side, percentiles=percentiles)
 
     return _draw_kept(cache, key, draw)

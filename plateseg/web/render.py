@@ -10,6 +10,9 @@ outlines with the same functions, so a preview looks like the run's result.
   pixels (outlines are max-pooled, so none disappears).
 * **thumbnail**: one channel in grey, strided to at most ``max_side`` pixels.
 
+Both take the stretch's percentiles (``percentiles=(low, high)``): the run page's
+per-channel contrast sets them (:func:`check_percentiles` says which are accepted).
+
 >>> labels = np.zeros((64, 64), np.uint16); labels[10:20, 10:20] = 1
 >>> overlay_png(labels * 1000, labels)[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
 True
@@ -18,12 +21,17 @@ True
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import numpy as np
 
+from plateseg.errors import InputError
+
 __all__ = [
     "OUTLINE_RGB",
+    "STRETCH_PERCENTILES",
+    "check_percentiles",
     "display_image",
     "display_scale",
     "object_tips",
@@ -37,11 +45,49 @@ OUTLINE_RGB = (255, 221, 0)
 #: The contrast stretch's percentiles: the darkest 0.5 % black, the brightest 0.2 % white.
 STRETCH_PERCENTILES = (0.5, 99.8)
 
+#: The narrowest display range a viewer may ask for, in percentile points.
+MIN_PERCENTILE_SPAN = 0.1
+
+
+def check_percentiles(low: float, high: float) -> tuple[float, float]:
+    """A requested display range, ``(low, high)`` percentiles rounded to 0.01.
+
+    Black at the ``low`` percentile of the field, white at the ``high`` one: both in
+    [0, 100], ``high`` at least :data:`MIN_PERCENTILE_SPAN` above ``low``.
+
+    >>> check_percentiles(1, 99.5)
+    (1.0, 99.5)
+    >>> try:
+    ...     check_percentiles(50, 20)
+    ... except InputError as error:
+    ...     print(error)
+    contrast: the low percentile (50) must be at least 0.1 below the high one (20)
+
+    Raises
+    ------
+    InputError
+        Not finite, outside [0, 100], or ``high`` not above ``low``.
+    """
+    bounds = []
+    for name, value in (("low", low), ("high", high)):
+        if not math.isfinite(value) or not 0.0 <= value <= 100.0:
+            raise InputError(f"contrast: the {name} percentile must be 0 to 100, not {value:g}")
+        bounds.append(round(float(value), 2))
+    if bounds[1] - bounds[0] < MIN_PERCENTILE_SPAN - 1e-9:
+        raise InputError(
+            f"contrast: the low percentile ({low:g}) must be at least {MIN_PERCENTILE_SPAN:g} "
+            f"below the high one ({high:g})"
+        )
+    return bounds[0], bounds[1]
+
+
 #: zlib level of the PNGs: 1 encodes ~3x faster than the default 6 for ~10 % more bytes.
 PNG_LEVEL = 1
 
 
-def _integer_percentiles(sample: np.ndarray) -> tuple[float, float]:
+def _integer_percentiles(
+    sample: np.ndarray, percentiles: tuple[float, float] = STRETCH_PERCENTILES
+) -> tuple[float, float]:
     """The stretch percentiles of unsigned integers (<= 16 bits) from their histogram.
 
     The same values :func:`numpy.percentile` (linear interpolation) gives, from one
@@ -50,7 +96,7 @@ def _integer_percentiles(sample: np.ndarray) -> tuple[float, float]:
     cumulative = np.cumsum(np.bincount(sample.ravel()))
     n = int(cumulative[-1])
     bounds = []
-    for q in STRETCH_PERCENTILES:
+    for q in percentiles:
         rank = q / 100.0 * (n - 1)
         below = int(np.floor(rank))
         low = int(np.searchsorted(cumulative, below, side="right"))
@@ -59,8 +105,10 @@ def _integer_percentiles(sample: np.ndarray) -> tuple[float, float]:
     return bounds[0], bounds[1]
 
 
-def display_image(image: np.ndarray) -> np.ndarray:
-    """Contrast-stretch to uint8: 0.5th percentile → 0, 99.8th → 255.
+def display_image(
+    image: np.ndarray, percentiles: tuple[float, float] = STRETCH_PERCENTILES
+) -> np.ndarray:
+    """Contrast-stretch to uint8: 0.5th percentile → 0, 99.8th → 255 (or ``percentiles``).
 
     The percentiles are those of a strided sample of at most ~250,000 pixels. Unsigned
     integer images of up to 16 bits (what microscopes write) are stretched through a
@@ -71,23 +119,28 @@ def display_image(image: np.ndarray) -> np.ndarray:
     ----------
     image : np.ndarray
         (Y, X) any real dtype.
+    percentiles : (float, float)
+        The percentiles drawn black and white (:func:`check_percentiles`).
 
     Returns
     -------
     np.ndarray
         (Y, X) uint8.
 
-    >>> display_image(np.arange(1000, dtype=np.uint16).reshape(10, 100))[9, -3:]
-    array([255, 255, 255], dtype=uint8)
+    >>> ramp = np.arange(1000, dtype=np.uint16).reshape(10, 100)
+    >>> display_image(ramp)[[0, 9], [0, -1]]
+    array([  0, 255], dtype=uint8)
+    >>> display_image(ramp)[5, 0], display_image(ramp, (0.0, 60.0))[5, 0]
+    (np.uint8(127), np.uint8(212))
     """
     data = np.asarray(image)
     step = max(1, int(np.sqrt(data.size / 250_000)))
     if data.dtype.kind == "u" and data.dtype.itemsize <= 2 and data.size:
-        low, high = _integer_percentiles(data[::step, ::step])
+        low, high = _integer_percentiles(data[::step, ::step], percentiles)
         levels = np.arange(int(data.max()) + 1, dtype=np.float32)
         return _stretch(levels, low, float(high - low) or 1.0)[data]
     data = np.asarray(data, np.float32)
-    low, high = np.percentile(data[::step, ::step], STRETCH_PERCENTILES)
+    low, high = np.percentile(data[::step, ::step], percentiles)
     return _stretch(data, float(low), float(high - low) or 1.0)
 
 
@@ -145,13 +198,22 @@ def _png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def thumbnail_png(image: np.ndarray, max_side: int = 256) -> bytes:
+def thumbnail_png(
+    image: np.ndarray,
+    max_side: int = 256,
+    percentiles: tuple[float, float] = STRETCH_PERCENTILES,
+) -> bytes:
     """A grey PNG of one (Y, X) channel, downsampled by striding to at most ``max_side``."""
     step = max(1, int(np.ceil(max(image.shape[:2]) / max_side)))
-    return _png(display_image(image[::step, ::step]))
+    return _png(display_image(image[::step, ::step], percentiles))
 
 
-def overlay_png(image: np.ndarray, labels: np.ndarray, max_side: int = 1024) -> bytes:
+def overlay_png(
+    image: np.ndarray,
+    labels: np.ndarray,
+    max_side: int = 1024,
+    percentiles: tuple[float, float] = STRETCH_PERCENTILES,
+) -> bytes:
     """PNG of the image in grey with yellow object outlines.
 
     Parameters
@@ -162,6 +224,8 @@ def overlay_png(image: np.ndarray, labels: np.ndarray, max_side: int = 1024) -> 
         (Y, X) integer labels, 0 = background; same shape as ``image``.
     max_side : int
         Longest side of the PNG, pixels.
+    percentiles : (float, float)
+        The contrast stretch (:func:`display_image`).
 
     Returns
     -------
@@ -176,7 +240,7 @@ def overlay_png(image: np.ndarray, labels: np.ndarray, max_side: int = 1024) -> 
     if labels.shape != image.shape:
         raise ValueError(f"labels {labels.shape} and image {image.shape} differ in shape")
     factor = _factor(image.shape, max_side)
-    grey = display_image(image)
+    grey = display_image(image, percentiles)
     if factor > 1:
         grey = _pool(grey, factor, "mean").astype(np.uint8)
     edge = _pool(outlines(labels), factor, "max")

@@ -3,7 +3,8 @@
 DEMO-W (6 wells x 2 fields x 2 channels of 128 px) is segmented. The scientist clicks a
 well on the heatmap: the viewer shows every field of the well as a montage with outlines,
 lets her pick the channel (w1 nuclei, w2 cells), turn the outlines off, and open one field
-large (and come back to the well). On a phone the viewer is below the heatmap: clicking a
+large (and come back to the well), and set each channel's contrast (the percentiles drawn
+black and white; the served PNG changes). On a phone the viewer is below the heatmap: clicking a
 well scrolls it into view, and the montage does not make the page scroll sideways.
 
 Screenshot: ``test-artifacts/well-drilldown.png`` (copied to ``docs/images/``).
@@ -86,6 +87,41 @@ def test_a_well_opens_as_a_montage_of_its_fields(
         _sources(page)
         ARTIFACTS.mkdir(exist_ok=True)
         page.locator("#results .split").screenshot(path=str(ARTIFACTS / "well-drilldown.png"))
+
+        # ---- contrast per channel: a lower white point redraws the tiles brighter
+        before = _sources(page)
+        assert all("low=" not in s and "high=" not in s for s in before), before
+        expect(page.locator("#viewer-contrast legend")).to_have_text("Contrast of w1 (percentiles)")
+        high = page.locator("#contrast-high")
+        expect(high).to_have_value("99.8")
+        high.fill("90")
+        expect(page.locator("#viewer .montage img").first).to_have_attribute(
+            "src", re.compile(r"low=0\.5&high=90$")
+        )
+        expect(page.locator("#contrast-high-value")).to_have_text("90")
+        brighter = _sources(page)
+        assert [s.replace("&low=0.5&high=90", "") for s in brighter] == before
+        plain_png, bright_png = page.request.get(before[0]), page.request.get(brighter[0])
+        assert plain_png.ok and bright_png.ok
+        assert plain_png.body() != bright_png.body(), "the served PNG did not change"
+        # the keyboard moves the focused slider; the focus stays on it
+        high.press("ArrowLeft")
+        expect(page.locator("#viewer .montage img").first).to_have_attribute(
+            "src", re.compile(r"high=89\.9$")
+        )
+        expect(high).to_be_focused()
+        # each channel keeps its own contrast
+        page.locator("#viewer-channel").select_option("w2")
+        expect(page.locator("#viewer-contrast legend")).to_have_text("Contrast of w2 (percentiles)")
+        expect(page.locator("#contrast-high")).to_have_value("99.8")
+        assert all("high=" not in s for s in _sources(page))
+        page.locator("#viewer-channel").select_option("w1")
+        expect(page.locator("#contrast-high")).to_have_value("89.9")
+        _sources(page)
+        page.locator("#results .viewer").screenshot(path=str(ARTIFACTS / "drilldown-contrast.png"))
+        page.locator("#contrast-reset").click()
+        expect(page.locator("#contrast-high")).to_have_value("99.8")
+        assert _sources(page) == before
 
         # ---- zoom: a tile opens its field large, with tooltips; back to the well
         tiles.nth(1).click()

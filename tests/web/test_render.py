@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import doctest
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from plateseg.web.render import OUTLINE_RGB, display_image, outlines, overlay_png
+from plateseg.errors import InputError
+from plateseg.web import render
+from plateseg.web.render import OUTLINE_RGB, check_percentiles, display_image, outlines, overlay_png
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -70,3 +73,20 @@ def test_stretch_of_flat_and_float_images() -> None:
     scaled = display_image(ramp)
     assert scaled.min() == 0 and scaled.max() == 255
     assert np.array_equal(scaled, _float_stretch(ramp))
+
+
+def test_docstring_examples_hold() -> None:
+    result = doctest.testmod(render)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_display_range_is_checked_and_changes_the_stretch() -> None:
+    assert check_percentiles(0, 100) == (0.0, 100.0)
+    assert check_percentiles(2.345678, 97.5) == (2.35, 97.5)
+    for low, high in [(-0.1, 50), (0, 100.5), (float("nan"), 50), (50, 50.05), (60, 40)]:
+        with pytest.raises(InputError, match="contrast: the"):
+            check_percentiles(low, high)
+    ramp = np.arange(10_000, dtype=np.uint16).reshape(100, 100)
+    default, bright = display_image(ramp), display_image(ramp, (0.0, 50.0))
+    assert bright[50, 0] == 255 and default[50, 0] < 200
+    assert (bright >= default).all()

@@ -135,6 +135,37 @@ def test_results_heatmap_failures_tables_downloads_and_overlays(
     assert failed.status_code == 404
 
 
+def test_an_overlay_is_drawn_in_the_display_range_asked_for(
+    client: TestClient, finished_run: dict[str, Any]
+) -> None:
+    """The viewer's per-channel contrast: ``low``/``high`` percentiles, bounded, 422 else."""
+    url = f"/api/runs/{finished_run['run_id']}/images/P1_A01_1/overlay.png"
+    default = client.get(url)
+    assert default.status_code == 200
+    same = client.get(url, params={"low": 0.5, "high": 99.8})
+    assert same.content == default.content
+    for outlines in ("true", "false"):
+        plain = client.get(url, params={"outlines": outlines, "channel": "w2"}).content
+        bright = client.get(
+            url, params={"outlines": outlines, "channel": "w2", "low": 5, "high": 80}
+        )
+        assert bright.status_code == 200 and bright.content[:4] == b"\x89PNG"
+        assert bright.content != plain
+    for low, high, words in [
+        (50, 20, "the low percentile (50) must be at least 0.1 below the high one (20)"),
+        (10, 10, "must be at least 0.1 below"),
+        (-1, 99, "greater than or equal to 0"),
+        (1, 101, "less than or equal to 100"),
+        ("nan", 99, "less than or equal to 100"),
+        ("dark", 99, "valid number"),
+    ]:
+        bad = client.get(url, params={"low": low, "high": high})
+        assert bad.status_code == 422, (low, high, bad.text)
+        assert words in bad.text, (low, high, bad.text)
+    checked_first = client.get(url.replace("P1_A01_1", "P1_NOPE_1"), params={"low": 60, "high": 50})
+    assert checked_first.status_code == 422 and "0.1 below" in checked_first.text
+
+
 def test_heatmap_z_prime_is_the_one_stored_in_plate_qc(
     app: FastAPI, client: TestClient, finished_run: dict[str, Any]
 ) -> None:

@@ -26,13 +26,29 @@ from plateseg.results.heatmap import PERCENTILES, field_cv, robust_range
 from plateseg.store import keys
 from plateseg.web.deps import AppStateDep, ImageId, RunId
 from plateseg.web.pictures import field_overlay, field_thumbnail
-from plateseg.web.render import object_tips
+from plateseg.web.render import STRETCH_PERCENTILES, check_percentiles, object_tips
 from plateseg.web.state import AppState
 
 router = APIRouter(prefix="/api/runs/{run_id}", tags=["results"])
 
 Metric = Annotated[str, Query(max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
 Channel = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+Low = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=100,
+        description="the percentile of the channel drawn black (display range; 0 to 100)",
+    ),
+]
+High = Annotated[
+    float,
+    Query(
+        ge=0,
+        le=100,
+        description="the percentile drawn white, at least 0.1 above low (display range)",
+    ),
+]
 
 
 #: Nuclei per field of view: the well mean of the per-image count, the heatmap's default.
@@ -256,19 +272,27 @@ def overlay(
     image_id: ImageId,
     channel: Channel = None,
     outlines: bool = True,
+    low: Low = STRETCH_PERCENTILES[0],
+    high: High = STRETCH_PERCENTILES[1],
 ) -> Response:
     """The field with every object's outline in yellow (PNG, at most 1024 px), drawn from
     the run's label mask and the source image, and cached (:mod:`plateseg.web.pictures`).
 
     ``outlines=false``: the same channel, contrast-stretched, without outlines (the
-    viewer's outlines toggle); a field without a mask is still refused.
+    viewer's outlines toggle); a field without a mask is still refused. ``low`` and
+    ``high``: the display range, the percentiles of the channel drawn black and white
+    (0.5 and 99.8 by default; the viewer's per-channel contrast); 422 unless
+    0 ≤ low < high ≤ 100 with high at least 0.1 above low.
     """
+    percentiles = check_percentiles(low, high)
     key, mask = _field_keys(state, run_id, image_id, channel)
     limit = state.settings.max_image_pixels
     if outlines:
-        png = field_overlay(state.pictures, state.store, key, mask, limit)
+        png = field_overlay(state.pictures, state.store, key, mask, limit, percentiles=percentiles)
     else:
-        png = field_thumbnail(state.pictures, state.store, key, limit, max_side=1024)
+        png = field_thumbnail(
+            state.pictures, state.store, key, limit, max_side=1024, percentiles=percentiles
+        )
     return Response(png, media_type="image/png")
 
 

@@ -624,11 +624,17 @@ function initHeatControls(runId) {
 let imageRows = [];
 /* The run page's viewer: one well's fields as a montage (a tile per field, outlines on
    the chosen channel), or one field large. Channel and outlines stay as chosen across wells. */
-const viewerState = { runId: null, channels: [], channel: null, outlines: true, well: null, zoom: null };
+const viewerState = { runId: null, channels: [], channel: null, outlines: true, well: null, zoom: null, contrast: {} };
+/* Contrast per channel: the percentiles of the channel drawn black and white (overlay.png's
+   low and high; the server's defaults until the scientist moves a slider). */
+const CONTRAST = { low: 0.5, high: 99.8 };
+function channelContrast() { return viewerState.contrast[viewerState.channel || ""] || CONTRAST; }
 function fieldPicture(runId, imageId) {
   const q = new URLSearchParams();
   if (viewerState.channel) q.set("channel", viewerState.channel);
   if (!viewerState.outlines) q.set("outlines", "false");
+  const { low, high } = channelContrast();
+  if (low !== CONTRAST.low || high !== CONTRAST.high) { q.set("low", String(low)); q.set("high", String(high)); }
   const query = q.toString();
   return `/api/runs/${enc(runId)}/images/${enc(imageId)}/overlay.png${query ? "?" + query : ""}`;
 }
@@ -650,8 +656,37 @@ function viewerControls(redraw) {
   const outlines = el("input", { type: "checkbox", id: "viewer-outlines" });
   outlines.checked = viewerState.outlines;
   outlines.addEventListener("change", () => { viewerState.outlines = outlines.checked; redraw(); });
-  bar.append(el("label", { class: "inline" }, outlines, " outlines"));
+  bar.append(el("label", { class: "inline" }, outlines, " outlines"), contrastControls());
   return bar;
+}
+/* The shown channel's contrast: black and white points as percentiles of the field. A
+   change redraws the pictures in place (the slider keeps the focus); each channel keeps its own. */
+function contrastControls() {
+  const name = viewerState.channel || "";
+  const box = el("fieldset", { class: "contrast", id: "viewer-contrast" }, el("legend", { title: "black and white points: percentiles of the field's intensities" }, `Contrast${name ? ` of ${name}` : ""} `, el("span", { class: "muted small", text: "(percentiles)" })));
+  const slider = (key, label, min, max, step) => {
+    const input = el("input", { type: "range", id: `contrast-${key}`, min: String(min), max: String(max), step: String(step) });
+    const shown = el("output", { for: input.id, id: `contrast-${key}-value` });
+    const words = (v) => `${fmt(v)}th percentile`;
+    const set = (v) => { input.value = String(v); shown.textContent = fmt(v); input.setAttribute("aria-valuetext", words(v)); };
+    set(channelContrast()[key]);
+    input.addEventListener("input", () => set(Number(input.value)));
+    input.addEventListener("change", () => {
+      viewerState.contrast[name] = { ...channelContrast(), [key]: Number(input.value) };
+      refreshPictures();
+    });
+    box.append(el("label", { class: "inline" }, label, input, shown));
+    return set;
+  };
+  const setLow = slider("low", "black at", 0, 49, 0.5);
+  const setHigh = slider("high", "white at", 51, 100, 0.1);
+  const reset = el("button", { type: "button", id: "contrast-reset", text: "Reset" });
+  reset.addEventListener("click", () => { delete viewerState.contrast[name]; setLow(CONTRAST.low); setHigh(CONTRAST.high); refreshPictures(); });
+  box.append(reset);
+  return box;
+}
+function refreshPictures() {
+  document.querySelectorAll("#viewer img[data-image]").forEach((img) => { img.src = fieldPicture(viewerState.runId, img.dataset.image); });
 }
 /* Hover an object of a field's picture: its label, area and mean intensity in the channel shown. */
 async function attachTips(img, runId, imageId) {
@@ -697,7 +732,7 @@ function drawMontage() {
       montage.append(el("figure", { class: "tile failed" }, el("p", { class: "error small", text: `${r.error}: ${r.cause}` }), el("figcaption", { text: `field ${r.field} · failed` })));
       continue;
     }
-    const img = el("img", { src: fieldPicture(runId, r.image_id), alt: `${viewerState.outlines ? "outlines on " : ""}${r.image_id}${viewerState.channel ? " " + viewerState.channel : ""}` });
+    const img = el("img", { src: fieldPicture(runId, r.image_id), "data-image": r.image_id, alt: `${viewerState.outlines ? "outlines on " : ""}${r.image_id}${viewerState.channel ? " " + viewerState.channel : ""}` });
     if (first) { img.id = "overlay"; first = false; }
     const open = el("button", { type: "button", class: "tile-open", "data-image": r.image_id, "aria-label": `Open field ${r.field} (${r.image_id}) large` }, img);
     open.addEventListener("click", () => openImage(runId, r));
@@ -716,7 +751,7 @@ async function openImage(runId, row) {
   box.append(viewerControls(redraw));
   box.querySelector(".viewer-controls").prepend(back);
   if (row.status !== "ok") { box.append(el("p", { class: "error", text: `${row.error}: ${row.cause}` })); return; }
-  const img = el("img", { src: fieldPicture(runId, row.image_id), alt: `${viewerState.outlines ? "outlines on " : ""}${row.image_id}`, id: "overlay", class: "zoomed" });
+  const img = el("img", { src: fieldPicture(runId, row.image_id), "data-image": row.image_id, alt: `${viewerState.outlines ? "outlines on " : ""}${row.image_id}`, id: "overlay", class: "zoomed" });
   box.append(img);
   await attachTips(img, runId, row.image_id);
 }
