@@ -7,10 +7,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from plateseg.contracts import Batch, parse_event
-from plateseg.pipeline.segment import segment_batch
+from plateseg.pipeline.segment import load_dependencies, segment_batch
 from plateseg.store import store_for_bucket
 
 logger = Logger(service="plateseg", child=False)
+# init phase: the first batch does not pay for the numerical stack's imports
+load_dependencies()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -113,6 +113,12 @@ def _call(handler: Handler | str, payload_json: str, context: LambdaContext) -> 
         return "error", json.dumps(cause)
 
 
+def _warm_in_worker(handler: str) -> None:
+    """Import a handler in an idle worker, ahead of its first call (:meth:`Invoker`'s
+    ``prewarm``)."""
+    _load(handler)
+
+
 def _prepare_in_worker(handler: str, payload_json: str, context: LambdaContext) -> None:
     """Import the handler before the timeout clock starts (Lambda's init phase)."""
     _load(handler)
@@ -145,6 +151,11 @@ class Invoker:
         Run once in each worker process.
     arn_prefix : str
         ``arn:aws:lambda:REGION:ACCOUNT:function:`` for context objects and messages.
+    prewarm : bool
+        Start every worker process at the first call, each importing every
+        ``"module:callable"`` handler while idle (in the order given), so the workers a
+        Map needs are ready when it starts. Off by default: a test engine with many
+        workers and one call would start them all.
     """
 
     def __init__(
@@ -154,8 +165,10 @@ class Invoker:
         initializer: Callable[..., Any] | None,
         initargs: tuple[Any, ...],
         arn_prefix: str,
+        prewarm: bool = False,
     ) -> None:
         self.functions = dict(functions)
+        self.prewarm = prewarm
         self.workers = max(1, workers)
         self.initializer = initializer
         self.initargs = initargs
@@ -174,13 +187,18 @@ class Invoker:
     def _process_pool(self) -> WorkerPool:
         with self._lock:
             if self._pool is None or self._pool.closed:
+                handlers = tuple(h for h in self.functions.values() if isinstance(h, str))
                 self._pool = WorkerPool(
                     self.workers,
                     _call_in_worker,
                     self.initializer,
                     self.initargs,
                     prepare=_prepare_in_worker,
+                    warm=_warm_in_worker if self.prewarm else None,
+                    warm_items=handlers if self.prewarm else (),
                 )
+                if self.prewarm:
+                    self._pool.prewarm()
             return self._pool
 
     def _thread_pool(self) -> ThreadPoolExecutor:

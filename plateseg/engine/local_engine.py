@@ -129,6 +129,10 @@ class LocalEngine:
         Worker processes for ``"module:callable"`` functions.
     worker_initializer, worker_initargs
         Run once in each worker process.
+    prewarm_workers : bool
+        Start all worker processes at the first invocation and import every
+        ``"module:callable"`` handler in them while they wait (see
+        :class:`~plateseg.engine.invoker.Invoker`).
     state_machine_name : str
         Name used in execution, state machine and Map Run ARNs.
     resources : mapping of str to callable, optional
@@ -153,6 +157,7 @@ class LocalEngine:
         workers: int = 2,
         worker_initializer: Callable[..., Any] | None = None,
         worker_initargs: tuple[Any, ...] = (),
+        prewarm_workers: bool = False,
         state_machine_name: str = "plateseg-segmentation",
         resources: Mapping[str, ResourceHandler] | None = None,
         state_machines: Mapping[str, Any] | None = None,
@@ -170,6 +175,7 @@ class LocalEngine:
             initializer=worker_initializer,
             initargs=worker_initargs,
             arn_prefix=f"arn:aws:lambda:{self.region}:{self.account}:function:",
+            prewarm=prewarm_workers,
         )
 
     def run(

@@ -11,10 +11,12 @@ function at its timeout instead of letting it run on.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import multiprocessing
-import queue
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,22 +63,32 @@ def _worker_main(
     prepare: Callable[..., None] | None,
     initializer: Callable[..., Any] | None,
     initargs: tuple[Any, ...],
+    warm: Callable[[Any], None] | None = None,
+    warm_items: tuple[Any, ...] = (),
 ) -> None:
     """Loop of a worker process: receive a call, run it, send the result back.
 
     Before each call ``prepare(*task)`` (loading the handler's module: Lambda's init
     phase, which does not count against the function's timeout) runs, then
-    ``("started", "")`` tells the parent to start the timeout clock.
+    ``("started", "")`` tells the parent to start the timeout clock. While no call is
+    waiting, ``warm(item)`` runs for each of ``warm_items`` in turn (loading the
+    handlers a later call will need), one item between two looks at the pipe, so a
+    call waits for at most one item. ``None`` ends the worker at once: no interpreter
+    teardown, which only costs time once every call has answered.
     """
     if initializer is not None:
         initializer(*initargs)
+    pending = list(warm_items) if warm is not None else []
     while True:
         try:
+            while pending and not conn.poll(0):
+                with contextlib.suppress(Exception):  # a load error is reported by ``run``
+                    warm(pending.pop(0))  # type: ignore[misc]
             task = conn.recv()
         except (EOFError, OSError):
             return
         if task is None:
-            return
+            _exit_now()
         if prepare is not None:
             with contextlib.suppress(Exception):  # a load error is reported by ``run``
                 prepare(*task)
@@ -86,6 +98,58 @@ def _worker_main(
         if status == "died":  # the runtime cannot be trusted any more (out of memory)
             conn.close()
             return
+
+
+def _exit_now() -> None:
+    """End the worker process without the interpreter's teardown (module and object
+    finalisation of numpy, onnxruntime, ... takes a noticeable fraction of a second);
+    what it printed is flushed first."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
+class _Slots:
+    """The pool's slots: idle workers, handed out longest idle first, and free slots
+    (``None``: a worker may be started there), handed out only when no worker is idle.
+
+    Longest idle first because an idle worker warms (imports the handlers it has not
+    loaded yet): at the end of a Map the worker that finished first has had time to
+    load Aggregate, the one that just answered has not.
+    """
+
+    def __init__(self, free: int) -> None:
+        self._ready = threading.Condition()
+        self._idle: collections.deque[_Worker] = collections.deque()
+        self._free = free
+
+    def put(self, worker: _Worker | None) -> None:
+        with self._ready:
+            if worker is None:
+                self._free += 1
+            else:
+                self._idle.append(worker)
+            self._ready.notify()
+
+    def get(self) -> _Worker | None:
+        with self._ready:
+            self._ready.wait_for(lambda: bool(self._idle) or self._free > 0)
+            return self._take()
+
+    def take_free(self) -> bool:
+        """Claim a free slot if there is one (without waiting)."""
+        with self._ready:
+            if self._free == 0:
+                return False
+            self._free -= 1
+            return True
+
+    def _take(self) -> _Worker | None:
+        if self._idle:
+            return self._idle.popleft()
+        self._free -= 1
+        return None
 
 
 @dataclass(eq=False)
@@ -118,6 +182,9 @@ class WorkerPool:
         starts (the init phase: importing the handler).
     initializer, initargs
         Run once in each worker process when it starts.
+    warm, warm_items
+        Module-level function a worker calls as ``warm(item)`` for each item while it
+        waits for its first calls (see :meth:`prewarm`).
     """
 
     def __init__(
@@ -127,17 +194,19 @@ class WorkerPool:
         initializer: Callable[..., Any] | None = None,
         initargs: tuple[Any, ...] = (),
         prepare: Callable[..., None] | None = None,
+        warm: Callable[[Any], None] | None = None,
+        warm_items: tuple[Any, ...] = (),
     ) -> None:
         self.size = max(1, size)
         self._run = run
         self._prepare = prepare
         self._initializer = initializer
         self._initargs = initargs
+        self._warm = warm
+        self._warm_items = warm_items
         self._context = multiprocessing.get_context("spawn")
         #: Idle workers, or ``None`` for a free slot where a worker may be started.
-        self._slots: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
-        for _ in range(self.size):
-            self._slots.put(None)
+        self._slots = _Slots(self.size)
         self._lock = threading.Lock()
         self._all: set[_Worker] = set()
         self.closed = False
@@ -148,7 +217,15 @@ class WorkerPool:
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=_worker_main,
-            args=(child, self._run, self._prepare, self._initializer, self._initargs),
+            args=(
+                child,
+                self._run,
+                self._prepare,
+                self._initializer,
+                self._initargs,
+                self._warm,
+                self._warm_items,
+            ),
             daemon=True,
             name="plateseg-lambda",
         )
@@ -161,6 +238,17 @@ class WorkerPool:
                 return worker
         worker.kill()  # the pool closed while this worker started: close() never sees it
         raise RuntimeError("the worker pool is closed")
+
+    def prewarm(self) -> None:
+        """Start a worker in every free slot now rather than at its first call: each
+        boots and warms (``warm_items``) while the parent does other work (on the
+        local engine: while Lookup runs), instead of at the start of the Map."""
+        while self._slots.take_free():
+            try:
+                self._slots.put(self._start())
+            except (OSError, RuntimeError):  # started at its first call instead
+                self._slots.put(None)
+                return
 
     def _discard(self, worker: _Worker) -> None:
         worker.kill()

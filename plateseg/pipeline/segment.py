@@ -51,6 +51,7 @@ from plateseg.store import Store, keys
 __all__ = [
     "IDENTITY_COLUMNS",
     "checkpoint_key",
+    "load_dependencies",
     "one_thread",
     "part_key",
     "segment_batch",
@@ -58,6 +59,44 @@ __all__ = [
 
 #: Columns that say where each object row comes from, before the measurements.
 IDENTITY_COLUMNS = ("run_id", "experiment_id", "plate", "well", "field", "image_id")
+
+
+#: What :func:`segment_batch` imports on first use (the segmenters' numerical stack, the
+#: ONNX runtime, the Parquet writer), in import order.
+_FIRST_USE = (
+    "plateseg.segmentation.classical",
+    "plateseg.segmentation.learned",
+    "plateseg.segmentation.measure",
+    "plateseg.segmentation.quality",
+    "onnxruntime",
+    "pyarrow.parquet",
+    "edt",
+    "threadpoolctl",
+)
+
+
+def load_dependencies() -> None:
+    """Import now what the first batch would import on first use, and resolve the
+    scikit-image functions it calls (scikit-image loads them lazily).
+
+    For a Lambda's init phase (``lambdas/segment.py`` calls it at import): AWS runs the
+    init phase on a full CPU and outside the function's timeout, and the local engine
+    runs it in idle worker processes while Lookup works.
+    """
+    import importlib
+
+    for name in _FIRST_USE:
+        importlib.import_module(name)
+    from skimage import filters, segmentation
+
+    for module, attribute in (
+        (filters, "threshold_li"),
+        (filters, "threshold_otsu"),
+        (filters, "threshold_multiotsu"),
+        (segmentation, "watershed"),
+        (segmentation, "expand_labels"),
+    ):
+        getattr(module, attribute)
 
 
 def part_key(run_id: str, image_ids: list[str]) -> str:

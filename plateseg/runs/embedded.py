@@ -318,6 +318,7 @@ def _execute(
             workers=settings.worker_count,
             worker_initializer=init_worker,
             worker_initargs=(settings.model_dump(mode="json"),),
+            prewarm_workers=True,
         ) as engine,
     ):
         outcome = engine.run(

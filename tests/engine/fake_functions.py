@@ -148,3 +148,10 @@ def segfault(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     os.kill(os.getpid(), signal.SIGSEGV)
     return {}
+
+
+def loaded_modules(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Which of ``event["modules"]`` this worker has imported, and its pid."""
+    import sys
+
+    return {"pid": os.getpid(), "loaded": [m for m in event["modules"] if m in sys.modules]}

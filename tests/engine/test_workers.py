@@ -89,3 +89,35 @@ def test_malformed_fault_plans_are_named(plan: str, message: str) -> None:
     with pytest.raises(InputError, match=message.replace("(", r"\(")) as error:
         parse_plan(plan)
     assert str(error.value).startswith(ENV)
+
+
+def test_prewarmed_workers_load_every_handler_before_its_first_call() -> None:
+    import time
+
+    functions = {
+        "probe": f"{FAKES}:loaded_modules",
+        "target": "tests.engine.warm_target:handler",
+    }
+    pool = Invoker(
+        functions, workers=2, initializer=None, initargs=(), arn_prefix="arn:", prewarm=True
+    )
+    try:
+        warmed: set[int] = set()
+        deadline = time.monotonic() + 120
+        while len(warmed) < 2 and time.monotonic() < deadline:
+            # idle workers are handed out longest idle first: calls go round both
+            answer = pool.invoke("probe", {"modules": ["tests.engine.warm_target"]}, None)
+            if answer["loaded"]:
+                warmed.add(answer["pid"])
+            time.sleep(0.05)
+        assert len(warmed) == 2  # both started at the first call, neither ran "target"
+        assert pool.calls["target"] == 0
+    finally:
+        pool.close()
+
+
+def test_without_prewarm_one_worker_serves_calls_made_one_after_another(
+    invoker: Invoker,
+) -> None:
+    pids = {invoker.invoke("sleep", {"seconds": 0}, None)["pid"] for _ in range(3)}
+    assert len(pids) == 1  # an idle worker is reused before a second one is started

@@ -92,17 +92,21 @@ def retries(events: Sequence[Any], state: str) -> list[str]:
     ]
 
 
-def run_alone(settings: Settings, runs: Sequence[tuple[str, str]]) -> None:
+def run_alone(
+    settings: Settings, runs: Sequence[tuple[str, str]], started_by: str | None = None
+) -> None:
     """Run each ``(experiment, run id)`` on its own, one after another, on one warm engine.
 
     The same definition, tunables and input as :func:`plateseg.runs.embedded.run_local` (so the
-    same rows); one engine keeps its worker warm between the runs.
+    same rows); one engine keeps its worker warm between the runs. ``started_by`` goes
+    into the input as ``plateseg run`` puts it there (the login name).
     """
     definition = segmentation_definition(settings)
+    extra = {"started_by": started_by} if started_by is not None else {}
     with segmentation_engine(settings) as engine:
         for experiment, run_id in runs:
             result = engine.run(
-                definition, {"experiment_id": experiment, "run_id": run_id}, name=run_id
+                definition, {"experiment_id": experiment, "run_id": run_id, **extra}, name=run_id
             )
             assert result.status == "SUCCEEDED", result.cause
 

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from plateseg.engine import Journal
+from plateseg.runs.base import login_name
 from plateseg.runs.embedded import LocalRun, journal_path, run_local
 from plateseg.settings import Settings
 from tests.reliability.faults_support import (
@@ -61,7 +62,8 @@ def _cli_run(settings: Settings, experiment: str, run_id: str) -> subprocess.Pop
 
 def test_three_cli_runs_at_once_equal_runs_done_alone(tmp_path: Path) -> None:
     alone = make_home(tmp_path / "alone", EXPERIMENTS, wells=FOUR, workers=1)
-    run_alone(alone, [(e, f"R-{e}") for e in EXPERIMENTS])
+    # the CLI records who started a run: the same input here
+    run_alone(alone, [(e, f"R-{e}") for e in EXPERIMENTS], started_by=login_name())
 
     shared = make_home(tmp_path / "shared", EXPERIMENTS, wells=FOUR, workers=1)
     assert not (shared.home / "plateseg.db").exists()  # all three create the schema at once

@@ -1,0 +1,9 @@
+"""A handler module the prewarm tests expect idle workers to import before any call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return {"event": event}
