@@ -96,8 +96,11 @@ def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> No
     page.locator("#preview-button").click()
     expect(page.locator('.field-error[data-field="min_diameter"]')).to_contain_text("greater than")
     page.locator('[data-param="min_diameter"]').fill("10")
-    page.locator("#preview-1").select_option("P1_A01_1")
-    page.locator("#preview-2").select_option("P1_D05_1")
+    # the preview's fields are picked on the plate map: P1_A01_1 and P1_D05_1
+    for _ in range(2):  # the default picks out
+        page.locator("#preview-picks .pick-remove").first.click()
+    page.locator('#preview-plates .well[data-well="A01"]').click()
+    page.locator('#preview-plates .well[data-well="D05"]').click()
     page.locator("#preview-button").click()
     expect(page.locator("#preview-results figure")).to_have_count(2)
     expect(page.locator('.field-error[data-field="min_diameter"]')).to_be_empty()

@@ -132,12 +132,6 @@ def new_run_page(
     preselects a model."""
     detail = experiment_detail(state, experiment_id)
     schema = get_segmenter(segmenter).params_model.model_json_schema()
-    image_ids = [
-        f["image_id"]
-        for p in detail["plate_maps"]
-        for w in p["wells"].values()
-        for f in w["fields"]
-    ]
     models: list[str] = []
     if segmenter != "classical":
         wanted = "pixel-features" if segmenter == "trainable" else None
@@ -158,7 +152,6 @@ def new_run_page(
         "new_run.html",
         exp=detail,
         params=schema.get("properties", {}),
-        image_ids=image_ids,
         segmenters=SEGMENTERS,
         segmenter=segmenter,
         models=models,

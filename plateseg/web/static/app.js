@@ -351,11 +351,106 @@ function restoreEdits(form, experiment) {
     else if (input.tagName !== "SELECT" || [...input.options].some((o) => o.value === edits[key])) input.value = edits[key];
   });
 }
+/* The preview's fields, picked on a small plate map of the experiment (the plate page's
+   data, embedded as #preview-data): a click (or Enter on the focused well; the arrow keys
+   move as on the plate page) picks or unpicks a well, at most two (a third replaces the
+   first picked); a well with several fields gets a field menu in the list under the plate. */
+const PICKS_KEY = (experiment) => `plateseg:new-run-picks:${experiment}`;
+function previewPicker(plates) {
+  const picks = [];  /* {plate, well, imageId} */
+  const wells = {};
+  const key = (plate, well) => `${plate}:${well}`;
+  const box = $("#preview-plates"); box.replaceChildren();
+  for (const plate of plates) {
+    const grid = el("div", { class: "plate pick", "data-plate": plate.plate, role: "group", "aria-label": `Plate ${plate.plate}, ${plate.rows * plate.columns} wells: arrow keys move between wells, Enter picks a well for the preview` });
+    grid.style.setProperty("--cols", String(plate.columns));
+    grid.append(el("div", { class: "corner" }));
+    for (let c = 1; c <= plate.columns; c++) grid.append(el("div", { class: "colhead", text: String(c) }));
+    for (let r = 0; r < plate.rows; r++) {
+      grid.append(el("div", { class: "rowhead", text: rowLetter(r) }));
+      for (let c = 1; c <= plate.columns; c++) {
+        const name = `${rowLetter(r)}${String(c).padStart(2, "0")}`, w = plate.wells[name];
+        if (!w) { grid.append(el("div", { class: "well none", title: `${name} · no images` })); continue; }
+        wells[key(plate.plate, name)] = w;
+        const { condition, compound, concentration, control } = w.layout;  /* the plate page's order (tojson sorts keys) */
+        const words = wellWords(name, { fields: w.fields, layout: { condition, compound, concentration, control } });
+        const button = el("button", { type: "button", class: `well has ctl-${w.layout.control || "none"}`, "data-well": name, "data-words": words, title: words, "aria-label": words, "aria-pressed": "false" });
+        button.addEventListener("click", () => toggle(plate.plate, name));
+        grid.append(button);
+      }
+    }
+    if (plates.length > 1) box.append(el("p", { class: "plate-name small", text: `Plate ${plate.plate}` }));
+    box.append(el("div", { class: "plate-scroll" }, grid));
+    plateKeys(grid);
+  }
+  function toggle(plate, well) {
+    const i = picks.findIndex((p) => p.plate === plate && p.well === well);
+    if (i >= 0) picks.splice(i, 1);
+    else {
+      if (picks.length === 2) picks.shift();
+      picks.push({ plate, well, imageId: wells[key(plate, well)].fields[0].image_id });
+    }
+    draw(true);
+  }
+  function fieldOf(p) { return wells[key(p.plate, p.well)].fields.find((f) => f.image_id === p.imageId); }
+  function draw(announce) {
+    box.querySelectorAll(".plate[data-plate] .well.has").forEach((button) => {
+      const plate = button.closest(".plate").dataset.plate;
+      const i = picks.findIndex((p) => p.plate === plate && p.well === button.dataset.well);
+      button.classList.toggle("picked", i >= 0);
+      button.setAttribute("aria-pressed", String(i >= 0));
+      button.textContent = i >= 0 ? String(i + 1) : "";
+      const words = button.dataset.words + (i >= 0 ? ` · preview ${i + 1}` : "");  /* the visible number is in the name */
+      button.title = words; button.setAttribute("aria-label", words);
+    });
+    const list = $("#preview-picks"); list.replaceChildren();
+    picks.forEach((p, i) => {
+      const w = wells[key(p.plate, p.well)];
+      const item = el("li", { "data-well": p.well }, el("span", { class: "pick-name", text: `${plates.length > 1 ? p.plate + " " : ""}${p.well}` }));
+      if (w.fields.length > 1) {
+        const select = el("select", { id: `preview-field-${i + 1}`, "aria-label": `Field of ${p.plate} ${p.well} to preview` });
+        for (const f of w.fields) select.append(el("option", { value: f.image_id, text: `field ${f.field}` }));
+        select.value = p.imageId;
+        select.addEventListener("change", () => { p.imageId = select.value; draw(true); });
+        item.append(select);
+      } else item.append(el("span", { class: "muted", text: `field ${fieldOf(p).field}` }));
+      item.append(el("span", { class: "mono small muted pick-id", text: p.imageId }));
+      const remove = el("button", { type: "button", class: "pick-remove", text: "Remove", "aria-label": `Remove ${p.plate} ${p.well} from the preview` });
+      remove.addEventListener("click", () => { picks.splice(picks.indexOf(p), 1); draw(true); });
+      item.append(remove);
+      list.append(item);
+    });
+    if (!picks.length) list.append(el("li", { class: "muted", text: "No field picked: click a well on the plate." }));
+    if (announce) $("#preview-pick-status").textContent = picks.length ? `Preview: ${picks.map((p) => `${p.plate} ${p.well} field ${fieldOf(p).field}`).join(" and ")}` : "No field picked for the preview";
+  }
+  /* the first two wells of the first plate (row by row), their first fields */
+  function defaults() {
+    box.querySelectorAll(".plate[data-plate] .well.has").forEach((button) => {
+      if (picks.length < 2) picks.push({ plate: button.closest(".plate").dataset.plate, well: button.dataset.well, imageId: wells[key(button.closest(".plate").dataset.plate, button.dataset.well)].fields[0].image_id });
+    });
+  }
+  function restore(ids) {
+    for (const [k, w] of Object.entries(wells)) {
+      for (const f of w.fields) if (ids.includes(f.image_id) && picks.length < 2) picks.push({ plate: k.slice(0, k.length - w.well.length - 1), well: w.well, imageId: f.image_id });
+    }
+  }
+  return {
+    ids: () => [...new Set(picks.map((p) => p.imageId))],
+    start(saved) { if (saved && saved.length) restore(saved); if (!picks.length) defaults(); draw(false); },
+  };
+}
 function initNewRun() {
   const form = $("#recipe-form"), experiment = form.dataset.experiment;
   const previewButton = $("#preview-button"), launch = $("#launch-button");
   restoreEdits(form, experiment);
-  $("#segmenter").addEventListener("change", () => keepEdits(form, experiment));
+  const picker = previewPicker(JSON.parse($("#preview-data").textContent));
+  const saved = sessionStorage.getItem(PICKS_KEY(experiment));
+  sessionStorage.removeItem(PICKS_KEY(experiment));
+  picker.start(saved ? JSON.parse(saved) : null);
+  $("#segmenter").addEventListener("change", () => {
+    keepEdits(form, experiment);
+    sessionStorage.setItem(PICKS_KEY(experiment), JSON.stringify(picker.ids()));
+  });
   /* a preview drawn with other inputs is cleared, so it is never read as this recipe's */
   form.addEventListener("input", (event) => {
     const recipeInput = event.target.matches("[data-param], #channel-nuclei, #secondary, #channel-cells");
@@ -366,8 +461,8 @@ function initNewRun() {
   });
   $("#naming").addEventListener("change", () => { $("#naming-regex").disabled = $("#naming").value !== "regex"; });
   previewButton.addEventListener("click", async () => {
-    const ids = [$("#preview-1").value, $("#preview-2").value].filter(Boolean);
-    const unique = [...new Set(ids)];
+    const unique = picker.ids();
+    if (!unique.length) { $("#preview-status").textContent = "pick a field on the plate first"; return; }
     previewButton.disabled = true; $("#preview-status").textContent = "segmenting…";
     try {
       const result = await api("POST", `/api/experiments/${enc(experiment)}/preview`, { recipe: collectRecipe(form), image_ids: unique });
