@@ -11,11 +11,13 @@ the engine's process pool (one worker per core), at several batch sizes; they in
 starting the worker processes. Ratios against the baseline are the figures that count;
 the machine is shared and noisy, so the CPU seconds (this process and its finished
 children: the engine's workers) are printed too: a wall time far above them means
-another program took the cores.
+another program took the cores. Every row is measured ``--repeat`` times in interleaved
+rounds (all rows once, then again), and the table shows each row's median round, so a
+burst of load from another program shifts one round of every row rather than one row.
 
 Usage::
 
-    python bench/pipeline.py [--size 512] [--fields 2] [--batch-sizes 1,4,16]
+    python bench/pipeline.py [--size 512] [--fields 2] [--batch-sizes 1,4,16] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def _cpu() -> float:
 Timing = tuple[float, float]  # (wall s, CPU s)
 
 
-def _baselines(store_root: Path, experiment_id: str) -> tuple[Timing, Timing, int]:
+def _baselines(store_root: Path, experiment_id: str, run_id: str) -> tuple[Timing, Timing, int]:
     """Two in-process, one-core loops over the same fields.
 
     Returns the (wall, CPU) seconds of ``segment_field`` alone (no outputs), of
@@ -70,7 +72,7 @@ def _baselines(store_root: Path, experiment_id: str) -> tuple[Timing, Timing, in
         batch = Batch.model_validate(
             {
                 "BatchInput": {
-                    "run_id": "baseline",
+                    "run_id": run_id,
                     "experiment_id": experiment_id,
                     "bucket": "local",
                     "recipe": recipe.model_dump(mode="json"),
@@ -83,7 +85,7 @@ def _baselines(store_root: Path, experiment_id: str) -> tuple[Timing, Timing, in
     return segment_only, with_outputs, objects
 
 
-def _pipeline(home: Path, experiment_id: str, batch_size: int) -> tuple[Timing, int]:
+def _pipeline(home: Path, experiment_id: str, batch_size: int, round_no: int) -> tuple[Timing, int]:
     from plateseg.map_settings import MapSettings
     from plateseg.runs.embedded import run_local
     from plateseg.settings import Settings
@@ -92,11 +94,17 @@ def _pipeline(home: Path, experiment_id: str, batch_size: int) -> tuple[Timing, 
     start, cpu = time.perf_counter(), _cpu()
     run = run_local(
         experiment_id,
-        run_id=f"bench-b{batch_size}",
+        run_id=f"bench-b{batch_size}-r{round_no}",
         settings=settings,
         tunables=MapSettings(items_per_batch=batch_size),
     )
     return (time.perf_counter() - start, _cpu() - cpu), run.result.objects
+
+
+def _median(values: list[Timing]) -> Timing:
+    """The round with the median wall time (its CPU seconds with it)."""
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--fields", type=int, default=2)
     parser.add_argument("--batch-sizes", default="1,4,16")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are shown")
     args = parser.parse_args(argv)
 
     from plateseg.demo import write_demo_experiment
@@ -117,23 +126,42 @@ def main(argv: list[str] | None = None) -> int:
             LocalStore(store_root), "BENCH", fields=args.fields, size=args.size, seed=1
         )
         fields = 96 * args.fields
-        only, base, base_objects = _baselines(Path(store_root), "BENCH")
-        rows = [
-            ("segment_field loop, no outputs (reference)", 1, *only, base_objects),
-            ("segment_batch loop, one core (baseline)", 4, *base, base_objects),
+        batches = [int(b) for b in args.batch_sizes.split(",")]
+        names = [
+            "segment_field loop, no outputs (reference)",
+            "segment_batch loop, one core (baseline)",
         ]
-        for batch in [int(b) for b in args.batch_sizes.split(",")]:
-            (wall, cpu), objects = _pipeline(home, "BENCH", batch)
-            rows.append((f"local engine, batch {batch}", batch, wall, cpu, objects))
+        names += [f"local engine, batch {batch}" for batch in batches]
+        timings: dict[str, list[Timing]] = {name: [] for name in names}
+        objects: dict[str, int] = {}
+        for round_no in range(max(1, args.repeat)):
+            only, base, objects[names[0]] = _baselines(
+                Path(store_root), "BENCH", f"baseline-r{round_no}"
+            )
+            objects[names[1]] = objects[names[0]]
+            timings[names[0]].append(only)
+            timings[names[1]].append(base)
+            for name, batch in zip(names[2:], batches, strict=True):
+                timing, objects[name] = _pipeline(home, "BENCH", batch, round_no)
+                timings[name].append(timing)
+        medians = {name: _median(values) for name, values in timings.items()}
+        rows = [
+            (name, batch, *medians[name], objects[name])
+            for name, batch in zip(names, [1, 4, *batches], strict=True)
+        ]
+        only, base = medians[names[0]], medians[names[1]]
 
     base_s = base[0]
-    print(f"\nDemo experiment: {fields} fields of {args.size}x{args.size} px, 2 channels\n")
+    print(
+        f"\nDemo experiment: {fields} fields of {args.size}x{args.size} px, 2 channels; "
+        f"median of {max(1, args.repeat)} rounds\n"
+    )
     print("| run | wall s | CPU s | fields/s | vs baseline | nuclei |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, _batch, wall, cpu, objects in rows:
+    for name, _batch, wall, cpu, count in rows:
         print(
             f"| {name} | {wall:.2f} | {cpu:.2f} | {fields / wall:.1f} | {base_s / wall:.2f}x "
-            f"| {objects} |"
+            f"| {count} |"
         )
     print(
         f"\nsegment_batch / segment_field: {base_s / only[0]:.2f}x wall, "

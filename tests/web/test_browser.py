@@ -147,6 +147,12 @@ def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> No
     expect(page.locator("#failures")).to_contain_text(CORRUPT_IMAGE)
     expect(page.locator("#failures")).to_contain_text("P1_C03_s2_w1.tif")
     expect(page.locator("#failures")).to_contain_text("ImageReadError")
+    # the failed count is a link to that list
+    page.locator("#st-failed a").click()
+    assert page.url == run_url + "#failures-card"
+    expect(page.locator("#failures-card")).to_be_in_viewport()
+    page.go_back()  # a fragment step: the same document
+    assert page.url == run_url
 
     # open an image with outlines and hover an object for its tooltip
     page.locator('#heatmap .well[data-well="A01"]').click()

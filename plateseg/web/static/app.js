@@ -523,7 +523,16 @@ function initRun() {
     const partial = p.status === "SUCCEEDED" && p.failed > 0;
     status.textContent = partial ? `succeeded, ${fmt(p.failed)} of ${fmt(p.total)} images failed` : statusWords(p.status);
     status.className = `status big s-${partial ? "succeeded_with_failures" : p.status.toLowerCase()}`;
-    for (const k of ["succeeded", "failed", "running", "total"]) $(`#st-${k}`).textContent = fmt(p[k]);
+    for (const k of ["succeeded", "running", "total"]) $(`#st-${k}`).textContent = fmt(p[k]);
+    /* failed images, once the run has ended, link to the failures list with their causes */
+    const failed = $("#st-failed");
+    if (p.failed > 0 && TERMINAL.has(p.status)) {
+      if (failed.firstElementChild?.getAttribute("href") !== "#failures-card" || failed.textContent !== fmt(p.failed)) {
+        failed.replaceChildren(el("a", { href: "#failures-card", "aria-label": `${fmt(p.failed)} failed: see the failures list`, text: fmt(p.failed) }));
+      }
+    } else {
+      failed.textContent = fmt(p.failed);
+    }
     $("#st-phase").textContent = p.phase;
     $("#st-throughput").textContent = p.throughput ? `${fmt(p.throughput)}/s` : "–";
     $("#st-elapsed").textContent = duration(p.elapsed_seconds);
