@@ -320,6 +320,28 @@ def test_a_cancelled_run_says_so_on_its_page_and_in_the_runs_table(
 ) -> None:
     page = _open(desktop, site, "run-cancelled")
     expect(page.locator("#run-status")).to_have_text("cancelled")
+    # the engine's message in words; the raw one behind a click
+    expect(page.locator("#run-error")).to_have_text("The run was cancelled.")
+    expect(page.locator("#st-phase")).to_have_text("cancelled")
+    detail = page.locator("#run-error-detail")
+    expect(detail).to_be_hidden()
+    page.locator("#run-error-raw summary").click()
+    expect(detail).to_contain_text("Abort")
+    page.locator("#progress-card").screenshot(path=str(ARTIFACTS / "run-cancelled-words.png"))
+    # the words for the other ways a run ends (the same function the page uses)
+    words = {
+        error: page.evaluate("([e, c]) => runErrorWords('FAILED', e, c)", [error, cause])
+        for error, cause in (
+            ("States.ExceedToleratedFailureThreshold", "3 of 48 batches failed"),
+            ("NoImagesError", "experiment X has no image files"),
+            ("States.Timeout", ""),
+            ("Weird.Error", "something"),
+        )
+    }
+    assert words["States.ExceedToleratedFailureThreshold"].startswith("Too many batches failed")
+    assert words["NoImagesError"] == "No images to segment: experiment X has no image files"
+    assert words["States.Timeout"] == "A step ran past its time limit."
+    assert words["Weird.Error"] == "The run failed (Weird.Error): something"
     page.close()
     page = _open(desktop, site, "experiment")
     row = page.locator(f'#runs-table tr[data-run="{site.cancelled}"]')

@@ -493,6 +493,31 @@ function initNewRun() {
 
 /* ---------- run page ---------- */
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "ABORTED"]);
+/* Why a run ended, in words: [pattern on the engine's error name, what it means]; the
+   cause (the handler's message) follows where it says more. The raw error stays one
+   click away (#run-error-raw). */
+const RUN_ERRORS = [
+  [/^Interrupted$/, "The run was interrupted: the server stopped while it ran."],
+  [/Abort|Cancel/i, "The run was cancelled."],
+  [/ExceedToleratedFailureThreshold/, "Too many batches failed (more than the run's tolerated failures), so the run stopped."],
+  [/Timeout|TimedOut/, "A step ran past its time limit."],
+  [/NoImagesError/, "No images to segment:"],
+  [/AllImagesFailedError/, "Every image failed:"],
+  [/ModelError/, "The segmentation model could not be used:"],
+  [/ExperimentIdError|ExecutionInputError|RecipeError|InputError|NotFoundError|ResumeError|RunOwnershipError/, "The run's input was refused:"],
+  [/Database/, "The results database could not be written:"],
+  [/Store|ObjectNotFound/, "The image store could not be read:"],
+  [/WorkerDied|ExitError|OutOfMemory|MemoryError/, "A worker process crashed or ran out of memory."],
+  [/InternalError/, "The local engine hit an internal error."],
+];
+function runErrorWords(status, error, cause) {
+  if (status === "ABORTED" && error !== "Interrupted") return "The run was cancelled.";
+  if (!error) return "";
+  const found = RUN_ERRORS.find(([pattern]) => pattern.test(error));
+  if (!found) return `The run failed (${error})${cause ? `: ${cause}` : "."}`;
+  const words = found[1];
+  return words.endsWith(":") ? `${words} ${cause || error}` : words;
+}
 /* A run's status in words: Step Functions says ABORTED for a run the user cancelled. */
 function statusWords(status) { return status === "ABORTED" ? "cancelled" : status.toLowerCase().replace(/_/g, " "); }
 function initRun() {
@@ -533,7 +558,7 @@ function initRun() {
     } else {
       failed.textContent = fmt(p.failed);
     }
-    $("#st-phase").textContent = p.phase;
+    $("#st-phase").textContent = p.phase === "aborted" && p.error !== "Interrupted" ? "cancelled" : p.phase;
     $("#st-throughput").textContent = p.throughput ? `${fmt(p.throughput)}/s` : "–";
     $("#st-elapsed").textContent = duration(p.elapsed_seconds);
     $("#st-eta").textContent = TERMINAL.has(p.status) ? "done" : duration(p.eta_seconds);
@@ -546,7 +571,9 @@ function initRun() {
     bar.setAttribute("aria-valuetext", `${fmt(done)} of ${fmt(p.total)} images done${p.failed ? `, ${fmt(p.failed)} failed` : ""}${p.running ? `, ${fmt(p.running)} running` : ""}`);
     announce(p, partial);
     cancel.hidden = !p.can_cancel || TERMINAL.has(p.status); cancel.disabled = false;
-    $("#run-error").textContent = p.error ? `${p.error}: ${p.cause || ""}` : "";
+    $("#run-error").textContent = TERMINAL.has(p.status) ? runErrorWords(p.status, p.error, p.cause) : "";
+    $("#run-error-raw").hidden = !p.error;
+    $("#run-error-detail").textContent = p.error ? `${p.error}${p.cause ? `: ${p.cause}` : ""}` : "";
     const retryable = p.can_retry && TERMINAL.has(p.status);
     $("#retry-button").hidden = !retryable;
     $("#retry-head").hidden = !retryable || p.status === "SUCCEEDED";  // no results card to hold it
