@@ -309,12 +309,20 @@ def set_well_control(
     """The layout with one well's control role set (``neg``, ``pos``, or ``""``/``none``).
 
     Without ``plate``, every row of the well (the one for every plate and any
-    plate-specific ones) gets the role; with ``plate``, that plate's row does (made from
-    the row for every plate when there is none). A well the layout lacks is added.
+    plate-specific ones) gets the role, and the row for every plate is added when the
+    layout names the well only on some plates, so the other plates have the role too;
+    with ``plate``, that plate's row does (made from the row for every plate when there
+    is none). A well the layout lacks is added.
 
     >>> layout = set_well_control(PlateLayout(wells=()), "c5", "pos")
     >>> [(w.well, w.control, w.plate) for w in layout.wells]
     [('C05', 'pos', None)]
+    >>> layout = set_well_control(layout, "C05", "neg", plate="P2")
+    >>> [(w.well, w.control, w.plate) for w in layout.wells]
+    [('C05', 'pos', None), ('C05', 'neg', 'P2')]
+    >>> only_p2 = PlateLayout(wells=layout.wells[1:])
+    >>> [(w.control, w.plate) for w in set_well_control(only_p2, "C05", "pos").wells]
+    [('pos', 'P2'), ('pos', None)]
 
     Raises
     ------
@@ -332,8 +340,10 @@ def set_well_control(
         if entry.well == name and (plate is None or entry.plate == plate):
             wells[index] = replace(entry, control=role)
             changed = True
-    if not changed:
-        generic = layout.index().get((None, name)) if plate is not None else None
+    if plate is None and (None, name) not in layout.index():
+        wells.append(WellLayout(well=name, row=row, column=column, plate=None, control=role))
+    elif not changed:
+        generic = layout.index().get((None, name))
         base = generic or WellLayout(well=name, row=row, column=column, plate=None)
         wells.append(replace(base, control=role, plate=plate))
     return PlateLayout(wells=tuple(wells), source=layout.source)

@@ -165,16 +165,6 @@ def _out(experiment_id: str, reading: LayoutReading, plates: set[str]) -> Layout
     )
 
 
-def _on_every_plate(layout: PlateLayout, well: str, control: str) -> PlateLayout:
-    """``layout`` with a row for every plate carrying the well's role: a well the layout
-    names only on some plates gets one, so the plates it does not name have the role too
-    (their plate-specific rows already have it from :func:`set_well_control`)."""
-    generic = set_well_control(PlateLayout(wells=()), well, control).wells[0]
-    if (None, generic.well) in layout.index():
-        return layout
-    return PlateLayout(wells=(*layout.wells, generic), source=layout.source)
-
-
 def _store(state: AppState, experiment_id: str, layout: PlateLayout) -> None:
     data = format_layout(layout).encode("utf-8")
     state.store.put_bytes(layout_key(experiment_id), data, "text/csv")
@@ -247,8 +237,6 @@ def set_role(
             return _problems(error)
         layout = reading.layout if reading is not None else PlateLayout(wells=())
         updated = set_well_control(layout, well, role.control, plate=role.plate)
-        if not (role.plate or "").strip():
-            updated = _on_every_plate(updated, well, role.control)
         _store(state, experiment_id, updated)
         stored = read_any_layout(state.store, experiment_id)
     if stored is None:  # the store lost what was just written
