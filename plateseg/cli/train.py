@@ -164,7 +164,7 @@ def _fine_tune(
     tuned = fine_tune(base_data, base, fields, settings)
     match = _STORE_OUT.fullmatch(out)
     if match:
-        from plateseg.web.models_store import store_model
+        from plateseg.segmentation.model_store import store_model
 
         store_model(store, match.group(1), tuned.data, tuned.card, replace=True)
         where = store.uri(model_key(match.group(1)))

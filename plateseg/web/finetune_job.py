@@ -221,8 +221,8 @@ def _work(
 ) -> dict[str, Any] | None:
     """The job's steps (module docstring); ``None`` when cancelled before storing."""
     from plateseg.finetune import fine_tune
+    from plateseg.segmentation.model_store import ModelFormError, provenance_key, store_model
     from plateseg.segmentation.onnx_model import model_key
-    from plateseg.web.models_store import ModelFormError, provenance_key, store_model
     from plateseg.web.render import overlay_png
 
     settings = request.settings

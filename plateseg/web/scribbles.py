@@ -28,8 +28,8 @@ import numpy as np
 
 from plateseg.contracts import ManifestItem, Recipe
 from plateseg.errors import InputError
+from plateseg.segmentation.model_store import ModelFormError, ModelInfo, provenance_key, store_model
 from plateseg.store import Store
-from plateseg.web.models_store import ModelFormError, ModelInfo, provenance_key, store_model
 
 __all__ = [
     "CANVAS_MAX_SIDE",

@@ -30,6 +30,12 @@ from plateseg.errors import ModelError, NotFoundError, ObjectNotFoundError
 from plateseg.finetune.labels import label_counts
 from plateseg.finetune.trainer import FineTuneSettings
 from plateseg.imaging import get_image_bytes, read_image
+from plateseg.segmentation.model_store import (
+    ModelFormError,
+    check_model_name,
+    list_models,
+    provenance_key,
+)
 from plateseg.segmentation.onnx_model import (
     DEFAULT_MODEL,
     load_model_bytes,
@@ -40,12 +46,6 @@ from plateseg.segmentation.onnx_model import (
 from plateseg.web.deps import AppStateDep, ExperimentId, ImageId
 from plateseg.web.finetune_eval import count_objects, encode_rle
 from plateseg.web.finetune_job import FieldData, FineTuneJobs, JobProgress, JobRequest
-from plateseg.web.models_store import (
-    ModelFormError,
-    check_model_name,
-    list_models,
-    provenance_key,
-)
 from plateseg.web.routers.models import ScribbleIn
 from plateseg.web.scribbles import canvas_shape, canvas_step, decode_rle, full_resolution
 from plateseg.web.state import AppState

@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from plateseg.errors import NotFoundError, TransientError
 from plateseg.imaging import get_image_bytes, read_image
-from plateseg.web.deps import AppStateDep, ExperimentId, ImageId
-from plateseg.web.models_store import (
+from plateseg.segmentation.model_store import (
     ModelFormError,
     ModelInfo,
     check_model_name,
@@ -28,6 +27,7 @@ from plateseg.web.models_store import (
     store_model,
     validate_model_bytes,
 )
+from plateseg.web.deps import AppStateDep, ExperimentId, ImageId
 from plateseg.web.scribbles import (
     Scribble,
     canvas_png,

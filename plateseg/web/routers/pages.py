@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from plateseg.contracts import DEFAULT_SEGMENTER
 from plateseg.plate.naming import PRESETS
 from plateseg.segmentation import get_segmenter
+from plateseg.segmentation.model_store import MAX_MODEL_BYTES, list_models
 from plateseg.segmentation.onnx_model import DEFAULT_MODEL, MODEL_NAME_PATTERN
 from plateseg.web.deps import AppStateDep, ExperimentId, RunId
-from plateseg.web.models_store import MAX_MODEL_BYTES, list_models
 from plateseg.web.routers.experiments import experiment_detail, list_experiments
 from plateseg.web.security import TooManyAttempts
 from plateseg.web.state import HERE, AppState

@@ -64,7 +64,7 @@ def details(state: AppStateDep, run_id: RunId) -> dict[str, Any]:
     """What the run was: segmenter, parameters, model (name, pinned SHA-256, its card when
     the store has one), channels, file naming, Map settings, engine, who started it, the
     plateseg version, times and counts (``None`` where a run recorded none)."""
-    from plateseg.web.models_store import provenance_key
+    from plateseg.segmentation.model_store import provenance_key
 
     run = _run(state, run_id)
     params = dict(run.recipe.get("params") or {})

@@ -1,4 +1,5 @@
-"""Segmentation models in the store, as the web UI's models page sees them.
+"""Segmentation models in the store: listed, checked and stored for the web UI's models
+page and ``plateseg train``.
 
 A model is ``models/<name>.onnx`` in the store (the key :func:`plateseg.segmentation.
 onnx_model.model_key` builds, where the ``onnx``/``trainable`` segmenters look) or a
