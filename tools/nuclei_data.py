@@ -75,6 +75,16 @@ def _zoom(item: Annotated, factor: int) -> Annotated:
     return Annotated(item.name, image, labels, item.diameter * factor)
 
 
+def _half(item: Annotated) -> Annotated:
+    """Half the resolution (a lower magnification): 2x2 pixel means, labels subsampled."""
+    from skimage.transform import downscale_local_mean
+
+    image = downscale_local_mean(item.image.astype(np.float64), (2, 2))
+    image = np.round(image).astype(item.image.dtype)
+    labels = item.labels[::2, ::2][: image.shape[0], : image.shape[1]]
+    return Annotated(item.name, image, labels, item.diameter / 2)
+
+
 def _with_image(item: Annotated, image: np.ndarray) -> Annotated:
     return Annotated(item.name, image, item.labels, item.diameter)
 
@@ -146,6 +156,7 @@ STRESS: dict[str, Callable[[Annotated], Annotated]] = {
     "offset +30000": _offset,
     "x2 upscale": lambda item: _zoom(item, 2),
     "x3 upscale": lambda item: _zoom(item, 3),
+    "x0.5 downscale": _half,
     "8-bit": _eight_bit,
     "strong gradient": _gradient,
     "noise": _noise,
