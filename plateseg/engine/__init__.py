@@ -17,12 +17,16 @@ Modules, one concern each: ``definition`` (parse + validate), ``paths`` (JSONPat
 
 from __future__ import annotations
 
-from plateseg.engine.clock import Clock
-from plateseg.engine.definition import parse_definition, validate
-from plateseg.engine.events import Event
-from plateseg.engine.journal import Journal
-from plateseg.engine.local_engine import ExecutionResult, LocalEngine
-from plateseg.engine.progress import Progress, ProgressTracker
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plateseg.engine.clock import Clock
+    from plateseg.engine.definition import parse_definition, validate
+    from plateseg.engine.events import Event
+    from plateseg.engine.journal import Journal
+    from plateseg.engine.local_engine import ExecutionResult, LocalEngine
+    from plateseg.engine.progress import Progress, ProgressTracker
 
 __all__ = [
     "Clock",
@@ -35,3 +39,24 @@ __all__ = [
     "parse_definition",
     "validate",
 ]
+
+#: Names are imported on first use, so a worker process that only needs
+#: :mod:`plateseg.engine.workers` (to run a handler) does not load the interpreter.
+_HOME = {
+    "Clock": "clock",
+    "Event": "events",
+    "ExecutionResult": "local_engine",
+    "Journal": "journal",
+    "LocalEngine": "local_engine",
+    "Progress": "progress",
+    "ProgressTracker": "progress",
+    "parse_definition": "definition",
+    "validate": "definition",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'plateseg.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"plateseg.engine.{home}"), name)

@@ -180,7 +180,7 @@ def measure_workload(
     shares = [picked[w :: max(1, workers)] for w in range(min(workers, len(picked)))]
     start = time.perf_counter()
     context = multiprocessing.get_context("spawn")
-    from plateseg.runs.embedded import init_worker
+    from plateseg.runs.worker import init_worker
 
     with ProcessPoolExecutor(
         max_workers=len(shares),
@@ -316,7 +316,7 @@ def measure_engine(workers: int = 2, children: int = 64) -> EngineOverhead:
     """
     from plateseg.engine import Clock, Journal, LocalEngine
     from plateseg.errors import PlatesegError
-    from plateseg.runs.embedded import init_worker
+    from plateseg.runs.worker import init_worker
 
     if workers < 1 or children < 1:
         raise InputError(f"workers = {workers}, children = {children}: both must be >= 1")

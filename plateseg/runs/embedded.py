@@ -10,8 +10,6 @@ names).
 from __future__ import annotations
 
 import json
-import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,12 +29,12 @@ from plateseg.runs.ids import (
     retry_execution_name,
     retry_number,
 )
-from plateseg.settings import Settings, get_settings, use_settings
+from plateseg.runs.worker import init_worker
+from plateseg.settings import Settings, get_settings
 from plateseg.store import LocalStore, Store
 
 __all__ = [
     "LocalRun",
-    "init_worker",
     "journal_path",
     "redrive_local",
     "resume_local",
@@ -53,14 +51,6 @@ class LocalRun:
     execution_arn: str
     result: AggregateResult
     events: list[Event]
-
-
-def init_worker(settings: dict[str, Any]) -> None:
-    """Initializer of the engine's worker processes: same settings, quiet handler logs."""
-    use_settings(settings)
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "plateseg")
-    logging.getLogger().setLevel(logging.WARNING)
 
 
 def _bucket_resolver(settings: Settings) -> Callable[[str], Store]:

@@ -29,7 +29,8 @@ from plateseg.definition import LOCAL_FUNCTIONS
 from plateseg.demo import write_demo_experiment
 from plateseg.engine import Clock, LocalEngine, parse_definition
 from plateseg.engine.journal import Journal
-from plateseg.runs.embedded import init_worker, journal_path, run_local
+from plateseg.runs.embedded import journal_path, run_local
+from plateseg.runs.worker import init_worker
 from plateseg.settings import Settings, use_settings
 from plateseg.store import LocalStore
 

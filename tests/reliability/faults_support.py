@@ -23,7 +23,7 @@ from plateseg.engine import Clock, LocalEngine
 from plateseg.engine.faults import ENV, FaultPlan, parse_plan
 from plateseg.map_settings import MapSettings as MapTunables
 from plateseg.map_settings import apply_tunables
-from plateseg.runs.embedded import init_worker
+from plateseg.runs.worker import init_worker
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 from tests.snapshots import is_clock_column, without_clock
