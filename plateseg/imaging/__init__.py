@@ -5,6 +5,11 @@ declared size against ``Settings.max_image_pixels`` *before* decoding (a guard a
 decompression bombs), and returns one ``(Y, X)`` plane. Anything unusable raises an
 :class:`~plateseg.errors.ImageError` naming the key and the problem, which Segment
 turns into a per-image error record.
+
+A grey-scale image saved as RGB or RGBA (all colour channels equal, alpha constant —
+how many tools export a single channel, e.g. the DSB 2018 PNGs) is read as that one
+grey plane; a colour image whose channels differ is refused (which channel holds the
+nuclei cannot be guessed): save one grey-scale file per channel.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ __all__ = [
     "check_plane",
     "decode_failure_reason",
     "get_image_bytes",
+    "grey_from_colour",
     "max_file_bytes",
     "read_field",
     "read_image",
@@ -169,7 +175,8 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
             shape = tuple(int(n) for n in series.shape)
             if int(np.prod(shape, dtype=np.int64)) > limit:
                 raise too_many_pixels(key, shape, limit)
-            if len(_plane_shape(shape)) != 2:
+            colour = _is_colour_shape(_plane_shape(shape))
+            if len(_plane_shape(shape)) != 2 and not colour:
                 raise _not_a_plane(key, shape)
             check_file_size(len(data), sum(int(each.nbytes) for each in tif.series), key)
             page = series.keyframe
@@ -189,6 +196,8 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
         array = array.astype(array.dtype.newbyteorder("="))
     if palette:
         array = palette_to_grey(array, colormap, key)
+    if colour:
+        array = grey_from_colour(array.reshape(_plane_shape(array.shape)), key)
     return array
 
 
@@ -210,7 +219,7 @@ def _read_pillow(data: bytes, key: str, limit: int, kind: str) -> np.ndarray:
                 shape = (height, width) if bands == 1 else (height, width, bands)
                 if height * width * bands > limit:
                     raise too_many_pixels(key, shape, limit)
-                if bands != 1:
+                if bands != 1 and img.mode not in ("RGB", "RGBA"):
                     raise _not_a_plane(key, shape, mode=img.mode)
                 img.load()
                 array = np.asarray(img)
@@ -225,7 +234,40 @@ def _read_pillow(data: bytes, key: str, limit: int, kind: str) -> np.ndarray:
         raise ImageReadError(
             key, f"corrupt or truncated {kind.upper()} ({decode_failure_reason(exc)})"
         ) from None
-    return array
+    return grey_from_colour(array, key) if array.ndim == 3 else array
+
+
+def _is_colour_shape(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 3 and shape[-1] in (3, 4)
+
+
+def grey_from_colour(array: np.ndarray, key: str) -> np.ndarray:
+    """The grey plane of an RGB(A) ``(Y, X, 3|4)`` array whose colour channels are equal
+    and whose alpha (if any) is constant.
+
+    >>> grey = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    >>> rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
+    >>> grey_from_colour(rgba, "a.png").tolist()
+    [[0, 1, 2], [3, 4, 5]]
+
+    Raises
+    ------
+    ImageShapeError
+        The channels differ (a real colour image), or alpha varies.
+    """
+    shape = tuple(int(n) for n in array.shape)
+    red = array[..., 0]
+    grey = bool(np.array_equal(red, array[..., 1]) and np.array_equal(red, array[..., 2]))
+    alpha = array[..., 3] if shape[-1] == 4 else None
+    if not grey or (alpha is not None and alpha.min() != alpha.max()):
+        what = "its colour channels differ" if not grey else "its alpha channel varies"
+        raise ImageShapeError(
+            key,
+            f"an RGB{'A' if shape[-1] == 4 else ''} colour image of shape {shape} ({what}); "
+            "expected one grey-scale plane per channel file (an RGB image whose channels "
+            "are equal is read as grey)",
+        )
+    return np.ascontiguousarray(red)
 
 
 def _not_a_plane(key: str, shape: tuple[int, ...], mode: str = "") -> ImageShapeError:

@@ -96,12 +96,30 @@ def test_png_over_the_limit_is_refused() -> None:
         read_image(png_bytes(np.zeros((50, 50), np.uint8)), "x.png", max_pixels=100)
 
 
-def test_rgb_is_a_shape_error() -> None:
+def test_colour_rgb_is_a_shape_error() -> None:
     rgb = np.zeros((8, 8, 3), np.uint8)
-    with pytest.raises(ImageShapeError, match=r"RGB colour image of shape \(8, 8, 3\)"):
+    rgb[2, 3, 2] = 200  # one blue pixel: a real colour image
+    with pytest.raises(
+        ImageShapeError,
+        match=r"RGB colour image of shape \(8, 8, 3\) \(its colour channels differ\)",
+    ):
         read_image(tiff_bytes(rgb, photometric="rgb"), KEY)
     with pytest.raises(ImageShapeError, match="RGB"):
         read_image(png_bytes(rgb), "x.png")
+
+
+def test_grey_saved_as_rgb_or_rgba_reads_as_its_grey_plane() -> None:
+    """How many tools export one channel (the DSB 2018 PNGs are RGBA, R = G = B)."""
+    grey = (np.arange(64, dtype=np.uint8).reshape(8, 8) * 3) % 251
+    rgb = np.dstack([grey] * 3)
+    rgba = np.dstack([grey] * 3 + [np.full_like(grey, 255)])
+    np.testing.assert_array_equal(read_image(tiff_bytes(rgb, photometric="rgb"), KEY), grey)
+    np.testing.assert_array_equal(read_image(png_bytes(rgb), "x.png"), grey)
+    np.testing.assert_array_equal(read_image(png_bytes(rgba), "x.png"), grey)
+    varying = rgba.copy()
+    varying[0, 0, 3] = 0
+    with pytest.raises(ImageShapeError, match="alpha channel varies"):
+        read_image(png_bytes(varying), "x.png")
 
 
 def test_stack_is_a_shape_error() -> None:

@@ -18,9 +18,10 @@ Behaviour chosen where the issue is silent (and documented in
 its extension; an all-black field is OK with 0 objects and the ``no_objects`` QC flag
 (``QC_Empty`` = 1); a saturated field is OK with ``QC_Saturated`` = 1; a 1x1 image is
 a per-image "too small" error (nothing can be segmented in it and it always means a
-broken export); RGB and 3-D stacks are per-image errors naming the shape (silently
-mixing colour planes or Z slices would give wrong intensities); a missing nuclei channel
-is a per-image error while a missing secondary channel is not; unicode and spaces in
+broken export); colour RGB (channels that differ) and 3-D stacks are per-image errors
+naming the shape (silently mixing colour planes or Z slices would give wrong
+intensities; a grey image saved as RGB, all channels equal, is read as grey); a missing
+nuclei channel is a per-image error while a missing secondary channel is not; unicode and spaces in
 keys (and S3's special characters) work end to end, and a key the store refuses (a
 backslash, legal on S3) is a per-image error. ``docs/bad-input.md`` has the reasons.
 """
@@ -89,7 +90,7 @@ BAD_FIELDS = [
     BadField("1x1 image", "B07", "ImageShapeError", "image of 1x1 pixels is too small for a field"),
     BadField("NaN and inf floats", "B10", "ImageReadError", "2 pixel(s) are NaN or infinite"),
     BadField(
-        "RGB where grayscale expected",
+        "colour RGB where grayscale expected",
         "B11",
         "ImageShapeError",
         "an RGB colour image of shape (64, 64, 3)",
@@ -143,7 +144,7 @@ def _write_bad_experiment(store: LocalStore, files: BadFiles, tmp: Path) -> None
         "B05": lambda: files.tiff_bomb(tmp),
         "B07": lambda: files.tiff(np.full((1, 1), 700, np.uint16)),
         "B10": lambda: files.tiff(_with_nan_and_inf(w1)),
-        "B11": lambda: files.tiff(np.stack([w1] * 3, axis=-1), photometric="rgb"),
+        "B11": lambda: files.tiff(np.stack([w1, w1 // 2, w1 // 4], axis=-1), photometric="rgb"),
         "B12": lambda: files.tiff(np.stack([w1] * 5), photometric="minisblack"),
         "C05": lambda: files.tiff(w1.astype(np.complex64)),
     }
