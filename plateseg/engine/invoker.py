@@ -33,10 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from plateseg.engine import faults
+from plateseg.engine.integrations.catalog import LAMBDA_INVOKE
 from plateseg.engine.retry import TaskFailure
 from plateseg.engine.workers import WorkerDied, WorkerPool, WorkerTimedOut
 
-__all__ = ["Invoker", "LambdaContext", "function_name_of"]
+__all__ = ["Invoker", "LambdaContext", "function_name_of", "functions_called_per_item"]
 
 Handler = Callable[[Any, Any], Any]
 _NAME = re.compile(r"^(?:arn:aws[a-z-]*:lambda:[a-z0-9-]+:)?(?:\d{12}:)?(?:function:)?([^:]+)")
@@ -46,6 +47,45 @@ def function_name_of(reference: str) -> str:
     """The function name in a name, ``name:alias``, partial or full Lambda ARN."""
     match = _NAME.match(reference)
     return match.group(1) if match else reference
+
+
+def functions_called_per_item(definition: Mapping[str, Any]) -> frozenset[str]:
+    """Names of the Lambda functions the Task states inside a Map's ItemProcessor (or
+    Iterator) call, at any depth: the functions called per item, not once.
+
+    >>> functions_called_per_item({"States": {
+    ...     "L": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:look"},
+    ...     "M": {"Type": "Map", "ItemProcessor": {"States": {"S": {"Type": "Task",
+    ...           "Resource": "arn:aws:states:::lambda:invoke",
+    ...           "Parameters": {"FunctionName": "seg", "Payload.$": "$"}}}}}}})
+    frozenset({'seg'})
+    """
+    found: set[str] = set()
+
+    def visit(states: Any, in_map: bool) -> None:
+        if not isinstance(states, Mapping):
+            return
+        for state in states.values():
+            if not isinstance(state, Mapping):
+                continue
+            if state.get("Type") == "Task" and in_map:
+                resource = str(state.get("Resource", ""))
+                if resource.startswith(LAMBDA_INVOKE):
+                    arguments = state.get("Parameters") or state.get("Arguments") or {}
+                    name = arguments.get("FunctionName") if isinstance(arguments, Mapping) else None
+                    if isinstance(name, str):
+                        found.add(function_name_of(name))
+                elif ":function:" in resource:
+                    found.add(function_name_of(resource))
+            for branch in state.get("Branches", ()) or ():
+                if isinstance(branch, Mapping):
+                    visit(branch.get("States"), in_map)
+            processor = state.get("ItemProcessor") or state.get("Iterator")
+            if isinstance(processor, Mapping):
+                visit(processor.get("States"), True)
+
+    visit(definition.get("States"), False)
+    return frozenset(found)
 
 
 @dataclass
@@ -156,6 +196,14 @@ class Invoker:
         ``"module:callable"`` handler while idle (in the order given), so the workers a
         Map needs are ready when it starts. Off by default: a test engine with many
         workers and one call would start them all.
+
+    Attributes
+    ----------
+    per_item : frozenset of str or None
+        Names of the functions a Map calls per item (set by the engine from the
+        definition). With ``prewarm``, every worker imports those; the other handlers
+        (called once per execution: Lookup, Aggregate) are imported by one worker only,
+        and their calls go to it. ``None``: every worker imports every handler.
     """
 
     def __init__(
@@ -169,6 +217,7 @@ class Invoker:
     ) -> None:
         self.functions = dict(functions)
         self.prewarm = prewarm
+        self.per_item: frozenset[str] | None = None
         self.workers = max(1, workers)
         self.initializer = initializer
         self.initargs = initargs
@@ -196,10 +245,18 @@ class Invoker:
                     prepare=_prepare_in_worker,
                     warm=_warm_in_worker if self.prewarm else None,
                     warm_items=handlers if self.prewarm else (),
+                    warm_once=self._called_once(handlers) if self.prewarm else frozenset(),
                 )
                 if self.prewarm:
                     self._pool.prewarm()
             return self._pool
+
+    def _called_once(self, handlers: tuple[str, ...]) -> frozenset[str]:
+        """The handlers no Map calls per item (:attr:`per_item`)."""
+        if self.per_item is None:
+            return frozenset()
+        per_item = {self.functions.get(name) for name in self.per_item}
+        return frozenset(h for h in handlers if h not in per_item)
 
     def _thread_pool(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -216,7 +273,9 @@ class Invoker:
         timeout: float | None,
     ) -> tuple[str, str]:
         try:
-            return self._process_pool().call((handler, payload_json, context), timeout)
+            return self._process_pool().call(
+                (handler, payload_json, context), timeout, warmed=handler
+            )
         except WorkerTimedOut:
             raise TaskFailure(
                 "States.Timeout",

@@ -17,7 +17,7 @@ from plateseg.engine.definition import StateMachine, parse_definition
 from plateseg.engine.events import Event, History, Listener
 from plateseg.engine.execution import run_machine
 from plateseg.engine.integrations import ResourceHandler, Services
-from plateseg.engine.invoker import Invoker
+from plateseg.engine.invoker import Invoker, functions_called_per_item
 from plateseg.engine.journal import Journal
 from plateseg.engine.paths import check_payload_size
 from plateseg.errors import DefinitionError, StatesError, StoreError
@@ -214,6 +214,8 @@ class LocalEngine:
             The definition is invalid or uses something the engine does not run.
         """
         machine = parse_definition(definition, self.resources)
+        if self.invoker.per_item is None:  # which handlers every worker warms
+            self.invoker.per_item = functions_called_per_item(definition)
         return self._execute(
             machine,
             definition,

@@ -116,7 +116,8 @@ class _Slots:
 
     Longest idle first because an idle worker warms (imports the handlers it has not
     loaded yet): at the end of a Map the worker that finished first has had time to
-    load Aggregate, the one that just answered has not.
+    load Aggregate, the one that just answered has not. A caller may ``prefer`` one
+    worker (the one that warmed the handler it calls), taken when it is idle.
     """
 
     def __init__(self, free: int) -> None:
@@ -132,9 +133,12 @@ class _Slots:
                 self._idle.append(worker)
             self._ready.notify()
 
-    def get(self) -> _Worker | None:
+    def get(self, prefer: _Worker | None = None) -> _Worker | None:
         with self._ready:
             self._ready.wait_for(lambda: bool(self._idle) or self._free > 0)
+            if prefer is not None and prefer in self._idle:
+                self._idle.remove(prefer)
+                return prefer
             return self._take()
 
     def take_free(self) -> bool:
@@ -185,6 +189,11 @@ class WorkerPool:
     warm, warm_items
         Module-level function a worker calls as ``warm(item)`` for each item while it
         waits for its first calls (see :meth:`prewarm`).
+    warm_once
+        Those of ``warm_items`` only one worker warms (the first started, or the next
+        one after it died): handlers called once per execution, whose import would
+        otherwise cost every worker CPU time. A call naming one of them
+        (:meth:`call`'s ``warmed``) goes to that worker when it is idle.
     """
 
     def __init__(
@@ -196,6 +205,7 @@ class WorkerPool:
         prepare: Callable[..., None] | None = None,
         warm: Callable[[Any], None] | None = None,
         warm_items: tuple[Any, ...] = (),
+        warm_once: frozenset[Any] = frozenset(),
     ) -> None:
         self.size = max(1, size)
         self._run = run
@@ -204,6 +214,9 @@ class WorkerPool:
         self._initargs = initargs
         self._warm = warm
         self._warm_items = warm_items
+        self._warm_once = warm_once
+        #: The worker that warms ``warm_once`` (``None`` until one is started).
+        self._once_worker: _Worker | None = None
         self._context = multiprocessing.get_context("spawn")
         #: Idle workers, or ``None`` for a free slot where a worker may be started.
         self._slots = _Slots(self.size)
@@ -215,6 +228,12 @@ class WorkerPool:
 
     def _start(self) -> _Worker:
         parent, child = self._context.Pipe()
+        with self._lock:
+            owner = self._once_worker
+            warms_once = owner is None or not owner.alive()
+        items = self._warm_items
+        if not warms_once:
+            items = tuple(item for item in items if item not in self._warm_once)
         process = self._context.Process(
             target=_worker_main,
             args=(
@@ -224,7 +243,7 @@ class WorkerPool:
                 self._initializer,
                 self._initargs,
                 self._warm,
-                self._warm_items,
+                items,
             ),
             daemon=True,
             name="plateseg-lambda",
@@ -235,6 +254,8 @@ class WorkerPool:
         with self._lock:
             if not self.closed:
                 self._all.add(worker)
+                if warms_once and self._warm_once:
+                    self._once_worker = worker
                 return worker
         worker.kill()  # the pool closed while this worker started: close() never sees it
         raise RuntimeError("the worker pool is closed")
@@ -257,8 +278,11 @@ class WorkerPool:
             self.replaced += 1
         self._slots.put(None)
 
-    def call(self, args: tuple[Any, ...], timeout: float | None) -> tuple[str, str]:
-        """Run ``run(*args)`` in a worker and return its ``(status, body)``.
+    def call(
+        self, args: tuple[Any, ...], timeout: float | None, warmed: Any = None
+    ) -> tuple[str, str]:
+        """Run ``run(*args)`` in a worker and return its ``(status, body)``; when
+        ``warmed`` is one of ``warm_once``, in the worker that warmed it if it is idle.
 
         Raises
         ------
@@ -271,7 +295,7 @@ class WorkerPool:
         """
         if self.closed:
             raise RuntimeError("the worker pool is closed")
-        worker = self._slots.get()
+        worker = self._slots.get(self._once_worker if warmed in self._warm_once else None)
         if self.closed:  # closed while this call waited for a slot
             self._slots.put(worker)
             raise RuntimeError("the worker pool is closed")

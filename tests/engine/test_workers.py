@@ -116,6 +116,41 @@ def test_prewarmed_workers_load_every_handler_before_its_first_call() -> None:
         pool.close()
 
 
+def test_a_handler_called_once_is_warmed_by_one_worker_which_then_runs_it() -> None:
+    """Lookup and Aggregate run once per execution: one worker imports them, not all."""
+    import time
+
+    functions = {
+        "probe": f"{FAKES}:loaded_modules",
+        "once": "tests.engine.warm_target:handler",
+    }
+    pool = Invoker(
+        functions, workers=2, initializer=None, initargs=(), arn_prefix="arn:", prewarm=True
+    )
+    pool.per_item = frozenset({"probe"})  # what the engine reads from a Map's processor
+    try:
+        loaded: dict[int, bool] = {}
+        deadline = time.monotonic() + 120
+        while (len(loaded) < 2 or not any(loaded.values())) and time.monotonic() < deadline:
+            answer = pool.invoke("probe", {"modules": ["tests.engine.warm_target"]}, None)
+            loaded[answer["pid"]] = bool(answer["loaded"])
+            time.sleep(0.05)
+        assert sorted(loaded.values()) == [False, True]  # two workers, one warmed "once"
+        warm = next(pid for pid, has in loaded.items() if has)
+        assert pool.invoke("once", {}, None)["pid"] == warm
+    finally:
+        pool.close()
+
+
+def test_the_engine_knows_which_functions_a_map_calls_per_item() -> None:
+    from plateseg.definition import LOCAL_FUNCTIONS, load_definition, local_substitutions
+    from plateseg.engine.invoker import functions_called_per_item
+
+    definition = load_definition(values=local_substitutions())
+    assert functions_called_per_item(definition) == {"plateseg-segment"}
+    assert set(LOCAL_FUNCTIONS) > {"plateseg-segment"}
+
+
 def test_without_prewarm_one_worker_serves_calls_made_one_after_another(
     invoker: Invoker,
 ) -> None:

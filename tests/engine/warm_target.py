@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"event": event}
+    return {"event": event, "pid": os.getpid()}
