@@ -270,7 +270,9 @@ def test_markup_in_a_file_path_is_printed_as_written(
 
 def test_ctrl_c_during_a_run_exits_130(home: Path) -> None:
     store = LocalStore(Settings(home=home).store_location)
-    write_demo_experiment(store, "LONG", size=128, fields=1)  # 96 fields: seconds of work
+    # 192 fields of 256 px: ~15 s of work on one worker, so the signal lands mid-run even
+    # when a loaded machine stalls this test between reading "lookup" and signalling
+    write_demo_experiment(store, "LONG", size=256, fields=2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATESEG_")}
     env.update({"PLATESEG_HOME": str(home), "PLATESEG_TIME_SCALE": "0"})
     process = subprocess.Popen(
