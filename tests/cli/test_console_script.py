@@ -268,11 +268,18 @@ def test_markup_in_a_file_path_is_printed_as_written(
     )
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child before exec: SIGINT handled and unblocked, as in a shell at a
+    terminal. A process inherits an ignored SIGINT, and in the full suite some library
+    leaves this pytest worker with SIGINT ignored (seen on a clean clone: the child's
+    ``signal.getsignal(SIGINT)`` was ``SIG_IGN``, so Ctrl-C never reached it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_during_a_run_exits_130(home: Path) -> None:
     store = LocalStore(Settings(home=home).store_location)
-    # 192 fields of 256 px: ~15 s of work on one worker, so the signal lands mid-run even
-    # when a loaded machine stalls this test between reading "lookup" and signalling
-    write_demo_experiment(store, "LONG", size=256, fields=2)
+    write_demo_experiment(store, "LONG", size=128, fields=1)  # 96 fields: seconds of work
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATESEG_")}
     env.update({"PLATESEG_HOME": str(home), "PLATESEG_TIME_SCALE": "0"})
     process = subprocess.Popen(
@@ -281,6 +288,7 @@ def test_ctrl_c_during_a_run_exits_130(home: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
     )
     assert process.stdout is not None
     assert process.stdout.readline().startswith("lookup")  # the run has started
