@@ -24,7 +24,13 @@ import numpy as np
 
 from plateseg.contracts import ManifestItem
 from plateseg.errors import ImageReadError, ImageShapeError, ObjectNotFoundError, StoreKeyError
-from plateseg.imaging.codecs import is_missing_codec, missing_codec_error, palette_to_grey
+from plateseg.imaging.codecs import (
+    grey_from_colour,
+    is_colour_shape,
+    is_missing_codec,
+    missing_codec_error,
+    palette_to_grey,
+)
 from plateseg.imaging.integrity import FILE_SIZE_SLACK, check_complete, check_file_size
 from plateseg.settings import get_settings
 from plateseg.store import Store
@@ -38,7 +44,6 @@ __all__ = [
     "check_plane",
     "decode_failure_reason",
     "get_image_bytes",
-    "grey_from_colour",
     "max_file_bytes",
     "read_field",
     "read_image",
@@ -175,7 +180,7 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
             shape = tuple(int(n) for n in series.shape)
             if int(np.prod(shape, dtype=np.int64)) > limit:
                 raise too_many_pixels(key, shape, limit)
-            colour = _is_colour_shape(_plane_shape(shape))
+            colour = is_colour_shape(_plane_shape(shape))
             if len(_plane_shape(shape)) != 2 and not colour:
                 raise _not_a_plane(key, shape)
             check_file_size(len(data), sum(int(each.nbytes) for each in tif.series), key)
@@ -235,39 +240,6 @@ def _read_pillow(data: bytes, key: str, limit: int, kind: str) -> np.ndarray:
             key, f"corrupt or truncated {kind.upper()} ({decode_failure_reason(exc)})"
         ) from None
     return grey_from_colour(array, key) if array.ndim == 3 else array
-
-
-def _is_colour_shape(shape: tuple[int, ...]) -> bool:
-    return len(shape) == 3 and shape[-1] in (3, 4)
-
-
-def grey_from_colour(array: np.ndarray, key: str) -> np.ndarray:
-    """The grey plane of an RGB(A) ``(Y, X, 3|4)`` array whose colour channels are equal
-    and whose alpha (if any) is constant.
-
-    >>> grey = np.arange(6, dtype=np.uint8).reshape(2, 3)
-    >>> rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
-    >>> grey_from_colour(rgba, "a.png").tolist()
-    [[0, 1, 2], [3, 4, 5]]
-
-    Raises
-    ------
-    ImageShapeError
-        The channels differ (a real colour image), or alpha varies.
-    """
-    shape = tuple(int(n) for n in array.shape)
-    red = array[..., 0]
-    grey = bool(np.array_equal(red, array[..., 1]) and np.array_equal(red, array[..., 2]))
-    alpha = array[..., 3] if shape[-1] == 4 else None
-    if not grey or (alpha is not None and alpha.min() != alpha.max()):
-        what = "its colour channels differ" if not grey else "its alpha channel varies"
-        raise ImageShapeError(
-            key,
-            f"an RGB{'A' if shape[-1] == 4 else ''} colour image of shape {shape} ({what}); "
-            "expected one grey-scale plane per channel file (an RGB image whose channels "
-            "are equal is read as grey)",
-        )
-    return np.ascontiguousarray(red)
 
 
 def _not_a_plane(key: str, shape: tuple[int, ...], mode: str = "") -> ImageShapeError:

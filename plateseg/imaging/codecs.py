@@ -1,6 +1,7 @@
-"""TIFF codecs and palettes: what :mod:`plateseg.imaging` and
+"""TIFF codecs, palettes and colour: what :mod:`plateseg.imaging` and
 :mod:`plateseg.imaging.stack` need to explain a file tifffile cannot decode without a
-codec, and to turn palette (colormap) pages into grey intensities.
+codec, to turn palette (colormap) pages into grey intensities, and to read a grey image
+saved as RGB(A) as its one plane.
 """
 
 from __future__ import annotations
@@ -10,12 +11,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from plateseg.errors import ImageReadError
+from plateseg.errors import ImageReadError, ImageShapeError
 
 if TYPE_CHECKING:
     import tifffile
 
-__all__ = ["is_missing_codec", "missing_codec_error", "palette_to_grey"]
+__all__ = [
+    "grey_from_colour",
+    "is_colour_shape",
+    "is_missing_codec",
+    "missing_codec_error",
+    "palette_to_grey",
+]
 
 #: Names, as a microscopist knows them, of the TIFF compressions that need a codec
 #: (tifffile's own ``COMPRESSION`` names the rest).
@@ -126,3 +133,37 @@ def palette_to_grey(indices: np.ndarray, colormap: np.ndarray | None, key: str) 
         table = np.rint(_BT601 @ cmap)
     lookup = np.clip(table, 0, np.iinfo(np.uint16).max).astype(np.uint16)
     return lookup[index]
+
+
+def is_colour_shape(shape: tuple[int, ...]) -> bool:
+    """``(Y, X, 3)`` or ``(Y, X, 4)``: an RGB or RGBA image."""
+    return len(shape) == 3 and shape[-1] in (3, 4)
+
+
+def grey_from_colour(array: np.ndarray, key: str) -> np.ndarray:
+    """The grey plane of an RGB(A) ``(Y, X, 3|4)`` array whose colour channels are equal
+    and whose alpha (if any) is constant.
+
+    >>> grey = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    >>> rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
+    >>> grey_from_colour(rgba, "a.png").tolist()
+    [[0, 1, 2], [3, 4, 5]]
+
+    Raises
+    ------
+    ImageShapeError
+        The channels differ (a real colour image), or alpha varies.
+    """
+    shape = tuple(int(n) for n in array.shape)
+    red = array[..., 0]
+    grey = bool(np.array_equal(red, array[..., 1]) and np.array_equal(red, array[..., 2]))
+    alpha = array[..., 3] if shape[-1] == 4 else None
+    if not grey or (alpha is not None and alpha.min() != alpha.max()):
+        what = "its colour channels differ" if not grey else "its alpha channel varies"
+        raise ImageShapeError(
+            key,
+            f"an RGB{'A' if shape[-1] == 4 else ''} colour image of shape {shape} ({what}); "
+            "expected one grey-scale plane per channel file (an RGB image whose channels "
+            "are equal is read as grey)",
+        )
+    return np.ascontiguousarray(red)
