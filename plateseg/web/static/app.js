@@ -510,8 +510,10 @@ const RUN_ERRORS = [
   [/WorkerDied|ExitError|OutOfMemory|MemoryError/, "A worker process crashed or ran out of memory."],
   [/InternalError/, "The local engine hit an internal error."],
 ];
+/* ABORTED is a cancel unless the server stopped under the run ("Interrupted"). */
+function cancelledByUser(status, error) { return status === "ABORTED" && error !== "Interrupted"; }
 function runErrorWords(status, error, cause) {
-  if (status === "ABORTED" && error !== "Interrupted") return "The run was cancelled.";
+  if (cancelledByUser(status, error)) return "The run was cancelled.";
   if (!error) return "";
   const found = RUN_ERRORS.find(([pattern]) => pattern.test(error));
   if (!found) return `The run failed (${error})${cause ? `: ${cause}` : "."}`;
@@ -558,7 +560,7 @@ function initRun() {
     } else {
       failed.textContent = fmt(p.failed);
     }
-    $("#st-phase").textContent = p.phase === "aborted" && p.error !== "Interrupted" ? "cancelled" : p.phase;
+    $("#st-phase").textContent = cancelledByUser(p.status, p.error) ? "cancelled" : p.phase;
     $("#st-throughput").textContent = p.throughput ? `${fmt(p.throughput)}/s` : "–";
     $("#st-elapsed").textContent = duration(p.elapsed_seconds);
     $("#st-eta").textContent = TERMINAL.has(p.status) ? "done" : duration(p.eta_seconds);
