@@ -17,8 +17,9 @@ Modules, one concern each: ``definition`` (parse + validate), ``paths`` (JSONPat
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from plateseg.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from plateseg.engine.clock import Clock
@@ -55,8 +56,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'plateseg.engine' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"plateseg.engine.{home}"), name)
+__getattr__ = lazy_attributes(__name__, _HOME)

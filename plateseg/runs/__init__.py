@@ -12,8 +12,9 @@ Names are imported on first use (:mod:`plateseg.contracts` imports :mod:`.ids`, 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from plateseg.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from plateseg.runs.base import Engine, Estimate, Kind, Runner, RunOptions
@@ -58,8 +59,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'plateseg.runs' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"plateseg.runs.{home}"), name)
+__getattr__ = lazy_attributes(__name__, _HOME)
