@@ -15,7 +15,8 @@ dev validation
 stress rows
     The same images under each of ``tools/nuclei_data.STRESS``: camera offset +30,000,
     x2 and x3 upscale (a higher magnification), x0.5 downscale (a lower one), 8-bit, a
-    strong additive gradient, Poisson + read noise, defocus.
+    strong additive gradient, Poisson + read noise, defocus, and large nuclei with
+    chromocentres (x3, ~15 bright spots per nucleus in a dimmed nucleoplasm: mouse cells).
 real DSB 2018
     ``img2d.tif``/``mask2d.tif`` from the ``stardist`` wheel on PyPI (BBBC038, CC0):
     another lab, another microscope; fetched with ``pip download`` at run time.

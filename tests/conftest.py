@@ -7,8 +7,11 @@ environment.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -66,3 +69,15 @@ def bbbc039() -> list[tuple[np.ndarray, np.ndarray]]:
         (tifffile.imread(path), tifffile.imread(BBBC039 / "labels" / path.name))
         for path in sorted((BBBC039 / "images").glob("*.tif"))
     ]
+
+
+@pytest.fixture(scope="session")
+def nuclei_data() -> ModuleType:
+    """``tools/nuclei_data.py`` (the benchmarks' stress transforms), imported by path."""
+    path = Path(__file__).resolve().parents[1] / "tools" / "nuclei_data.py"
+    spec = importlib.util.spec_from_file_location("nuclei_data", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

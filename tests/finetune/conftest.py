@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -13,24 +10,17 @@ import pytest
 
 from plateseg.segmentation.onnx_model import read_model_bytes
 
-TOOLS = Path(__file__).resolve().parents[2] / "tools" / "nuclei_data.py"
-
-
-def _nuclei_data() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("nuclei_data", TOOLS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="session")
-def shifted(bbbc039: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+def shifted(
+    bbbc039: list[tuple[np.ndarray, np.ndarray]], nuclei_data: ModuleType
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(image, truth)`` of the three BBBC039 images with bleed-through added."""
-    data = _nuclei_data()
     return [
-        (data.bleed_through_image(image, labels, data.median_diameter(labels)), labels)
+        (
+            nuclei_data.bleed_through_image(image, labels, nuclei_data.median_diameter(labels)),
+            labels,
+        )
         for image, labels in bbbc039
     ]
 

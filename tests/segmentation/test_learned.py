@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,23 @@ def test_camera_offset_and_magnification_do_not_collapse(bbbc039: Images, segmen
     assert _ap(offset, recipe) >= clean - 0.1
     bigger = [(upscale(i, 3), upscale(t, 3)) for i, t in bbbc039[:2]]
     assert _ap(bigger, recipe) >= clean - 0.1
+
+
+@pytest.mark.parametrize("segmenter", ["onnx", "classical"])
+def test_large_nuclei_with_chromocentres_are_not_cut_up(
+    bbbc039: Images, nuclei_data: ModuleType, segmenter: str
+) -> None:
+    """Mouse-like nuclei: x3 and ~15 bright chromocentres each (the benchmark's stress row);
+    neither the texture nor the size may split them into pieces."""
+    recipe = Recipe(segmenter=segmenter)
+    clean = _ap(bbbc039[:2], recipe)
+    textured = [
+        nuclei_data.STRESS["chromocentres x3"](
+            nuclei_data.Annotated(f"test-{index}", image, truth, nuclei_data.median_diameter(truth))
+        )
+        for index, (image, truth) in enumerate(bbbc039[:2])
+    ]
+    assert _ap([(item.image, item.labels) for item in textured], recipe) >= clean - 0.1
 
 
 def test_an_empty_field_has_no_nuclei() -> None:
