@@ -91,9 +91,9 @@ def test_malformed_fault_plans_are_named(plan: str, message: str) -> None:
     assert str(error.value).startswith(ENV)
 
 
-def test_prewarmed_workers_load_every_handler_before_its_first_call() -> None:
-    import time
-
+@pytest.fixture
+def prewarmed() -> Iterator[Invoker]:
+    """Two pre-warming workers: ``probe`` says whether ``target``'s module is loaded."""
     functions = {
         "probe": f"{FAKES}:loaded_modules",
         "target": "tests.engine.warm_target:handler",
@@ -101,45 +101,41 @@ def test_prewarmed_workers_load_every_handler_before_its_first_call() -> None:
     pool = Invoker(
         functions, workers=2, initializer=None, initargs=(), arn_prefix="arn:", prewarm=True
     )
-    try:
-        warmed: set[int] = set()
-        deadline = time.monotonic() + 120
-        while len(warmed) < 2 and time.monotonic() < deadline:
-            # idle workers are handed out longest idle first: calls go round both
-            answer = pool.invoke("probe", {"modules": ["tests.engine.warm_target"]}, None)
-            if answer["loaded"]:
-                warmed.add(answer["pid"])
-            time.sleep(0.05)
-        assert len(warmed) == 2  # both started at the first call, neither ran "target"
-        assert pool.calls["target"] == 0
-    finally:
-        pool.close()
+    yield pool
+    pool.close()
 
 
-def test_a_handler_called_once_is_warmed_by_one_worker_which_then_runs_it() -> None:
+def test_prewarmed_workers_load_every_handler_before_its_first_call(prewarmed: Invoker) -> None:
+    import time
+
+    warmed: set[int] = set()
+    deadline = time.monotonic() + 120
+    while len(warmed) < 2 and time.monotonic() < deadline:
+        # idle workers are handed out longest idle first: calls go round both
+        answer = prewarmed.invoke("probe", {"modules": ["tests.engine.warm_target"]}, None)
+        if answer["loaded"]:
+            warmed.add(answer["pid"])
+        time.sleep(0.05)
+    assert len(warmed) == 2  # both started at the first call, neither ran "target"
+    assert prewarmed.calls["target"] == 0
+
+
+def test_a_handler_called_once_is_warmed_by_one_worker_which_then_runs_it(
+    prewarmed: Invoker,
+) -> None:
     """Lookup and Aggregate run once per execution: one worker imports them, not all."""
     import time
 
-    functions = {
-        "probe": f"{FAKES}:loaded_modules",
-        "once": "tests.engine.warm_target:handler",
-    }
-    pool = Invoker(
-        functions, workers=2, initializer=None, initargs=(), arn_prefix="arn:", prewarm=True
-    )
-    pool.per_item = frozenset({"probe"})  # what the engine reads from a Map's processor
-    try:
-        loaded: dict[int, bool] = {}
-        deadline = time.monotonic() + 120
-        while (len(loaded) < 2 or not any(loaded.values())) and time.monotonic() < deadline:
-            answer = pool.invoke("probe", {"modules": ["tests.engine.warm_target"]}, None)
-            loaded[answer["pid"]] = bool(answer["loaded"])
-            time.sleep(0.05)
-        assert sorted(loaded.values()) == [False, True]  # two workers, one warmed "once"
-        warm = next(pid for pid, has in loaded.items() if has)
-        assert pool.invoke("once", {}, None)["pid"] == warm
-    finally:
-        pool.close()
+    prewarmed.per_item = frozenset({"probe"})  # what the engine reads from a Map's processor
+    loaded: dict[int, bool] = {}
+    deadline = time.monotonic() + 120
+    while (len(loaded) < 2 or not any(loaded.values())) and time.monotonic() < deadline:
+        answer = prewarmed.invoke("probe", {"modules": ["tests.engine.warm_target"]}, None)
+        loaded[answer["pid"]] = bool(answer["loaded"])
+        time.sleep(0.05)
+    assert sorted(loaded.values()) == [False, True]  # two workers, one warmed "target"
+    warm = next(pid for pid, has in loaded.items() if has)
+    assert prewarmed.invoke("target", {}, None)["pid"] == warm
 
 
 def test_the_engine_knows_which_functions_a_map_calls_per_item() -> None:
