@@ -180,8 +180,9 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
             shape = tuple(int(n) for n in series.shape)
             if int(np.prod(shape, dtype=np.int64)) > limit:
                 raise too_many_pixels(key, shape, limit)
-            colour = is_colour_shape(_plane_shape(shape))
-            if len(_plane_shape(shape)) != 2 and not colour:
+            plane = _plane_shape(shape)
+            colour = is_colour_shape(plane)
+            if len(plane) != 2 and not colour:
                 raise _not_a_plane(key, shape)
             check_file_size(len(data), sum(int(each.nbytes) for each in tif.series), key)
             page = series.keyframe
