@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from plateseg.cli.exit_codes import aggregate_result_of, exit_for_run
-from plateseg.cli.output import console, err_console, load_json_argument
+from plateseg.cli.output import RECIPE_HELP, console, err_console, load_json_argument
 from plateseg.errors import InputError
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def aws_runner(stack: str, state_machine_arn: str) -> Runner:
 
 def start(
     experiment_id: str = typer.Argument(..., help="Experiment to segment (experiments/<id>/)."),
-    recipe: str = typer.Option("", help="Recipe as JSON or @FILE (default: classical)."),
+    recipe: str = typer.Option("", help=RECIPE_HELP),
     run_id: str = typer.Option("", help="Run id; also the execution name (one run per id)."),
     naming: str = typer.Option(
         "", help="File-name preset (imagexpress, operetta, cellomics, incell) or a regex."

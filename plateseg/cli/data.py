@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from plateseg.cli.output import console, load_json_argument
+from plateseg.cli.output import RECIPE_HELP, console, load_json_argument
 from plateseg.errors import InputError, PlatesegError
 from plateseg.store.keys import experiment_prefix, truth_prefix
 
@@ -45,7 +45,7 @@ def demo_data(
 def segment(
     image: Path = typer.Argument(..., help="Image file (TIFF, PNG or JPEG), nuclei channel."),
     labels_out: Path = typer.Option(..., "--labels-out", help="Where to write the label TIFF."),
-    recipe: str = typer.Option("", help="Recipe as JSON or @FILE (default: classical)."),
+    recipe: str = typer.Option("", help=RECIPE_HELP),
 ) -> None:
     """Segment one image with a recipe and write its label image (0 = background)."""
     from plateseg.contracts import Recipe

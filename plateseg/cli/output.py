@@ -15,12 +15,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from plateseg.contracts import DEFAULT_SEGMENTER
 from plateseg.errors import InputError
 
-__all__ = ["console", "err_console", "load_json_argument", "plate_grid"]
+__all__ = ["RECIPE_HELP", "console", "err_console", "load_json_argument", "plate_grid"]
 
 console = Console(highlight=False, markup=False)
 err_console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+
+#: Help of every ``--recipe`` option, naming the segmenter a recipe without one gets.
+RECIPE_HELP = f"Recipe as JSON or @FILE (default: segmenter {DEFAULT_SEGMENTER!r})."
 
 
 def load_json_argument(value: str, what: str) -> Any:

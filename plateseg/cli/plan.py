@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from plateseg.cli.output import console, err_console, load_json_argument
+from plateseg.cli.output import RECIPE_HELP, console, err_console, load_json_argument
 from plateseg.errors import InputError
 
 
@@ -97,7 +97,7 @@ def _grid_table(rows: list[Any], chosen: Any, limit: int) -> Table:
 
 def plan(
     experiment_id: str = typer.Argument(..., help="Experiment to plan (in the configured store)."),
-    recipe: str = typer.Option("", help="Recipe as JSON or @FILE (default: classical)."),
+    recipe: str = typer.Option("", help=RECIPE_HELP),
     naming: str = typer.Option("", help="File-name preset or regex (default: ImageXpress)."),
     sample: int = typer.Option(8, min=1, max=256, help="Fields to segment to measure."),
     workers: int = typer.Option(0, min=0, help="Local worker processes (0 = one per core)."),

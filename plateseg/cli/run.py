@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from plateseg.cli.exit_codes import exit_code_table, exit_for_run
-from plateseg.cli.output import console, err_console, load_json_argument, plate_grid
+from plateseg.cli.output import RECIPE_HELP, console, err_console, load_json_argument, plate_grid
 from plateseg.errors import InputError, PlatesegError
 from plateseg.store.keys import truth_counts_key
 
@@ -67,7 +67,7 @@ class _ProgressListener:
 
 def run(
     experiment_id: str = typer.Argument("", help="Experiment to segment."),
-    recipe: str = typer.Option("", help="Recipe as JSON or @FILE (default: classical)."),
+    recipe: str = typer.Option("", help=RECIPE_HELP),
     run_id: str = typer.Option("", help="Run id (idempotency key); default: a new one."),
     naming: str = typer.Option(
         "", help="File-name preset (imagexpress, operetta, cellomics, incell) or a regex."

@@ -37,6 +37,18 @@ def test_bad_recipe_json_names_the_option(
     assert "--recipe" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["segment"], ["run"], ["plan"], ["start"]])
+def test_recipe_help_names_the_real_default(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from plateseg.contracts import DEFAULT_SEGMENTER, Recipe
+
+    assert run_cli([*command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())  # Rich wraps it
+    assert f"(default: segmenter {DEFAULT_SEGMENTER!r})" in text
+    assert Recipe().segmenter == DEFAULT_SEGMENTER
+
+
 def test_missing_recipe_file_is_a_clear_error(
     settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
