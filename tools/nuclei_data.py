@@ -150,7 +150,8 @@ def _chromocentres(item: Annotated) -> Annotated:
     spots = (rng.random(data.shape) < 15 / (np.pi * big.diameter**2 / 4)) & inside
     blob = ndi.gaussian_filter(spots.astype(np.float64), sigma) * (2 * np.pi * sigma**2)
     signal = np.where(inside, 0.6 * signal, signal) + 2.0 * level * blob
-    image = np.clip(np.round(signal + background), 0, 65535).astype(big.image.dtype)
+    top = np.iinfo(big.image.dtype).max  # the source's own range (an 8-bit one too)
+    image = np.clip(np.round(signal + background), 0, top).astype(big.image.dtype)
     return _with_image(big, image)
 
 
