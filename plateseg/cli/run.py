@@ -63,6 +63,11 @@ class _ProgressListener:
                 name = event.details.get("name", "")
                 if name in ("Lookup", "Aggregate"):
                     self._progress.console.print(Text(f"{name.lower()}…", style="dim"))
+            elif event.type == "StateExited" and event.details.get("name") == "Lookup":
+                # what Lookup found and chose (fields, naming, channels), as it says it
+                found = (event.details.get("output") or {}).get("lookup") or {}
+                if isinstance(found, dict) and found.get("item_count") and found.get("message"):
+                    self._progress.console.print(Text(f"  {found['message']}", style="dim"))
 
 
 def run(

@@ -9,6 +9,7 @@ documented in ``DESIGN.md``; change them everywhere at once or not at all.
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -26,6 +27,7 @@ from plateseg.plate.naming import naming_pattern
 from plateseg.runs.ids import RUN_ID_RULE, run_id_problem
 
 __all__ = [
+    "DEFAULT_CHANNELS",
     "EXPERIMENT_ID_PATTERN",
     "AggregateRequest",
     "AggregateResult",
@@ -124,6 +126,12 @@ class _Model(BaseModel):
 DEFAULT_SEGMENTER: Final = "onnx"
 
 
+#: The channels of a recipe that names none (ImageXpress wavelength tokens). Lookup
+#: replaces them by the experiment's own when it has no ``w1``
+#: (:mod:`plateseg.plate.channels`).
+DEFAULT_CHANNELS: Final = MappingProxyType({"nuclei": "w1", "cells": "w2"})
+
+
 class Recipe(_Model):
     """How to segment: which segmenter, its parameters, and which channel plays which role.
 
@@ -138,7 +146,8 @@ class Recipe(_Model):
         Segmenter parameters; validated by the segmenter's own parameter model.
     channels : dict of str to str
         Role → channel name in the manifest, e.g. ``{"nuclei": "w1", "cells": "w2"}``
-        (ImageXpress wavelength tokens).
+        (:data:`DEFAULT_CHANNELS`, ImageXpress wavelength tokens; on an experiment
+        without ``w1`` Lookup chooses by :func:`plateseg.plate.channels.default_channels`).
     secondary : dict or None
         When set (``{}`` for the defaults), whole cells are grown from the nuclei in the
         ``cells`` channel (IdentifySecondaryObjects); validated by
@@ -148,7 +157,7 @@ class Recipe(_Model):
     version: Literal[1] = 1
     segmenter: str = DEFAULT_SEGMENTER
     params: dict[str, Any] = Field(default_factory=dict)
-    channels: dict[str, str] = Field(default_factory=lambda: {"nuclei": "w1", "cells": "w2"})
+    channels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CHANNELS))
     secondary: dict[str, Any] | None = None
 
     @field_validator("channels")

@@ -118,12 +118,18 @@ def _channels(store: Store, run_id: str) -> tuple[dict[str, dict[str, str]], int
 
 
 #: What Lookup's report says of the run's start, recorded with the run's parameters.
-PROVENANCE_FIELDS = ("naming", "naming_detected", "started_by", "code_version")
+PROVENANCE_FIELDS = (
+    "naming",
+    "naming_detected",
+    "channels_detected",
+    "started_by",
+    "code_version",
+)
 
 
 def _provenance(store: Store, run_id: str) -> dict[str, Any]:
     """The file-name convention Lookup read the experiment with (and whether it was
-    detected), who started the run and the plateseg version, from
+    detected), whether Lookup chose the channels, who started the run and the plateseg version, from
     ``runs/<id>/lookup-report.json``; empty for a run aggregated without Lookup."""
     try:
         report = load_json(store, lookup_report_key(run_id))

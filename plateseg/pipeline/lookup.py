@@ -38,10 +38,18 @@ so a linked plate never vanishes without a word.
 from __future__ import annotations
 
 from plateseg import __version__
-from plateseg.contracts import ExecutionInput, LookupRequest, LookupResult, ManifestItem, Recipe
+from plateseg.contracts import (
+    DEFAULT_CHANNELS,
+    ExecutionInput,
+    LookupRequest,
+    LookupResult,
+    ManifestItem,
+    Recipe,
+)
 from plateseg.errors import ExecutionInputError, InputError, RecipeError
 from plateseg.pipeline.ownership import claim_run
 from plateseg.pipeline.pinning import pin_model, snapshot_layout
+from plateseg.plate.channels import ChannelChoice, default_channels, natural_order
 from plateseg.plate.layout import (
     PlateLayout,
     parse_layout,
@@ -69,18 +77,38 @@ __all__ = ["lookup"]
 _SHOWN = 3
 
 
-def _check_channels(recipe: Recipe, items: list[ManifestItem], experiment_id: str) -> None:
-    """The recipe's nuclei channel must exist in the experiment, or every field would fail."""
+def _resolve_channels(
+    recipe: Recipe, items: list[ManifestItem], experiment_id: str
+) -> tuple[Recipe, ChannelChoice | None]:
+    """The recipe with channels that exist in the experiment, and the choice when Lookup
+    made it (:mod:`plateseg.plate.channels`).
+
+    A recipe whose nuclei channel exists keeps its channels. One with the default
+    channels (:data:`~plateseg.contracts.DEFAULT_CHANNELS`, as when it names none) on an
+    experiment without ``w1`` (an Operetta ``ch1``, an IN Cell ``DAPI``) gets the
+    experiment's own, chosen by the nuclear-stain rule. Any other missing nuclei channel
+    is an error: every field would fail.
+
+    Raises
+    ------
+    RecipeError
+        The recipe's own nuclei channel is in no field.
+    """
     if not items:
-        return
-    found = sorted({channel for item in items for channel in item.channels})
+        return recipe, None
+    found = {channel for item in items for channel in item.channels}
     nuclei = recipe.channels["nuclei"]
-    if nuclei not in found:
-        raise RecipeError(
-            f"recipe.channels.nuclei: channel {nuclei!r} is in no field of experiment "
-            f"{experiment_id!r}; its channels are {', '.join(found)} "
-            f'(e.g. "channels": {{"nuclei": "{found[0]}"}})'
-        )
+    if nuclei in found:
+        return recipe, None
+    choice = default_channels(found)
+    if recipe.channels == dict(DEFAULT_CHANNELS) and choice is not None:
+        return recipe.model_copy(update={"channels": choice.channels}), choice
+    shown = natural_order(found)
+    raise RecipeError(
+        f"recipe.channels.nuclei: channel {nuclei!r} is in no field of experiment "
+        f"{experiment_id!r}; its channels are {', '.join(shown)} "
+        f'(e.g. "channels": {{"nuclei": "{shown[0]}"}})'
+    )
 
 
 def _first_few(problems: list[str]) -> str:
@@ -195,7 +223,7 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     except InputError as exc:
         raise ExecutionInputError(f"input.naming: {exc}") from None
     items, report = build_manifest(keys, experiment_id, naming.pattern)
-    _check_channels(recipe, items, experiment_id)
+    recipe, channel_choice = _resolve_channels(recipe, items, experiment_id)
     if items:
         # the model is loaded once, so a missing or invalid one fails the run here by name,
         # and the bytes checked are the bytes pinned
@@ -218,6 +246,9 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
             "naming": naming.name,
             "naming_detected": naming.detected,
             "naming_reason": naming.reason,
+            "channels": recipe.channels,
+            "channels_detected": channel_choice is not None,
+            "channels_reason": channel_choice.reason if channel_choice else "",
             "started_by": execution_input.started_by,
             "code_version": __version__,
             "objects_listed": len(keys),
@@ -248,6 +279,12 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
             message += f"; {len(unimaged)} layout well(s) without images"
         if naming.detected and naming.name != "imagexpress":
             message += f"; file names read as {naming.name} (detected)"
+        if channel_choice is not None:
+            message += (
+                f"; no channel {DEFAULT_CHANNELS['nuclei']} for the default recipe, so "
+                f"{channel_choice.reason} "
+                '(set "channels" in the recipe to choose)'
+            )
     elif keys:
         message = (
             f"no usable images for experiment {experiment_id!r} in {store.uri(prefix)}: "

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from plateseg.contracts import ManifestItem, validate_experiment_id
 from plateseg.errors import NotFoundError
+from plateseg.plate.channels import natural_order
 from plateseg.plate.manifest import NO_IMAGE_FILES, NamingChoice, build_manifest, choose_naming
 from plateseg.store import Store
 from plateseg.store.keys import EXPERIMENTS_PREFIX, experiment_prefix
@@ -112,7 +113,7 @@ def summarise(
     experiment_id: str, items: list[ManifestItem], naming: NamingChoice | None = None
 ) -> ExperimentSummary:
     """Plate, well, field and channel counts of a manifest, and how its names were read."""
-    channels = sorted({c for item in items for c in item.channels})
+    channels = natural_order(c for item in items for c in item.channels)
     return ExperimentSummary(
         experiment_id=experiment_id,
         plates=len({item.plate for item in items}),

@@ -54,8 +54,9 @@ def _commands() -> list[list[str]]:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with experiments OK (2 good fields), SOME (1 of 2 corrupt), ALL (2 of 2
-    corrupt), WELL-MARKUP (layout well ``[/b]``) and PLATE-MARKUP (a duplicate field
-    under the folder ``Plate [old]``)."""
+    corrupt), WELL-MARKUP (layout well ``[/b]``), PLATE-MARKUP (a duplicate field
+    under the folder ``Plate [old]``) and OPERETTA (OK's images under Operetta names,
+    channels ``ch1``/``ch2``)."""
     folder = tmp_path_factory.mktemp("console-script") / "home"
     store = LocalStore(Settings(home=folder).store_location)
     for experiment in ("OK", "SOME", "ALL", "WELL-MARKUP", "PLATE-MARKUP"):
@@ -70,6 +71,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     good = store.get_bytes("experiments/PLATE-MARKUP/P1/P1_A01_s1_w1.tif")
     store.put_bytes(f"experiments/PLATE-MARKUP/{PLATE_FOLDER}/P1_A01_s1_w1.tif", good)
     store.put_bytes(f"experiments/PLATE-MARKUP/{PLATE_FOLDER}/rescan/P1_A1_s1_w1.tif", good)
+    for well, column in (("A01", 1), ("A12", 12)):
+        for channel in (1, 2):
+            image = store.get_bytes(f"experiments/OK/P1/P1_{well}_s1_w{channel}.tif")
+            name = f"r01c{column:02d}f01p01-ch{channel}sk1fk1fl1.tiff"
+            store.put_bytes(f"experiments/OPERETTA/P1/{name}", image)
     return folder
 
 
@@ -199,6 +205,16 @@ def test_a_run_where_every_image_succeeded_exits_0(script: Script) -> None:
     outcome = script(["run", "OK", "--run-id", "ok-1", *ONE_WORKER])
     assert outcome.code == 0, outcome.err
     assert "run ok-1 SUCCEEDED: 2 fields segmented, 0 failed" in outcome.out
+    assert outcome.err == ""
+
+
+def test_an_operetta_plate_runs_with_the_default_recipe(script: Script) -> None:
+    """No naming and no channels given: the convention is detected and, as the plate has
+    no ``w1``, its first channel ``ch1`` is the nuclei (said in the output)."""
+    outcome = script(["run", "OPERETTA", "--run-id", "op-1", *ONE_WORKER])
+    assert outcome.code == 0, outcome.err
+    assert "run op-1 SUCCEEDED: 2 fields segmented, 0 failed" in outcome.out
+    assert "nuclei channel ch1: the first" in " ".join(outcome.out.split())
     assert outcome.err == ""
 
 

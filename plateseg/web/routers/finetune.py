@@ -26,6 +26,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from plateseg.contracts import DEFAULT_CHANNELS
 from plateseg.errors import ModelError, NotFoundError, ObjectNotFoundError
 from plateseg.finetune.labels import label_counts
 from plateseg.finetune.trainer import FineTuneSettings
@@ -77,7 +78,9 @@ class FineTuneIn(BaseModel):
 
     name: str = Field(max_length=64, description="the new model: models/<name>.onnx")
     experiment_id: str = Field(max_length=128)
-    channel: str = Field(default="w1", max_length=64, description="the nuclei channel")
+    channel: str = Field(
+        default=DEFAULT_CHANNELS["nuclei"], max_length=64, description="the nuclei channel"
+    )
     base: str = Field(default=DEFAULT_MODEL, max_length=64, description="a nuclei-3class model")
     fields: list[CorrectionIn] = Field(min_length=1, max_length=3)
     check_field: str | None = Field(
@@ -266,7 +269,7 @@ def objects(
     state: AppStateDep,
     experiment_id: ExperimentId,
     image_id: ImageId,
-    channel: Annotated[str, Query(max_length=64, pattern=_CHANNEL)] = "w1",
+    channel: Annotated[str, Query(max_length=64, pattern=_CHANNEL)] = DEFAULT_CHANNELS["nuclei"],
     model: Annotated[str, Query(max_length=64)] = DEFAULT_MODEL,
 ) -> Any:
     """A ``nuclei-3class`` model's objects on one field, at the field's canvas size."""

@@ -16,6 +16,7 @@ from fastapi import APIRouter, File, Form, Path, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from plateseg.contracts import DEFAULT_CHANNELS
 from plateseg.errors import NotFoundError, TransientError
 from plateseg.imaging import get_image_bytes, read_image
 from plateseg.segmentation.model_store import (
@@ -83,7 +84,9 @@ class TrainIn(BaseModel):
 
     name: str = Field(max_length=64, description="model name: models/<name>.onnx")
     experiment_id: str = Field(max_length=128)
-    channel: str = Field(default="w1", max_length=64, description="the nuclei channel")
+    channel: str = Field(
+        default=DEFAULT_CHANNELS["nuclei"], max_length=64, description="the nuclei channel"
+    )
     fields: list[ScribbleIn] = Field(min_length=1, max_length=3)
     trees: int = Field(default=16, ge=1, le=64)
     max_depth: int = Field(default=8, ge=2, le=16)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from plateseg.contracts import DEFAULT_SEGMENTER
+from plateseg.plate.channels import default_channels
 from plateseg.plate.naming import PRESETS
 from plateseg.segmentation import get_segmenter
 from plateseg.segmentation.model_store import MAX_MODEL_BYTES, list_models
@@ -146,6 +147,7 @@ def new_run_page(
     if chosen is not None and chosen not in models:
         models.insert(0, chosen)
     channel = _choice(nuclei, r"[A-Za-z0-9_.-]+")
+    defaults = default_channels(detail["channels"])  # what Lookup picks for a bare recipe
     return render_page(
         state,
         request,
@@ -156,7 +158,8 @@ def new_run_page(
         segmenter=segmenter,
         models=models,
         model=chosen or (models[0] if models else None),
-        nuclei=channel if channel in detail["channels"] else None,
+        nuclei=channel if channel in detail["channels"] else defaults and defaults.nuclei,
+        cells=defaults and defaults.cells,
         presets=sorted(PRESETS),
         map_defaults=state.backend.map_settings,
     )

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from plateseg.contracts import DEFAULT_SEGMENTER, Recipe
+from plateseg.contracts import DEFAULT_CHANNELS, DEFAULT_SEGMENTER, Recipe
 from plateseg.errors import RecipeError, format_validation_error
 from plateseg.imaging import read_field
 from plateseg.pipeline.segment import one_thread
@@ -34,9 +34,7 @@ class RecipeIn(BaseModel):
 
     segmenter: str = Field(default=DEFAULT_SEGMENTER, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict, max_length=64)
-    channels: dict[str, str] = Field(
-        default_factory=lambda: {"nuclei": "w1", "cells": "w2"}, max_length=16
-    )
+    channels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CHANNELS), max_length=16)
 
 
 class PreviewIn(BaseModel):

@@ -1,0 +1,81 @@
+"""Which of an experiment's channels holds the nuclei when the recipe does not say.
+
+A leaf (``re`` only). Instruments name channels differently (ImageXpress ``w1``,
+Operetta / Opera Phenix ``ch1``, Cellomics ``d0``, IN Cell the filter name such as
+``DAPI``); a recipe that names no channels must still run on every one of them, as the
+web's new-run page already suggests. The rule, in order:
+
+1. a channel whose name is a nuclear stain (DAPI, Hoechst, DRAQ5, "nuc…"), when
+   exactly one is;
+2. otherwise the first channel in natural order (``ch2`` before ``ch10``): by HCS
+   convention channel 1 is the nuclear stain (what the ImageXpress default ``w1`` means).
+
+The cells channel (used only with ``secondary``) is the first other channel, or the
+nuclei channel itself when there is no other. Lookup records the choice and why
+(``lookup-report.json``: ``channels``, ``channels_detected``, ``channels_reason``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["NUCLEAR_STAIN", "ChannelChoice", "default_channels", "natural_order"]
+
+#: Channel names that say "nuclear stain" (case-insensitive, anywhere in the name).
+NUCLEAR_STAIN = re.compile(r"dapi|hoechst|h33342|draq ?[57]|nuc", re.IGNORECASE)
+
+
+def natural_order(channels: Iterable[str]) -> list[str]:
+    """Channels sorted with digit runs compared as numbers.
+
+    >>> natural_order(["ch10", "ch2", "ch1"])
+    ['ch1', 'ch2', 'ch10']
+    """
+    return sorted(
+        set(channels),
+        key=lambda name: [
+            (0, int(p), "") if p.isdigit() else (1, 0, p.lower())
+            for p in re.split(r"(\d+)", name)
+            if p
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class ChannelChoice:
+    """The recipe channels chosen for an experiment, and why (one line)."""
+
+    nuclei: str
+    cells: str
+    reason: str
+
+    @property
+    def channels(self) -> dict[str, str]:
+        """The recipe's ``channels``: ``{"nuclei": …, "cells": …}``."""
+        return {"nuclei": self.nuclei, "cells": self.cells}
+
+
+def default_channels(found: Iterable[str]) -> ChannelChoice | None:
+    """Nuclei and cells channels for an experiment with channels ``found`` (see the
+    module docstring); ``None`` when it has none.
+
+    >>> default_channels(["Cy3", "DAPI", "FITC"]).channels
+    {'nuclei': 'DAPI', 'cells': 'Cy3'}
+    >>> default_channels(["ch2", "ch1"]).reason
+    'nuclei channel ch1: the first (none named after a nuclear stain)'
+    """
+    ordered = natural_order(found)
+    if not ordered:
+        return None
+    stains = [name for name in ordered if NUCLEAR_STAIN.search(name)]
+    if len(stains) == 1:
+        nuclei = stains[0]
+        reason = f"nuclei channel {nuclei}: the one named after a nuclear stain"
+    else:
+        nuclei = ordered[0]
+        why = "none" if not stains else str(len(stains))
+        reason = f"nuclei channel {nuclei}: the first ({why} named after a nuclear stain)"
+    others = [name for name in ordered if name != nuclei]
+    return ChannelChoice(nuclei, others[0] if others else nuclei, reason)
