@@ -8,8 +8,9 @@ turns into a per-image error record.
 
 A grey-scale image saved as RGB or RGBA (all colour channels equal, alpha constant —
 how many tools export a single channel, e.g. the DSB 2018 PNGs) is read as that one
-grey plane; a colour image whose channels differ is refused (which channel holds the
-nuclei cannot be guessed): save one grey-scale file per channel.
+grey plane, and so is one stain shown in one colour (the other channels constant, e.g.
+DAPI as the blue of a black RGB); a colour image with two differing varying channels is
+refused (which holds the nuclei cannot be guessed): save one grey-scale file per channel.
 """
 
 from __future__ import annotations

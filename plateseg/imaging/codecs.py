@@ -141,29 +141,35 @@ def is_colour_shape(shape: tuple[int, ...]) -> bool:
 
 
 def grey_from_colour(array: np.ndarray, key: str) -> np.ndarray:
-    """The grey plane of an RGB(A) ``(Y, X, 3|4)`` array whose colour channels are equal
-    and whose alpha (if any) is constant.
+    """The one grey plane of an RGB(A) ``(Y, X, 3|4)`` array that holds one: its colour
+    channels are equal (grey saved as colour), or all but the equal ones are constant
+    (one stain in one colour, e.g. DAPI as the blue of an otherwise black RGB, or cyan
+    as G = B), and its alpha (if any) is constant.
 
     >>> grey = np.arange(6, dtype=np.uint8).reshape(2, 3)
     >>> rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
     >>> grey_from_colour(rgba, "a.png").tolist()
     [[0, 1, 2], [3, 4, 5]]
+    >>> grey_from_colour(np.dstack([0 * grey, 0 * grey, grey]), "blue.png").tolist()
+    [[0, 1, 2], [3, 4, 5]]
 
     Raises
     ------
     ImageShapeError
-        The channels differ (a real colour image), or alpha varies.
+        Two varying colour channels differ (a real colour image: which holds the nuclei
+        cannot be told), or alpha varies.
     """
     shape = tuple(int(n) for n in array.shape)
-    red = array[..., 0]
-    grey = bool(np.array_equal(red, array[..., 1]) and np.array_equal(red, array[..., 2]))
+    planes = [array[..., c] for c in range(3)]
+    varying = [plane for plane in planes if plane.min() != plane.max()] or planes[:1]
+    grey = all(np.array_equal(varying[0], plane) for plane in varying[1:])
     alpha = array[..., 3] if shape[-1] == 4 else None
     if not grey or (alpha is not None and alpha.min() != alpha.max()):
         what = "its colour channels differ" if not grey else "its alpha channel varies"
         raise ImageShapeError(
             key,
             f"an RGB{'A' if shape[-1] == 4 else ''} colour image of shape {shape} ({what}); "
-            "expected one grey-scale plane per channel file (an RGB image whose channels "
-            "are equal is read as grey)",
+            "expected one grey-scale plane per channel file (an RGB image whose varying "
+            "channels are equal, e.g. grey, or one stain in blue, is read as that plane)",
         )
-    return np.ascontiguousarray(red)
+    return np.ascontiguousarray(varying[0])

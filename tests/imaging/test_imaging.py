@@ -98,7 +98,8 @@ def test_png_over_the_limit_is_refused() -> None:
 
 def test_colour_rgb_is_a_shape_error() -> None:
     rgb = np.zeros((8, 8, 3), np.uint8)
-    rgb[2, 3, 2] = 200  # one blue pixel: a real colour image
+    rgb[2, 3, 2] = 200  # a blue pixel and a red one: a real colour image
+    rgb[5, 1, 0] = 90
     with pytest.raises(
         ImageShapeError,
         match=r"RGB colour image of shape \(8, 8, 3\) \(its colour channels differ\)",
@@ -106,6 +107,16 @@ def test_colour_rgb_is_a_shape_error() -> None:
         read_image(tiff_bytes(rgb, photometric="rgb"), KEY)
     with pytest.raises(ImageShapeError, match="RGB"):
         read_image(png_bytes(rgb), "x.png")
+
+
+@pytest.mark.parametrize("lut", [(0, 0, 1), (0, 1, 1), (1, 0, 1)], ids=["blue", "cyan", "magenta"])
+def test_one_stain_in_one_colour_reads_as_that_plane(lut: tuple[int, int, int]) -> None:
+    """DAPI exported as the blue of an RGB (the other channels black), or in a two-channel
+    colour such as cyan: the varying channels are equal, so the plane is unambiguous."""
+    stain = (np.arange(64, dtype=np.uint8).reshape(8, 8) * 3) % 251
+    rgb = np.dstack([stain * on for on in lut]).astype(np.uint8)
+    for data, key in ((png_bytes(rgb), "x.png"), (tiff_bytes(rgb, photometric="rgb"), KEY)):
+        np.testing.assert_array_equal(read_image(data, key), stain)
 
 
 def test_grey_saved_as_rgb_or_rgba_reads_as_its_grey_plane() -> None:
