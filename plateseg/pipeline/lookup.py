@@ -44,12 +44,11 @@ from plateseg.contracts import (
     LookupRequest,
     LookupResult,
     ManifestItem,
-    Recipe,
 )
-from plateseg.errors import ExecutionInputError, InputError, RecipeError
+from plateseg.errors import ExecutionInputError, InputError
 from plateseg.pipeline.ownership import claim_run
 from plateseg.pipeline.pinning import pin_model, snapshot_layout
-from plateseg.plate.channels import ChannelChoice, default_channels, natural_order
+from plateseg.plate.channels import resolve_channels
 from plateseg.plate.layout import (
     PlateLayout,
     parse_layout,
@@ -75,40 +74,6 @@ __all__ = ["lookup"]
 #: Problems (duplicate pairs, off-plate wells) named in an error message; the report
 #: file lists them all.
 _SHOWN = 3
-
-
-def _resolve_channels(
-    recipe: Recipe, items: list[ManifestItem], experiment_id: str
-) -> tuple[Recipe, ChannelChoice | None]:
-    """The recipe with channels that exist in the experiment, and the choice when Lookup
-    made it (:mod:`plateseg.plate.channels`).
-
-    A recipe whose nuclei channel exists keeps its channels. One with the default
-    channels (:data:`~plateseg.contracts.DEFAULT_CHANNELS`, as when it names none) on an
-    experiment without ``w1`` (an Operetta ``ch1``, an IN Cell ``DAPI``) gets the
-    experiment's own, chosen by the nuclear-stain rule. Any other missing nuclei channel
-    is an error: every field would fail.
-
-    Raises
-    ------
-    RecipeError
-        The recipe's own nuclei channel is in no field.
-    """
-    if not items:
-        return recipe, None
-    found = {channel for item in items for channel in item.channels}
-    nuclei = recipe.channels["nuclei"]
-    if nuclei in found:
-        return recipe, None
-    choice = default_channels(found)
-    if recipe.channels == dict(DEFAULT_CHANNELS) and choice is not None:
-        return recipe.model_copy(update={"channels": choice.channels}), choice
-    shown = natural_order(found)
-    raise RecipeError(
-        f"recipe.channels.nuclei: channel {nuclei!r} is in no field of experiment "
-        f"{experiment_id!r}; its channels are {', '.join(shown)} "
-        f'(e.g. "channels": {{"nuclei": "{shown[0]}"}})'
-    )
 
 
 def _first_few(problems: list[str]) -> str:
@@ -223,7 +188,8 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     except InputError as exc:
         raise ExecutionInputError(f"input.naming: {exc}") from None
     items, report = build_manifest(keys, experiment_id, naming.pattern)
-    recipe, channel_choice = _resolve_channels(recipe, items, experiment_id)
+    found = (channel for item in items for channel in item.channels)
+    recipe, channel_choice = resolve_channels(recipe, found, experiment_id)
     if items:
         # the model is loaded once, so a missing or invalid one fails the run here by name,
         # and the bytes checked are the bytes pinned
@@ -272,9 +238,8 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
 
     if items:
         message = f"{len(items)} fields of view in {store.uri(prefix)}"
-        extra = report.summary()
-        if extra:
-            message += f"; {extra}"
+        if report.ignored or report.unmatched or report.duplicates or report.extra_planes:
+            message += f"; {report.summary()}"
         if unimaged:
             message += f"; {len(unimaged)} layout well(s) without images"
         if naming.detected and naming.name != "imagexpress":

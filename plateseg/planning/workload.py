@@ -17,6 +17,7 @@ import multiprocessing
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -92,18 +93,21 @@ def sample_indices(total: int, sample: int) -> list[int]:
     return sorted({round(i * (total - 1) / (sample - 1)) for i in range(sample)})
 
 
-def _recipe_json(recipe: Any) -> dict[str, Any]:
+def _recipe_json(recipe: Any, found: Iterable[str], experiment_id: str) -> dict[str, Any]:
+    """The validated recipe as JSON, with the channels Lookup would give it."""
     from pydantic import ValidationError
 
     from plateseg.contracts import Recipe
     from plateseg.errors import format_validation_error
+    from plateseg.plate.channels import resolve_channels
     from plateseg.segmentation import validate_recipe
 
     try:
         parsed = Recipe.model_validate(recipe if recipe is not None else {})
     except ValidationError as exc:
         raise RecipeError(format_validation_error(exc, "recipe")) from None
-    validated: dict[str, Any] = validate_recipe(parsed).model_dump(mode="json")
+    resolved, _ = resolve_channels(validate_recipe(parsed), found, experiment_id)
+    validated: dict[str, Any] = resolved.model_dump(mode="json")
     return validated
 
 
@@ -165,16 +169,11 @@ def measure_workload(
     settings = settings or get_settings()
     if workers < 1:
         raise InputError(f"workers = {workers}: need at least one measuring process")
-    recipe_json = _recipe_json(recipe)
     store = open_store(settings.store_location)
     items, sizes = _manifest(experiment_id, store, naming)
+    found = (channel for item in items for channel in item.channels)
+    recipe_json = _recipe_json(recipe, found, experiment_id)
     nuclei = recipe_json["channels"]["nuclei"]
-    if not any(nuclei in item.channels for item in items):
-        found = sorted({channel for item in items for channel in item.channels})
-        raise RecipeError(
-            f"recipe.channels.nuclei: channel {nuclei!r} is in no field of experiment "
-            f"{experiment_id!r}; its channels are {', '.join(found)}"
-        )
     picked = [items[i] for i in sample_indices(len(items), sample)]
     picked = [item for item in picked if nuclei in item.channels] or picked
     shares = [picked[w :: max(1, workers)] for w in range(min(workers, len(picked)))]

@@ -53,6 +53,21 @@ def test_missing_nuclei_channel_names_the_channels(settings: Settings, demo: str
         measure_workload(demo, recipe={"channels": {"nuclei": "w9"}}, settings=settings)
 
 
+def test_a_plate_without_w1_is_planned_with_its_first_channel(
+    settings: Settings, store: LocalStore, demo: str
+) -> None:
+    """As Lookup does: the default recipe on an Operetta plate segments ``ch1``."""
+    for well, column in (("A01", 1), ("B02", 2)):
+        for channel in (1, 2):
+            image = store.get_bytes(f"experiments/{demo}/P1/P1_{well}_s1_w{channel}.tif")
+            row = "01" if well == "A01" else "02"
+            name = f"r{row}c{column:02d}f01p01-ch{channel}sk1fk1fl1.tiff"
+            store.put_bytes(f"experiments/OP-PLAN/P1/{name}", image)
+    workload = measure_workload("OP-PLAN", sample=1, workers=1, settings=settings)
+    assert (workload.fields, workload.channels_per_field) == (2, 2)
+    assert workload.profile.seconds_per_field > 0
+
+
 def test_bad_recipe_names_the_field(settings: Settings, demo: str) -> None:
     with pytest.raises(RecipeError, match="recipe"):
         measure_workload(demo, recipe={"segmenter": 5}, settings=settings)
