@@ -165,13 +165,22 @@ def test_scientist_story(server: str, page: Page, story_store: LocalStore) -> No
         "'/images/P1_A01_1/objects')).json()"
     )
     target = max(objects["objects"], key=lambda o: o["area"])
-    box = overlay.bounding_box()
-    assert box is not None
     y, x = target["centroid"]
-    page.mouse.move(
-        box["x"] + box["width"] * x / objects["width"],
-        box["y"] + box["height"] * y / objects["height"],
-    )
+    # the tooltip listens once the page has the objects; hover again if the picture
+    # moved (a late layout change) between measuring it and the move
+    page.wait_for_selector("#overlay[data-tips='ready']")
+    for _ in range(5):
+        overlay.scroll_into_view_if_needed()
+        box = overlay.bounding_box()
+        assert box is not None
+        page.mouse.move(max(box["x"] - 5, 0), max(box["y"] - 5, 0))
+        page.mouse.move(
+            box["x"] + box["width"] * x / objects["width"],
+            box["y"] + box["height"] * y / objects["height"],
+        )
+        if page.locator("#tip").is_visible():
+            break
+        page.wait_for_timeout(500)
     expect(page.locator("#tip")).to_be_visible()
     expect(page.locator("#tip")).to_contain_text("area")
     screenshot(page, "04-run-results")

@@ -839,6 +839,7 @@ async function attachTips(img, runId, imageId) {
     tip.textContent = `object ${best.label} · area ${fmt(best.area)} px² · mean intensity${viewerState.channel ? ` (${viewerState.channel})` : ""} ${fmt(best.mean_intensity)} a.u.`;
   });
   img.addEventListener("mouseleave", () => { tip.hidden = true; });
+  img.dataset.tips = "ready"; // hovering answers from now on (tests wait for this)
 }
 function wellFields(plate, well) {
   return imageRows.filter((r) => r.plate === plate && r.well === well).sort((a, b) => (a.field > b.field ? 1 : a.field < b.field ? -1 : 0));
