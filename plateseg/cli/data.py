@@ -1,15 +1,26 @@
-"""``plateseg demo-data`` and ``plateseg segment``: data in, one image out."""
+"""``plateseg demo-data`` and ``plateseg segment``: data in, label images out."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
 
-from plateseg.cli.output import RECIPE_HELP, console, load_json_argument
-from plateseg.errors import InputError, PlatesegError
+from plateseg.cli.exit_codes import EXIT_SOME_IMAGES_FAILED
+from plateseg.cli.output import RECIPE_HELP, console, err_console, load_json_argument
+from plateseg.errors import (
+    AllImagesFailedError,
+    ImageError,
+    ImageReadError,
+    InputError,
+    PlatesegError,
+)
 from plateseg.store.keys import experiment_prefix, truth_prefix
+
+if TYPE_CHECKING:
+    from plateseg.contracts import Recipe
 
 
 def demo_data(
@@ -42,34 +53,147 @@ def demo_data(
     console.print(f"ground truth: {store.uri(truth_prefix(experiment_id))}", soft_wrap=True)
 
 
+#: Failed images named in the summary of a many-image ``segment``.
+_NAMED_FAILURES = 3
+
+
 def segment(
-    image: Path = typer.Argument(..., help="Image file (TIFF, PNG or JPEG), nuclei channel."),
-    labels_out: Path = typer.Option(..., "--labels-out", help="Where to write the label TIFF."),
+    images: list[Path] = typer.Argument(
+        ...,
+        help="Image files (TIFF, PNG or JPEG) of the nuclei channel, or folders of them.",
+    ),
+    labels_out: Path = typer.Option(
+        ...,
+        "--labels-out",
+        help="The label TIFF of one image; for several images or a folder, the folder "
+        "that gets one <name>.tif per image.",
+    ),
     recipe: str = typer.Option("", help=RECIPE_HELP),
 ) -> None:
-    """Segment one image with a recipe and write its label image (0 = background)."""
+    """Segment images with a recipe and write their label images (0 = background).
+
+    One image file: ``--labels-out`` is its label TIFF, and an unusable image is an
+    error (exit 3). Several images or a folder (its image files, not its subfolders):
+    the model is loaded once, each label image is written as it is done, an unusable
+    image is reported and skipped; exit 10 when some failed, 1 when all did.
+    """
+    parsed = _segment_recipe(recipe)
+    if len(images) == 1 and not images[0].is_dir():
+        _segment_one(images[0], labels_out, parsed)
+        return
+    files = _image_files(images)
+    targets = _label_targets(files, labels_out)
+    failed: list[tuple[Path, PlatesegError]] = []
+    for source, target in zip(files, targets, strict=True):
+        try:
+            _segment_one(source, target, parsed)
+        except ImageError as exc:  # this image is unusable; the others go on
+            err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)))
+            failed.append((source, exc))
+    done = len(files) - len(failed)
+    summary = f"{done} of {len(files)} images segmented; label images in {labels_out}"
+    console.print(summary, soft_wrap=True, markup=False)
+    if not failed:
+        return
+    named = ", ".join(f"{path.name} {type(exc).__name__}" for path, exc in failed[:_NAMED_FAILURES])
+    more = len(failed) - _NAMED_FAILURES
+    listing = f" ({named}{f' and {more} more' if more > 0 else ''})"
+    if done == 0:
+        raise AllImagesFailedError(f"all {len(files)} images failed{listing}")
+    err_console.print(
+        Text.assemble(
+            ("warning:", "yellow"), f" {len(failed)} of {len(files)} images failed{listing}"
+        )
+    )
+    raise typer.Exit(EXIT_SOME_IMAGES_FAILED)
+
+
+def _segment_recipe(recipe: str) -> Recipe:
+    """The ``--recipe`` argument, validated (the default recipe when empty)."""
+    from pydantic import ValidationError
+
     from plateseg.contracts import Recipe
-    from plateseg.errors import format_validation_error
-    from plateseg.imaging import check_field_size, read_image, write_tiff
-    from plateseg.segmentation import segment_field, validate_recipe
+    from plateseg.errors import RecipeError, format_validation_error
+    from plateseg.segmentation import validate_recipe
 
     try:
+        parsed = Recipe.model_validate(load_json_argument(recipe, "--recipe") if recipe else {})
+    except ValidationError as exc:
+        raise RecipeError(format_validation_error(exc, "recipe")) from None
+    return validate_recipe(parsed)
+
+
+def _image_files(paths: list[Path]) -> list[Path]:
+    """The image files named or in the folders named (sorted, not recursive), each once.
+
+    Raises
+    ------
+    InputError
+        A path that does not exist, or a folder without image files.
+    """
+    from plateseg.plate.naming import IMAGE_SUFFIXES
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                kinds = ", ".join(IMAGE_SUFFIXES)
+                raise InputError(f"folder {path} holds no image files ({kinds})")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"cannot read image {path}: no such file or folder")
+    return list(dict.fromkeys(files))
+
+
+def _label_targets(files: list[Path], folder: Path) -> list[Path]:
+    """``folder/<name>.tif`` for each image, checked before anything is written.
+
+    Raises
+    ------
+    InputError
+        ``folder`` is a file, two images would write one label file, or a label file
+        would overwrite an input image.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise InputError(
+            f"--labels-out {folder} is a file; with several images it must be a folder"
+        )
+    targets = [folder / f"{path.stem}.tif" for path in files]
+    seen: dict[Path, Path] = {}
+    inputs = {path.resolve() for path in files}
+    for source, target in zip(files, targets, strict=True):
+        if target in seen:
+            raise InputError(
+                f"{seen[target]} and {source} would both write {target}; "
+                "segment them into different folders"
+            )
+        if target.resolve() in inputs:
+            raise InputError(
+                f"the label image of {source} would overwrite the input {target}; "
+                "choose another --labels-out folder"
+            )
+        seen[target] = source
+    return targets
+
+
+def _segment_one(image: Path, labels_out: Path, recipe: Recipe) -> None:
+    """Segment one image file and write its label TIFF; print one line."""
+    from plateseg.imaging import check_field_size, read_image, write_tiff
+    from plateseg.segmentation import segment_field
+
+    if not image.is_file():
+        raise InputError(f"cannot read image {image}: no such file")
+    try:
         data = image.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read image {image}: {exc.strerror}") from None
-    parsed = Recipe()
-    if recipe:
-        from pydantic import ValidationError
-
-        from plateseg.errors import RecipeError
-
-        try:
-            parsed = Recipe.model_validate(load_json_argument(recipe, "--recipe"))
-        except ValidationError as exc:
-            raise RecipeError(format_validation_error(exc, "recipe")) from None
-    parsed = validate_recipe(parsed)
+    except OSError as exc:  # e.g. no permission: this image, not the command, is unusable
+        raise ImageReadError(str(image), f"cannot be read ({exc.strerror})") from None
     pixels = check_field_size(read_image(data, str(image)), str(image))
-    result = segment_field({parsed.channels["nuclei"]: pixels}, parsed)
+    result = segment_field({recipe.channels["nuclei"]: pixels}, recipe)
     try:
         labels_out.parent.mkdir(parents=True, exist_ok=True)
         labels_out.write_bytes(write_tiff(result.labels))
@@ -79,6 +203,7 @@ def segment(
         f"{result.object_count} nuclei in {image} -> {labels_out} "
         f"({result.labels.dtype}, {result.labels.shape[1]}x{result.labels.shape[0]})",
         soft_wrap=True,
+        markup=False,
     )
 
 

@@ -284,6 +284,65 @@ def test_markup_in_a_file_path_is_printed_as_written(
     )
 
 
+@pytest.fixture
+def images(home: Path, tmp_path: Path) -> Path:
+    """A folder of image files as another lab shares them: two good fields (named
+    freely, not as a plate) and one broken file."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    store = LocalStore(Settings(home=home).store_location)
+    for well in ("A01", "A12"):
+        image = store.get_bytes(f"experiments/OK/P1/P1_{well}_s1_w1.tif")
+        (folder / f"nuclei {well}.tif").write_bytes(image)
+    (folder / "zz-broken.tif").write_bytes(BROKEN)
+    (folder / "notes.txt").write_text("not an image", encoding="utf-8")
+    return folder
+
+
+def test_segment_a_folder_writes_each_label_image_and_skips_a_broken_one(
+    script: Script, images: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "labels"
+    outcome = script(["segment", str(images), "--labels-out", str(out)])
+    assert outcome.code == EXIT_SOME_IMAGES_FAILED, outcome.err
+    assert sorted(p.name for p in out.iterdir()) == ["nuclei A01.tif", "nuclei A12.tif"]
+    assert "2 of 3 images segmented" in outcome.out
+    assert outcome.error_lines[0].startswith(f"error: {images / 'zz-broken.tif'}: ")
+    assert outcome.error_lines[-1].startswith("warning: 1 of 3 images failed (zz-broken.tif")
+    no_traceback(outcome)
+    # the same labels as segmenting the one file alone
+    single = tmp_path / "single.tif"
+    assert (
+        script(["segment", str(images / "nuclei A01.tif"), "--labels-out", str(single)]).code == 0
+    )
+    assert single.read_bytes() == (out / "nuclei A01.tif").read_bytes()
+
+
+def test_segment_several_files_exits_0_and_all_broken_exits_1(
+    script: Script, images: Path, tmp_path: Path
+) -> None:
+    good = [str(images / "nuclei A01.tif"), str(images / "nuclei A12.tif")]
+    outcome = script(["segment", *good, "--labels-out", str(tmp_path / "a")])
+    assert (outcome.code, outcome.err) == (0, "")
+    assert "2 of 2 images segmented" in outcome.out
+    (images / "also-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    broken = [str(images / "zz-broken.tif"), str(images / "also-broken.png")]
+    outcome = script(["segment", *broken, "--labels-out", str(tmp_path / "b")])
+    assert outcome.code == 1
+    assert outcome.error_lines[-1].startswith("error: all 2 images failed")
+
+
+def test_segment_refuses_to_write_labels_over_its_inputs(script: Script, images: Path) -> None:
+    before = {p.name: p.read_bytes() for p in images.iterdir()}
+    one_line(
+        script(["segment", str(images), "--labels-out", str(images)]),
+        2,
+        "error: the label image of",
+        "would overwrite the input",
+    )
+    assert {p.name: p.read_bytes() for p in images.iterdir()} == before
+
+
 def _ctrl_c_as_at_a_terminal() -> None:
     """In the child before exec: SIGINT handled and unblocked, as in a shell at a
     terminal. A process inherits an ignored SIGINT, and in the full suite some library
