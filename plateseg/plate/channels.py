@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NUCLEAR_STAIN",
     "ChannelChoice",
+    "channel_sort_key",
     "default_channels",
     "natural_order",
     "resolve_channels",
@@ -40,20 +41,22 @@ __all__ = [
 NUCLEAR_STAIN = re.compile(r"dapi|hoechst|h33342|draq ?[57]|nuc", re.IGNORECASE)
 
 
-def natural_order(channels: Iterable[str]) -> list[str]:
-    """Channels sorted with digit runs compared as numbers.
+def channel_sort_key(name: str) -> list[tuple[int, int, str]]:
+    """Sort key of a channel name: digit runs compare as numbers (``w2`` before ``w10``)."""
+    return [
+        (0, int(part), "") if part.isdigit() else (1, 0, part.lower())
+        for part in re.split(r"(\d+)", name)
+        if part
+    ]
 
-    >>> natural_order(["ch10", "ch2", "ch1"])
+
+def natural_order(channels: Iterable[str]) -> list[str]:
+    """Channels sorted by :func:`channel_sort_key`, each once.
+
+    >>> natural_order(["ch10", "ch2", "ch1", "ch2"])
     ['ch1', 'ch2', 'ch10']
     """
-    return sorted(
-        set(channels),
-        key=lambda name: [
-            (0, int(p), "") if p.isdigit() else (1, 0, p.lower())
-            for p in re.split(r"(\d+)", name)
-            if p
-        ],
-    )
+    return sorted(set(channels), key=channel_sort_key)
 
 
 @dataclass(frozen=True)

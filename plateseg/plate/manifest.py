@@ -38,6 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from plateseg.contracts import ManifestItem
+from plateseg.plate.channels import channel_sort_key
 from plateseg.plate.naming import (
     IMAGE_SUFFIXES,
     PRESETS,
@@ -180,11 +181,6 @@ def parse_key(
     return ImageName(plate, well, int(field_text), groups["channel"].lower(), key, plane)
 
 
-def _channel_order(channel: str) -> tuple[int, str]:
-    digits = "".join(c for c in channel if c.isdigit())
-    return (int(digits) if digits else 0, channel)
-
-
 def build_manifest(
     keys: Iterable[str], experiment_id: str, pattern: str | re.Pattern[str] | None = None
 ) -> tuple[list[ManifestItem], ManifestReport]:
@@ -234,7 +230,7 @@ def build_manifest(
             plate=plate,
             well=well,
             field=field_,
-            channels={c: channels[c] for c in sorted(channels, key=_channel_order)},
+            channels={c: channels[c] for c in sorted(channels, key=channel_sort_key)},
         )
         for (plate, well, field_), channels in sorted(
             groups.items(), key=lambda kv: (kv[0][0], _well_order(kv[0][1]), kv[0][2])
