@@ -152,6 +152,11 @@ class Recipe(_Model):
         When set (``{}`` for the defaults), whole cells are grown from the nuclei in the
         ``cells`` channel (IdentifySecondaryObjects); validated by
         :class:`plateseg.segmentation.secondary.SecondaryParams`. ``None``: nuclei only.
+    planes : {"first", "max"}
+        A channel imaged in several files that differ only in their plane (Operetta /
+        Opera Phenix ``p01``, ``p02``…; IN Cell ``z 1``…): ``"first"`` segments and
+        measures the first plane (the others are listed in Lookup's report);
+        ``"max"`` their maximum-intensity projection, pixel by pixel.
     """
 
     version: Literal[1] = 1
@@ -159,6 +164,7 @@ class Recipe(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
     channels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CHANNELS))
     secondary: dict[str, Any] | None = None
+    planes: Literal["first", "max"] = "first"
 
     @field_validator("channels")
     @classmethod
@@ -267,13 +273,18 @@ class ManifestItem(_Model):
     field : int
         Field (site) number within the well, from 1.
     channels : dict of str to str
-        Channel name → store key of that channel's image.
+        Channel name → store key of that channel's image (its first plane).
+    planes : dict of str to list of str, optional
+        Channel name → store keys of its further planes, in plane order; only when the
+        recipe projects planes (``planes: "max"``), and only for channels that have
+        them. Omitted otherwise.
     """
 
     plate: str
     well: str
     field: int = Field(ge=0)
     channels: dict[str, str]
+    planes: dict[str, list[str]] | None = None
 
     @property
     def image_id(self) -> str:

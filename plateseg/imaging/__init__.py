@@ -386,13 +386,14 @@ def get_image_bytes(store: Store, key: str, max_pixels: int | None = None) -> by
 
 
 def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dict[str, np.ndarray]:
-    """Read the given channels of one field of view.
+    """Read the given channels of one field of view; a channel with further planes
+    (:attr:`~plateseg.contracts.ManifestItem.planes`) is their maximum projection.
 
     Parameters
     ----------
     store : Store
     item : ManifestItem
-        The field: its channel name → key map.
+        The field: its channel name → key map (and further planes).
     channels : iterable of str
         Channel names to read, e.g. ``["w1", "w2"]``.
 
@@ -410,7 +411,7 @@ def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dic
     ImageShapeError
         A file larger than :func:`max_file_bytes` (refused before it is read), a
         channel is not a plane, is smaller than :data:`MIN_FIELD_SIDE` pixels on a
-        side, or the channels differ in shape.
+        side, or the channels (or the planes of one) differ in shape.
     """
     images: dict[str, np.ndarray] = {}
     for channel in channels:
@@ -420,10 +421,33 @@ def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dic
             raise ImageReadError(
                 item.image_id, f"has no channel {channel!r} (channels found: {known})"
             )
-        data = get_image_bytes(store, key)
-        images[channel] = check_field_size(read_image(data, key), key)
+        images[channel] = _read_planes(store, [key, *(item.planes or {}).get(channel, [])])
     shapes = {channel: image.shape for channel, image in images.items()}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{c} {s}" for c, s in shapes.items())
         raise ImageShapeError(item.image_id, f"channels differ in shape: {listed}")
     return images
+
+
+def _read_planes(store: Store, keys: list[str]) -> np.ndarray:
+    """The image at ``keys[0]``, or the pixel-wise maximum of the planes at ``keys`` (a
+    maximum-intensity projection; :attr:`~plateseg.contracts.ManifestItem.planes`).
+
+    Raises
+    ------
+    ImageShapeError
+        The planes differ in shape or dtype (named by their keys).
+    """
+    first = check_field_size(read_image(get_image_bytes(store, keys[0]), keys[0]), keys[0])
+    projection = first.copy() if len(keys) > 1 else first
+    for key in keys[1:]:
+        plane = check_field_size(read_image(get_image_bytes(store, key), key), key)
+        if plane.shape != first.shape or plane.dtype != first.dtype:
+            raise ImageShapeError(
+                key,
+                f"a plane of {plane.shape} {plane.dtype}, unlike its first plane "
+                f"{keys[0]} ({first.shape} {first.dtype}): planes of a channel must match "
+                "to be projected",
+            )
+        np.maximum(projection, plane, out=projection)
+    return projection

@@ -187,7 +187,8 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
         naming = choose_naming(keys, experiment_id, execution_input.naming)
     except InputError as exc:
         raise ExecutionInputError(f"input.naming: {exc}") from None
-    items, report = build_manifest(keys, experiment_id, naming.pattern)
+    project = recipe.planes == "max"
+    items, report = build_manifest(keys, experiment_id, naming.pattern, project=project)
     found = (channel for item in items for channel in item.channels)
     recipe, channel_choice = resolve_channels(recipe, found, experiment_id)
     if items:
@@ -233,7 +234,7 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
     _check_off_plate(off_plate, store, report_key)
     snapshot_layout(store, run_id, layout_text)
     manifest = manifest_key(run_id)
-    put_json(store, manifest, [item.model_dump(mode="json") for item in items])
+    put_json(store, manifest, [item.model_dump(mode="json", exclude_none=True) for item in items])
     put_json(store, recipe_key(run_id), recipe.model_dump(mode="json"))
 
     if items:

@@ -112,15 +112,18 @@ def checkpoint_key(
 
     The digest covers the recipe's canonical JSON (sorted keys), the SHA-256 of its model
     file if it names one, and the batch's sorted image ids with their channels' source
-    keys: another recipe, a replaced model, another batching or other file names make
-    another key. An image overwritten under the same key is not noticed.
+    keys (and further planes): another recipe, a replaced model, another batching or
+    other file names make another key. An image overwritten under the same key is not noticed.
     """
     recipe_text = canonical_recipe_json(recipe)
     digest = hashlib.sha256(hashlib.sha256(recipe_text.encode()).hexdigest().encode())
     if model_sha256 is not None:
         digest.update(f"\nmodel\t{model_sha256}".encode())
     for item in sorted(items, key=lambda it: it.image_id):
-        sources = json.dumps(sorted(item.channels.items()), separators=(",", ":"))
+        files: Any = sorted(item.channels.items())
+        if item.planes:  # projected: every plane is a source (unchanged without planes)
+            files = [files, sorted(item.planes.items())]
+        sources = json.dumps(files, separators=(",", ":"))
         digest.update(f"\n{item.image_id}\t{sources}".encode())
     return keys.batch_key(run_id, digest.hexdigest())
 

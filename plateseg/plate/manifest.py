@@ -15,7 +15,7 @@ Other instruments have presets (:data:`PRESETS`, chosen by name with
 
     imagexpress    P1_B03_s1_w1.tif                         (the default)
     operetta       r02c03f01p01-ch1sk1fk1fl1.tiff           Opera Phenix / Operetta
-    opera-phenix   (Harmony export; row number 2 → B; plane and timepoint ignored)
+    opera-phenix   (Harmony export; row number 2 → B; planes: see below)
     cellomics      MFGTMP_140206180002_B03f00d0.TIF         (fields from 0; d0 = channel)
     incell         B - 3(fld 1 wv DAPI - DAPI).tif          (channel = excitation name)
 
@@ -28,7 +28,8 @@ order; the later ones are listed in :attr:`ManifestReport.duplicates` with the k
 collide with, and Lookup refuses such an experiment (which file is the real one is the
 scientist's call, not ours). Keys that differ only in a ``plane`` or ``timepoint`` group
 (Operetta ``p02``, IN Cell ``z 2``) are not duplicates: the first plane is used and the
-others are listed in :attr:`ManifestReport.extra_planes`.
+others are listed in :attr:`ManifestReport.extra_planes`, or, for a recipe with
+``planes: "max"``, kept in :attr:`ManifestItem.planes` for a maximum projection.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ class ManifestReport:
     duplicate_of : dict of str to str
         Each key of ``duplicates`` → the first key of the same plate/well/field/channel.
     extra_planes : list of str
-        Further planes (Z or time) of an already seen channel; the first plane is used.
+        Further planes (Z or time) of an already seen channel.
+    projected : bool
+        The further planes are kept for a maximum projection (else the first is used).
     """
 
     ignored: list[str] = field(default_factory=list)
@@ -95,6 +98,7 @@ class ManifestReport:
     duplicates: list[str] = field(default_factory=list)
     duplicate_of: dict[str, str] = field(default_factory=dict)
     extra_planes: list[str] = field(default_factory=list)
+    projected: bool = False
 
     def summary(self) -> str:
         """One line, e.g. ``"2 ignored (not images), 1 unmatched name, 0 duplicates"``."""
@@ -105,7 +109,10 @@ class ManifestReport:
         ]
         if self.extra_planes:
             planes = len(self.extra_planes)
-            parts.append(f"{planes} extra plane{'s' if planes != 1 else ''} (first plane used)")
+            how = "max-projected"
+            if not self.projected:
+                how = 'first plane used; recipe "planes": "max" projects them'
+            parts.append(f"{planes} extra plane{'s' if planes != 1 else ''} ({how})")
         examples = (self.unmatched + self.duplicates)[:3]
         shown = f" (e.g. {', '.join(examples)})" if examples else ""
         return ", ".join(parts) + shown
@@ -182,7 +189,11 @@ def parse_key(
 
 
 def build_manifest(
-    keys: Iterable[str], experiment_id: str, pattern: str | re.Pattern[str] | None = None
+    keys: Iterable[str],
+    experiment_id: str,
+    pattern: str | re.Pattern[str] | None = None,
+    *,
+    project: bool = False,
 ) -> tuple[list[ManifestItem], ManifestReport]:
     """Group the images of an experiment into fields of view.
 
@@ -193,6 +204,9 @@ def build_manifest(
     experiment_id : str
     pattern : str or re.Pattern, optional
         See :func:`parse_key`.
+    project : bool
+        Keep the further planes of each channel in :attr:`ManifestItem.planes` (the
+        recipe's ``planes: "max"``); otherwise only the first plane is used.
 
     Returns
     -------
@@ -204,8 +218,10 @@ def build_manifest(
     """
     compiled = compile_naming(pattern)
     report = ManifestReport()
+    report.projected = project
     groups: dict[tuple[str, str, int], dict[str, str]] = {}
     planes: dict[str, str] = {}  # kept key -> its plane
+    further: dict[str, list[tuple[str, str]]] = {}  # kept key -> (plane, key) of the others
     for key in sorted(keys):
         if not _is_image(key):
             report.ignored.append(key)
@@ -219,6 +235,7 @@ def build_manifest(
             first = channels[parsed.channel]
             if parsed.plane != planes[first]:
                 report.extra_planes.append(key)
+                further.setdefault(first, []).append((parsed.plane, key))
             else:
                 report.duplicates.append(key)
                 report.duplicate_of[key] = first
@@ -231,12 +248,26 @@ def build_manifest(
             well=well,
             field=field_,
             channels={c: channels[c] for c in sorted(channels, key=channel_sort_key)},
+            planes=_further_planes(channels, further) if project else None,
         )
         for (plate, well, field_), channels in sorted(
             groups.items(), key=lambda kv: (kv[0][0], _well_order(kv[0][1]), kv[0][2])
         )
     ]
     return items, report
+
+
+def _further_planes(
+    channels: dict[str, str], further: dict[str, list[tuple[str, str]]]
+) -> dict[str, list[str]] | None:
+    """Channel → keys of its further planes in plane order (``p2`` before ``p10``), for
+    the channels that have some; ``None`` when none has."""
+    planes = {
+        channel: [k for _, k in sorted(further[key], key=lambda pk: channel_sort_key(pk[0]))]
+        for channel, key in channels.items()
+        if key in further
+    }
+    return planes or None
 
 
 def _well_order(well: str) -> tuple[int, str, int]:

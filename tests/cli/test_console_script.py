@@ -8,20 +8,25 @@ script calls; only the script shows what a shell sees (a code Typer hands back b
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tifffile
 import typer.main
 
 from plateseg.cli import app
 from plateseg.cli.exit_codes import EXIT_CODES, EXIT_SOME_IMAGES_FAILED, exit_code_table
 from plateseg.demo import write_demo_experiment
+from plateseg.imaging import write_tiff
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 from tests.reliability.conftest import CliOutcome
@@ -55,8 +60,9 @@ def _commands() -> list[list[str]]:
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with experiments OK (2 good fields), SOME (1 of 2 corrupt), ALL (2 of 2
     corrupt), WELL-MARKUP (layout well ``[/b]``), PLATE-MARKUP (a duplicate field
-    under the folder ``Plate [old]``) and OPERETTA (OK's images under Operetta names,
-    channels ``ch1``/``ch2``)."""
+    under the folder ``Plate [old]``), OPERETTA (OK's images under Operetta names,
+    channels ``ch1``/``ch2``) and ZSTACK (the same as two planes each: plane 1 the left
+    half of the field, plane 2 the right; their maximum is OK's image)."""
     folder = tmp_path_factory.mktemp("console-script") / "home"
     store = LocalStore(Settings(home=folder).store_location)
     for experiment in ("OK", "SOME", "ALL", "WELL-MARKUP", "PLATE-MARKUP"):
@@ -76,6 +82,15 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
             image = store.get_bytes(f"experiments/OK/P1/P1_{well}_s1_w{channel}.tif")
             name = f"r01c{column:02d}f01p01-ch{channel}sk1fk1fl1.tiff"
             store.put_bytes(f"experiments/OPERETTA/P1/{name}", image)
+            pixels = tifffile.imread(io.BytesIO(image))
+            for plane, half in ((1, slice(None, pixels.shape[1] // 2)), (2, slice(None))):
+                part = np.full_like(pixels, pixels.min())
+                part[:, half] = pixels[:, half]
+                if plane == 2:
+                    part[:, : pixels.shape[1] // 2] = pixels.min()
+                    part[:, pixels.shape[1] // 2 :] = pixels[:, pixels.shape[1] // 2 :]
+                name = f"r01c{column:02d}f01p0{plane}-ch{channel}sk1fk1fl1.tiff"
+                store.put_bytes(f"experiments/ZSTACK/P1/{name}", write_tiff(part))
     return folder
 
 
@@ -216,6 +231,27 @@ def test_an_operetta_plate_runs_with_the_default_recipe(script: Script) -> None:
     assert "run op-1 SUCCEEDED: 2 fields segmented, 0 failed" in outcome.out
     assert "nuclei channel ch1: the first" in " ".join(outcome.out.split())
     assert outcome.err == ""
+
+
+def test_a_z_stack_plate_runs_on_its_first_plane_or_its_max_projection(script: Script) -> None:
+    """Two planes per channel: the default recipe segments plane 1 (half the field) and
+    says so; ``"planes": "max"`` segments their projection, which is OK's image."""
+
+    def nuclei(outcome: Outcome) -> int:
+        assert outcome.code == 0, outcome.err
+        match = re.search(r"SUCCEEDED: 2 fields segmented, 0 failed, (\d+) nuclei", outcome.out)
+        assert match is not None, outcome.out
+        return int(match.group(1))
+
+    whole = nuclei(script(["run", "OK", "--run-id", "z-ok", *ONE_WORKER]))
+    first = script(["run", "ZSTACK", "--run-id", "z-first", *ONE_WORKER])
+    assert 'first plane used; recipe "planes": "max" projects' in " ".join(first.out.split())
+    projected = script(
+        ["run", "ZSTACK", "--run-id", "z-max", "--recipe", '{"planes": "max"}', *ONE_WORKER]
+    )
+    assert "4 extra planes (max-projected)" in " ".join(projected.out.split())
+    assert nuclei(projected) == whole
+    assert nuclei(first) < whole
 
 
 def test_a_run_where_some_images_failed_exits_10_and_says_how_many(script: Script) -> None:

@@ -196,6 +196,37 @@ def test_read_field_channels_must_share_a_shape(field_store: LocalStore) -> None
         read_field(field_store, item, ["w1", "w2"])
 
 
+def test_read_field_projects_the_planes_of_a_channel(field_store: LocalStore) -> None:
+    """The maximum of every plane, pixel by pixel; channels without planes as read."""
+    planes = [np.zeros((16, 16), np.uint16) for _ in range(3)]
+    planes[0][2, 3], planes[1][2, 3], planes[2][9, 9] = 5, 40, 12
+    for z, plane in enumerate(planes):
+        field_store.put_bytes(f"e/z_p0{z + 1}_w1.tif", tiff_bytes(plane))
+    item = ManifestItem(
+        plate="P1",
+        well="A01",
+        field=1,
+        channels={"w1": "e/z_p01_w1.tif", "w2": "e/b_w2.tif"},
+        planes={"w1": ["e/z_p02_w1.tif", "e/z_p03_w1.tif"]},
+    )
+    images = read_field(field_store, item, ["w1", "w2"])
+    np.testing.assert_array_equal(images["w1"], np.maximum.reduce(planes))
+    assert images["w1"].dtype == np.uint16
+    assert images["w2"].max() == 7
+
+
+def test_read_field_planes_must_match(field_store: LocalStore) -> None:
+    item = ManifestItem(
+        plate="P1",
+        well="A01",
+        field=1,
+        channels={"w1": "e/a_w1.tif"},
+        planes={"w1": ["e/a_w2.tif"]},
+    )
+    with pytest.raises(ImageShapeError, match=r"e/a_w2.tif: a plane of \(16, 17\) uint16, unlike"):
+        read_field(field_store, item, ["w1"])
+
+
 def test_read_field_refuses_a_field_smaller_than_the_minimum(field_store: LocalStore) -> None:
     item = ManifestItem(plate="P1", well="A01", field=1, channels={"w1": "e/tiny_w1.tif"})
     with pytest.raises(ImageShapeError, match=r"e/tiny_w1.tif: image of 1x1 pixels is too small"):

@@ -56,9 +56,27 @@ def test_further_planes_of_an_operetta_field_are_not_duplicates(tmp_path: Path) 
     assert result.item_count == 1
     report = get_json(store, "runs/r1/lookup-report.json")
     assert report["duplicates"] == [] and len(report["extra_planes"]) == 2
-    assert "2 extra planes (first plane used)" in result.message
+    assert "2 extra planes (first plane used;" in result.message
     (item,) = get_json(store, result.manifest_key)
     assert item["channels"]["ch1"].endswith("p01-ch1sk1fk1fl1.tiff")
+    assert "planes" not in item  # the manifest of a first-plane recipe is as before
+
+
+def test_a_max_projecting_recipe_keeps_every_plane_in_plane_order(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    for plane in ("03", "01", "02"):
+        for channel in ("ch1", "ch2"):
+            name = f"r01c01f01p{plane}-{channel}sk1fk1fl1.tiff"
+            store.put_bytes(f"experiments/{EXP}/P1/{name}", b"II*\x00")
+    recipe = {"channels": {"nuclei": "ch1"}, "planes": "max"}
+    result = lookup(request(naming="operetta", recipe=recipe), store)
+    assert "4 extra planes (max-projected)" in result.message
+    (item,) = get_json(store, result.manifest_key)
+    assert item["channels"]["ch1"].endswith("p01-ch1sk1fk1fl1.tiff")
+    assert {c: [k.rsplit("/", 1)[1][9:12] for k in keys] for c, keys in item["planes"].items()} == {
+        "ch1": ["p02", "p03"],
+        "ch2": ["p02", "p03"],
+    }
 
 
 @pytest.mark.parametrize(

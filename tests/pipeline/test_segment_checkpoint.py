@@ -95,6 +95,11 @@ def test_the_key_depends_on_recipe_images_and_source_keys(
     assert checkpoint_key("run-k", recipe(), items[:-1]) != base
     moved = items[0].model_copy(update={"channels": {"w1": "experiments/other.tif"}})
     assert checkpoint_key("run-k", recipe(), [moved, *items[1:]]) != base
+    projected = items[0].model_copy(update={"planes": {"w1": ["experiments/p2.tif"]}})
+    with_planes = checkpoint_key("run-k", recipe(), [projected, *items[1:]])
+    assert with_planes != base
+    more = projected.model_copy(update={"planes": {"w1": ["experiments/p2.tif", "p3.tif"]}})
+    assert checkpoint_key("run-k", recipe(), [more, *items[1:]]) != with_planes
 
 
 def test_a_batch_with_a_failed_image_has_no_checkpoint_and_runs_again(

@@ -172,7 +172,7 @@ def test_presets_group_channels_and_report_the_rest() -> None:
     assert report.duplicates == []
     assert report.extra_planes == [keys[2]]
     assert sorted(report.unmatched) == sorted([keys[3], keys[4]])
-    assert "2 unmatched names, 0 duplicates, 1 extra plane (first plane used)" in report.summary()
+    assert "2 unmatched names, 0 duplicates, 1 extra plane (first plane used;" in report.summary()
 
 
 def test_unknown_naming_is_an_input_error() -> None:
