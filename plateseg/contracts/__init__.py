@@ -156,7 +156,8 @@ class Recipe(_Model):
         A channel imaged in several files that differ only in their plane (Operetta /
         Opera Phenix ``p01``, ``p02``…; IN Cell ``z 1``…): ``"first"`` segments and
         measures the first plane (the others are listed in Lookup's report);
-        ``"max"`` their maximum-intensity projection, pixel by pixel.
+        ``"max"`` the maximum-intensity projection of the planes of its first timepoint,
+        pixel by pixel.
     """
 
     version: Literal[1] = 1

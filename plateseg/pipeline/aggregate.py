@@ -129,8 +129,9 @@ PROVENANCE_FIELDS = (
 
 def _provenance(store: Store, run_id: str) -> dict[str, Any]:
     """The file-name convention Lookup read the experiment with (and whether it was
-    detected), whether Lookup chose the channels, who started the run and the plateseg version, from
-    ``runs/<id>/lookup-report.json``; empty for a run aggregated without Lookup."""
+    detected), whether Lookup chose the channels, who started the run and the plateseg
+    version, from ``runs/<id>/lookup-report.json``; empty for a run aggregated without
+    Lookup."""
     try:
         report = load_json(store, lookup_report_key(run_id))
     except ObjectNotFoundError:

@@ -113,7 +113,8 @@ def checkpoint_key(
     The digest covers the recipe's canonical JSON (sorted keys), the SHA-256 of its model
     file if it names one, and the batch's sorted image ids with their channels' source
     keys (and further planes): another recipe, a replaced model, another batching or
-    other file names make another key. An image overwritten under the same key is not noticed.
+    other file names make another key. An image overwritten under the same key is not
+    noticed.
     """
     recipe_text = canonical_recipe_json(recipe)
     digest = hashlib.sha256(hashlib.sha256(recipe_text.encode()).hexdigest().encode())

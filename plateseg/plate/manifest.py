@@ -71,6 +71,7 @@ class ImageName:
     channel: str
     key: str
     plane: str = ""
+    timepoint: str = ""
 
 
 @dataclass
@@ -185,7 +186,9 @@ def parse_key(
     if not field_text.isdigit():
         return None
     plane = "/".join(groups[g] for g in ("plane", "timepoint") if g in groups)
-    return ImageName(plate, well, int(field_text), groups["channel"].lower(), key, plane)
+    timepoint = groups.get("timepoint", "")
+    channel = groups["channel"].lower()
+    return ImageName(plate, well, int(field_text), channel, key, plane, timepoint)
 
 
 def build_manifest(
@@ -220,7 +223,7 @@ def build_manifest(
     report = ManifestReport()
     report.projected = project
     groups: dict[tuple[str, str, int], dict[str, str]] = {}
-    planes: dict[str, str] = {}  # kept key -> its plane
+    planes: dict[str, ImageName] = {}  # kept key -> its name
     further: dict[str, list[tuple[str, str]]] = {}  # kept key -> (plane, key) of the others
     for key in sorted(keys):
         if not _is_image(key):
@@ -233,15 +236,16 @@ def build_manifest(
         channels = groups.setdefault((parsed.plate, parsed.well, parsed.field), {})
         if parsed.channel in channels:
             first = channels[parsed.channel]
-            if parsed.plane != planes[first]:
+            if parsed.plane != planes[first].plane:
                 report.extra_planes.append(key)
-                further.setdefault(first, []).append((parsed.plane, key))
+                if parsed.timepoint == planes[first].timepoint:  # Z only, never over time
+                    further.setdefault(first, []).append((parsed.plane, key))
             else:
                 report.duplicates.append(key)
                 report.duplicate_of[key] = first
             continue
         channels[parsed.channel] = key
-        planes[key] = parsed.plane
+        planes[key] = parsed
     items = [
         ManifestItem(
             plate=plate,

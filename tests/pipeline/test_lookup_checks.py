@@ -79,6 +79,24 @@ def test_a_max_projecting_recipe_keeps_every_plane_in_plane_order(tmp_path: Path
     }
 
 
+def test_max_projection_is_over_z_only_never_over_time(tmp_path: Path) -> None:
+    """An IN Cell time series of Z-stacks: the first timepoint's planes are projected; the
+    other timepoint is only listed (a projection over time would mix frames)."""
+    store = LocalStore(tmp_path / "store")
+    for time_ in (1, 2):
+        for z in (1, 2):
+            name = f"B - 3(fld 1 wv DAPI - DAPI z {z} time {time_} - {time_ * 1000} ms).tif"
+            store.put_bytes(f"experiments/{EXP}/P1/{name}", b"II*\x00")
+    recipe = {"channels": {"nuclei": "dapi"}, "planes": "max"}
+    result = lookup(request(naming="incell", recipe=recipe), store)
+    (item,) = get_json(store, result.manifest_key)
+    assert "z 1 time 1" in item["channels"]["dapi"]
+    assert [k.rsplit("/", 1)[1] for k in item["planes"]["dapi"]] == [
+        "B - 3(fld 1 wv DAPI - DAPI z 2 time 1 - 1000 ms).tif"
+    ]
+    assert len(get_json(store, "runs/r1/lookup-report.json")["extra_planes"]) == 3
+
+
 @pytest.mark.parametrize(
     ("layout", "words"),
     [
