@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,6 +48,7 @@ __all__ = [
     "max_file_bytes",
     "read_field",
     "read_image",
+    "read_projection",
     "sniff_format",
     "too_many_pixels",
     "write_tiff",
@@ -421,7 +422,7 @@ def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dic
             raise ImageReadError(
                 item.image_id, f"has no channel {channel!r} (channels found: {known})"
             )
-        images[channel] = _read_planes(store, [key, *(item.planes or {}).get(channel, [])])
+        images[channel] = read_projection(store, [key, *(item.planes or {}).get(channel, [])])
     shapes = {channel: image.shape for channel, image in images.items()}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{c} {s}" for c, s in shapes.items())
@@ -429,7 +430,7 @@ def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dic
     return images
 
 
-def _read_planes(store: Store, keys: list[str]) -> np.ndarray:
+def read_projection(store: Store, keys: Sequence[str], max_pixels: int | None = None) -> np.ndarray:
     """The image at ``keys[0]``, or the pixel-wise maximum of the planes at ``keys`` (a
     maximum-intensity projection; :attr:`~plateseg.contracts.ManifestItem.planes`).
 
@@ -438,10 +439,15 @@ def _read_planes(store: Store, keys: list[str]) -> np.ndarray:
     ImageShapeError
         The planes differ in shape or dtype (named by their keys).
     """
-    first = check_field_size(read_image(get_image_bytes(store, keys[0]), keys[0]), keys[0])
+
+    def plane_at(key: str) -> np.ndarray:
+        data = get_image_bytes(store, key, max_pixels)
+        return check_field_size(read_image(data, key, max_pixels), key)
+
+    first = plane_at(keys[0])
     projection = first.copy() if len(keys) > 1 else first
     for key in keys[1:]:
-        plane = check_field_size(read_image(get_image_bytes(store, key), key), key)
+        plane = plane_at(key)
         if plane.shape != first.shape or plane.dtype != first.dtype:
             raise ImageShapeError(
                 key,

@@ -7,9 +7,12 @@ so the PNGs are kept, least recently used first out, up to :data:`CACHE_BYTES`.
 
 A cached picture is keyed by what it is drawn from, so it is never stale:
 
-* overlay: the source key and size, and the SHA-256 of the label mask's bytes (read on
-  every request: a run id segmented again gets new masks);
-* thumbnail: the source key and size;
+* overlay: the source key(s) and size(s), and the SHA-256 of the label mask's bytes (read
+  on every request: a run id segmented again gets new masks);
+* thumbnail: the source key(s) and size(s);
+
+(several source keys: the planes of a channel, drawn as their maximum projection, as a
+run with ``"planes": "max"`` segmented them)
 
 and by the display range asked for (the contrast stretch's percentiles).
 
@@ -30,13 +33,14 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Any
 
 from plateseg.errors import StoreError
-from plateseg.imaging import get_image_bytes, read_image
+from plateseg.imaging import get_image_bytes, read_image, read_projection
 from plateseg.store import Store
 from plateseg.web.render import STRETCH_PERCENTILES, overlay_png, thumbnail_png
 
-__all__ = ["CACHE_BYTES", "PictureCache", "field_overlay", "field_thumbnail"]
+__all__ = ["CACHE_BYTES", "PictureCache", "Source", "field_overlay", "field_thumbnail"]
 
 #: Bytes of PNG kept: ~60 overlays of a 2048² field, or ~1,000 thumbnails.
 CACHE_BYTES = 64 * 2**20
@@ -86,13 +90,27 @@ class PictureCache:
         return picture
 
 
-def _source_size(store: Store, key: str) -> int | None:
-    """The source file's size for the cache key; ``None`` (draw, do not keep) when the
-    store will not say: drawing then raises the error a reader gets for that file."""
-    try:
-        return store.size(key)
-    except StoreError:
-        return None
+#: One source image file, or the plane files of one channel (projected).
+Source = str | tuple[str, ...]
+
+
+def _source_size(store: Store, source: Source) -> int | None:
+    """The source files' total size for the cache key; ``None`` (draw, do not keep) when
+    the store will not say: drawing then raises the error a reader gets for that file."""
+    total = 0
+    for key in (source,) if isinstance(source, str) else source:
+        try:
+            total += store.size(key)
+        except StoreError:
+            return None
+    return total
+
+
+def _read_source(store: Store, source: Source, max_pixels: int) -> Any:
+    """The image of ``source``: one file as read, several as their maximum projection."""
+    if isinstance(source, str):
+        return read_image(get_image_bytes(store, source, max_pixels), source, max_pixels)
+    return read_projection(store, source, max_pixels)
 
 
 def _draw_kept(cache: PictureCache, key: tuple[object, ...], draw: Callable[[], bytes]) -> bytes:
@@ -102,7 +120,7 @@ def _draw_kept(cache: PictureCache, key: tuple[object, ...], draw: Callable[[], 
 def field_overlay(
     cache: PictureCache,
     store: Store,
-    source_key: str,
+    source_key: Source,
     mask: tuple[str, bytes],
     max_pixels: int,
     max_side: int = 1024,
@@ -114,8 +132,8 @@ def field_overlay(
     ----------
     cache : PictureCache
     store : Store
-    source_key : str
-        The channel's image file.
+    source_key : str or tuple of str
+        The channel's image file, or its plane files (drawn as their maximum projection).
     mask : (str, bytes)
         The label mask's key and bytes (read by the caller, which knows what a missing
         mask means).
@@ -138,7 +156,7 @@ def field_overlay(
     key = ("overlay", source_key, size, digest, max_side, percentiles)
 
     def draw() -> bytes:
-        image = read_image(get_image_bytes(store, source_key, max_pixels), source_key, max_pixels)
+        image = _read_source(store, source_key, max_pixels)
         labels = read_image(mask_bytes, mask_key)
         return overlay_png(image, labels, max_side=max_side, percentiles=percentiles)
 
@@ -148,7 +166,7 @@ def field_overlay(
 def field_thumbnail(
     cache: PictureCache,
     store: Store,
-    source_key: str,
+    source_key: Source,
     max_pixels: int,
     max_side: int = 256,
     percentiles: tuple[float, float] = STRETCH_PERCENTILES,
@@ -157,7 +175,7 @@ def field_thumbnail(
     key = ("thumbnail", source_key, _source_size(store, source_key), max_side, percentiles)
 
     def draw() -> bytes:
-        image = read_image(get_image_bytes(store, source_key, max_pixels), source_key, max_pixels)
+        image = _read_source(store, source_key, max_pixels)
         return thumbnail_png(image, max_side=max_side, percentiles=percentiles)
 
     return _draw_kept(cache, key, draw)

@@ -70,7 +70,9 @@ class ManifestCache:
                 return entry.items, entry.naming
         keys = [info.key for info in self.store.list(experiment_prefix(experiment_id))]
         naming = choose_naming(keys, experiment_id, None)
-        items, _report = build_manifest(keys, experiment_id, naming.pattern)
+        # with every plane (ManifestItem.planes): a recipe may project them; readers of
+        # one channel key (thumbnails, scribbles) use the first plane as Lookup does
+        items, _report = build_manifest(keys, experiment_id, naming.pattern, project=True)
         with self._lock:
             self._entries[experiment_id] = _Entry(now, items, naming)
         return items, naming

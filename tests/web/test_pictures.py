@@ -83,6 +83,24 @@ def test_a_thumbnail_is_cached_by_source_and_size(
         field_thumbnail(cache, store, source, MAX_PIXELS)
 
 
+def test_plane_files_are_drawn_as_their_maximum_projection(
+    field: tuple[LocalStore, np.ndarray, np.ndarray],
+) -> None:
+    """A run with ``"planes": "max"`` is drawn as it was segmented."""
+    store, image, labels = field
+    top, bottom = image.copy(), image.copy()
+    top[150:], bottom[:150] = 0, 0
+    store.put_bytes("experiments/E/P1/f_p1.tif", write_tiff(top))
+    store.put_bytes("experiments/E/P1/f_p2.tif", write_tiff(bottom))
+    planes = ("experiments/E/P1/f_p1.tif", "experiments/E/P1/f_p2.tif")
+    cache = PictureCache()
+    assert field_overlay(cache, store, planes, _mask(store), MAX_PIXELS) == overlay_png(
+        image, labels
+    )
+    assert field_thumbnail(cache, store, planes, MAX_PIXELS) == thumbnail_png(image)
+    assert field_thumbnail(cache, store, planes[0], MAX_PIXELS) == thumbnail_png(top)
+
+
 def test_a_missing_source_is_the_error_a_reader_gets_and_nothing_is_kept(
     field: tuple[LocalStore, np.ndarray, np.ndarray],
 ) -> None:

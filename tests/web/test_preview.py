@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
+import tifffile
 from fastapi.testclient import TestClient
 
+from plateseg.imaging import write_tiff
 from plateseg.store import LocalStore
 
 from .conftest import EXPERIMENT
@@ -75,3 +80,35 @@ def test_preview_takes_one_or_two_fields(client: TestClient, demo: LocalStore) -
     response = client.post(url, json=bad_channel)
     assert response.status_code == 422
     assert "w7" in response.json()["fields"]["channels.nuclei"]
+
+
+def test_preview_projects_planes_only_when_the_recipe_says_max(
+    client: TestClient, demo: LocalStore
+) -> None:
+    """An Operetta field in two planes, each holding half of a demo field: the preview of
+    ``"planes": "max"`` segments the whole field, that of the default plane 1 alone."""
+    pixels = tifffile.imread(
+        io.BytesIO(demo.get_bytes(f"experiments/{EXPERIMENT}/P1/P1_A01_s1_w1.tif"))
+    )
+    half = pixels.shape[1] // 2
+    for plane, keep in ((1, np.s_[:, :half]), (2, np.s_[:, half:])):
+        part = np.full_like(pixels, pixels.min())
+        part[keep] = pixels[keep]
+        demo.put_bytes(f"experiments/ZP/P1/r01c01f01p0{plane}-ch1sk1fk1fl1.tiff", write_tiff(part))
+        if plane == 1:  # plane 1 alone, as a plate of one plane
+            demo.put_bytes(
+                "experiments/P1-ONLY/P1/r01c01f01p01-ch1sk1fk1fl1.tiff", write_tiff(part)
+            )
+    demo.put_bytes("experiments/FLAT/P1/r01c01f01p01-ch1sk1fk1fl1.tiff", write_tiff(pixels))
+
+    def count(experiment: str, planes: str) -> int:
+        recipe = {"channels": {"nuclei": "ch1"}, "planes": planes}
+        response = client.post(
+            f"/api/experiments/{experiment}/preview",
+            json={"image_ids": ["P1_A01_1"], "recipe": recipe},
+        )
+        assert response.status_code == 200, response.text
+        return int(response.json()["fields"][0]["object_count"])
+
+    assert count("ZP", "max") == count("FLAT", "first")
+    assert count("ZP", "first") == count("P1-ONLY", "first") != count("FLAT", "first")

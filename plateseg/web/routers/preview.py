@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -35,6 +35,9 @@ class RecipeIn(BaseModel):
     segmenter: str = Field(default=DEFAULT_SEGMENTER, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict, max_length=64)
     channels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CHANNELS), max_length=16)
+    planes: Literal["first", "max"] = Field(
+        default="first", description="several plane files per channel: the first, or their max"
+    )
 
 
 class PreviewIn(BaseModel):
@@ -93,6 +96,8 @@ def preview(state: AppStateDep, experiment_id: ExperimentId, body: PreviewIn) ->
                     f"recipe.channels.nuclei: channel {nuclei!r} is not among this experiment's "
                     f"channels {sorted(item.channels)}"
                 )
+            if recipe.planes != "max":  # as Lookup builds the manifest for this recipe
+                item = item.model_copy(update={"planes": None})
             started = time.perf_counter()
             images = read_field(state.store, item, list(item.channels))
             with one_thread():  # as Segment runs it, so the estimate below holds

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from plateseg.errors import NotFoundError, ObjectNotFoundError
-from plateseg.imaging import get_image_bytes, read_image
+from plateseg.imaging import get_image_bytes, read_image, read_projection
 from plateseg.map_settings import RUN_SETTINGS_FIELDS
 from plateseg.results import (
     RunInfo,
@@ -25,7 +25,7 @@ from plateseg.results import (
 from plateseg.results.heatmap import PERCENTILES, field_cv, robust_range
 from plateseg.store import keys
 from plateseg.web.deps import AppStateDep, ImageId, RunId
-from plateseg.web.pictures import field_overlay, field_thumbnail
+from plateseg.web.pictures import Source, field_overlay, field_thumbnail
 from plateseg.web.render import STRETCH_PERCENTILES, check_percentiles, object_tips
 from plateseg.web.state import AppState
 
@@ -82,6 +82,7 @@ def details(state: AppStateDep, run_id: RunId) -> dict[str, Any]:
         "params": params,
         "channels": run.recipe.get("channels") or {},
         "secondary": run.recipe.get("secondary") is not None,
+        "planes": run.recipe.get("planes") or "first",
         "model": model,
         "engine": run.engine,
         "recipe_hash": run.recipe_hash,
@@ -232,15 +233,18 @@ def failures(state: AppStateDep, run_id: RunId) -> list[dict[str, Any]]:
 
 def _field_keys(
     state: AppState, run_id: str, image_id: str, channel: str | None
-) -> tuple[str, tuple[str, bytes]]:
-    """The source key of one channel of a run's field (the recipe's nuclei channel by
-    default) and its label mask's key and bytes."""
+) -> tuple[Source, tuple[str, bytes]]:
+    """The source of one channel of a run's field (the recipe's nuclei channel by
+    default): its key, or its plane keys when the run projected planes; and its label
+    mask's key and bytes."""
     run = _run(state, run_id)
     item = state.manifests.item(run.experiment_id, image_id)
     channel = channel or run.recipe.get("channels", {}).get("nuclei") or next(iter(item.channels))
-    key = item.channels.get(channel)
-    if key is None:
+    first = item.channels.get(channel)
+    if first is None:
         raise NotFoundError(f"field {image_id!r} has no channel {channel!r}")
+    further = (item.planes or {}).get(channel, []) if run.recipe.get("planes") == "max" else []
+    key: Source = (first, *further) if further else first
     mask_key = keys.mask_key(run_id, image_id)
     try:
         mask = state.store.get_bytes(mask_key)
@@ -253,11 +257,11 @@ def _field(state: AppState, run_id: str, image_id: str, channel: str | None) -> 
     """(image plane, label mask) of one field of a run; the recipe's nuclei channel by default."""
     key, (mask_key, mask) = _field_keys(state, run_id, image_id, channel)
     labels = read_image(mask, mask_key)
-    image = read_image(
-        get_image_bytes(state.store, key, state.settings.max_image_pixels),
-        key,
-        state.settings.max_image_pixels,
-    )
+    limit = state.settings.max_image_pixels
+    if isinstance(key, str):
+        image = read_image(get_image_bytes(state.store, key, limit), key, limit)
+    else:
+        image = read_projection(state.store, key, limit)
     return image, labels
 
 

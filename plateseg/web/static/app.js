@@ -298,7 +298,7 @@ function collectRecipe(form) {
     else params[input.dataset.param] = input.value;
   });
   const nuclei = $("#channel-nuclei").value;
-  return { segmenter: $("#segmenter").value, params, channels: { nuclei } };
+  return { segmenter: $("#segmenter").value, params, channels: { nuclei }, planes: $("#planes").value };
 }
 /* The start request: plateseg run's options beside the recipe (empty fields: the defaults). */
 function collectRun(form, experiment) {
@@ -333,7 +333,7 @@ function showErrors(form, error) {
 const EDITS_KEY = (experiment) => `plateseg:new-run:${experiment}`;
 function keepEdits(form, experiment) {
   const edits = {};
-  form.querySelectorAll("[data-param], #channel-nuclei").forEach((input) => {
+  form.querySelectorAll("[data-param], #channel-nuclei, #planes").forEach((input) => {
     const key = input.dataset.param || input.id;
     edits[key] = input.type === "checkbox" ? input.checked : input.value;
   });
@@ -344,7 +344,7 @@ function restoreEdits(form, experiment) {
   if (!saved) return;
   sessionStorage.removeItem(EDITS_KEY(experiment));
   const edits = JSON.parse(saved);
-  form.querySelectorAll("[data-param], #channel-nuclei").forEach((input) => {
+  form.querySelectorAll("[data-param], #channel-nuclei, #planes").forEach((input) => {
     const key = input.dataset.param || input.id;
     if (!(key in edits) || key === "model") return;  /* each segmenter lists its own models */
     if (input.type === "checkbox") input.checked = Boolean(edits[key]);
@@ -453,7 +453,7 @@ function initNewRun() {
   });
   /* a preview drawn with other inputs is cleared, so it is never read as this recipe's */
   form.addEventListener("input", (event) => {
-    const recipeInput = event.target.matches("[data-param], #channel-nuclei, #secondary, #channel-cells");
+    const recipeInput = event.target.matches("[data-param], #channel-nuclei, #planes, #secondary, #channel-cells");
     if (!recipeInput || !$("#preview-results").querySelector("figure")) return;
     $("#preview-results").replaceChildren();
     $("#estimate").textContent = "";
@@ -645,7 +645,7 @@ function drawDetails(d) {
   const row = (label, value, title) => el("div", {}, el("dt", { text: label }), el("dd", { text: value, title: title || "" }));
   const params = Object.entries(d.params || {}).map(([k, v]) => `${k}=${v === null ? "auto" : v}`).join(", ");
   const channels = Object.entries(d.channels || {}).map(([k, v]) => `${k}: ${v}`).join(", ");
-  const items = [row("Segmenter", d.segmenter + (d.secondary ? " + cells" : "")), row("Parameters", params || "defaults"), row("Channels", channels)];
+  const items = [row("Segmenter", d.segmenter + (d.secondary ? " + cells" : "")), row("Parameters", params || "defaults"), row("Channels", channels + (d.planes === "max" ? " (maximum projection of their planes)" : ""))];
   if (d.model) {
     const model = row("Model", `${d.model.name} · ${d.model.sha256.slice(0, 12)}`, `SHA-256 ${d.model.sha256}`);
     if (d.model.card) model.querySelector("dd").append(" ", el("a", { href: d.model.card, text: "model card", target: "_blank" }));
