@@ -1,5 +1,6 @@
 """The new-run page starts a run with ``plateseg run``'s options: a file naming, a
-batch size and a run id chosen on the page reach the execution (Chromium)."""
+batch size, a run id and the recipe's Z planes chosen on the page reach the execution
+(Chromium)."""
 
 from __future__ import annotations
 
@@ -44,13 +45,17 @@ def test_the_new_run_page_starts_a_run_with_a_batch_size_and_a_naming(
         page.locator("#naming").select_option("imagexpress")
         page.locator("#batch-size").fill(str(batch_size))
         page.locator("#run-id").fill("page-run-1")
+        expect(page.locator("#planes")).to_have_value("first")
+        page.locator("#planes").select_option("max")  # no plane files here: the same fields
         screenshot(page, "new-run-options")
         page.locator("#launch-button").click()
         page.wait_for_url("**/runs/page-run-1")
         expect(page.locator("#run-status")).to_contain_text("succeeded", timeout=240_000)
+        expect(page.locator("#run-details")).to_contain_text("maximum projection of their planes")
         context.close()
     sent, map_state = recorded("page-run-1", settings)
     assert sent["naming"] == "imagexpress"
+    assert sent["recipe"]["planes"] == "max"
     assert map_state["ItemBatcher"]["MaxItemsPerBatch"] == batch_size
     assert map_state["MaxConcurrency"] == DEFAULTS.max_concurrency  # left empty: the default
 
