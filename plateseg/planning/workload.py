@@ -17,15 +17,17 @@ import multiprocessing
 import statistics
 import tempfile
 import time
-from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plateseg.errors import InputError, NoImagesError, NotFoundError, RecipeError
 from plateseg.planning.model import FieldProfile, Platform, local_platform
 from plateseg.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from plateseg.contracts import ManifestItem, Recipe
 
 __all__ = ["EngineOverhead", "Workload", "measure_engine", "measure_workload", "sample_indices"]
 
@@ -93,27 +95,30 @@ def sample_indices(total: int, sample: int) -> list[int]:
     return sorted({round(i * (total - 1) / (sample - 1)) for i in range(sample)})
 
 
-def _recipe_json(recipe: Any, found: Iterable[str], experiment_id: str) -> dict[str, Any]:
-    """The validated recipe as JSON, with the channels Lookup would give it."""
+def _recipe(recipe: Any) -> Recipe:
+    """The ``recipe`` argument (a dict, a Recipe or ``None``), validated with defaults."""
     from pydantic import ValidationError
 
     from plateseg.contracts import Recipe
     from plateseg.errors import format_validation_error
-    from plateseg.plate.channels import resolve_channels
     from plateseg.segmentation import validate_recipe
 
     try:
         parsed = Recipe.model_validate(recipe if recipe is not None else {})
     except ValidationError as exc:
         raise RecipeError(format_validation_error(exc, "recipe")) from None
-    resolved, _ = resolve_channels(validate_recipe(parsed), found, experiment_id)
-    validated: dict[str, Any] = resolved.model_dump(mode="json")
-    return validated
+    return validate_recipe(parsed)
+
+
+def _files(item: ManifestItem) -> list[str]:
+    """Every file Segment reads for a field: each channel's, with its further planes."""
+    planes = [key for keys in (item.planes or {}).values() for key in keys]
+    return [*item.channels.values(), *planes]
 
 
 def _manifest(
-    experiment_id: str, store: Any, naming: str | None
-) -> tuple[list[Any], dict[str, int]]:
+    experiment_id: str, store: Any, naming: str | None, project: bool
+) -> tuple[list[ManifestItem], dict[str, int]]:
     from plateseg.contracts import validate_experiment_id
     from plateseg.plate.manifest import build_manifest, choose_naming
     from plateseg.store.keys import experiment_prefix
@@ -124,7 +129,7 @@ def _manifest(
     if not sizes:
         raise NotFoundError(f"experiment {experiment_id!r}: nothing under {store.uri(prefix)}")
     pattern = choose_naming(sorted(sizes), experiment_id, naming).pattern
-    items, _report = build_manifest(sorted(sizes), experiment_id, pattern)
+    items, _report = build_manifest(sorted(sizes), experiment_id, pattern, project=project)
     if not items:
         raise NoImagesError(
             f"experiment {experiment_id!r}: no image under {store.uri(prefix)} matches the "
@@ -170,10 +175,14 @@ def measure_workload(
     if workers < 1:
         raise InputError(f"workers = {workers}: need at least one measuring process")
     store = open_store(settings.store_location)
-    items, sizes = _manifest(experiment_id, store, naming)
+    from plateseg.plate.channels import resolve_channels
+
+    parsed = _recipe(recipe)
+    items, sizes = _manifest(experiment_id, store, naming, project=parsed.planes == "max")
     found = (channel for item in items for channel in item.channels)
-    recipe_json = _recipe_json(recipe, found, experiment_id)
-    nuclei = recipe_json["channels"]["nuclei"]
+    resolved, _ = resolve_channels(parsed, found, experiment_id)  # as Lookup does
+    recipe_json = resolved.model_dump(mode="json")
+    nuclei = resolved.channels["nuclei"]
     picked = [items[i] for i in sample_indices(len(items), sample)]
     picked = [item for item in picked if nuclei in item.channels] or picked
     shares = [picked[w :: max(1, workers)] for w in range(min(workers, len(picked)))]
@@ -195,7 +204,7 @@ def measure_workload(
                 settings.store_location,
                 experiment_id,
                 recipe_json,
-                [item.model_dump(mode="json") for item in share],
+                [item.model_dump(mode="json", exclude_none=True) for item in share],
             )
             for share in shares
         ]
@@ -207,7 +216,8 @@ def measure_workload(
         return sum(r[key] * w for r, w in zip(results, weights, strict=True)) / sum(weights)
 
     item_bytes = statistics.fmean(
-        len(json.dumps(item.model_dump(mode="json"), separators=(",", ":"))) for item in items
+        len(json.dumps(item.model_dump(mode="json", exclude_none=True), separators=(",", ":")))
+        for item in items
     )
     profile = FieldProfile(
         seconds_per_field=mean("per_field"),
@@ -215,9 +225,9 @@ def measure_workload(
         cold_start_seconds=statistics.fmean(r["cold"] for r in results),
         peak_mb=max(r["rss_mb"] for r in results),
         bytes_per_field=round(
-            statistics.fmean(sum(sizes.get(k, 0) for k in item.channels.values()) for item in items)
+            statistics.fmean(sum(sizes.get(k, 0) for k in _files(item)) for item in items)
         ),
-        gets_per_field=statistics.fmean(len(item.channels) for item in items),
+        gets_per_field=statistics.fmean(len(_files(item)) for item in items),
         puts_per_field=mean("puts_per_field"),
         puts_per_batch=mean("puts_per_batch"),
         item_bytes=round(item_bytes),
@@ -231,7 +241,7 @@ def measure_workload(
     return Workload(
         experiment_id=experiment_id,
         fields=len(items),
-        channels_per_field=profile.gets_per_field,
+        channels_per_field=statistics.fmean(len(item.channels) for item in items),
         sample=len(picked),
         workers=len(shares),
         profile=profile,

@@ -68,6 +68,21 @@ def test_a_plate_without_w1_is_planned_with_its_first_channel(
     assert workload.profile.seconds_per_field > 0
 
 
+def test_a_projecting_recipe_is_measured_reading_every_plane(
+    settings: Settings, store: LocalStore, demo: str
+) -> None:
+    for channel, planes in ((1, (1, 2)), (2, (1,))):
+        image = store.get_bytes(f"experiments/{demo}/P1/P1_A01_s1_w{channel}.tif")
+        for plane in planes:
+            name = f"r01c01f01p0{plane}-ch{channel}sk1fk1fl1.tiff"
+            store.put_bytes(f"experiments/OP-Z/P1/{name}", image)
+    first = measure_workload("OP-Z", sample=1, workers=1, settings=settings)
+    both = measure_workload("OP-Z", recipe={"planes": "max"}, sample=1, settings=settings)
+    assert (first.channels_per_field, first.profile.gets_per_field) == (2, 2)
+    assert (both.channels_per_field, both.profile.gets_per_field) == (2, 3)
+    assert both.profile.bytes_per_field > first.profile.bytes_per_field
+
+
 def test_bad_recipe_names_the_field(settings: Settings, demo: str) -> None:
     with pytest.raises(RecipeError, match="recipe"):
         measure_workload(demo, recipe={"segmenter": 5}, settings=settings)
