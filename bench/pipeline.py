@@ -49,7 +49,7 @@ def _baselines(store_root: Path, experiment_id: str, run_id: str) -> tuple[Timin
     Parquet, checkpoints), and the nuclei count.
     """
     from plateseg.contracts import Batch, Recipe
-    from plateseg.imaging import read_field
+    from plateseg.imaging.field import read_field
     from plateseg.pipeline.segment import one_thread, segment_batch
     from plateseg.plate.manifest import build_manifest
     from plateseg.segmentation import segment_field, validate_recipe

@@ -12,7 +12,8 @@ import pytest
 
 from plateseg.contracts import Recipe
 from plateseg.demo import DemoTruth, demo_layout, load_truth, write_demo_experiment
-from plateseg.imaging import read_field, read_image
+from plateseg.imaging import read_image
+from plateseg.imaging.field import read_field
 from plateseg.plate.manifest import build_manifest
 from plateseg.segmentation import segment_field
 from plateseg.segmentation.evaluate import match_objects

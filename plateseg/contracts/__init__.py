@@ -292,6 +292,15 @@ class ManifestItem(_Model):
         """Stable id of this field of view within an experiment: ``P1_B03_1``."""
         return f"{self.plate}_{self.well}_{self.field}"
 
+    def plane_keys(self, channel: str) -> list[str]:
+        """The store keys a channel is read from: its key, then its further planes."""
+        return [self.channels[channel], *(self.planes or {}).get(channel, [])]
+
+    @property
+    def source_keys(self) -> list[str]:
+        """Every file Segment reads for this field (each channel's planes)."""
+        return [key for channel in self.channels for key in self.plane_keys(channel)]
+
 
 class LookupRequest(_Model):
     """Event of the Lookup Lambda: the raw execution input plus context."""

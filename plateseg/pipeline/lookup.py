@@ -239,7 +239,7 @@ def lookup(request: LookupRequest, store: Store) -> LookupResult:
 
     if items:
         message = f"{len(items)} fields of view in {store.uri(prefix)}"
-        if report.ignored or report.unmatched or report.duplicates or report.extra_planes:
+        if report.has_findings:
             message += f"; {report.summary()}"
         if unimaged:
             message += f"; {len(unimaged)} layout well(s) without images"

@@ -43,7 +43,8 @@ from pydantic import BaseModel
 from plateseg.contracts import Batch, ImageSummary, ManifestItem, Recipe, SegmentResult
 from plateseg.contracts.params import canonical_recipe_json, parse_params
 from plateseg.errors import ImageError, StoreError
-from plateseg.imaging import read_field, write_tiff
+from plateseg.imaging import write_tiff
+from plateseg.imaging.field import read_field
 from plateseg.pipeline.pinning import pinned_model_store
 from plateseg.segmentation import FieldResult, segment_field, validate_recipe
 from plateseg.store import Store, keys

@@ -110,12 +110,6 @@ def _recipe(recipe: Any) -> Recipe:
     return validate_recipe(parsed)
 
 
-def _files(item: ManifestItem) -> list[str]:
-    """Every file Segment reads for a field: each channel's, with its further planes."""
-    planes = [key for keys in (item.planes or {}).values() for key in keys]
-    return [*item.channels.values(), *planes]
-
-
 def _manifest(
     experiment_id: str, store: Any, naming: str | None, project: bool
 ) -> tuple[list[ManifestItem], dict[str, int]]:
@@ -225,9 +219,9 @@ def measure_workload(
         cold_start_seconds=statistics.fmean(r["cold"] for r in results),
         peak_mb=max(r["rss_mb"] for r in results),
         bytes_per_field=round(
-            statistics.fmean(sum(sizes.get(k, 0) for k in _files(item)) for item in items)
+            statistics.fmean(sum(sizes.get(k, 0) for k in item.source_keys) for item in items)
         ),
-        gets_per_field=statistics.fmean(len(_files(item)) for item in items),
+        gets_per_field=statistics.fmean(len(item.source_keys) for item in items),
         puts_per_field=mean("puts_per_field"),
         puts_per_batch=mean("puts_per_batch"),
         item_bytes=round(item_bytes),

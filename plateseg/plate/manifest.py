@@ -101,6 +101,11 @@ class ManifestReport:
     extra_planes: list[str] = field(default_factory=list)
     projected: bool = False
 
+    @property
+    def has_findings(self) -> bool:
+        """Whether any key was ignored, unmatched, a duplicate or a further plane."""
+        return bool(self.ignored or self.unmatched or self.duplicates or self.extra_planes)
+
     def summary(self) -> str:
         """One line, e.g. ``"2 ignored (not images), 1 unmatched name, 0 duplicates"``."""
         parts = [

@@ -36,11 +36,19 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from plateseg.errors import StoreError
-from plateseg.imaging import get_image_bytes, read_image, read_projection
+from plateseg.imaging import get_image_bytes, read_image
+from plateseg.imaging.field import read_projection
 from plateseg.store import Store
 from plateseg.web.render import STRETCH_PERCENTILES, overlay_png, thumbnail_png
 
-__all__ = ["CACHE_BYTES", "PictureCache", "Source", "field_overlay", "field_thumbnail"]
+__all__ = [
+    "CACHE_BYTES",
+    "PictureCache",
+    "Source",
+    "field_overlay",
+    "field_thumbnail",
+    "read_source",
+]
 
 #: Bytes of PNG kept: ~60 overlays of a 2048² field, or ~1,000 thumbnails.
 CACHE_BYTES = 64 * 2**20
@@ -106,7 +114,7 @@ def _source_size(store: Store, source: Source) -> int | None:
     return total
 
 
-def _read_source(store: Store, source: Source, max_pixels: int) -> Any:
+def read_source(store: Store, source: Source, max_pixels: int) -> Any:
     """The image of ``source``: one file as read, several as their maximum projection."""
     if isinstance(source, str):
         return read_image(get_image_bytes(store, source, max_pixels), source, max_pixels)
@@ -156,7 +164,7 @@ def field_overlay(
     key = ("overlay", source_key, size, digest, max_side, percentiles)
 
     def draw() -> bytes:
-        image = _read_source(store, source_key, max_pixels)
+        image = read_source(store, source_key, max_pixels)
         labels = read_image(mask_bytes, mask_key)
         return overlay_png(image, labels, max_side=max_side, percentiles=percentiles)
 
@@ -175,7 +183,7 @@ def field_thumbnail(
     key = ("thumbnail", source_key, _source_size(store, source_key), max_side, percentiles)
 
     def draw() -> bytes:
-        image = _read_source(store, source_key, max_pixels)
+        image = read_source(store, source_key, max_pixels)
         return thumbnail_png(image, max_side=max_side, percentiles=percentiles)
 
     return _draw_kept(cache, key, draw)

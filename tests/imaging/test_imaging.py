@@ -13,7 +13,8 @@ from PIL import Image
 
 from plateseg.contracts import ManifestItem
 from plateseg.errors import ImageReadError, ImageShapeError
-from plateseg.imaging import read_field, read_image, write_tiff
+from plateseg.imaging import read_image, write_tiff
+from plateseg.imaging.field import read_field
 from plateseg.store import LocalStore
 
 KEY = "experiments/E1/P1/P1_A01_s1_w1.tif"

@@ -19,7 +19,8 @@ import tifffile
 from plateseg.contracts import ManifestItem
 from plateseg.demo import render_field
 from plateseg.errors import ImageReadError, ImageShapeError
-from plateseg.imaging import get_image_bytes, max_file_bytes, read_field, read_image
+from plateseg.imaging import get_image_bytes, max_file_bytes, read_image
+from plateseg.imaging.field import read_field
 from plateseg.imaging.stack import read_stack
 from plateseg.store import LocalStore
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from plateseg.contracts import DEFAULT_CHANNELS, DEFAULT_SEGMENTER, Recipe
 from plateseg.errors import RecipeError, format_validation_error
-from plateseg.imaging import read_field
+from plateseg.imaging.field import read_field
 from plateseg.pipeline.segment import one_thread
 from plateseg.segmentation import get_segmenter, segment_field, validate_recipe
 from plateseg.web.deps import AppStateDep, ExperimentId

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from plateseg.errors import NotFoundError, ObjectNotFoundError
-from plateseg.imaging import get_image_bytes, read_image, read_projection
+from plateseg.imaging import read_image
 from plateseg.map_settings import RUN_SETTINGS_FIELDS
 from plateseg.results import (
     RunInfo,
@@ -25,7 +25,7 @@ from plateseg.results import (
 from plateseg.results.heatmap import PERCENTILES, field_cv, robust_range
 from plateseg.store import keys
 from plateseg.web.deps import AppStateDep, ImageId, RunId
-from plateseg.web.pictures import Source, field_overlay, field_thumbnail
+from plateseg.web.pictures import Source, field_overlay, field_thumbnail, read_source
 from plateseg.web.render import STRETCH_PERCENTILES, check_percentiles, object_tips
 from plateseg.web.state import AppState
 
@@ -240,11 +240,10 @@ def _field_keys(
     run = _run(state, run_id)
     item = state.manifests.item(run.experiment_id, image_id)
     channel = channel or run.recipe.get("channels", {}).get("nuclei") or next(iter(item.channels))
-    first = item.channels.get(channel)
-    if first is None:
+    if channel not in item.channels:
         raise NotFoundError(f"field {image_id!r} has no channel {channel!r}")
-    further = (item.planes or {}).get(channel, []) if run.recipe.get("planes") == "max" else []
-    key: Source = (first, *further) if further else first
+    planes = item.plane_keys(channel) if run.recipe.get("planes") == "max" else []
+    key: Source = tuple(planes) if len(planes) > 1 else item.channels[channel]
     mask_key = keys.mask_key(run_id, image_id)
     try:
         mask = state.store.get_bytes(mask_key)
@@ -257,12 +256,7 @@ def _field(state: AppState, run_id: str, image_id: str, channel: str | None) -> 
     """(image plane, label mask) of one field of a run; the recipe's nuclei channel by default."""
     key, (mask_key, mask) = _field_keys(state, run_id, image_id, channel)
     labels = read_image(mask, mask_key)
-    limit = state.settings.max_image_pixels
-    if isinstance(key, str):
-        image = read_image(get_image_bytes(state.store, key, limit), key, limit)
-    else:
-        image = read_projection(state.store, key, limit)
-    return image, labels
+    return read_source(state.store, key, state.settings.max_image_pixels), labels
 
 
 @router.get(
