@@ -107,12 +107,14 @@ class ManifestReport:
         return bool(self.ignored or self.unmatched or self.duplicates or self.extra_planes)
 
     def summary(self) -> str:
-        """One line, e.g. ``"2 ignored (not images), 1 unmatched name, 0 duplicates"``."""
-        parts = [
-            f"{len(self.ignored)} ignored (not images)",
-            f"{len(self.unmatched)} unmatched name{'s' if len(self.unmatched) != 1 else ''}",
-            f"{len(self.duplicates)} duplicate{'s' if len(self.duplicates) != 1 else ''}",
-        ]
+        """One line naming only what was found, e.g. ``"2 ignored (not images), 1
+        unmatched name"`` (``"no files ignored"`` when nothing was)."""
+        counts = {
+            "ignored (not images)": len(self.ignored),
+            f"unmatched name{'s' if len(self.unmatched) != 1 else ''}": len(self.unmatched),
+            f"duplicate{'s' if len(self.duplicates) != 1 else ''}": len(self.duplicates),
+        }
+        parts = [f"{count} {what}" for what, count in counts.items() if count]
         if self.extra_planes:
             planes = len(self.extra_planes)
             how = "max-projected"
@@ -121,7 +123,7 @@ class ManifestReport:
             parts.append(f"{planes} extra plane{'s' if planes != 1 else ''} ({how})")
         examples = (self.unmatched + self.duplicates)[:3]
         shown = f" (e.g. {', '.join(examples)})" if examples else ""
-        return ", ".join(parts) + shown
+        return (", ".join(parts) or "no files ignored") + shown
 
 
 def normalise_well(row: str, column: str | int) -> str:

@@ -172,7 +172,22 @@ def test_presets_group_channels_and_report_the_rest() -> None:
     assert report.duplicates == []
     assert report.extra_planes == [keys[2]]
     assert sorted(report.unmatched) == sorted([keys[3], keys[4]])
-    assert "2 unmatched names, 0 duplicates, 1 extra plane (first plane used;" in report.summary()
+    assert "2 unmatched names, 1 extra plane (first plane used;" in report.summary()
+
+
+def test_summary_names_only_what_was_found() -> None:
+    from plateseg.plate.naming import naming_pattern
+
+    keys = [
+        key("P1/r02c03f01p01-ch1sk1fk1fl1.tiff"),
+        key("P1/r02c03f01p02-ch1sk1fk1fl1.tiff"),
+        key("P1/r02c03f01p03-ch1sk1fk1fl1.tiff"),
+    ]
+    _, report = build_manifest(keys, EXP, naming_pattern("operetta"), project=True)
+    assert report.has_findings
+    assert report.summary() == "2 extra planes (max-projected)"
+    _, clean = build_manifest(keys[:1], EXP, naming_pattern("operetta"))
+    assert not clean.has_findings and clean.summary() == "no files ignored"
 
 
 def test_unknown_naming_is_an_input_error() -> None:
