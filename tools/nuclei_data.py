@@ -11,6 +11,8 @@ the stress transforms and the external real image.
   benchmark): cytoplasmic signal around every nucleus.
 * :func:`fetch_dsb` — the real DSB 2018 image and annotation shipped in the ``stardist``
   wheel on PyPI (BBBC038, CC0), downloaded with pip into a temporary folder.
+* :func:`orientations` — an image's eight turns and mirror images: one image's score
+  read in each orientation shows how much of it is the luck of one arrangement.
 """
 
 from __future__ import annotations
@@ -204,3 +206,23 @@ def fetch_dsb(folder: Path) -> Annotated:
         with archive.open("stardist/data/images/mask2d.tif") as handle:
             labels = np.asarray(tifffile.imread(io.BytesIO(handle.read()))).astype(np.int32)
     return Annotated("dsb2018-img2d", image, labels, median_diameter(labels))
+
+
+def orientations(item: Annotated) -> list[Annotated]:
+    """The eight turns (0, 90, 180, 270 degrees) and their mirror images of an image and
+    its labels. A segmenter's decisions at borderline pairs flip with the orientation (a
+    convolutional network and a tiled pipeline are not exactly symmetric), so the score
+    pooled over the eight is the figure one image can honestly give."""
+    turned = []
+    for quarter in range(4):
+        for mirror in (False, True):
+            image, labels = np.rot90(item.image, quarter), np.rot90(item.labels, quarter)
+            if mirror:
+                image, labels = image[:, ::-1], labels[:, ::-1]
+            name = f"{item.name}-r{90 * quarter}{'m' if mirror else ''}"
+            turned.append(
+                Annotated(
+                    name, np.ascontiguousarray(image), np.ascontiguousarray(labels), item.diameter
+                )
+            )
+    return turned
