@@ -144,7 +144,10 @@ def grey_from_colour(array: np.ndarray, key: str) -> np.ndarray:
     """The one grey plane of an RGB(A) ``(Y, X, 3|4)`` array that holds one: its colour
     channels are equal (grey saved as colour), or all but the equal ones are constant
     (one stain in one colour, e.g. DAPI as the blue of an otherwise black RGB, or cyan
-    as G = B), and its alpha (if any) is constant.
+    as G = B), or the varying ones are proportional to each other (one stain through a
+    linear colour look-up table, e.g. orange: G = 0.65 R to within rounding; the
+    channel with the widest range is returned, the one with the most grey levels), and
+    its alpha (if any) is constant.
 
     >>> grey = np.arange(6, dtype=np.uint8).reshape(2, 3)
     >>> rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
@@ -156,13 +159,16 @@ def grey_from_colour(array: np.ndarray, key: str) -> np.ndarray:
     Raises
     ------
     ImageShapeError
-        Two varying colour channels differ (a real colour image: which holds the nuclei
-        cannot be told), or alpha varies.
+        Two varying colour channels are not proportional (a real colour image, or a
+        non-linear look-up table: which holds the nuclei cannot be told), or alpha varies.
     """
     shape = tuple(int(n) for n in array.shape)
     planes = [array[..., c] for c in range(3)]
     varying = [plane for plane in planes if plane.min() != plane.max()] or planes[:1]
-    grey = all(np.array_equal(varying[0], plane) for plane in varying[1:])
+    varying.sort(key=lambda plane: float(plane.max()) - float(plane.min()), reverse=True)
+    grey = all(np.array_equal(varying[0], plane) for plane in varying[1:]) or all(
+        _proportional(plane, varying[0]) for plane in varying[1:]
+    )
     alpha = array[..., 3] if shape[-1] == 4 else None
     if not grey or (alpha is not None and alpha.min() != alpha.max()):
         what = "its colour channels differ" if not grey else "its alpha channel varies"
@@ -170,6 +176,21 @@ def grey_from_colour(array: np.ndarray, key: str) -> np.ndarray:
             key,
             f"an RGB{'A' if shape[-1] == 4 else ''} colour image of shape {shape} ({what}); "
             "expected one grey-scale plane per channel file (an RGB image whose varying "
-            "channels are equal, e.g. grey, or one stain in blue, is read as that plane)",
+            "channels are equal or proportional — grey, one stain in blue or in one "
+            "colour of a linear look-up table — is read as that plane)",
         )
     return np.ascontiguousarray(varying[0])
+
+
+def _proportional(plane: np.ndarray, reference: np.ndarray) -> bool:
+    """Whether ``plane`` is ``k * reference`` (0 < k <= 1, the reference having the wider
+    range) to within the rounding of an integer image (one level) or 1e-6 of a float
+    one's range: what a linear colour look-up table makes of one grey plane."""
+    values = plane.astype(np.float64).ravel()
+    base = reference.astype(np.float64).ravel()
+    norm = float(base @ base)
+    if norm == 0:
+        return False
+    k = float(values @ base) / norm
+    tolerance = 1.0 if plane.dtype.kind in "uib" else 1e-6 * float(np.ptp(base))
+    return 0 < k <= 1 and float(np.abs(values - k * base).max()) <= tolerance

@@ -120,6 +120,27 @@ def test_one_stain_in_one_colour_reads_as_that_plane(lut: tuple[int, int, int]) 
         np.testing.assert_array_equal(read_image(data, key), stain)
 
 
+@pytest.mark.parametrize(
+    "lut", [(1.0, 0.647, 0.0), (0.5, 1.0, 0.25), (1.0, 0.0, 0.9)], ids=["orange", "lime", "pink"]
+)
+def test_one_stain_through_a_linear_colour_table_reads_as_its_widest_channel(
+    lut: tuple[float, float, float],
+) -> None:
+    """A channel exported in an ImageJ-style colour (orange: R = grey, G = round(0.647
+    grey)): the varying channels are proportional, so the plane is still unambiguous;
+    the channel with the widest range (the most grey levels) is returned."""
+    stain = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 4) % 251
+    rgb = np.dstack([np.rint(stain * weight) for weight in lut]).astype(np.uint8)
+    widest = rgb[..., int(np.argmax(lut))]
+    for data, key in ((png_bytes(rgb), "x.png"), (tiff_bytes(rgb, photometric="rgb"), KEY)):
+        np.testing.assert_array_equal(read_image(data, key), widest)
+    curved = rgb.copy()  # a non-linear table (G = R squared): which plane is meant is unclear
+    curved[..., 1] = (rgb[..., 0].astype(np.uint16) ** 2 // 255).astype(np.uint8)
+    curved[..., 2] = 0
+    with pytest.raises(ImageShapeError, match="its colour channels differ"):
+        read_image(png_bytes(curved), "x.png")
+
+
 def test_grey_saved_as_rgb_or_rgba_reads_as_its_grey_plane() -> None:
     """How many tools export one channel (the DSB 2018 PNGs are RGBA, R = G = B)."""
     grey = (np.arange(64, dtype=np.uint8).reshape(8, 8) * 3) % 251
