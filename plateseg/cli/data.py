@@ -192,7 +192,8 @@ def _segment_one(image: Path, labels_out: Path, recipe: Recipe) -> None:
         data = image.read_bytes()
     except OSError as exc:  # e.g. no permission: this image, not the command, is unusable
         raise ImageReadError(str(image), f"cannot be read ({exc.strerror})") from None
-    pixels = check_field_size(read_image(data, str(image)), str(image))
+    pixels = read_image(data, str(image), project=recipe.planes == "max")
+    pixels = check_field_size(pixels, str(image))
     result = segment_field({recipe.channels["nuclei"]: pixels}, recipe)
     try:
         labels_out.parent.mkdir(parents=True, exist_ok=True)

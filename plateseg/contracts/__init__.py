@@ -157,7 +157,8 @@ class Recipe(_Model):
         Opera Phenix ``p01``, ``p02``…; IN Cell ``z 1``…): ``"first"`` segments and
         measures the first plane (the others are listed in Lookup's report);
         ``"max"`` the maximum-intensity projection of the planes of its first timepoint,
-        pixel by pixel.
+        pixel by pixel. A single file holding a Z-stack is refused under ``"first"``
+        and projected under ``"max"`` (:func:`plateseg.imaging.read_image`).
     """
 
     version: Literal[1] = 1

@@ -76,8 +76,11 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def read_image(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarray:
-    """Decode one single-plane image.
+def read_image(
+    data: bytes, key: str, max_pixels: int | None = None, *, project: bool = False
+) -> np.ndarray:
+    """Decode one single-plane image (or, with ``project``, one Z-stack as its maximum
+    projection).
 
     Parameters
     ----------
@@ -87,6 +90,10 @@ def read_image(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
         Its store key, used in error messages.
     max_pixels : int, optional
         Largest accepted ``Y * X * samples``; default ``get_settings().max_image_pixels``.
+    project : bool
+        A TIFF holding a stack over one axis that is Z (or pages the file does not name,
+        tifffile's ``I``/``Q``) is read as its pixel-wise maximum (the recipe's
+        ``planes: "max"``); a stack over channels or time is still refused.
 
     Returns
     -------
@@ -115,8 +122,8 @@ def read_image(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
     (``II`` or ``MM``). The first image series of the file is read: a TIFF or OME-TIFF
     holding more than one plane (Z, time or channels) is refused with an
     :class:`~plateseg.errors.ImageShapeError`, never silently cut to one plane (a file
-    of channels is read with :func:`plateseg.imaging.stack.read_stack`; z-stacks and
-    time series are projected or split first).
+    of channels is read with :func:`plateseg.imaging.stack.read_stack`; a Z-stack is
+    projected with ``project``; time series are split first).
 
     A palette TIFF (``PhotometricInterpretation`` 3: indices plus a 16-bit
     ``ColorMap``) is mapped through its colormap to one grey plane:
@@ -138,7 +145,10 @@ def read_image(data: bytes, key: str, max_pixels: int | None = None) -> np.ndarr
         raise ImageReadError(
             key, f"unknown image format (first bytes {data[:8]!r}); expected TIFF, PNG or JPEG"
         )
-    array = _read_tiff(data, key, limit) if kind == "tiff" else _read_pillow(data, key, limit, kind)
+    if kind == "tiff":
+        array = _read_tiff(data, key, limit, project)
+    else:
+        array = _read_pillow(data, key, limit, kind)
     return check_plane(array, key)
 
 
@@ -162,7 +172,33 @@ def too_many_pixels(key: str, shape: tuple[int, ...], limit: int) -> ImageShapeE
     )
 
 
-def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
+#: Axes of a TIFF series a maximum projection may run over: Z, or pages whose meaning the
+#: file does not say (tifffile's ``I`` and ``Q``; a plain multi-page TIFF).
+_PROJECTABLE_AXES = "ZIQ"
+
+
+def _projection_axis(key: str, shape: tuple[int, ...], axes: str) -> int:
+    """The one axis of a stack a maximum projection runs over (see ``read_image``).
+
+    Raises
+    ------
+    ImageShapeError
+        The stack runs over channels or time, or over more than one axis.
+    """
+    stacked = [i for i, size in enumerate(shape) if size > 1 and axes[i : i + 1] not in "YXS"]
+    rest = tuple(size for i, size in enumerate(shape) if i not in stacked)
+    if len(stacked) == 1 and axes[stacked[0]] in _PROJECTABLE_AXES and len(_plane_shape(rest)) == 2:
+        return stacked[0]
+    over = ", ".join(f"{axes[i : i + 1] or '?'} ({shape[i]})" for i in stacked)
+    raise ImageShapeError(
+        key,
+        f"a stack over {over} of shape {shape} (axes {axes!r}); a recipe's "
+        '"planes": "max" projects a stack over Z only (save channels and timepoints as '
+        "separate files)",
+    )
+
+
+def _read_tiff(data: bytes, key: str, limit: int, project: bool = False) -> np.ndarray:
     import tifffile
 
     # tifffile logs an error for each malformed tag of a broken file; the file is
@@ -180,12 +216,17 @@ def _read_tiff(data: bytes, key: str, limit: int) -> np.ndarray:
                 raise too_many_pixels(key, shape, limit)
             plane = _plane_shape(shape)
             colour = is_colour_shape(plane)
+            axis = None
             if len(plane) != 2 and not colour:
-                raise _not_a_plane(key, shape)
+                if not project:
+                    raise _not_a_plane(key, shape)
+                axis = _projection_axis(key, shape, str(series.axes))
             check_file_size(len(data), sum(int(each.nbytes) for each in tif.series), key)
             page = series.keyframe
             check_complete(data, tif, key)
             array = np.asarray(series.asarray())
+            if axis is not None:
+                array = array.max(axis=axis)
             palette = page.photometric == tifffile.PHOTOMETRIC.PALETTE
             colormap = page.colormap if palette else None
     except (ImageReadError, ImageShapeError):
@@ -248,8 +289,11 @@ def _not_a_plane(key: str, shape: tuple[int, ...], mode: str = "") -> ImageShape
         what = f"a multi-band ({mode}) image"
     else:
         what = "a multi-plane stack (Z, time or channels)"
+    hint = ' (a Z-stack is read as its maximum projection with the recipe\'s "planes": "max")'
     return ImageShapeError(
-        key, f"{what} of shape {shape}; expected one grey-scale plane per channel file"
+        key,
+        f"{what} of shape {shape}; expected one grey-scale plane per channel file"
+        + (hint if what.startswith("a multi-plane") else ""),
     )
 
 

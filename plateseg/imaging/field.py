@@ -1,5 +1,6 @@
 """A field of view read from the store: its channels, each one file or the maximum
-projection of its plane files (:attr:`~plateseg.contracts.ManifestItem.planes`).
+projection of its plane files (:attr:`~plateseg.contracts.ManifestItem.planes`) or of
+the Z-stack one file holds (the recipe's ``planes: "max"``).
 
 Decoding and its guards are :func:`plateseg.imaging.read_image` and
 :func:`plateseg.imaging.get_image_bytes`; this module only assembles fields from them.
@@ -19,9 +20,12 @@ from plateseg.store import Store
 __all__ = ["read_field", "read_projection"]
 
 
-def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dict[str, np.ndarray]:
+def read_field(
+    store: Store, item: ManifestItem, channels: Iterable[str], *, project: bool = False
+) -> dict[str, np.ndarray]:
     """Read the given channels of one field of view; a channel with further planes
-    (:attr:`~plateseg.contracts.ManifestItem.planes`) is their maximum projection.
+    (:attr:`~plateseg.contracts.ManifestItem.planes`) is their maximum projection, and
+    with ``project`` (the recipe's ``planes: "max"``) so is a Z-stack in one file.
 
     Parameters
     ----------
@@ -55,7 +59,7 @@ def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dic
             raise ImageReadError(
                 item.image_id, f"has no channel {channel!r} (channels found: {known})"
             )
-        images[channel] = read_projection(store, item.plane_keys(channel))
+        images[channel] = read_projection(store, item.plane_keys(channel), project=project)
     shapes = {channel: image.shape for channel, image in images.items()}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{c} {s}" for c, s in shapes.items())
@@ -63,9 +67,13 @@ def read_field(store: Store, item: ManifestItem, channels: Iterable[str]) -> dic
     return images
 
 
-def read_projection(store: Store, keys: Sequence[str], max_pixels: int | None = None) -> np.ndarray:
+def read_projection(
+    store: Store, keys: Sequence[str], max_pixels: int | None = None, *, project: bool = False
+) -> np.ndarray:
     """The image at ``keys[0]``, or the pixel-wise maximum of the planes at ``keys`` (a
-    maximum-intensity projection; :attr:`~plateseg.contracts.ManifestItem.planes`).
+    maximum-intensity projection; :attr:`~plateseg.contracts.ManifestItem.planes`); with
+    ``project``, a file holding a Z-stack counts as its projection
+    (:func:`~plateseg.imaging.read_image`).
 
     Raises
     ------
@@ -75,7 +83,7 @@ def read_projection(store: Store, keys: Sequence[str], max_pixels: int | None = 
 
     def plane_at(key: str) -> np.ndarray:
         data = get_image_bytes(store, key, max_pixels)
-        return check_field_size(read_image(data, key, max_pixels), key)
+        return check_field_size(read_image(data, key, max_pixels, project=project), key)
 
     first = plane_at(keys[0])
     projection = first.copy() if len(keys) > 1 else first

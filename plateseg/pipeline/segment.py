@@ -267,7 +267,9 @@ def _segment_items(
     tables: list[tuple[ManifestItem, FieldResult]] = []
     for item in items:
         try:
-            images = read_field(store, item, _channels_to_read(item, recipe))
+            images = read_field(
+                store, item, _channels_to_read(item, recipe), project=recipe.planes == "max"
+            )
             result = segment_field(images, recipe, store, params)
         except ImageError as exc:
             summaries.append(

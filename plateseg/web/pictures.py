@@ -98,7 +98,8 @@ class PictureCache:
         return picture
 
 
-#: One source image file, or the plane files of one channel (projected).
+#: One source image file, or the plane files of one channel as a projecting run read them
+#: (a tuple, even of one file: a file holding a Z-stack is projected too).
 Source = str | tuple[str, ...]
 
 
@@ -115,10 +116,11 @@ def _source_size(store: Store, source: Source) -> int | None:
 
 
 def read_source(store: Store, source: Source, max_pixels: int) -> Any:
-    """The image of ``source``: one file as read, several as their maximum projection."""
+    """The image of ``source``: one file as read; a tuple of files (a projecting run's)
+    as their maximum projection, a Z-stack file's included."""
     if isinstance(source, str):
         return read_image(get_image_bytes(store, source, max_pixels), source, max_pixels)
-    return read_projection(store, source, max_pixels)
+    return read_projection(store, source, max_pixels, project=True)
 
 
 def _draw_kept(cache: PictureCache, key: tuple[object, ...], draw: Callable[[], bytes]) -> bytes:

@@ -61,8 +61,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home with experiments OK (2 good fields), SOME (1 of 2 corrupt), ALL (2 of 2
     corrupt), WELL-MARKUP (layout well ``[/b]``), PLATE-MARKUP (a duplicate field
     under the folder ``Plate [old]``), OPERETTA (OK's images under Operetta names,
-    channels ``ch1``/``ch2``) and ZSTACK (the same as two planes each: plane 1 the left
-    half of the field, plane 2 the right; their maximum is OK's image)."""
+    channels ``ch1``/``ch2``), ZSTACK (the same as two planes each: plane 1 the left
+    half of the field, plane 2 the right; their maximum is OK's image) and ZFILE (OK's
+    names, each file an ImageJ Z-stack of those two planes, as confocal software saves
+    one)."""
     folder = tmp_path_factory.mktemp("console-script") / "home"
     store = LocalStore(Settings(home=folder).store_location)
     for experiment in ("OK", "SOME", "ALL", "WELL-MARKUP", "PLATE-MARKUP"):
@@ -91,7 +93,21 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     part[:, pixels.shape[1] // 2 :] = pixels[:, pixels.shape[1] // 2 :]
                 name = f"r01c{column:02d}f01p0{plane}-ch{channel}sk1fk1fl1.tiff"
                 store.put_bytes(f"experiments/ZSTACK/P1/{name}", write_tiff(part))
+            store.put_bytes(
+                f"experiments/ZFILE/P1/P1_{well}_s1_w{channel}.tif", z_stack_tiff(pixels)
+            )
     return folder
+
+
+def z_stack_tiff(pixels: np.ndarray) -> bytes:
+    """An ImageJ ``ZYX`` stack of two planes, the left and the right half of ``pixels``
+    (their maximum is ``pixels``)."""
+    left, right = np.full_like(pixels, pixels.min()), np.full_like(pixels, pixels.min())
+    middle = pixels.shape[1] // 2
+    left[:, :middle], right[:, middle:] = pixels[:, :middle], pixels[:, middle:]
+    data = io.BytesIO()
+    tifffile.imwrite(data, np.stack([left, right]), imagej=True, metadata={"axes": "ZYX"})
+    return data.getvalue()
 
 
 #: What a shell sees of one ``plateseg`` process (exit code, stdout, stderr).
@@ -252,6 +268,40 @@ def test_a_z_stack_plate_runs_on_its_first_plane_or_its_max_projection(script: S
     assert "4 extra planes (max-projected)" in " ".join(projected.out.split())
     assert nuclei(projected) == whole
     assert nuclei(first) < whole
+
+
+def test_z_stack_files_fail_naming_the_remedy_or_run_as_their_max_projection(
+    script: Script, home: Path, tmp_path: Path
+) -> None:
+    """A plate of one-file Z-stacks: the default recipe refuses each file (a plane cannot
+    be chosen silently), and says how to project; ``"planes": "max"`` segments the
+    projection, which is OK's image. ``plateseg segment`` reads a stack file the same way."""
+    whole = script(["run", "OK", "--run-id", "zf-ok", *ONE_WORKER])
+    refused = script(["run", "ZFILE", "--run-id", "zf-first", *ONE_WORKER])
+    assert refused.code == 1 and "all 2 images failed" in refused.err, refused.err
+    projected = script(
+        ["run", "ZFILE", "--run-id", "zf-max", "--recipe", '{"planes": "max"}', *ONE_WORKER]
+    )
+    count = re.compile(r"SUCCEEDED: 2 fields segmented, 0 failed, (\d+) nuclei")
+    assert projected.code == 0, projected.err
+    assert count.findall(projected.out) == count.findall(whole.out) != []
+
+    stack = tmp_path / "stack.tif"
+    store = LocalStore(Settings(home=home).store_location)
+    stack.write_bytes(store.get_bytes("experiments/ZFILE/P1/P1_A01_s1_w1.tif"))
+    one_line(
+        script(["segment", str(stack), "--labels-out", str(tmp_path / "no.tif")]),
+        3,
+        f"error: {stack}: a multi-plane stack",
+        '"planes": "max"',
+    )
+    flat = tmp_path / "flat.tif"
+    flat.write_bytes(store.get_bytes("experiments/OK/P1/P1_A01_s1_w1.tif"))
+    max_recipe = ["--recipe", '{"planes": "max"}']
+    stacked = script(["segment", str(stack), "--labels-out", str(tmp_path / "z.tif"), *max_recipe])
+    assert (stacked.code, stacked.err) == (0, "")
+    assert script(["segment", str(flat), "--labels-out", str(tmp_path / "f.tif")]).code == 0
+    assert (tmp_path / "z.tif").read_bytes() == (tmp_path / "f.tif").read_bytes()
 
 
 def test_a_run_where_some_images_failed_exits_10_and_says_how_many(script: Script) -> None:

@@ -212,6 +212,43 @@ def test_multi_plane_ome_tiff_is_refused_not_cut_to_one_plane(
     assert caught.value.key == KEY
 
 
+@pytest.mark.parametrize(
+    ("layout", "axes"),
+    [
+        ({"imagej": True, "metadata": {"axes": "ZYX"}}, "ZYX"),
+        ({"ome": True, "metadata": {"axes": "ZYX"}, "compression": "zlib"}, "ZYX"),
+        ({"photometric": "minisblack"}, "QYX"),
+        ({"photometric": "minisblack", "metadata": None}, "IYX"),
+    ],
+    ids=["imagej", "ome", "shaped", "pages"],
+)
+def test_a_z_stack_is_its_maximum_projection_when_asked(
+    rng: np.random.Generator, layout: dict[str, object], axes: str
+) -> None:
+    """The recipe's ``planes: "max"`` for a file holding a Z-stack (or pages the file
+    does not name): the pixel-wise maximum, in the file's dtype."""
+    stack = np.stack([plane(rng, np.uint16) for _ in range(4)])
+    data = tiff_bytes(stack, **layout)
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        assert tif.series[0].axes == axes
+    projected = read_image(data, KEY, project=True)
+    np.testing.assert_array_equal(projected, stack.max(axis=0))
+    assert projected.dtype == np.uint16
+    with pytest.raises(ImageShapeError, match=r'multi-plane stack .*"planes": "max"\)$'):
+        read_image(data, KEY)
+
+
+@pytest.mark.parametrize("axes", ["CYX", "TYX", "TZYX"])
+def test_a_stack_over_channels_or_time_is_never_projected(
+    rng: np.random.Generator, axes: str
+) -> None:
+    shape = (2, 3, 24, 40) if len(axes) == 4 else (3, 24, 40)
+    stack = rng.integers(0, 4000, shape).astype(np.uint16)
+    data = tiff_bytes(stack, ome=True, metadata={"axes": axes})
+    with pytest.raises(ImageShapeError, match=r"a stack over .* projects a stack over Z only"):
+        read_image(data, KEY, project=True)
+
+
 # --- palette TIFFs ---------------------------------------------------------------------
 
 

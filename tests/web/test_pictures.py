@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import doctest
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 
-from plateseg.errors import ImageReadError
+from plateseg.errors import ImageReadError, ImageShapeError
 from plateseg.imaging import write_tiff
 from plateseg.store import LocalStore
 from plateseg.web import pictures
@@ -99,6 +101,26 @@ def test_plane_files_are_drawn_as_their_maximum_projection(
     )
     assert field_thumbnail(cache, store, planes, MAX_PIXELS) == thumbnail_png(image)
     assert field_thumbnail(cache, store, planes[0], MAX_PIXELS) == thumbnail_png(top)
+
+
+def test_a_z_stack_file_of_a_projecting_run_is_drawn_as_its_projection(
+    field: tuple[LocalStore, np.ndarray, np.ndarray],
+) -> None:
+    """A projecting run's source is a tuple even of one file: a Z-stack file is drawn as
+    the maximum projection Segment measured; as a plain key it is refused as a stack."""
+    store, image, labels = field
+    top, bottom = image.copy(), image.copy()
+    top[150:], bottom[:150] = 0, 0
+    data = io.BytesIO()
+    tifffile.imwrite(data, np.stack([top, bottom]), imagej=True, metadata={"axes": "ZYX"})
+    store.put_bytes("experiments/E/P1/stack_w1.tif", data.getvalue())
+    cache = PictureCache()
+    source = ("experiments/E/P1/stack_w1.tif",)
+    assert field_overlay(cache, store, source, _mask(store), MAX_PIXELS) == overlay_png(
+        image, labels
+    )
+    with pytest.raises(ImageShapeError, match="multi-plane stack"):
+        field_thumbnail(cache, store, source[0], MAX_PIXELS)
 
 
 def test_a_missing_source_is_the_error_a_reader_gets_and_nothing_is_kept(

@@ -99,7 +99,9 @@ def preview(state: AppStateDep, experiment_id: ExperimentId, body: PreviewIn) ->
             if recipe.planes != "max":  # as Lookup builds the manifest for this recipe
                 item = item.model_copy(update={"planes": None})
             started = time.perf_counter()
-            images = read_field(state.store, item, list(item.channels))
+            images = read_field(
+                state.store, item, list(item.channels), project=recipe.planes == "max"
+            )
             with one_thread():  # as Segment runs it, so the estimate below holds
                 result = segment_field(images, recipe, state.store)
             seconds = time.perf_counter() - started

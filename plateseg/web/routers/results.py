@@ -242,8 +242,9 @@ def _field_keys(
     channel = channel or run.recipe.get("channels", {}).get("nuclei") or next(iter(item.channels))
     if channel not in item.channels:
         raise NotFoundError(f"field {image_id!r} has no channel {channel!r}")
-    planes = item.plane_keys(channel) if run.recipe.get("planes") == "max" else []
-    key: Source = tuple(planes) if len(planes) > 1 else item.channels[channel]
+    # a projecting run's source is a tuple, even of one file (which may hold a Z-stack)
+    projected = run.recipe.get("planes") == "max"
+    key: Source = tuple(item.plane_keys(channel)) if projected else item.channels[channel]
     mask_key = keys.mask_key(run_id, image_id)
     try:
         mask = state.store.get_bytes(mask_key)
