@@ -144,7 +144,10 @@ def _write_bad_experiment(store: LocalStore, files: BadFiles, tmp: Path) -> None
         "B05": lambda: files.tiff_bomb(tmp),
         "B07": lambda: files.tiff(np.full((1, 1), 700, np.uint16)),
         "B10": lambda: files.tiff(_with_nan_and_inf(w1)),
-        "B11": lambda: files.tiff(np.stack([w1, w1 // 2, w1 // 4], axis=-1), photometric="rgb"),
+        # two stains (green a different picture): proportional channels would be one stain
+        "B11": lambda: files.tiff(
+            np.stack([w1, np.rot90(w1) // 2, w1 // 4], axis=-1), photometric="rgb"
+        ),
         "B12": lambda: files.tiff(np.stack([w1] * 5), photometric="minisblack"),
         "C05": lambda: files.tiff(w1.astype(np.complex64)),
     }
