@@ -14,12 +14,15 @@ from plateseg.errors import (
     AllImagesFailedError,
     ImageError,
     ImageReadError,
+    ImageShapeError,
     InputError,
     PlatesegError,
 )
 from plateseg.store.keys import experiment_prefix, truth_prefix
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from plateseg.contracts import Recipe
 
 
@@ -69,6 +72,12 @@ def segment(
         "that gets one <name>.tif per image.",
     ),
     recipe: str = typer.Option("", help=RECIPE_HELP),
+    channel: int | None = typer.Option(
+        None,
+        min=1,
+        help="For files holding several channels (multi-page or OME-TIFF, CYX): the "
+        "nuclei channel's position, 1 = the first (as Fiji counts).",
+    ),
 ) -> None:
     """Segment images with a recipe and write their label images (0 = background).
 
@@ -78,15 +87,20 @@ def segment(
     image is reported and skipped; exit 10 when some failed, 1 when all did.
     """
     parsed = _segment_recipe(recipe)
+    if channel is not None and parsed.planes == "max":
+        raise InputError(
+            '--channel with the recipe\'s "planes": "max": a file holding both channels and '
+            "Z planes is not read; save a projection per channel"
+        )
     if len(images) == 1 and not images[0].is_dir():
-        _segment_one(images[0], labels_out, parsed)
+        _segment_one(images[0], labels_out, parsed, channel)
         return
     files = _image_files(images)
     targets = _label_targets(files, labels_out)
     failed: list[tuple[Path, PlatesegError]] = []
     for source, target in zip(files, targets, strict=True):
         try:
-            _segment_one(source, target, parsed)
+            _segment_one(source, target, parsed, channel)
         except ImageError as exc:  # this image is unusable; the others go on
             err_console.print(Text.assemble(("error:", "bold red"), " ", str(exc)))
             failed.append((source, exc))
@@ -181,8 +195,9 @@ def _label_targets(files: list[Path], folder: Path) -> list[Path]:
     return targets
 
 
-def _segment_one(image: Path, labels_out: Path, recipe: Recipe) -> None:
-    """Segment one image file and write its label TIFF; print one line."""
+def _segment_one(image: Path, labels_out: Path, recipe: Recipe, channel: int | None) -> None:
+    """Segment one image file (its ``channel``-th channel when given, 1-based) and write
+    its label TIFF; print one line."""
     from plateseg.imaging import check_field_size, read_image, write_tiff
     from plateseg.segmentation import segment_field
 
@@ -192,7 +207,16 @@ def _segment_one(image: Path, labels_out: Path, recipe: Recipe) -> None:
         data = image.read_bytes()
     except OSError as exc:  # e.g. no permission: this image, not the command, is unusable
         raise ImageReadError(str(image), f"cannot be read ({exc.strerror})") from None
-    pixels = read_image(data, str(image), project=recipe.planes == "max")
+    if channel is None:
+        try:
+            pixels = read_image(data, str(image), project=recipe.planes == "max")
+        except ImageShapeError as exc:
+            if not exc.problem.startswith("a multi-plane stack"):
+                raise
+            hint = "; --channel N reads channel N of a file holding channels"
+            raise ImageShapeError(exc.key, exc.problem + hint) from None
+    else:
+        pixels = _channel_of(data, str(image), channel)
     pixels = check_field_size(pixels, str(image))
     result = segment_field({recipe.channels["nuclei"]: pixels}, recipe)
     try:
@@ -206,6 +230,28 @@ def _segment_one(image: Path, labels_out: Path, recipe: Recipe) -> None:
         soft_wrap=True,
         markup=False,
     )
+
+
+def _channel_of(data: bytes, name: str, channel: int) -> np.ndarray:
+    """Channel ``channel`` (1-based) of a file holding a field's channels
+    (:func:`plateseg.imaging.stack.read_stack`; a single plane is channel 1).
+
+    Raises
+    ------
+    ImageShapeError
+        The file has fewer channels.
+    """
+    from plateseg.imaging.stack import read_stack
+
+    stack = read_stack(data, name)
+    if channel > stack.shape[0]:
+        count = stack.shape[0]
+        raise ImageShapeError(
+            name,
+            f"has {count} channel{'s' if count != 1 else ''}; --channel {channel} asks for "
+            f"channel {channel}",
+        )
+    return stack[channel - 1]
 
 
 def register(app: typer.Typer) -> None:

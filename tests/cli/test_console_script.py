@@ -304,6 +304,41 @@ def test_z_stack_files_fail_naming_the_remedy_or_run_as_their_max_projection(
     assert (tmp_path / "z.tif").read_bytes() == (tmp_path / "f.tif").read_bytes()
 
 
+def test_segment_reads_one_channel_of_a_channel_stack_file(
+    script: Script, home: Path, tmp_path: Path
+) -> None:
+    """An OME-TIFF holding a field's two channels (``CYX``), nuclei second:
+    ``--channel 2`` segments them as the flat nuclei file; without it, the file is
+    refused naming the option; a channel the file does not have, or 0, is refused."""
+    store = LocalStore(Settings(home=home).store_location)
+    nuclei = tifffile.imread(io.BytesIO(store.get_bytes("experiments/OK/P1/P1_A01_s1_w1.tif")))
+    cells = tifffile.imread(io.BytesIO(store.get_bytes("experiments/OK/P1/P1_A01_s1_w2.tif")))
+    both, flat = tmp_path / "both.ome.tif", tmp_path / "flat.tif"
+    tifffile.imwrite(both, np.stack([cells, nuclei]), ome=True, metadata={"axes": "CYX"})
+    tifffile.imwrite(flat, nuclei)
+
+    picked = script(
+        ["segment", str(both), "--labels-out", str(tmp_path / "c.tif"), "--channel", "2"]
+    )
+    assert (picked.code, picked.err) == (0, "")
+    assert script(["segment", str(flat), "--labels-out", str(tmp_path / "f.tif")]).code == 0
+    assert (tmp_path / "c.tif").read_bytes() == (tmp_path / "f.tif").read_bytes()
+    one_line(
+        script(["segment", str(both), "--labels-out", str(tmp_path / "x.tif")]),
+        3,
+        f"error: {both}: a multi-plane stack",
+        "--channel N reads channel N",
+    )
+    one_line(
+        script(["segment", str(both), "--labels-out", str(tmp_path / "x.tif"), "--channel", "3"]),
+        3,
+        f"error: {both}: has 2 channels; --channel 3",
+    )
+    zero = script(["segment", str(both), "--labels-out", str(tmp_path / "x.tif"), "--channel", "0"])
+    assert zero.code == 2 and "--channel" in zero.err
+    assert not (tmp_path / "x.tif").exists()
+
+
 def test_a_run_where_some_images_failed_exits_10_and_says_how_many(script: Script) -> None:
     outcome = script(["run", "SOME", "--run-id", "some-1", *ONE_WORKER])
     line = one_line(
