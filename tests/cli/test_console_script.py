@@ -336,6 +336,12 @@ def test_segment_reads_one_channel_of_a_channel_stack_file(
     )
     zero = script(["segment", str(both), "--labels-out", str(tmp_path / "x.tif"), "--channel", "0"])
     assert zero.code == 2 and "--channel" in zero.err
+    projecting = ["--channel", "2", "--recipe", '{"planes": "max"}']
+    one_line(
+        script(["segment", str(both), "--labels-out", str(tmp_path / "x.tif"), *projecting]),
+        2,
+        'error: --channel with the recipe\'s "planes": "max"',
+    )
     assert not (tmp_path / "x.tif").exists()
 
 
