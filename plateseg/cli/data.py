@@ -198,7 +198,7 @@ def _label_targets(files: list[Path], folder: Path) -> list[Path]:
 def _segment_one(image: Path, labels_out: Path, recipe: Recipe, channel: int | None) -> None:
     """Segment one image file (its ``channel``-th channel when given, 1-based) and write
     its label TIFF; print one line."""
-    from plateseg.imaging import check_field_size, read_image, write_tiff
+    from plateseg.imaging import STACK, check_field_size, read_image, write_tiff
     from plateseg.segmentation import segment_field
 
     if not image.is_file():
@@ -211,7 +211,7 @@ def _segment_one(image: Path, labels_out: Path, recipe: Recipe, channel: int | N
         try:
             pixels = read_image(data, str(image), project=recipe.planes == "max")
         except ImageShapeError as exc:
-            if not exc.problem.startswith("a multi-plane stack"):
+            if not exc.problem.startswith(STACK):
                 raise
             hint = "; --channel N reads channel N of a file holding channels"
             raise ImageShapeError(exc.key, exc.problem + hint) from None

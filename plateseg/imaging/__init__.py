@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_FIELD_SIDE",
+    "STACK",
     "check_field_size",
     "check_plane",
     "decode_failure_reason",
@@ -282,18 +283,23 @@ def _read_pillow(data: bytes, key: str, limit: int, kind: str) -> np.ndarray:
     return grey_from_colour(array, key) if array.ndim == 3 else array
 
 
+#: How a file holding several planes is described: the start of the
+#: :class:`~plateseg.errors.ImageShapeError`'s ``problem`` that refuses it.
+STACK = "a multi-plane stack (Z, time or channels)"
+
+
 def _not_a_plane(key: str, shape: tuple[int, ...], mode: str = "") -> ImageShapeError:
     if len(shape) == 3 and shape[-1] in (3, 4):
         what = f"an RGB{'A' if shape[-1] == 4 else ''} colour image"
     elif mode:
         what = f"a multi-band ({mode}) image"
     else:
-        what = "a multi-plane stack (Z, time or channels)"
+        what = STACK
     hint = ' (a Z-stack is read as its maximum projection with the recipe\'s "planes": "max")'
     return ImageShapeError(
         key,
         f"{what} of shape {shape}; expected one grey-scale plane per channel file"
-        + (hint if what.startswith("a multi-plane") else ""),
+        + (hint if what == STACK else ""),
     )
 
 
