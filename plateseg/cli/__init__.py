@@ -37,6 +37,7 @@ from rich.text import Text
 from plateseg.cli import asl, data, db, plan, run, serve, train
 from plateseg.cli import aws as aws_cli
 from plateseg.cli.exit_codes import EXIT_INTERNAL, EXIT_INTERRUPTED
+from plateseg.cli.help_text import reflow_help
 from plateseg.cli.output import err_console
 from plateseg.errors import PlatesegError
 
@@ -58,6 +59,7 @@ aws_cli.register(app)
 plan.register(app)
 app.add_typer(asl.app, name="asl")
 app.add_typer(db.app, name="db")
+reflow_help(app)
 
 
 def main(argv: list[str] | None = None) -> None:
