@@ -38,6 +38,7 @@ __all__ = [
     "LookupRequest",
     "LookupResult",
     "ManifestItem",
+    "Planes",
     "Recipe",
     "SegmentResult",
     "execution_input_schema",
@@ -131,6 +132,10 @@ DEFAULT_SEGMENTER: Final = "onnx"
 #: (:mod:`plateseg.plate.channels`).
 DEFAULT_CHANNELS: Final = MappingProxyType({"nuclei": "w1", "cells": "w2"})
 
+#: How a channel imaged in several planes is read (:attr:`Recipe.planes`): its first
+#: plane, or the maximum-intensity projection of its planes.
+Planes = Literal["first", "max"]
+
 
 class Recipe(_Model):
     """How to segment: which segmenter, its parameters, and which channel plays which role.
@@ -166,7 +171,7 @@ class Recipe(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
     channels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CHANNELS))
     secondary: dict[str, Any] | None = None
-    planes: Literal["first", "max"] = "first"
+    planes: Planes = "first"
 
     @field_validator("channels")
     @classmethod

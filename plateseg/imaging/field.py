@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from plateseg.contracts import ManifestItem
+from plateseg.contracts import ManifestItem, Planes
 from plateseg.errors import ImageReadError, ImageShapeError
 from plateseg.imaging import check_field_size, get_image_bytes, read_image
 from plateseg.store import Store
 
-__all__ = ["read_field", "read_projection"]
+__all__ = ["read_channel", "read_field", "read_projection"]
 
 
 def read_field(
@@ -53,18 +53,54 @@ def read_field(
     """
     images: dict[str, np.ndarray] = {}
     for channel in channels:
-        key = item.channels.get(channel)
-        if key is None:
-            known = ", ".join(sorted(item.channels)) or "none"
-            raise ImageReadError(
-                item.image_id, f"has no channel {channel!r} (channels found: {known})"
-            )
+        if channel not in item.channels:
+            raise _no_channel(item, channel)
         images[channel] = read_projection(store, item.plane_keys(channel), project=project)
     shapes = {channel: image.shape for channel, image in images.items()}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{c} {s}" for c, s in shapes.items())
         raise ImageShapeError(item.image_id, f"channels differ in shape: {listed}")
     return images
+
+
+def _no_channel(item: ManifestItem, channel: str) -> ImageReadError:
+    known = ", ".join(sorted(item.channels)) or "none"
+    return ImageReadError(item.image_id, f"has no channel {channel!r} (channels found: {known})")
+
+
+def read_channel(
+    store: Store,
+    item: ManifestItem,
+    channel: str,
+    max_pixels: int | None = None,
+    *,
+    planes: Planes = "first",
+) -> np.ndarray:
+    """One channel of one field as a run with the recipe's ``planes`` reads it.
+
+    ``"max"``: the maximum projection of the channel's plane files
+    (:attr:`~plateseg.contracts.ManifestItem.planes`), a Z-stack in one file counting as
+    its projection; ``"first"``: its first plane file alone (further planes ignored, as
+    Lookup leaves them out of such a run's manifest), a file holding a Z-stack refused
+    with an :class:`ImageShapeError` that names the remedy.
+
+    Returns
+    -------
+    np.ndarray
+        The ``(Y, X)`` channel in its file's dtype.
+
+    Raises
+    ------
+    ImageReadError
+        The item has no such channel, or a file cannot be read.
+    ImageShapeError
+        See :func:`read_projection`.
+    """
+    if channel not in item.channels:
+        raise _no_channel(item, channel)
+    project = planes == "max"
+    keys = item.plane_keys(channel) if project else [item.channels[channel]]
+    return read_projection(store, keys, max_pixels, project=project)
 
 
 def read_projection(

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from plateseg.contracts import Planes
 from plateseg.errors import NotFoundError, PlatesegError, TransientError
 from plateseg.finetune.trainer import FineTuneSettings, LabelledField
 from plateseg.store import Store
@@ -62,6 +63,7 @@ class JobRequest:
     name: str
     experiment_id: str
     channel: str
+    planes: Planes
     base: str
     base_data: bytes
     fields: Sequence[FieldData]
@@ -269,6 +271,7 @@ def _work(
         **tuned.card,
         "experiment_id": request.experiment_id,
         "channel": request.channel,
+        "planes": request.planes,
         "created_by": request.created_by,
         "check_field": request.check.image_id if request.check is not None else None,
         "evaluation": {"fields": rows, "agreement": agreement, "leave_one_out": None},
@@ -284,6 +287,7 @@ def _work(
             "segmenter": "onnx",
             "params": {"model": request.name},
             "channels": {"nuclei": request.channel},
+            **({"planes": request.planes} if request.planes != "first" else {}),
         },
         "use_url": request.use_url,
     }

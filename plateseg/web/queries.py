@@ -71,7 +71,8 @@ class ManifestCache:
         keys = [info.key for info in self.store.list(experiment_prefix(experiment_id))]
         naming = choose_naming(keys, experiment_id, None)
         # with every plane (ManifestItem.planes): a recipe may project them; readers of
-        # one channel key (thumbnails, scribbles) use the first plane as Lookup does
+        # one channel key (thumbnails) use the first plane as Lookup does, the Models
+        # page the planes it is asked for (plateseg.imaging.field.read_channel)
         items, _report = build_manifest(keys, experiment_id, naming.pattern, project=True)
         with self._lock:
             self._entries[experiment_id] = _Entry(now, items, naming)
@@ -93,12 +94,16 @@ class ManifestCache:
                 return item
         raise NotFoundError(f"experiment {experiment_id!r} has no field {image_id!r}")
 
+    def channel_item(self, experiment_id: str, image_id: str, channel: str) -> ManifestItem:
+        """One field of view that has ``channel``; :class:`NotFoundError` naming what lacks."""
+        item = self.item(experiment_id, image_id)
+        if channel not in item.channels:
+            raise NotFoundError(f"field {image_id!r} has no channel {channel!r}")
+        return item
+
     def channel_key(self, experiment_id: str, image_id: str, channel: str) -> str:
         """Store key of one channel of one field; :class:`NotFoundError` naming what lacks."""
-        key = self.item(experiment_id, image_id).channels.get(channel)
-        if key is None:
-            raise NotFoundError(f"field {image_id!r} has no channel {channel!r}")
-        return key
+        return self.channel_item(experiment_id, image_id, channel).channels[channel]
 
 
 def experiment_ids(store: Store) -> list[str]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from plateseg.contracts import ManifestItem, Recipe
+from plateseg.contracts import ManifestItem, Planes, Recipe
 from plateseg.errors import InputError
 from plateseg.segmentation.model_store import ModelFormError, ModelInfo, provenance_key, store_model
 from plateseg.store import Store
@@ -179,6 +179,7 @@ def train_from_scribbles(
     experiment_id: str,
     channel: str,
     scribbles: Sequence[Scribble],
+    planes: Planes = "first",
     trees: int = 16,
     max_depth: int = 8,
     scale: int = 2,
@@ -196,6 +197,9 @@ def train_from_scribbles(
         The experiment and its nuclei channel (recorded in the provenance).
     scribbles : sequence of Scribble
         One to three fields with their nuclei images and full-resolution label masks.
+    planes : {"first", "max"}
+        How the images were read (the recipe's ``planes``): recorded in the provenance
+        and put in the recipe, so a run reads the fields as the model was taught.
     trees, max_depth, scale : int
         Forest size and model resolution (see ``train_pixel_classifier``).
     replace : bool
@@ -241,12 +245,15 @@ def train_from_scribbles(
         "origin": "trained",
         "experiment_id": experiment_id,
         "channel": channel,
+        "planes": planes,
         "image_ids": [s.item.image_id for s in scribbles],
         "labelled_pixels": counts,
         "training": {"trees": trees, "max_depth": max_depth, "scale": scale},
         "train_seconds": round(seconds, 2),
     }
-    recipe = Recipe(segmenter="trainable", params={"model": name}, channels={"nuclei": channel})
+    recipe = Recipe(
+        segmenter="trainable", params={"model": name}, channels={"nuclei": channel}, planes=planes
+    )
     info = store_model(store, name, data, provenance, replace=True)
     shown = []
     for scribble, image in zip(scribbles, images, strict=True):
@@ -265,5 +272,6 @@ def train_from_scribbles(
     record = {**info.provenance, "preview_objects": objects}
     store.put_bytes(provenance_key(name), json.dumps(record, indent=1).encode(), "application/json")
     info = replace_info(info, provenance=record)
-    as_posted = recipe.model_dump(include={"segmenter", "params", "channels"})
+    posted = {"segmenter", "params", "channels"} | ({"planes"} if planes != "first" else set())
+    as_posted = recipe.model_dump(include=posted)
     return TrainedModel(info, round(seconds, 2), counts, shown, as_posted)

@@ -13,24 +13,24 @@
 
 Form problems answer 422 with ``fields`` naming each bad field (``name``, ``base``,
 ``fields``, ``scribbles``, ``channel``, ``check_field``, ``method``: PyTorch missing).
+Fields are read as a run with the chosen ``planes`` reads them
+(:func:`~plateseg.web.routers.models.taught_image`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from plateseg.contracts import DEFAULT_CHANNELS
+from plateseg.contracts import DEFAULT_CHANNELS, Planes
 from plateseg.errors import ModelError, NotFoundError, ObjectNotFoundError
 from plateseg.finetune.labels import label_counts
 from plateseg.finetune.trainer import FineTuneSettings
-from plateseg.imaging import get_image_bytes, read_image
 from plateseg.segmentation.model_store import (
     ModelFormError,
     check_model_name,
@@ -47,7 +47,7 @@ from plateseg.segmentation.onnx_model import (
 from plateseg.web.deps import AppStateDep, ExperimentId, ImageId
 from plateseg.web.finetune_eval import count_objects, encode_rle
 from plateseg.web.finetune_job import FieldData, FineTuneJobs, JobProgress, JobRequest
-from plateseg.web.routers.models import ScribbleIn
+from plateseg.web.routers.models import PLANES_HELP, ScribbleIn, taught_image, use_url
 from plateseg.web.scribbles import canvas_shape, canvas_step, decode_rle, full_resolution
 from plateseg.web.state import AppState
 
@@ -81,6 +81,7 @@ class FineTuneIn(BaseModel):
     channel: str = Field(
         default=DEFAULT_CHANNELS["nuclei"], max_length=64, description="the nuclei channel"
     )
+    planes: Planes = Field(default="first", description=PLANES_HELP)
     base: str = Field(default=DEFAULT_MODEL, max_length=64, description="a nuclei-3class model")
     fields: list[CorrectionIn] = Field(min_length=1, max_length=3)
     check_field: str | None = Field(
@@ -164,7 +165,9 @@ def _base_data(state: AppState, base: str) -> bytes:
     return data
 
 
-def _read_field(state: AppState, experiment_id: str, image_id: str, channel: str) -> Any:
+def _read_field(
+    state: AppState, experiment_id: str, image_id: str, channel: str, planes: Planes
+) -> np.ndarray:
     where = f"field {image_id[:60]}"
     try:
         item = state.manifests.item(experiment_id, image_id)
@@ -175,8 +178,7 @@ def _read_field(state: AppState, experiment_id: str, image_id: str, channel: str
         raise ModelFormError(
             {"channel": f"{where} has no channel {channel!r}: {sorted(item.channels)}"}
         )
-    limit = state.settings.max_image_pixels
-    return read_image(get_image_bytes(state.store, key, limit), key, limit)
+    return taught_image(state, item, channel, planes)
 
 
 def _fields(state: AppState, body: FineTuneIn, experiment_id: str) -> list[FieldData]:
@@ -186,7 +188,7 @@ def _fields(state: AppState, body: FineTuneIn, experiment_id: str) -> list[Field
     found = []
     for index, item in enumerate(body.fields, start=1):
         where = f"field {index} ({item.image_id[:60]})"
-        image = _read_field(state, experiment_id, item.image_id, body.channel)
+        image = _read_field(state, experiment_id, item.image_id, body.channel, body.planes)
         shape = (int(image.shape[0]), int(image.shape[1]))
         if (item.height, item.width) not in (shape, canvas_shape(shape)):
             raise ModelFormError(
@@ -233,15 +235,10 @@ def _check_field(
             return None
         chosen = others[0]
     try:
-        image = _read_field(state, experiment_id, chosen, body.channel)
+        image = _read_field(state, experiment_id, chosen, body.channel, body.planes)
     except ModelFormError as exc:
         raise ModelFormError({"check_field": "; ".join(exc.fields.values())}) from None
     return FieldData(chosen, image, np.zeros(image.shape, np.uint8))
-
-
-def _use_url(experiment_id: str, model: str, channel: str) -> str:
-    query = urlencode({"segmenter": "onnx", "model": model, "nuclei": channel})
-    return f"/experiments/{experiment_id}/new-run?{query}"
 
 
 def _who(request: Request, state: AppState) -> str:
@@ -271,6 +268,7 @@ def objects(
     image_id: ImageId,
     channel: Annotated[str, Query(max_length=64, pattern=_CHANNEL)] = DEFAULT_CHANNELS["nuclei"],
     model: Annotated[str, Query(max_length=64)] = DEFAULT_MODEL,
+    planes: Annotated[Planes, Query(description=PLANES_HELP)] = "first",
 ) -> Any:
     """A ``nuclei-3class`` model's objects on one field, at the field's canvas size."""
     from plateseg.segmentation.learned import segment_learned
@@ -279,10 +277,9 @@ def objects(
         data = _base_data(state, model)
     except ModelFormError as exc:
         return _form_error(exc)
-    key = state.manifests.channel_key(experiment_id, image_id, channel)
-    limit = state.settings.max_image_pixels
+    item = state.manifests.channel_item(experiment_id, image_id, channel)
     with state.previews.take():
-        image = read_image(get_image_bytes(state.store, key, limit), key, limit)
+        image = taught_image(state, item, channel, planes)
         labels = segment_learned(image, load_model_bytes(model, data), None).labels
     step = canvas_step(image.shape)
     small = labels[::step, ::step]
@@ -330,6 +327,7 @@ def start(request: Request, state: AppStateDep, body: FineTuneIn) -> Any:
             name=body.name,
             experiment_id=experiment_id,
             channel=body.channel,
+            planes=body.planes,
             base=body.base,
             base_data=base_data,
             fields=fields,
@@ -338,7 +336,7 @@ def start(request: Request, state: AppStateDep, body: FineTuneIn) -> Any:
             leave_one_out=body.leave_one_out,
             replace=body.replace,
             created_by=_who(request, state),
-            use_url=_use_url(experiment_id, body.name, body.channel),
+            use_url=use_url(experiment_id, "onnx", body.name, body.channel, body.planes),
         )
     )
     return JSONResponse(progress.as_json(), status_code=202)

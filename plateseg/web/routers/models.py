@@ -4,6 +4,9 @@ Form problems answer 422 with ``fields`` naming each bad field (``name``, ``file
 ``channel``, ``fields``, ``scribbles``), like recipe errors do. Training runs in the
 server's worker threads (the event loop stays free), one training at a time: a
 second one meanwhile gets 503 with ``Retry-After``.
+
+A field is taught on as a run with the chosen ``planes`` reads it
+(:func:`taught_image`): its first plane, or the maximum projection of its planes.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import threading
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Path, UploadFile
+import numpy as np
+from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from plateseg.contracts import DEFAULT_CHANNELS
+from plateseg.contracts import DEFAULT_CHANNELS, ManifestItem, Planes
 from plateseg.errors import NotFoundError, TransientError
-from plateseg.imaging import get_image_bytes, read_image
+from plateseg.imaging.field import read_channel
 from plateseg.segmentation.model_store import (
     ModelFormError,
     ModelInfo,
@@ -45,6 +49,11 @@ _LOCK_KEY = "models.training"
 _FORM_ERROR: dict[int | str, dict[str, Any]] = {
     422: {"description": "a field is invalid: `fields` names each problem"}
 }
+#: What the ``planes`` choice of the teaching endpoints means (the recipe's ``planes``).
+PLANES_HELP = (
+    "Z planes, as a run with this recipe reads the field: 'first' its first plane, 'max' "
+    "the maximum projection of its plane files or of a Z-stack held in one file"
+)
 
 
 class ModelOut(BaseModel):
@@ -87,6 +96,7 @@ class TrainIn(BaseModel):
     channel: str = Field(
         default=DEFAULT_CHANNELS["nuclei"], max_length=64, description="the nuclei channel"
     )
+    planes: Planes = Field(default="first", description=PLANES_HELP)
     fields: list[ScribbleIn] = Field(min_length=1, max_length=3)
     trees: int = Field(default=16, ge=1, le=64)
     max_depth: int = Field(default=8, ge=2, le=16)
@@ -128,10 +138,23 @@ def _form_error(exc: ModelFormError) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
-def use_url(experiment_id: str, model: str, channel: str) -> str:
-    """The new-run page of ``experiment_id`` with the trainable segmenter and ``model``."""
-    query = urlencode({"segmenter": "trainable", "model": model, "nuclei": channel})
-    return f"/experiments/{experiment_id}/new-run?{query}"
+def use_url(
+    experiment_id: str, segmenter: str, model: str, channel: str, planes: Planes = "first"
+) -> str:
+    """The new-run page of ``experiment_id`` with ``segmenter``, ``model``, the nuclei
+    ``channel`` and (when taught on projections) ``planes=max`` preselected."""
+    query = {"segmenter": segmenter, "model": model, "nuclei": channel}
+    if planes != "first":
+        query["planes"] = planes
+    return f"/experiments/{experiment_id}/new-run?{urlencode(query)}"
+
+
+def taught_image(state: AppState, item: ManifestItem, channel: str, planes: Planes) -> np.ndarray:
+    """The ``(Y, X)`` channel of a field a model is taught on, read as a run with the
+    recipe's ``planes`` reads it (:func:`~plateseg.imaging.field.read_channel`): the
+    canvas, the base model's objects, scribbles and corrections all see that picture."""
+    limit = state.settings.max_image_pixels
+    return read_channel(state.store, item, channel, limit, planes=planes)
 
 
 def _training_lock(state: AppState) -> threading.Lock:
@@ -187,14 +210,11 @@ def canvas(
     experiment_id: ExperimentId,
     image_id: ImageId,
     channel: Annotated[str, Path(max_length=64, pattern=_CHANNEL)],
+    planes: Annotated[Planes, Query(description=PLANES_HELP)] = "first",
 ) -> Response:
     """The picture to paint scribbles on: one channel, contrast-stretched, ≤ 1024 px."""
-    key = state.manifests.channel_key(experiment_id, image_id, channel)
-    image = read_image(
-        get_image_bytes(state.store, key, state.settings.max_image_pixels),
-        key,
-        state.settings.max_image_pixels,
-    )
+    item = state.manifests.channel_item(experiment_id, image_id, channel)
+    image = taught_image(state, item, channel, planes)
     return Response(
         canvas_png(image),
         media_type="image/png",
@@ -219,16 +239,11 @@ def _scribbles(state: AppState, body: TrainIn) -> list[Scribble]:
             item = state.manifests.item(experiment_id, field.image_id)
         except NotFoundError as exc:
             raise ModelFormError({"fields": str(exc)}) from None
-        key = item.channels.get(body.channel)
-        if key is None:
+        if body.channel not in item.channels:
             raise ModelFormError(
                 {"channel": f"{where} has no channel {body.channel!r}: {sorted(item.channels)}"}
             )
-        image = read_image(
-            get_image_bytes(state.store, key, state.settings.max_image_pixels),
-            key,
-            state.settings.max_image_pixels,
-        )
+        image = taught_image(state, item, body.channel, body.planes)
         shape = (int(image.shape[0]), int(image.shape[1]))
         if (field.height, field.width) not in (shape, canvas_shape(shape)):
             raise ModelFormError(
@@ -263,6 +278,7 @@ def train(state: AppStateDep, body: TrainIn) -> Any:
             name=body.name,
             experiment_id=body.experiment_id,
             channel=body.channel,
+            planes=body.planes,
             scribbles=scribbles,
             trees=body.trees,
             max_depth=body.max_depth,
@@ -279,5 +295,5 @@ def train(state: AppStateDep, body: TrainIn) -> Any:
         labelled=trained.labelled,
         previews=[PreviewOut.model_validate(p) for p in trained.previews],
         recipe=trained.recipe,
-        use_url=use_url(body.experiment_id, body.name, body.channel),
+        use_url=use_url(body.experiment_id, "trainable", body.name, body.channel, body.planes),
     )

@@ -127,10 +127,12 @@ def new_run_page(
     segmenter: Literal["classical", "trainable", "onnx"] = DEFAULT_SEGMENTER,
     model: Annotated[str | None, Query(max_length=64)] = None,
     nuclei: Annotated[str | None, Query(max_length=64)] = None,
+    planes: Annotated[str | None, Query(max_length=8)] = None,
 ) -> Response:
     """The recipe and run-options form (``plateseg run``'s options: naming, secondary
     objects, batch size, concurrency, run id); ``?segmenter=trainable&model=NAME&nuclei=w1``
-    preselects a model."""
+    preselects a model, ``&planes=max`` the maximum projection (what the Models page's
+    "Use" links carry for a model taught on projections)."""
     detail = experiment_detail(state, experiment_id)
     schema = get_segmenter(segmenter).params_model.model_json_schema()
     models: list[str] = []
@@ -159,6 +161,7 @@ def new_run_page(
         models=models,
         model=chosen or (models[0] if models else None),
         nuclei=channel if channel in detail["channels"] else defaults and defaults.nuclei,
+        planes=_choice(planes, "first|max") or "first",
         cells=defaults and defaults.cells,
         presets=sorted(PRESETS),
         map_defaults=state.backend.map_settings,
