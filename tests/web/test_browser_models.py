@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi import FastAPI
 from playwright.sync_api import Page, expect
@@ -23,7 +22,7 @@ from plateseg.imaging import read_image
 from plateseg.segmentation.onnx_model import SHIPPED_MODELS
 from plateseg.store import LocalStore, get_json
 
-from .browser import chromium, screenshot, served
+from .browser import chromium, paint, screenshot, served, truth_strokes
 from .conftest import TOKEN
 
 EXPERIMENT = "DEMO-M"
@@ -62,45 +61,16 @@ def page() -> Iterator[Page]:
 def strokes(models_store: LocalStore) -> dict[str, dict[str, list[tuple[float, ...]]]]:
     """Per field: short strokes (x0, y0, x1, y1 in image pixels) inside true nuclei and
     in clear background, from the generator's ground truth."""
-    from scipy import ndimage as ndi
-
     found = {}
     for image_id in FIELDS:
         key = f"truth/{EXPERIMENT}/masks/{image_id}.tif"
-        truth = read_image(models_store.get_bytes(key), key)
-        nuclei = []
-        index = np.arange(1, int(truth.max()) + 1)
-        areas = ndi.sum_labels(np.ones_like(truth), truth, index)
-        for label in index[np.argsort(areas)[::-1][:5]]:
-            rows, cols = np.nonzero(truth == label)
-            y, x = float(np.median(rows)), float(np.median(cols))
-            inside = cols[rows == int(y)]
-            half = max(1.0, (inside.max() - inside.min()) * 0.25)
-            nuclei.append((x - half, y, x + half, y))
-        clear = ndi.distance_transform_edt(truth == 0)
-        clear[:20], clear[-20:], clear[:, :20], clear[:, -20:] = 0, 0, 0, 0
-        background = []
-        while len(background) < 6 and clear.max() >= 8:
-            y, x = np.unravel_index(int(np.argmax(clear)), clear.shape)
-            reach = min(float(clear[y, x]) - 5, 14.0)
-            background.append((x - reach, float(y), x + reach, float(y)))
-            clear[max(0, y - 24) : y + 24, max(0, x - 24) : x + 24] = 0
-        assert len(background) >= 3, image_id
-        found[image_id] = {"nuclei": nuclei, "background": background}
+        found[image_id] = truth_strokes(read_image(models_store.get_bytes(key), key))
+        assert len(found[image_id]["background"]) >= 3, image_id
     return found
 
 
 def _paint(page: Page, lines: list[tuple[float, ...]]) -> None:
-    page.evaluate("document.querySelector('#scribble-canvas').scrollIntoView({block: 'center'})")
-    box = page.locator("#scribble-canvas").bounding_box()
-    assert box is not None and box["width"] > SIZE
-    assert box["y"] >= 0 and box["y"] + box["height"] <= 1000  # all of it on screen
-    scale = box["width"] / SIZE
-    for x0, y0, x1, y1 in lines:
-        page.mouse.move(box["x"] + x0 * scale, box["y"] + y0 * scale)
-        page.mouse.down()
-        page.mouse.move(box["x"] + x1 * scale, box["y"] + y1 * scale, steps=6)
-        page.mouse.up()
+    paint(page, lines, SIZE)
 
 
 def test_train_a_model_from_scribbles_and_run_it(

@@ -76,7 +76,7 @@
     const state = api.state();
     const body = {
       name: $("#model-name").value.trim(), experiment_id: state.experiment, channel: $("#train-channel").value,
-      base: $("#ft-base").value, fields: painted.map((f) => api.encode(f, true)),
+      planes: api.planes(), base: $("#ft-base").value, fields: painted.map((f) => api.encode(f, true)),
       steps: Number($("#ft-steps").value), seconds: Number($("#ft-seconds").value),
       leave_one_out: $("#ft-loo").checked, replace: $("#model-replace").checked,
     };

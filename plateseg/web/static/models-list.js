@@ -51,16 +51,17 @@
 
   /* ---------- the model list ---------- */
   let models = [];
+  const projected = (p) => (p.planes === "max" ? " (maximum projection)" : "");
   function provenance(m) {
     const p = m.provenance || {};
     if (p.origin === "trained") {
       const px = p.labelled_pixels || {};
-      return `trained on ${p.experiment_id} · ${(p.image_ids || []).length} field${(p.image_ids || []).length === 1 ? "" : "s"} of ${p.channel} · ${num((px.nucleus || 0) + (px.background || 0))} px labelled · ${p.train_seconds} s`;
+      return `trained on ${p.experiment_id} · ${(p.image_ids || []).length} field${(p.image_ids || []).length === 1 ? "" : "s"} of ${p.channel}${projected(p)} · ${num((px.nucleus || 0) + (px.background || 0))} px labelled · ${p.train_seconds} s`;
     }
     if (p.origin === "fine-tuned") {
       const a = (p.evaluation || {}).agreement || {};
       const agree = a.after !== undefined && a.after !== null ? ` · label agreement ${pct(a.before)} → ${pct(a.after)}` : "";
-      return `fine-tuned from ${(p.base || {}).name} on ${p.experiment_id} · ${(p.fields || []).length} field(s) · ${p.steps} steps, ${p.seconds} s${agree}`;
+      return `fine-tuned from ${(p.base || {}).name} on ${p.experiment_id} · ${(p.fields || []).length} field(s)${projected(p)} · ${p.steps} steps, ${p.seconds} s${agree}`;
     }
     if (p.origin === "uploaded") return `uploaded${p.filename ? " from " + p.filename : ""}`;
     if (p.origin === "shipped") return "shipped with plateseg (see plateseg/models/README.md)";
@@ -74,6 +75,8 @@
     const channel = ($("#train-channel") || {}).value || "";
     const q = new URLSearchParams({ segmenter: m.segmenter, model: m.name });
     if (channel) q.set("nuclei", channel);
+    /* read the fields as the page shows them (taught on projections: planes=max) */
+    if (($("#train-planes") || {}).value === "max") q.set("planes", "max");
     return `/experiments/${encodeURIComponent(exp)}/new-run?${q}`;
   }
   function drawModels(fresh) {

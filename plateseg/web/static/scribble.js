@@ -81,13 +81,24 @@
     });
   }
 
+  /* how fields are read, as a run with the recipe's "planes" reads them: the first plane,
+     or the maximum projection of the planes (plane files, or a Z-stack in one file) */
+  function planes() { return ($("#train-planes") || {}).value || "first"; }
+
+  /* the canvas picture; when it cannot load, the server's reason (a Z-stack read as its
+     first plane says how to project it: here, the Z planes menu) */
   function loadImage(field) {
     const channel = $("#train-channel").value;
+    const url = `/api/models/canvas/${encodeURIComponent(trainer.experiment)}/${encodeURIComponent(field)}/${encodeURIComponent(channel)}.png?${new URLSearchParams({ planes: planes() })}`;
     return new Promise((resolve, reject) => {
       const img = new Image();
       img.onload = () => resolve(img);
-      img.onerror = () => reject(new Error(`cannot load ${field} (${channel})`));
-      img.src = `/api/models/canvas/${encodeURIComponent(trainer.experiment)}/${encodeURIComponent(field)}/${encodeURIComponent(channel)}.png`;
+      img.onerror = async () => {
+        const why = await call("GET", url).then(() => "", (error) => error.message);
+        const hint = why.includes('"planes": "max"') ? " Choose Z planes: maximum projection." : "";
+        reject(new Error(`cannot load ${field} (${channel})${why ? ": " + why : ""}${hint}`));
+      };
+      img.src = url;
     });
   }
 
@@ -95,7 +106,7 @@
   async function loadObjects(f) {
     f.ids = null; f.outline = null; f.objectCount = null;
     if (!fineTuning()) return;
-    const q = new URLSearchParams({ channel: $("#train-channel").value, model: baseModel() });
+    const q = new URLSearchParams({ channel: $("#train-channel").value, model: baseModel(), planes: planes() });
     const data = await call("GET", `/api/finetune/objects/${encodeURIComponent(trainer.experiment)}/${encodeURIComponent(f.imageId)}?${q}`);
     if (data.width !== f.mask.width || data.height !== f.mask.height) return;
     const ids = new Int32Array(data.width * data.height);
@@ -369,7 +380,7 @@
     if (!painted.length) { showFieldErrors(root, { fields: { scribbles: "paint some nucleus and background strokes first" } }, $("#train-error")); return; }
     const body = {
       name: $("#model-name").value.trim(), experiment_id: trainer.experiment, channel: $("#train-channel").value,
-      fields: painted.map((f) => encode(f, false)), replace: $("#model-replace").checked,
+      planes: planes(), fields: painted.map((f) => encode(f, false)), replace: $("#model-replace").checked,
     };
     button.disabled = true; button.classList.add("training"); button.textContent = "Training…";
     const started = performance.now();
@@ -409,12 +420,20 @@
     initCanvas();
     const pick = $("#train-experiment");
     pick.addEventListener("change", () => loadExperiment(pick.value).catch((e) => { $("#train-error").textContent = e.message; }));
-    $("#train-channel").addEventListener("change", async () => {
+    /* another channel or another reading of the planes: the same fields, pictures and
+       outlines read anew (a field refused before, as a Z-stack read as its first plane,
+       is tried again) */
+    const reread = async () => {
+      drawModels();
       try {
+        $("#train-error").textContent = "";
         for (const f of trainer.fields) f.img = await loadImage(f.imageId);
-        select(trainer.current); drawModels(); await reloadObjects();
+        select(trainer.current); await reloadObjects();
+        if (!trainer.fields.length && fieldIds().length) await addField(fieldIds()[0]);
       } catch (error) { $("#train-error").textContent = error.message; }
-    });
+    };
+    $("#train-channel").addEventListener("change", reread);
+    $("#train-planes").addEventListener("change", reread);
     $("#add-field").addEventListener("click", () => addField($("#train-field").value).catch((e) => { $("#train-error").textContent = e.message; }));
     $("#model-name").addEventListener("input", (event) => { event.target.dataset.touched = "1"; });
     $("#train-button").addEventListener("click", train);
@@ -426,7 +445,7 @@
   }
 
   Object.assign(api, {
-    reloadObjects, setMode, encode,
+    reloadObjects, setMode, encode, planes,
     state: () => trainer,
     painted: () => trainer.fields.filter((f) => f.strokes.length),
   });
