@@ -27,7 +27,9 @@ Run (CPU, 2 cores: ~40 min; CUDA is used when present)::
     .venv/bin/pip install -r tools/requirements-train.txt
     .venv/bin/python tools/train_nuclei_net.py [--data DIR] [--out plateseg/models/nuclei-unet.onnx]
 
-``--quick`` trains a few steps on two images (the test suite runs it). Prints the
+``--depth``/``--channels`` change the U-Net's poolings and first-level width (the shipped
+model: 3 and 8; ``--depth 4`` was tried, see the model card). ``--quick`` trains a few
+steps on two images (the test suite runs it). Prints the
 validation figures quoted in ``plateseg/models/README.md``; seeds are fixed.
 """
 
@@ -297,6 +299,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--depth", type=int, default=3, help="poolings of the U-Net")
+    parser.add_argument("--channels", type=int, default=8, help="channels of its first level")
     parser.add_argument("--quick", action="store_true", help="a few steps on two images")
     args = parser.parse_args()
     if args.quick:
@@ -309,7 +313,7 @@ def main() -> None:
         everything = train + validation
         train, validation = everything[:2], everything[2:3] or everything[:1]
     print(f"train {len(train)} images, validation {len(validation)} (never trained on)")
-    model = build_unet().to(device)
+    model = build_unet(args.channels, args.depth).to(device)
     loader = torch.utils.data.DataLoader(
         Samples(train, args.seed),
         batch_size=args.batch,
@@ -341,7 +345,7 @@ def main() -> None:
     meta = {
         "plateseg.kind": "nuclei-3class",
         "plateseg.diameter": str(TARGET_DIAMETER),
-        "plateseg.multiple": "8",
+        "plateseg.multiple": str(2**args.depth),
         "plateseg.foreground": "1",
         "plateseg.training": json.dumps(
             {

@@ -7,18 +7,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from plateseg.segmentation.onnx_model import load_model_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_one_short_run_on_two_images_exports_a_valid_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("depth", "multiple"), [(3, 8), (4, 16)])
+def test_one_short_run_on_two_images_exports_a_valid_model(
+    tmp_path: Path, depth: int, multiple: int
+) -> None:
+    """The shipped architecture (3 poolings) and a deeper one (``--depth 4``, whose tile
+    sides must be multiples of 16: the model says so)."""
     out = tmp_path / "quick.onnx"
     done = subprocess.run(
         [
             sys.executable,
             str(ROOT / "tools" / "train_nuclei_net.py"),
             "--quick",
+            "--depth",
+            str(depth),
             "--data",
             str(ROOT / "tests" / "data" / "bbbc039"),
             "--out",
@@ -34,3 +43,4 @@ def test_one_short_run_on_two_images_exports_a_valid_model(tmp_path: Path) -> No
     assert set(summary["validation"]) == {"ap50_pooled", "ap50_mean", "map"}
     model = load_model_bytes("quick", out.read_bytes())
     assert model.kind == "nuclei-3class" and model.diameter == 14.0
+    assert model.multiple == multiple
