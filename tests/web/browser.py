@@ -69,6 +69,19 @@ def chromium() -> Iterator[Browser]:
             launched.close()
 
 
+@contextlib.contextmanager
+def desktop_page(width: int = 1440, height: int = 1000) -> Iterator[Page]:
+    """A page of a fresh Chromium at a desktop size, 20 s default timeout."""
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        try:
+            yield page
+        finally:
+            context.close()
+
+
 def screenshot(page: Page, name: str) -> None:
     """A full-page screenshot as ``test-artifacts/<name>.png``."""
     ARTIFACTS.mkdir(exist_ok=True)

@@ -35,7 +35,7 @@ from plateseg.segmentation.learned import segment_learned
 from plateseg.segmentation.onnx_model import load_model
 from plateseg.store import LocalStore, get_json
 
-from .browser import ARTIFACTS, chromium, screenshot, served
+from .browser import ARTIFACTS, desktop_page, screenshot, served
 from .conftest import TOKEN
 
 EXPERIMENT = "DEMO-F"
@@ -87,12 +87,8 @@ def server(app: FastAPI, shifted: LocalStore) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1440, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(20_000)
+    with desktop_page() as page:
         yield page
-        context.close()
 
 
 def _field(store: LocalStore, image_id: str) -> tuple[np.ndarray, np.ndarray]:

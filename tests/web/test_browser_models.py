@@ -22,7 +22,7 @@ from plateseg.imaging import read_image
 from plateseg.segmentation.onnx_model import SHIPPED_MODELS
 from plateseg.store import LocalStore, get_json
 
-from .browser import chromium, paint, screenshot, served, truth_strokes
+from .browser import desktop_page, paint, screenshot, served, truth_strokes
 from .conftest import TOKEN
 
 EXPERIMENT = "DEMO-M"
@@ -49,12 +49,8 @@ def server(app: FastAPI, models_store: LocalStore) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1440, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(20_000)
+    with desktop_page() as page:
         yield page
-        context.close()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from plateseg.demo import write_demo_experiment
 from plateseg.imaging import read_image
 from plateseg.store import LocalStore, get_json
 
-from .browser import chromium, paint, screenshot, served, truth_strokes
+from .browser import desktop_page, paint, screenshot, served, truth_strokes
 from .conftest import TOKEN
 from .zplanes import write_stack_files
 
@@ -51,12 +51,8 @@ def server(app: FastAPI, stacks: LocalStore) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1440, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(20_000)
+    with desktop_page() as page:
         yield page
-        context.close()
 
 
 def test_teach_on_the_maximum_projection_of_a_z_stack_plate(
