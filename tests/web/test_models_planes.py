@@ -12,7 +12,6 @@ Z-stack of two planes whose maximum is DEMO-W's image), ZPLANES (Operetta plane 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from plateseg.store import LocalStore, get_json
 from plateseg.web.finetune_eval import encode_rle
 
 from .conftest import EXPERIMENT
+from .test_finetune import wait
 from .zplanes import write_plane_files, write_stack_files
 
 FIELDS = ["P1_A01_1", "P1_D05_1"]
@@ -172,16 +172,6 @@ def test_a_default_model_card_says_first_and_its_use_link_is_unchanged(
     assert response.json()["use_url"].endswith("nuclei=ch1")
     page = client.get(response.json()["use_url"]).text
     assert '<option value="first" selected>first plane</option>' in page
-
-
-def wait(client: TestClient, job_id: str, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        progress: dict[str, Any] = client.get(f"/api/finetune/jobs/{job_id}").json()
-        if progress["status"] != "running":
-            return progress
-        assert time.monotonic() < deadline, progress
-        time.sleep(0.2)
 
 
 def test_a_fine_tune_on_a_one_file_stack_reads_its_projection(
