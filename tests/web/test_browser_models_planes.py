@@ -97,6 +97,14 @@ def test_teach_on_the_maximum_projection_of_a_z_stack_plate(
     expect(row).to_contain_text("of w1 (maximum projection)", timeout=WAIT)
     expect(row.locator("a.button")).to_have_attribute("href", re.compile(r"[?&]planes=max(&|$)"))
     screenshot(page, "models-zstack")
+    # the page back on first planes: the model taught on projections still runs on them,
+    # the shipped one follows the menu
+    page.locator("#train-planes").select_option("first")
+    expect(error).to_contain_text("multi-plane stack", timeout=WAIT)
+    expect(row.locator("a.button")).to_have_attribute("href", re.compile(r"[?&]planes=max(&|$)"))
+    shipped = page.locator('#models tr[data-model="nuclei-unet"] a.button')
+    expect(shipped).to_have_attribute("href", re.compile(r"[?&]model=nuclei-unet(&|$)"))
+    expect(shipped).not_to_have_attribute("href", re.compile(r"planes="))
 
     use.click()
     page.wait_for_url("**/new-run?*")

@@ -75,8 +75,10 @@
     const channel = ($("#train-channel") || {}).value || "";
     const q = new URLSearchParams({ segmenter: m.segmenter, model: m.name });
     if (channel) q.set("nuclei", channel);
-    /* read the fields as the page shows them (taught on projections: planes=max) */
-    if (($("#train-planes") || {}).value === "max") q.set("planes", "max");
+    /* a model taught on projections runs on them (its card says so); any other model
+       reads the fields as the page shows them */
+    const planes = (m.provenance || {}).planes || ($("#train-planes") || {}).value;
+    if (planes === "max") q.set("planes", "max");
     return `/experiments/${encodeURIComponent(exp)}/new-run?${q}`;
   }
   function drawModels(fresh) {
