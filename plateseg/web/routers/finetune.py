@@ -173,8 +173,7 @@ def _read_field(
         item = state.manifests.item(experiment_id, image_id)
     except NotFoundError as exc:
         raise ModelFormError({"fields": str(exc)}) from None
-    key = item.channels.get(channel)
-    if key is None:
+    if channel not in item.channels:
         raise ModelFormError(
             {"channel": f"{where} has no channel {channel!r}: {sorted(item.channels)}"}
         )
