@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi import FastAPI
@@ -13,6 +13,9 @@ from plateseg.demo import write_demo_experiment
 from plateseg.settings import Settings
 from plateseg.store import LocalStore
 from plateseg.web import WebSettings, create_app
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 TOKEN = "test-token-0123456789"
 EXPERIMENT = "DEMO-W"
@@ -64,3 +67,13 @@ def finished_run(client: TestClient, app: FastAPI, demo: LocalStore) -> dict[str
     assert final.status == "SUCCEEDED", final
     progress: dict[str, Any] = client.get(f"/api/runs/{run_id}").json()
     return progress
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A desktop-sized Chromium page (:func:`tests.web.browser.desktop_page`); browser
+    modules that need another size or context define their own ``page``."""
+    from .browser import desktop_page
+
+    with desktop_page() as opened:
+        yield opened

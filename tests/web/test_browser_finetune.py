@@ -35,7 +35,7 @@ from plateseg.segmentation.learned import segment_learned
 from plateseg.segmentation.onnx_model import load_model
 from plateseg.store import LocalStore, get_json
 
-from .browser import ARTIFACTS, desktop_page, screenshot, served
+from .browser import ARTIFACTS, screenshot, served
 from .conftest import TOKEN
 
 EXPERIMENT = "DEMO-F"
@@ -83,12 +83,6 @@ def shifted(store: LocalStore) -> LocalStore:
 def server(app: FastAPI, shifted: LocalStore) -> Iterator[str]:
     with served(app) as url:
         yield url
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    with desktop_page() as page:
-        yield page
 
 
 def _field(store: LocalStore, image_id: str) -> tuple[np.ndarray, np.ndarray]:

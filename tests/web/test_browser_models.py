@@ -22,7 +22,7 @@ from plateseg.imaging import read_image
 from plateseg.segmentation.onnx_model import SHIPPED_MODELS
 from plateseg.store import LocalStore, get_json
 
-from .browser import desktop_page, paint, screenshot, served, truth_strokes
+from .browser import paint, screenshot, served, truth_strokes
 from .conftest import TOKEN
 
 EXPERIMENT = "DEMO-M"
@@ -45,12 +45,6 @@ def server(app: FastAPI, models_store: LocalStore) -> Iterator[str]:
     """The app served by uvicorn on a free port of 127.0.0.1, in a thread."""
     with served(app) as url:
         yield url
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    with desktop_page() as page:
-        yield page
 
 
 @pytest.fixture

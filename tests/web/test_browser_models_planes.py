@@ -23,7 +23,7 @@ from plateseg.demo import write_demo_experiment
 from plateseg.imaging import read_image
 from plateseg.store import LocalStore, get_json
 
-from .browser import desktop_page, paint, screenshot, served, truth_strokes
+from .browser import paint, screenshot, served, truth_strokes
 from .conftest import TOKEN
 from .zplanes import write_stack_files
 
@@ -47,12 +47,6 @@ def stacks(store: LocalStore) -> LocalStore:
 def server(app: FastAPI, stacks: LocalStore) -> Iterator[str]:
     with served(app) as url:
         yield url
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    with desktop_page() as page:
-        yield page
 
 
 def test_teach_on_the_maximum_projection_of_a_z_stack_plate(

@@ -47,8 +47,15 @@ from plateseg.segmentation.onnx_model import (
 from plateseg.web.deps import AppStateDep, ExperimentId, ImageId
 from plateseg.web.finetune_eval import count_objects, encode_rle
 from plateseg.web.finetune_job import FieldData, FineTuneJobs, JobProgress, JobRequest
-from plateseg.web.routers.models import PLANES_HELP, ScribbleIn, taught_image, use_url
-from plateseg.web.scribbles import canvas_shape, canvas_step, decode_rle, full_resolution
+from plateseg.web.routers.models import (
+    PLANES_HELP,
+    ScribbleIn,
+    painted_labels,
+    taught_field,
+    taught_image,
+    use_url,
+)
+from plateseg.web.scribbles import canvas_step
 from plateseg.web.state import AppState
 
 router = APIRouter(tags=["fine-tune"])
@@ -165,21 +172,6 @@ def _base_data(state: AppState, base: str) -> bytes:
     return data
 
 
-def _read_field(
-    state: AppState, experiment_id: str, image_id: str, channel: str, planes: Planes
-) -> np.ndarray:
-    where = f"field {image_id[:60]}"
-    try:
-        item = state.manifests.item(experiment_id, image_id)
-    except NotFoundError as exc:
-        raise ModelFormError({"fields": str(exc)}) from None
-    if channel not in item.channels:
-        raise ModelFormError(
-            {"channel": f"{where} has no channel {channel!r}: {sorted(item.channels)}"}
-        )
-    return taught_image(state, item, channel, planes)
-
-
 def _fields(state: AppState, body: FineTuneIn, experiment_id: str) -> list[FieldData]:
     ids = [f.image_id for f in body.fields]
     if len(set(ids)) != len(ids):
@@ -187,17 +179,12 @@ def _fields(state: AppState, body: FineTuneIn, experiment_id: str) -> list[Field
     found = []
     for index, item in enumerate(body.fields, start=1):
         where = f"field {index} ({item.image_id[:60]})"
-        image = _read_field(state, experiment_id, item.image_id, body.channel, body.planes)
+        _, image = taught_field(
+            state, experiment_id, item.image_id, body.channel, body.planes, where
+        )
         shape = (int(image.shape[0]), int(image.shape[1]))
-        if (item.height, item.width) not in (shape, canvas_shape(shape)):
-            raise ModelFormError(
-                {
-                    "scribbles": f"{where}: a {item.height} x {item.width} mask fits neither "
-                    f"the field {shape} nor its canvas {canvas_shape(shape)}"
-                }
-            )
-        mask = decode_rle(item.rle, item.height, item.width, where, values=(0, 1, 2, 3))
-        found.append(FieldData(item.image_id, image, full_resolution(mask, shape, where)))
+        labels = painted_labels(item, shape, where, values=(0, 1, 2, 3))
+        found.append(FieldData(item.image_id, image, labels))
     totals = {"background": 0, "nucleus": 0}
     for data in found:
         counts = label_counts(data.labels)
@@ -234,7 +221,8 @@ def _check_field(
             return None
         chosen = others[0]
     try:
-        image = _read_field(state, experiment_id, chosen, body.channel, body.planes)
+        where = f"field {chosen[:60]}"
+        _, image = taught_field(state, experiment_id, chosen, body.channel, body.planes, where)
     except ModelFormError as exc:
         raise ModelFormError({"check_field": "; ".join(exc.fields.values())}) from None
     return FieldData(chosen, image, np.zeros(image.shape, np.uint8))

@@ -157,6 +157,44 @@ def taught_image(state: AppState, item: ManifestItem, channel: str, planes: Plan
     return read_channel(state.store, item, channel, limit, planes=planes)
 
 
+def taught_field(
+    state: AppState, experiment_id: str, image_id: str, channel: str, planes: Planes, where: str
+) -> tuple[ManifestItem, np.ndarray]:
+    """A painted field of the teaching forms and its :func:`taught_image`; a field the
+    experiment lacks (``fields``) or one without ``channel`` (``channel``) is a
+    :class:`ModelFormError` naming ``where``."""
+    try:
+        item = state.manifests.item(experiment_id, image_id)
+    except NotFoundError as exc:
+        raise ModelFormError({"fields": str(exc)}) from None
+    if channel not in item.channels:
+        raise ModelFormError(
+            {"channel": f"{where} has no channel {channel!r}: {sorted(item.channels)}"}
+        )
+    return item, taught_image(state, item, channel, planes)
+
+
+def painted_labels(
+    field: ScribbleIn, shape: tuple[int, int], where: str, values: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """The full-resolution label mask of a painted ``field`` of a ``shape`` image (its
+    mask drawn at the field's size or its canvas's; other sizes are a ``scribbles``
+    :class:`ModelFormError`); ``values`` the labels allowed (default 0-2, the pixel
+    classifier's; a fine-tune's correction adds 3)."""
+    if (field.height, field.width) not in (shape, canvas_shape(shape)):
+        raise ModelFormError(
+            {
+                "scribbles": f"{where}: a {field.height} x {field.width} mask fits neither "
+                f"the field {shape} nor its canvas {canvas_shape(shape)}"
+            }
+        )
+    if values is None:  # the pixel classifier's labels (decode_rle's default)
+        mask = decode_rle(field.rle, field.height, field.width, where)
+    else:
+        mask = decode_rle(field.rle, field.height, field.width, where, values=values)
+    return full_resolution(mask, shape, where)
+
+
 def _training_lock(state: AppState) -> threading.Lock:
     lock: threading.Lock = state.extras.setdefault(_LOCK_KEY, threading.Lock())
     return lock
@@ -235,26 +273,11 @@ def _scribbles(state: AppState, body: TrainIn) -> list[Scribble]:
     found = []
     for index, field in enumerate(body.fields, start=1):
         where = f"field {index} ({field.image_id[:60]})"
-        try:
-            item = state.manifests.item(experiment_id, field.image_id)
-        except NotFoundError as exc:
-            raise ModelFormError({"fields": str(exc)}) from None
-        if body.channel not in item.channels:
-            raise ModelFormError(
-                {"channel": f"{where} has no channel {body.channel!r}: {sorted(item.channels)}"}
-            )
-        image = taught_image(state, item, body.channel, body.planes)
+        item, image = taught_field(
+            state, experiment_id, field.image_id, body.channel, body.planes, where
+        )
         shape = (int(image.shape[0]), int(image.shape[1]))
-        if (field.height, field.width) not in (shape, canvas_shape(shape)):
-            raise ModelFormError(
-                {
-                    "scribbles": f"{where}: a {field.height} x {field.width} mask fits neither "
-                    f"the field {shape} nor its canvas {canvas_shape(shape)}"
-                }
-            )
-        mask = decode_rle(field.rle, field.height, field.width, where)
-        labels = full_resolution(mask, shape, where)
-        found.append(Scribble(item, image, labels))
+        found.append(Scribble(item, image, painted_labels(field, shape, where)))
     return found
 
 
