@@ -99,6 +99,10 @@ def test_teach_on_the_maximum_projection_of_a_z_stack_plate(
     shipped = page.locator('#models tr[data-model="nuclei-unet"] a.button')
     expect(shipped).to_have_attribute("href", re.compile(r"[?&]model=nuclei-unet(&|$)"))
     expect(shipped).not_to_have_attribute("href", re.compile(r"planes="))
+    # the page on another channel: the model still runs on the channel it was taught on
+    page.locator("#train-channel").select_option("w2")
+    expect(shipped).to_have_attribute("href", re.compile(r"[?&]nuclei=w2(&|$)"))
+    expect(row.locator("a.button")).to_have_attribute("href", re.compile(r"[?&]nuclei=w1(&|$)"))
 
     use.click()
     page.wait_for_url("**/new-run?*")

@@ -72,7 +72,12 @@
   function useHref(m) {
     const exp = ($("#train-experiment") || {}).value || "";
     if (!exp) return null;
-    const channel = ($("#train-channel") || {}).value || "";
+    /* a model runs on the channel it was taught on when the page's experiment has a
+       channel of that name; otherwise on the page's channel menu */
+    const menu = $("#train-channel");
+    const taught = (m.provenance || {}).channel;
+    const offered = menu ? Array.from(menu.options, (o) => o.value) : [];
+    const channel = (taught && offered.includes(taught) ? taught : (menu || {}).value) || "";
     const q = new URLSearchParams({ segmenter: m.segmenter, model: m.name });
     if (channel) q.set("nuclei", channel);
     /* a model taught on projections runs on them (its card says so); any other model
