@@ -18,10 +18,11 @@ nucleus size (each image rescaled so its nuclei are TARGET_DIAMETER x 0.7-1.4, o
 top of the scale estimate's error), touching neighbours (copy-paste), per-nucleus
 brightness, chromatin texture (bright chromocentre spots inside nuclei, as in mouse
 cells), out-of-focus halos around nuclei made 2-6x brighter (``--halos``: the share of
-samples, 0.3; widefield light of thick, rounded-up or mitotic cells), gamma 0.6-1.6, gain 0.05-20x, camera offsets up to half the range, slow linear
-and quadratic illumination gradients up to 3x the nuclear signal, defocus blur, Poisson
-and read noise, 8/12/16-bit quantisation with saturation or float, small saturated
-debris, flips and 90° turns.
+samples, 0.3; widefield light of thick, rounded-up or mitotic cells), gamma 0.6-1.6,
+gain 0.05-20x, camera offsets up to half the range, slow linear and quadratic
+illumination gradients up to 3x the nuclear signal, defocus blur, Poisson and read
+noise, 8/12/16-bit quantisation with saturation or float, small saturated debris,
+flips and 90° turns.
 
 Run (CPU, 2 cores: ~40 min; CUDA is used when present)::
 
