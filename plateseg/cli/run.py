@@ -296,7 +296,7 @@ def _cell(value: Any) -> str:
 
 
 def _compare_truth(experiment_id: str, counts: dict[tuple[str, str], int]) -> None:
-    from plateseg.demo import load_truth
+    from plateseg.demo import COUNT_SLACK, COUNT_TOLERANCE, count_matches_truth, load_truth
     from plateseg.store import open_store
 
     store = open_store()
@@ -313,16 +313,19 @@ def _compare_truth(experiment_id: str, counts: dict[tuple[str, str], int]) -> No
             continue
         error = abs(found - expected) / expected
         worst = max(worst, error)
-        if error > 0.05:
+        if not count_matches_truth(found, expected):
             bad.append(f"{well_id}: {found} found, {expected} true ({error:.1%})")
     non_empty = sum(1 for n in wells.values() if n)
     console.print(
         f"ground truth: {non_empty} non-empty wells, worst count error {worst:.1%} "
-        f"(limit 5%), {len(bad)} wells over the limit"
+        f"(limit {COUNT_TOLERANCE:.0%} or {COUNT_SLACK} nuclei), {len(bad)} wells over the limit"
     )
     if bad:
         listing = "\n  ".join(bad)
-        raise PlatesegError(f"counts differ from ground truth by more than 5%:\n  {listing}")
+        raise PlatesegError(
+            f"counts differ from ground truth by more than {COUNT_TOLERANCE:.0%} "
+            f"(or {COUNT_SLACK} nuclei):\n  {listing}"
+        )
 
 
 def register(app: typer.Typer) -> None:
