@@ -78,7 +78,7 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     assert one.get_bytes(key) != two.get_bytes(key)
 
 
-def test_default_recipe_counts_within_5_percent_and_f1(
+def test_default_recipe_counts_match_the_truth_and_f1(
     demo: tuple[LocalStore, DemoTruth],
 ) -> None:
     store, truth = demo

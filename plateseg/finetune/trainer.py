@@ -15,7 +15,7 @@ Recipe (the choices, and why):
 * **Stay near the base**: ``ANCHOR x Σ (w - w_base)²`` over the decoder (L2-SP, Li et
   al. 2018), a small learning rate (5e-4) and few steps (300). With 2e-3 or 1e-3 the
   outlines of every nucleus drift (nothing in sparse strokes says where an outline is)
-  and the original domain lost up to 0.08 AP on the benchmark; optionally, ``retain``
+  and the original domain lost up to 0.08 AP on the benchmark; and ``retain``
   x the cross-entropy against the base model's own probabilities on unlabelled
   pixels (learning without forgetting, Li & Hoiem 2016; weight :data:`RETAIN`).
 * **Augmentations** of the base training that need no full masks: crops of ``patch`` px
