@@ -37,19 +37,13 @@ import numpy as np
 from plateseg.imaging import write_tiff
 from plateseg.segmentation.filters import gaussian
 from plateseg.store import Store, get_json, put_json
-from plateseg.store.keys import (
-    experiment_prefix,
-    layout_key,
-    truth_counts_key,
-    truth_mask_key,
-)
+from plateseg.store.keys import experiment_prefix, layout_key, truth_counts_key, truth_mask_key
 
 __all__ = [
     "COMPOUNDS",
     "DemoCompound",
     "DemoTruth",
     "FieldTruth",
-    "count_matches_truth",
     "demo_layout",
     "load_truth",
     "render_field",
@@ -65,17 +59,6 @@ NEG_DENSITY = 70
 #: Fraction of the nuclei a compound removes at saturating concentration (and the
 #: positive control): the 4PL's bottom is ``(1 - MAX_KILL) * NEG_DENSITY``.
 MAX_KILL = 0.65
-#: A well's count matches its truth within this fraction, or COUNT_SLACK nuclei where
-#: that is more (a pair of touching nuclei counted as one is 2.5 % of a 40-nucleus well).
-COUNT_TOLERANCE = 0.05
-COUNT_SLACK = 3
-
-
-def count_matches_truth(found: int, expected: int) -> bool:
-    """Whether a well's nuclei count is within the demo's tolerance of its truth."""
-    return abs(found - expected) <= max(COUNT_TOLERANCE * expected, COUNT_SLACK)
-
-
 _CONCENTRATIONS_UM = [0.01 * 3**i for i in range(10)]  # columns 2..11
 
 

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from plateseg.db.engine import get_engine
-from plateseg.demo import count_matches_truth, write_demo_experiment
+from plateseg.demo import write_demo_experiment
+from plateseg.demo_check import count_matches_truth
 from plateseg.errors import ExecutionFailed, InputError
 from plateseg.results import well_table
 from plateseg.runs.embedded import run_local

@@ -58,6 +58,8 @@ TARGET_DIAMETER = 14.0
 PATCH = 128
 CONTEXT = 192  # normalised on a larger window, so its background estimate has context
 BOUNDARY_WEIGHT = 3.0
+#: Share of samples with out-of-focus halos around bright nuclei (``--halos``).
+HALOS = 0.3
 
 
 # --- augmentation ---------------------------------------------------------------------
@@ -119,7 +121,7 @@ def augment(
     image: np.ndarray,
     labels: np.ndarray,
     diameter: float,
-    halos: float = 0.0,
+    halos: float,
 ):
     """One augmented, normalised ``PATCH`` x ``PATCH`` sample and its class target."""
     from skimage.segmentation import find_boundaries
@@ -272,7 +274,7 @@ def build_unet(channels: int = 8, depth: int = 3):
 class Samples(torch.utils.data.IterableDataset):
     """Endless augmented samples; each loader worker draws its own stream."""
 
-    def __init__(self, items: list[Annotated], seed: int, halos: float = 0.0) -> None:
+    def __init__(self, items: list[Annotated], seed: int, halos: float) -> None:
         super().__init__()
         self.items = items
         self.seed = seed
@@ -329,7 +331,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=3, help="poolings of the U-Net")
     parser.add_argument("--channels", type=int, default=8, help="channels of its first level")
     parser.add_argument(
-        "--halos", type=float, default=0.3, help="share of samples with out-of-focus halos"
+        "--halos", type=float, default=HALOS, help="share of samples with out-of-focus halos"
     )
     parser.add_argument("--quick", action="store_true", help="a few steps on two images")
     args = parser.parse_args()

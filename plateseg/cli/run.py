@@ -296,32 +296,22 @@ def _cell(value: Any) -> str:
 
 
 def _compare_truth(experiment_id: str, counts: dict[tuple[str, str], int]) -> None:
-    from plateseg.demo import COUNT_SLACK, COUNT_TOLERANCE, count_matches_truth, load_truth
+    from plateseg.demo import load_truth
+    from plateseg.demo_check import COUNT_SLACK, COUNT_TOLERANCE, compare_counts
     from plateseg.store import open_store
 
     store = open_store()
     key = truth_counts_key(experiment_id)
     if not store.exists(key):
         raise InputError(f"no ground truth for {experiment_id!r} at {store.uri(key)}")
-    wells = load_truth(store, experiment_id).well_counts
-    worst = 0.0
-    bad = []
-    for well_id, expected in sorted(wells.items()):
-        plate, well = well_id.split("_", 1)
-        found = counts.get((plate, well), 0)
-        if expected == 0:
-            continue
-        error = abs(found - expected) / expected
-        worst = max(worst, error)
-        if not count_matches_truth(found, expected):
-            bad.append(f"{well_id}: {found} found, {expected} true ({error:.1%})")
-    non_empty = sum(1 for n in wells.values() if n)
+    result = compare_counts(load_truth(store, experiment_id).well_counts, counts)
     console.print(
-        f"ground truth: {non_empty} non-empty wells, worst count error {worst:.1%} "
-        f"(limit {COUNT_TOLERANCE:.0%} or {COUNT_SLACK} nuclei), {len(bad)} wells over the limit"
+        f"ground truth: {result.non_empty} non-empty wells, worst count error "
+        f"{result.worst:.1%} (limit {COUNT_TOLERANCE:.0%} or {COUNT_SLACK} nuclei), "
+        f"{len(result.bad)} wells over the limit"
     )
-    if bad:
-        listing = "\n  ".join(bad)
+    if result.bad:
+        listing = "\n  ".join(result.bad)
         raise PlatesegError(
             f"counts differ from ground truth by more than {COUNT_TOLERANCE:.0%} "
             f"(or {COUNT_SLACK} nuclei):\n  {listing}"

@@ -207,6 +207,27 @@ def test_a_run_where_every_image_failed_exits_1(script: Script) -> None:
     )
 
 
+def test_compare_truth_exits_0_when_counts_match_and_1_naming_the_wells_that_do_not(
+    script: Script, home: Path
+) -> None:
+    """``plateseg results --compare-truth``, the last step of ``make run``."""
+    store = LocalStore(Settings(home=home).store_location)
+    write_demo_experiment(store, "TRUTH", size=64, fields=1, wells=["A01", "A12"])
+    assert script(["run", "TRUTH", "--run-id", "truth-1", *ONE_WORKER]).code == 0
+    outcome = script(["results", "TRUTH", "--run-id", "truth-1", "--compare-truth"])
+    assert outcome.code == 0, outcome.err
+    assert "0 wells over the limit" in outcome.out
+    key = "truth/TRUTH/counts.json"
+    truth = json.loads(store.get_bytes(key))
+    truth["wells"]["P1_A01"] += 10
+    store.put_bytes(key, json.dumps(truth).encode())
+    outcome = script(["results", "TRUTH", "--run-id", "truth-1", "--compare-truth"])
+    assert outcome.code == 1, (outcome.out, outcome.err)
+    assert "counts differ from ground truth by more than 5% (or 3 nuclei)" in outcome.err
+    assert "P1_A01:" in outcome.err and "P1_A12:" not in outcome.err
+    no_traceback(outcome)
+
+
 def test_markup_in_a_layout_well_is_printed_as_written(script: Script) -> None:
     outcome = script(["run", "WELL-MARKUP", "--run-id", "well-1", *ONE_WORKER])
     one_line(
